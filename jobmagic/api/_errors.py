@@ -1,0 +1,207 @@
+"""The exception hierarchy: catch at the level you care about.
+
+::
+
+    JobmagicError
+    ├── ConfigError              no host/token, or an unsafe setting
+    ├── APIError                 the server answered with an error status
+    │   ├── AuthError            401 / 403
+    │   ├── NotFoundError        404
+    │   ├── ValidationError      400 / 422 (``details`` says which field)
+    │   ├── ConflictError        409 / 417
+    │   ├── RateLimitedError     429 (``retry_after`` seconds)
+    │   └── ServerError          5xx
+    ├── TransportError           the request never got an answer
+    │   └── TriggerOutcomeUnknown   a trigger that may have started a run anyway
+    └── ParamsError              a cell body or params that cannot be sent
+
+No message ever contains the token: messages are built from the server's
+answer and the request's method and path, never from headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "AuthError",
+    "ConfigError",
+    "ConflictError",
+    "JobmagicError",
+    "NotFoundError",
+    "ParamsError",
+    "RateLimitedError",
+    "ServerError",
+    "TransportError",
+    "TriggerOutcomeUnknown",
+    "ValidationError",
+    "error_for_response",
+]
+
+
+class JobmagicError(Exception):
+    """Base class of every error jobmagic raises on purpose."""
+
+
+class ConfigError(JobmagicError):
+    """jobmagic is not set up to talk to a host: missing or unsafe settings."""
+
+
+class ParamsError(JobmagicError, ValueError):
+    """Params that cannot be sent; ``line``/``column`` (1-based) point into the cell body."""
+
+    def __init__(self, message: str, *, line: int | None = None, column: int | None = None):
+        self.line = line
+        self.column = column
+        where = f"line {line}, column {column}: " if line is not None and column is not None else ""
+        if line is not None and column is None:
+            where = f"line {line}: "
+        super().__init__(where + message)
+
+
+class APIError(JobmagicError):
+    """The server answered with an error status."""
+
+    hint = "Check the request and try again."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        method: str = "",
+        path: str = "",
+        code: str | None = None,
+        details: list[Any] | None = None,
+        server_message: str | None = None,
+    ):
+        self.status_code = status_code
+        self.method = method
+        self.path = path
+        self.code = code
+        self.details = details or []
+        self.server_message = server_message
+        super().__init__(message)
+
+
+class AuthError(APIError):
+    """401/403: the token is missing, wrong, expired or lacks permission."""
+
+    hint = (
+        "Check the token: set TFY_API_KEY, run `tfy login`, or `%config JobMagic.api_key`; "
+        "make sure it may access this application."
+    )
+
+
+class NotFoundError(APIError):
+    """404: no such application, deployment or run."""
+
+    hint = "Check the FQN, name or id (it is case-sensitive) and the host you point at."
+
+
+class ValidationError(APIError):
+    """400/422: the server rejected the request's content; ``details`` says which field."""
+
+    hint = "Fix the fields named above and send again."
+
+
+class ConflictError(APIError):
+    """409/417: the request conflicts with the run's state (e.g. terminating a finished run)."""
+
+    hint = "Refresh the run to see its current state."
+
+
+class RateLimitedError(APIError):
+    """429: too many requests; ``retry_after`` is the server's wait in seconds, if it said."""
+
+    hint = "Wait a moment and try again, or lower --concurrency."
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any):
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class ServerError(APIError):
+    """5xx: the server failed."""
+
+    hint = "The server had a problem; try again later. A trigger was not retried, so no run was duplicated."
+
+
+class TransportError(JobmagicError):
+    """The request got no answer: connection refused, timeout, dropped connection, bad body."""
+
+
+class TriggerOutcomeUnknown(TransportError):
+    """A trigger reached (or may have reached) the server, but its answer was lost.
+
+    A run may have started. Check the job's runs before triggering again:
+    retrying blindly can start the job twice.
+    """
+
+
+_STATUS_ERRORS: dict[int, type[APIError]] = {
+    400: ValidationError,
+    401: AuthError,
+    403: AuthError,
+    404: NotFoundError,
+    409: ConflictError,
+    417: ConflictError,
+    422: ValidationError,
+    429: RateLimitedError,
+}
+
+
+def error_for_response(
+    status_code: int,
+    body: Any,
+    *,
+    method: str,
+    path: str,
+    retry_after: float | None = None,
+) -> APIError:
+    """Build the typed error for an error response (pure: no I/O)."""
+    data: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
+    server_message = data.get("message")
+    server_message = str(server_message) if server_message else None
+    code = data.get("code")
+    raw_details = data.get("details")
+    details = list(raw_details) if isinstance(raw_details, list) else []
+    if status_code >= 500:
+        cls: type[APIError] = ServerError
+    else:
+        cls = _STATUS_ERRORS.get(status_code, APIError)
+    parts = [f"{method} {path} failed with HTTP {status_code}"]
+    if server_message:
+        parts[0] += f": {server_message}"
+    detail_text = _format_details(details)
+    if detail_text:
+        parts.append(detail_text)
+    if cls is RateLimitedError and retry_after is not None:
+        parts.append(f"The server asks to wait {retry_after:g} s.")
+    parts.append(cls.hint)
+    message = ". ".join(p.rstrip(".") for p in parts) + "."
+    kwargs: dict[str, Any] = dict(
+        status_code=status_code,
+        method=method,
+        path=path,
+        code=str(code) if code is not None else None,
+        details=details,
+        server_message=server_message,
+    )
+    if cls is RateLimitedError:
+        return RateLimitedError(message, retry_after=retry_after, **kwargs)
+    return cls(message, **kwargs)
+
+
+def _format_details(details: list[Any]) -> str:
+    pieces = []
+    for item in details[:5]:
+        if isinstance(item, Mapping):
+            field = item.get("field") or item.get("property") or item.get("path")
+            text = item.get("message") or item.get("constraints") or item.get("error")
+            pieces.append(f"{field}: {text}" if field else str(text or dict(item)))
+        else:
+            pieces.append(str(item))
+    return "; ".join(p for p in pieces if p)

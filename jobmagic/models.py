@@ -1,0 +1,370 @@
+"""Typed views of the TrueFoundry Jobs API's JSON.
+
+Parsing is tolerant on purpose: the API grows fields and enum values over
+time, and a notebook must never crash because a server is newer than the
+client. Unknown fields are ignored, unknown enum values are kept as their
+raw string, and numbers that older servers send as strings are accepted.
+
+>>> run = JobRun.from_api({"name": "train-x1", "status": "RUNNING", "createdAt": 0})
+>>> run.status.is_terminal, run.created_at.year
+(False, 1970)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = [
+    "Application",
+    "JobRun",
+    "LogLine",
+    "ParamSpec",
+    "RunStatus",
+    "Subject",
+    "TriggerResult",
+    "Workspace",
+]
+
+
+class RunStatus(str, enum.Enum):
+    """The state of a job run.
+
+    Values the client does not know yet are kept as pseudo-members whose
+    value is the server's raw string, so ``RunStatus("PAUSED")`` works,
+    compares equal to ``"PAUSED"`` and is not terminal.
+    """
+
+    CREATED = "CREATED"
+    SCHEDULED = "SCHEDULED"
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    TERMINATION_REQUESTED = "TERMINATION_REQUESTED"
+    TERMINATING = "TERMINATING"
+    TERMINATED = "TERMINATED"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def _missing_(cls, value: object) -> RunStatus | None:
+        if not isinstance(value, str):
+            return None
+        pseudo = str.__new__(cls, value)
+        pseudo._name_ = value
+        pseudo._value_ = value
+        return pseudo
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the run can no longer change (finished, failed, terminated)."""
+        return self in _TERMINAL
+
+    @property
+    def is_known(self) -> bool:
+        """False for a value this version of jobmagic has never heard of."""
+        return self.value in RunStatus.__members__
+
+
+_TERMINAL = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.TERMINATED})
+
+
+# --- small parsing helpers: pure and forgiving ---------------------------------------
+
+
+def ms_to_datetime(value: Any) -> datetime | None:
+    """Milliseconds since the epoch (number or numeric string) -> aware UTC datetime."""
+    number = _to_float(value)
+    if number is None:
+        return None
+    return datetime.fromtimestamp(number / 1000.0, tz=timezone.utc)
+
+
+def datetime_to_ms(value: datetime | None) -> int | None:
+    """The inverse of :func:`ms_to_datetime`."""
+    if value is None:
+        return None
+    return int(round(value.timestamp() * 1000))
+
+
+def iso_to_datetime(value: Any) -> datetime | None:
+    """ISO-8601 text (``Z`` suffix allowed) -> aware datetime; anything else -> None."""
+    if not isinstance(value, str) or not value:
+        return ms_to_datetime(value) if isinstance(value, (int, float)) else None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _to_float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _to_int(value: Any) -> int | None:
+    # int() first: nanosecond timestamps do not survive a trip through float.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    number = _to_float(value)
+    return None if number is None else int(number)
+
+
+def _to_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+# --- the models ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who triggered a run: a user, team, service account, … (``subject_type`` is open)."""
+
+    subject_id: str | None = None
+    subject_type: str | None = None
+    subject_slug: str | None = None
+    subject_display_name: str | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Subject:
+        return cls(
+            subject_id=_to_str(data.get("subjectId")),
+            subject_type=_to_str(data.get("subjectType")),
+            subject_slug=_to_str(data.get("subjectSlug")),
+            subject_display_name=_to_str(data.get("subjectDisplayName")),
+        )
+
+    @property
+    def label(self) -> str | None:
+        """The friendliest name available: display name, slug, then id."""
+        return self.subject_display_name or self.subject_slug or self.subject_id
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One run of a job, as the API reports it.
+
+    Times are timezone-aware UTC datetimes; ``duration`` is in seconds.
+    """
+
+    name: str
+    status: RunStatus = RunStatus.UNKNOWN
+    application_name: str | None = None
+    id: str | None = None
+    application_id: str | None = None
+    deployment_id: str | None = None
+    deployment_version: str | None = None
+    created_at: datetime | None = None
+    end_time: datetime | None = None
+    duration: float | None = None
+    command: str | None = None
+    total_retries: int | None = None
+    error: str | None = None
+    exit_code: int | None = None
+    triggered_by: str | None = None
+    triggered_by_subject: Subject | None = None
+    external_id: str | None = None
+    tenant_name: str | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> JobRun:
+        """Parse one JobRun object; never raises on unknown or odd-typed fields."""
+        subject = data.get("triggeredBySubject")
+        status = data.get("status")
+        return cls(
+            name=_to_str(data.get("name")) or "",
+            status=RunStatus(status) if isinstance(status, str) and status else RunStatus.UNKNOWN,
+            application_name=_to_str(data.get("applicationName")),
+            id=_to_str(data.get("id")),
+            application_id=_to_str(data.get("applicationId")),
+            deployment_id=_to_str(data.get("deploymentId")),
+            deployment_version=_to_str(data.get("deploymentVersion")),
+            created_at=ms_to_datetime(data.get("createdAt")),
+            end_time=ms_to_datetime(data.get("endTime")),
+            duration=_to_float(data.get("duration")),
+            command=_command_text(data.get("command")),
+            total_retries=_to_int(data.get("totalRetries")),
+            error=_to_str(data.get("error")) or None,
+            exit_code=_to_int(data.get("exitCode")),
+            triggered_by=_to_str(data.get("triggeredBy")),
+            triggered_by_subject=Subject.from_api(subject) if isinstance(subject, Mapping) else None,
+            external_id=_to_str(data.get("externalId")),
+            tenant_name=_to_str(data.get("tenantName")),
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+    @property
+    def triggered_by_label(self) -> str | None:
+        """Who triggered the run, as a person would name them."""
+        if self.triggered_by_subject and self.triggered_by_subject.label:
+            return self.triggered_by_subject.label
+        return self.triggered_by
+
+    def elapsed(self, now: datetime | None = None) -> float | None:
+        """Seconds the run has taken: ``duration`` when known, else created → ended (or now)."""
+        if self.duration is not None:
+            return self.duration
+        if self.created_at is None:
+            return None
+        end = self.end_time or (None if self.is_terminal else (now or datetime.now(timezone.utc)))
+        return None if end is None else max(0.0, (end - self.created_at).total_seconds())
+
+
+def _command_text(value: Any) -> str | None:
+    if isinstance(value, list):
+        return " ".join(str(part) for part in value)
+    return _to_str(value)
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    """The answer to a trigger: the server's message, the new run's name, the run."""
+
+    message: str
+    job_run_name: str
+    run: JobRun
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> TriggerResult:
+        run = JobRun.from_api(_mapping(data.get("data")))
+        name = _to_str(data.get("jobRunName")) or run.name
+        if not run.name:
+            run = JobRun.from_api({**_mapping(data.get("data")), "name": name})
+        return cls(message=_to_str(data.get("message")) or "", job_run_name=name, run=run)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A param a job declares in its manifest: name, description, default, type."""
+
+    name: str
+    description: str | None = None
+    default: str | None = None
+    param_type: str | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> ParamSpec:
+        return cls(
+            name=_to_str(data.get("name")) or "",
+            description=_to_str(data.get("description")),
+            default=_to_str(data.get("default")),
+            param_type=_to_str(data.get("param_type")),
+        )
+
+
+@dataclass(frozen=True)
+class Workspace:
+    name: str | None = None
+    fqn: str | None = None
+    cluster_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Application:
+    """A deployed application (a job) and what its active deployment declares."""
+
+    id: str
+    name: str
+    fqn: str | None = None
+    type: str | None = None
+    tenant_name: str | None = None
+    workspace_id: str | None = None
+    active_deployment_id: str | None = None
+    last_deployment_id: str | None = None
+    active_version: str | None = None
+    last_version: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    workspace: Workspace = field(default_factory=Workspace)
+    command: str | None = None
+    params: tuple[ParamSpec, ...] = ()
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Application:
+        workspace = _mapping(data.get("workspace"))
+        deployment = _mapping(data.get("deployment"))
+        manifest = _mapping(deployment.get("manifest"))
+        image = _mapping(manifest.get("image"))
+        raw_params = manifest.get("params")
+        return cls(
+            id=_to_str(data.get("id")) or "",
+            name=_to_str(data.get("name")) or "",
+            fqn=_to_str(data.get("fqn")),
+            type=_to_str(data.get("type")),
+            tenant_name=_to_str(data.get("tenantName")),
+            workspace_id=_to_str(data.get("workspaceId")),
+            active_deployment_id=_to_str(data.get("activeDeploymentId")),
+            last_deployment_id=_to_str(data.get("lastDeploymentId")),
+            active_version=_to_str(data.get("activeVersion")),
+            last_version=_to_str(data.get("lastVersion")),
+            created_at=iso_to_datetime(data.get("createdAt")),
+            updated_at=iso_to_datetime(data.get("updatedAt")),
+            workspace=Workspace(
+                name=_to_str(workspace.get("name")),
+                fqn=_to_str(workspace.get("fqn")),
+                cluster_id=_to_str(workspace.get("clusterId")),
+            ),
+            command=_command_text(image.get("command") or manifest.get("command")),
+            params=tuple(
+                ParamSpec.from_api(p) for p in raw_params or () if isinstance(p, Mapping)
+            )
+            if isinstance(raw_params, list)
+            else (),
+        )
+
+    @property
+    def deployment_id(self) -> str | None:
+        """The deployment a trigger should target: the active one, else the latest."""
+        return self.active_deployment_id or self.last_deployment_id
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a run's logs; ``time_ns`` keeps the API's nanosecond precision."""
+
+    log: str
+    stream: str | None = None
+    time_ns: int | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> LogLine:
+        return cls(
+            log=_to_str(data.get("log")) or "",
+            stream=_to_str(data.get("stream")),
+            time_ns=_to_int(data.get("time")),
+        )
+
+    @property
+    def time(self) -> datetime | None:
+        if self.time_ns is None:
+            return None
+        return datetime.fromtimestamp(self.time_ns / 1e9, tz=timezone.utc)
