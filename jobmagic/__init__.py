@@ -1,5 +1,123 @@
-"""jobmagic: trigger and watch TrueFoundry jobs from Jupyter."""
+"""jobmagic: trigger and watch TrueFoundry jobs from Jupyter.
+
+In a notebook::
+
+    %load_ext jobmagic
+
+    %%trigger_job my-cluster:my-workspace:train --wait -o run
+    lr: 0.01
+    epochs: 10
+
+From Python::
+
+    import jobmagic
+    run = jobmagic.trigger("my-cluster:my-workspace:train", {"lr": "0.01"})
+    jobmagic.runs_to_dataframe([run])
+
+Names load on first use, so ``%load_ext jobmagic`` does not import pandas,
+ipywidgets or httpx.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from jobmagic._version import __version__
+from jobmagic.api._errors import (
+    APIError,
+    AuthError,
+    ConfigError,
+    ConflictError,
+    JobmagicError,
+    NotFoundError,
+    ParamsError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    TriggerOutcomeUnknown,
+    ValidationError,
+)
+from jobmagic.models import Application, JobRun, LogLine, RunStatus, Subject, TriggerResult
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from jobmagic.api._client import AsyncJobsClient, JobsClient
+    from jobmagic.frames import plot_timeline, runs_to_dataframe
+    from jobmagic.highlevel import TriggerForm, attach, sweep, trigger
+    from jobmagic.ledger import Ledger
+    from jobmagic.sweeps import SweepResult
+    from jobmagic.tracking import RunHandle
+
+_LAZY = {
+    "JobsClient": "jobmagic.api._client",
+    "AsyncJobsClient": "jobmagic.api._client",
+    "runs_to_dataframe": "jobmagic.frames",
+    "plot_timeline": "jobmagic.frames",
+    "trigger": "jobmagic.highlevel",
+    "sweep": "jobmagic.highlevel",
+    "attach": "jobmagic.highlevel",
+    "TriggerForm": "jobmagic.highlevel",
+    "Ledger": "jobmagic.ledger",
+    "SweepResult": "jobmagic.sweeps",
+    "RunHandle": "jobmagic.tracking",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jobmagic' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """``%load_ext jobmagic``: register the magics and the ``JobMagic`` settings."""
+    from jobmagic.extension import load
+
+    load(shell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    """``%unload_ext jobmagic``: stop the tracker and a sandbox this session started."""
+    from jobmagic.extension import unload
+
+    unload(shell)
+
+
+__all__ = [
+    "APIError",
+    "Application",
+    "AsyncJobsClient",
+    "AuthError",
+    "ConfigError",
+    "ConflictError",
+    "JobRun",
+    "JobmagicError",
+    "JobsClient",
+    "Ledger",
+    "LogLine",
+    "NotFoundError",
+    "ParamsError",
+    "RateLimitedError",
+    "RunHandle",
+    "RunStatus",
+    "ServerError",
+    "Subject",
+    "SweepResult",
+    "TransportError",
+    "TriggerForm",
+    "TriggerOutcomeUnknown",
+    "TriggerResult",
+    "ValidationError",
+    "__version__",
+    "attach",
+    "load_ipython_extension",
+    "plot_timeline",
+    "runs_to_dataframe",
+    "sweep",
+    "trigger",
+    "unload_ipython_extension",
+]

@@ -8,8 +8,8 @@ Credentials are looked up where TrueFoundry's own tools keep them, first wins:
 4. ``~/.truefoundry/credentials.json`` (``host``, ``access_token``), written by ``tfy login``.
 
 >>> creds = resolve_credentials("http://127.0.0.1:8000", "tfy_secret")
->>> creds
-Credentials(host='http://127.0.0.1:8000', token='tfy_…', host_source='argument', token_source='argument')
+>>> creds.host, repr(creds).count("secret")
+('http://127.0.0.1:8000', 0)
 """
 
 from __future__ import annotations
@@ -178,3 +178,44 @@ def resolve_credentials(
         host_source=found_host[1],
         token_source=found_token[1],
     )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a session needs to know, whether it came from ``%config`` or code."""
+
+    host: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    poll_interval: float = 2.0
+    wait_timeout: float | None = None
+    request_timeout: float = 30.0
+    show_cards: bool = True
+    ledger_path: str | None = None
+    allow_insecure_http: bool = False
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    concurrency: int = 8
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={mask_token(value) if name == 'api_key' else value!r}"
+            for name, value in self.__dict__.items()
+        )
+        return f"Settings({shown})"
+
+    @property
+    def verify(self) -> bool | str:
+        """What httpx's ``verify`` takes: a CA bundle path, or whether to verify at all."""
+        return self.ca_bundle or self.verify_tls
+
+    def resolve(
+        self, env: Mapping[str, str] | None = None, home: Path | None = None
+    ) -> Credentials:
+        """Credentials from these settings and the usual places after them."""
+        return resolve_credentials(
+            configured_host=self.host,
+            configured_token=self.api_key,
+            env=env,
+            home=home,
+            allow_insecure_http=self.allow_insecure_http,
+        )

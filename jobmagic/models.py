@@ -89,7 +89,7 @@ def datetime_to_ms(value: datetime | None) -> int | None:
     """The inverse of :func:`ms_to_datetime`."""
     if value is None:
         return None
-    return int(round(value.timestamp() * 1000))
+    return round(value.timestamp() * 1000)
 
 
 def iso_to_datetime(value: Any) -> datetime | None:
@@ -213,7 +213,9 @@ class JobRun:
             error=_to_str(data.get("error")) or None,
             exit_code=_to_int(data.get("exitCode")),
             triggered_by=_to_str(data.get("triggeredBy")),
-            triggered_by_subject=Subject.from_api(subject) if isinstance(subject, Mapping) else None,
+            triggered_by_subject=Subject.from_api(subject)
+            if isinstance(subject, Mapping)
+            else None,
             external_id=_to_str(data.get("externalId")),
             tenant_name=_to_str(data.get("tenantName")),
         )
@@ -334,9 +336,7 @@ class Application:
                 cluster_id=_to_str(workspace.get("clusterId")),
             ),
             command=_command_text(image.get("command") or manifest.get("command")),
-            params=tuple(
-                ParamSpec.from_api(p) for p in raw_params or () if isinstance(p, Mapping)
-            )
+            params=tuple(ParamSpec.from_api(p) for p in raw_params or () if isinstance(p, Mapping))
             if isinstance(raw_params, list)
             else (),
         )

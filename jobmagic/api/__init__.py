@@ -1,4 +1,12 @@
-"""The HTTP layer: typed clients for TrueFoundry's Jobs API, and their errors."""
+"""The HTTP layer: typed clients for TrueFoundry's Jobs API, and their errors.
+
+The errors import eagerly (they are tiny); the clients pull in httpx, so they
+load on first use and ``%load_ext jobmagic`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from jobmagic.api._errors import (
     APIError,
@@ -15,15 +23,40 @@ from jobmagic.api._errors import (
     ValidationError,
 )
 
+if TYPE_CHECKING:
+    from jobmagic.api._client import AsyncJobsClient, JobsClient
+    from jobmagic.api._flows import AmbiguousTargetError
+    from jobmagic.api._retry import RetryPolicy
+
+_LAZY = {
+    "AsyncJobsClient": "jobmagic.api._client",
+    "JobsClient": "jobmagic.api._client",
+    "AmbiguousTargetError": "jobmagic.api._flows",
+    "RetryPolicy": "jobmagic.api._retry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jobmagic.api' has no attribute {name!r}")
+
+
 __all__ = [
     "APIError",
+    "AmbiguousTargetError",
+    "AsyncJobsClient",
     "AuthError",
     "ConfigError",
     "ConflictError",
     "JobmagicError",
+    "JobsClient",
     "NotFoundError",
     "ParamsError",
     "RateLimitedError",
+    "RetryPolicy",
     "ServerError",
     "TransportError",
     "TriggerOutcomeUnknown",

@@ -126,7 +126,10 @@ class RateLimitedError(APIError):
 class ServerError(APIError):
     """5xx: the server failed."""
 
-    hint = "The server had a problem; try again later. A trigger was not retried, so no run was duplicated."
+    hint = (
+        "The server had a problem; try again later. "
+        "A trigger is never retried after a server error, so no run was duplicated."
+    )
 
 
 class TransportError(JobmagicError):

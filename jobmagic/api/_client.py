@@ -1,0 +1,511 @@
+"""``JobsClient`` and ``AsyncJobsClient``: the Jobs API from plain Python.
+
+Both clients drive the same flows (:mod:`jobmagic.api._flows`) and share one
+core that decides, for every answer, whether to return it, raise, or try
+again. Only the sending and the sleeping differ.
+
+>>> with JobsClient("http://127.0.0.1:8000", "tfy_…") as client:    # doctest: +SKIP
+...     app = client.find_app("sandbox:demo:hello")
+...     result = client.trigger(deployment_id=app.deployment_id, params={"name": "Ada"})
+...     client.get_run(app.id, result.job_run_name).status
+<RunStatus.RUNNING: 'RUNNING'>
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from jobmagic._version import __version__
+from jobmagic.api import _endpoints as ep
+from jobmagic.api import _flows as flows
+from jobmagic.api._errors import (
+    JobmagicError,
+    TransportError,
+    TriggerOutcomeUnknown,
+    error_for_response,
+)
+from jobmagic.api._retry import NEVER_SENT, RetryPolicy, parse_retry_after
+from jobmagic.config import Credentials, mask_token, resolve_credentials
+from jobmagic.models import Application, JobRun, LogLine, RunStatus, TriggerResult
+
+__all__ = ["AsyncJobsClient", "JobsClient"]
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT = 30.0
+USER_AGENT = f"jobmagic/{__version__} httpx/{httpx.__version__}"
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds the token to each request; its ``repr`` never shows it."""
+
+    def __init__(self, token: str):
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
+
+    def __repr__(self) -> str:
+        return f"_BearerAuth({mask_token(self._token)!r})"
+
+
+@dataclass(frozen=True)
+class _Step:
+    """The core's verdict on one attempt: a body, an error to raise, or a wait."""
+
+    body: Any = None
+    error: JobmagicError | None = None
+    retry_in: float | None = None
+
+
+class _ClientCore:
+    """Everything the two clients share: credentials, settings, and verdicts."""
+
+    def __init__(
+        self,
+        host: str | None,
+        token: str | None,
+        *,
+        credentials: Credentials | None,
+        timeout: float | httpx.Timeout,
+        verify: bool | str | Path,
+        allow_insecure_http: bool,
+        retry: RetryPolicy | None,
+    ):
+        self.credentials = credentials or resolve_credentials(
+            host, token, allow_insecure_http=allow_insecure_http
+        )
+        self.policy = retry or RetryPolicy()
+        self.timeout = (
+            timeout
+            if isinstance(timeout, httpx.Timeout)
+            else httpx.Timeout(timeout, connect=min(10.0, timeout))
+        )
+        self.verify: bool | str = str(verify) if isinstance(verify, Path) else verify
+        self.apps: dict[str, Application] = {}
+
+    @property
+    def host(self) -> str:
+        return self.credentials.host
+
+    def http_options(self) -> dict[str, Any]:
+        return {
+            "base_url": self.host,
+            "auth": _BearerAuth(self.credentials.token),
+            "timeout": self.timeout,
+            "verify": self.verify,
+            "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
+            "follow_redirects": False,
+        }
+
+    def on_response(self, request: ep.ApiRequest, response: httpx.Response, attempt: int) -> _Step:
+        if response.is_success:
+            try:
+                return _Step(body=response.json())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return self._lost_answer(request, "an answer that is not JSON", attempt)
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = {"message": response.text[:200]} if response.text else None
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        error = error_for_response(
+            response.status_code,
+            body,
+            method=request.method,
+            path=request.url_path,
+            retry_after=retry_after,
+        )
+        if attempt < self.policy.max_attempts and self.policy.retry_status(
+            response.status_code, idempotent=request.idempotent
+        ):
+            return _Step(retry_in=self.policy.delay(attempt, retry_after))
+        return _Step(error=error)
+
+    def on_exception(self, request: ep.ApiRequest, exc: httpx.HTTPError, attempt: int) -> _Step:
+        if attempt < self.policy.max_attempts and self.policy.retry_exception(
+            exc, idempotent=request.idempotent
+        ):
+            return _Step(retry_in=self.policy.delay(attempt, None))
+        if isinstance(exc, NEVER_SENT):
+            return _Step(
+                error=TransportError(
+                    f"Could not connect to {self.host} ({type(exc).__name__}) after "
+                    f"{attempt} tries; nothing was sent. Check the host and your network"
+                    " — or, for the sandbox, that it is running (`%jobmagic sandbox status`)."
+                )
+            )
+        return self._lost_answer(request, f"a {type(exc).__name__}", attempt)
+
+    def _lost_answer(self, request: ep.ApiRequest, what: str, attempt: int) -> _Step:
+        if request.path == "/jobs/trigger":
+            return _Step(
+                error=TriggerOutcomeUnknown(
+                    f"The trigger reached {self.host} but got {what} instead of a result, so "
+                    "a run may have started. Check the job's runs (`%job_runs --refresh`) "
+                    "before triggering again; it was not retried, to avoid a duplicate run."
+                )
+            )
+        if request.idempotent and attempt < self.policy.max_attempts:
+            return _Step(retry_in=self.policy.delay(attempt, None))
+        return _Step(
+            error=TransportError(
+                f"{request.method} {request.url_path} on {self.host} got {what} "
+                f"after {attempt} tries. Try again; if it persists, check the host."
+            )
+        )
+
+
+class JobsClient:
+    """A blocking client for the Jobs API, with one pooled connection per client.
+
+    Host and token are found as :func:`jobmagic.config.resolve_credentials`
+    describes (arguments, then ``TFY_HOST``/``TFY_API_KEY``, then ``tfy login``'s
+    file). ``verify`` may be a CA bundle path.
+
+    >>> client = JobsClient()                                   # doctest: +SKIP
+    >>> app = client.find_app("my-cluster:my-workspace:train")  # doctest: +SKIP
+    >>> client.trigger(deployment_id=app.deployment_id, params={"lr": "0.1"})  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        token: str | None = None,
+        *,
+        credentials: Credentials | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        verify: bool | str | Path = True,
+        allow_insecure_http: bool = False,
+        retry: RetryPolicy | None = None,
+    ):
+        self._core = _ClientCore(
+            host,
+            token,
+            credentials=credentials,
+            timeout=timeout,
+            verify=verify,
+            allow_insecure_http=allow_insecure_http,
+            retry=retry,
+        )
+        self._http = httpx.Client(**self._core.http_options())
+
+    # -- plumbing ------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return self._core.host
+
+    @property
+    def credentials(self) -> Credentials:
+        return self._core.credentials
+
+    def _call(self, request: ep.ApiRequest) -> Any:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._http.request(
+                    request.method, request.url_path, params=request.query, json=request.json
+                )
+            except httpx.HTTPError as exc:
+                step = self._core.on_exception(request, exc, attempt)
+            else:
+                step = self._core.on_response(request, response, attempt)
+            if step.error is not None:
+                raise step.error
+            if step.retry_in is None:
+                return step.body
+            time.sleep(step.retry_in)
+
+    def _drive(self, flow: flows.Flow[T]) -> T:
+        try:
+            request = next(flow)
+            while True:
+                request = flow.send(self._call(request))
+        except StopIteration as done:
+            return done.value
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> JobsClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"JobsClient(host={self.host!r}, token={mask_token(self.credentials.token)!r})"
+
+    # -- the API ---------------------------------------------------------------------
+
+    def trigger(
+        self,
+        *,
+        application_id: str | None = None,
+        deployment_id: str | None = None,
+        command: str | Sequence[str] | None = None,
+        params: Mapping[str, str] | None = None,
+        alias: str | None = None,
+    ) -> TriggerResult:
+        """Start a run. Sent once unless it provably never reached the server, or got 429."""
+        return self._drive(
+            flows.trigger(
+                application_id=application_id,
+                deployment_id=deployment_id,
+                command=command,
+                params=params,
+                alias=alias,
+            )
+        )
+
+    def get_run(self, application_id: str, name: str) -> JobRun:
+        """One run, fresh from the server."""
+        return self._drive(flows.single(ep.get_run(application_id, name), ep.parse_run))
+
+    def list_runs(
+        self,
+        application_id: str,
+        *,
+        status: Sequence[RunStatus | str] | None = None,
+        limit: int | None = None,
+        page_size: int = 100,
+        search_prefix: str | None = None,
+        sort_by: str | None = None,
+        order: str | None = None,
+        triggered_by: Sequence[str] | None = None,
+    ) -> list[JobRun]:
+        """A job's runs, across all pages (at most ``limit``)."""
+        return self._drive(
+            flows.list_runs(
+                application_id,
+                limit=limit,
+                page_size=page_size,
+                status=status,
+                search_prefix=search_prefix,
+                sort_by=sort_by,
+                order=order,
+                triggered_by=triggered_by,
+            )
+        )
+
+    def terminate(self, deployment_id: str, name: str) -> str:
+        """Ask the server to stop a run; returns its message."""
+        return self._drive(flows.single(ep.terminate(deployment_id, name), ep.parse_message))
+
+    def delete_run(self, application_id: str, name: str) -> str:
+        """Delete a finished run's record; returns the server's message."""
+        return self._drive(flows.single(ep.delete_run(application_id, name), ep.parse_message))
+
+    def logs(
+        self,
+        application_id: str,
+        run_name: str,
+        *,
+        since: datetime | int | None = None,
+        limit: int | None = None,
+        tail: bool = False,
+        search: str | None = None,
+    ) -> list[LogLine]:
+        """Log lines, oldest first. ``tail=True`` gives the last ``limit`` lines."""
+        return self._drive(
+            flows.logs(
+                application_id,
+                run_name,
+                since=since,
+                limit=limit,
+                direction="desc" if tail else None,
+                search=search,
+            )
+        )
+
+    def find_app(self, target: str) -> Application:
+        """An application by FQN or name; cached for the life of this client."""
+        if target not in self._core.apps:
+            self._core.apps[target] = self._drive(flows.find_app(target))
+        return self._core.apps[target]
+
+    def get_app(self, application_id: str) -> Application:
+        return self._drive(flows.single(ep.get_app(application_id), ep.parse_app))
+
+    def session(self) -> dict[str, Any]:
+        """Who the token belongs to (``GET /session``)."""
+        return dict(self._drive(flows.single(ep.session(), lambda body: body)))
+
+
+class AsyncJobsClient:
+    """The asyncio twin of :class:`JobsClient`: same methods, awaited.
+
+    >>> async with AsyncJobsClient() as client:                      # doctest: +SKIP
+    ...     result = await client.trigger(application_id="app-1", params={"lr": "0.1"})
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        token: str | None = None,
+        *,
+        credentials: Credentials | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        verify: bool | str | Path = True,
+        allow_insecure_http: bool = False,
+        retry: RetryPolicy | None = None,
+        max_connections: int = 100,
+    ):
+        self._core = _ClientCore(
+            host,
+            token,
+            credentials=credentials,
+            timeout=timeout,
+            verify=verify,
+            allow_insecure_http=allow_insecure_http,
+            retry=retry,
+        )
+        self._http = httpx.AsyncClient(
+            **self._core.http_options(),
+            limits=httpx.Limits(max_connections=max_connections),
+        )
+
+    @property
+    def host(self) -> str:
+        return self._core.host
+
+    @property
+    def credentials(self) -> Credentials:
+        return self._core.credentials
+
+    async def _call(self, request: ep.ApiRequest) -> Any:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._http.request(
+                    request.method, request.url_path, params=request.query, json=request.json
+                )
+            except httpx.HTTPError as exc:
+                step = self._core.on_exception(request, exc, attempt)
+            else:
+                step = self._core.on_response(request, response, attempt)
+            if step.error is not None:
+                raise step.error
+            if step.retry_in is None:
+                return step.body
+            await asyncio.sleep(step.retry_in)
+
+    async def _drive(self, flow: flows.Flow[T]) -> T:
+        try:
+            request = next(flow)
+            while True:
+                request = flow.send(await self._call(request))
+        except StopIteration as done:
+            return done.value
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncJobsClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncJobsClient(host={self.host!r}, token={mask_token(self.credentials.token)!r})"
+
+    async def trigger(
+        self,
+        *,
+        application_id: str | None = None,
+        deployment_id: str | None = None,
+        command: str | Sequence[str] | None = None,
+        params: Mapping[str, str] | None = None,
+        alias: str | None = None,
+    ) -> TriggerResult:
+        """Start a run; see :meth:`JobsClient.trigger`."""
+        return await self._drive(
+            flows.trigger(
+                application_id=application_id,
+                deployment_id=deployment_id,
+                command=command,
+                params=params,
+                alias=alias,
+            )
+        )
+
+    async def get_run(self, application_id: str, name: str) -> JobRun:
+        return await self._drive(flows.single(ep.get_run(application_id, name), ep.parse_run))
+
+    async def list_runs(
+        self,
+        application_id: str,
+        *,
+        status: Sequence[RunStatus | str] | None = None,
+        limit: int | None = None,
+        page_size: int = 100,
+        search_prefix: str | None = None,
+        sort_by: str | None = None,
+        order: str | None = None,
+        triggered_by: Sequence[str] | None = None,
+    ) -> list[JobRun]:
+        return await self._drive(
+            flows.list_runs(
+                application_id,
+                limit=limit,
+                page_size=page_size,
+                status=status,
+                search_prefix=search_prefix,
+                sort_by=sort_by,
+                order=order,
+                triggered_by=triggered_by,
+            )
+        )
+
+    async def terminate(self, deployment_id: str, name: str) -> str:
+        return await self._drive(flows.single(ep.terminate(deployment_id, name), ep.parse_message))
+
+    async def delete_run(self, application_id: str, name: str) -> str:
+        return await self._drive(
+            flows.single(ep.delete_run(application_id, name), ep.parse_message)
+        )
+
+    async def logs(
+        self,
+        application_id: str,
+        run_name: str,
+        *,
+        since: datetime | int | None = None,
+        limit: int | None = None,
+        tail: bool = False,
+        search: str | None = None,
+    ) -> list[LogLine]:
+        return await self._drive(
+            flows.logs(
+                application_id,
+                run_name,
+                since=since,
+                limit=limit,
+                direction="desc" if tail else None,
+                search=search,
+            )
+        )
+
+    async def find_app(self, target: str) -> Application:
+        if target not in self._core.apps:
+            self._core.apps[target] = await self._drive(flows.find_app(target))
+        return self._core.apps[target]
+
+    async def get_app(self, application_id: str) -> Application:
+        return await self._drive(flows.single(ep.get_app(application_id), ep.parse_app))
+
+    async def session(self) -> dict[str, Any]:
+        return dict(await self._drive(flows.single(ep.session(), lambda body: body)))

@@ -1,0 +1,259 @@
+"""The Jobs API's requests and responses, as pure data.
+
+Each builder returns an :class:`ApiRequest` — method, path, query, JSON body
+and whether it may be repeated safely — and each parser turns a decoded JSON
+body into models. Neither touches the network, so the sync and async clients
+share them and tests can check them without a server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from jobmagic.api._errors import ParamsError, TransportError
+from jobmagic.models import Application, JobRun, LogLine, RunStatus, TriggerResult
+
+__all__ = ["API_PREFIX", "ApiRequest", "run_page_url"]
+
+API_PREFIX = "/api/svc/v1"
+MAX_PAGE_SIZE = 1000
+
+QueryItems = list[tuple[str, str | int | float | bool | None]]
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One HTTP call, described: nothing is sent by building it."""
+
+    method: str
+    path: str
+    query: QueryItems = field(default_factory=list)
+    json: Any = None
+    # A trigger is not idempotent: repeating a POST that reached the server can
+    # start a second run, so the retry policy treats it differently.
+    idempotent: bool = True
+    authenticated: bool = True
+
+    @property
+    def url_path(self) -> str:
+        return API_PREFIX + self.path
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _ns(value: datetime | int) -> str:
+    if isinstance(value, datetime):
+        return str(int(value.timestamp() * 1_000_000_000))
+    return str(int(value))
+
+
+# --- builders -------------------------------------------------------------------------
+
+
+def check_trigger_input(
+    *, command: str | Sequence[str] | None, params: Mapping[str, Any] | None
+) -> None:
+    """Refuse, before anything is sent, what the API or TrueFoundry's SDK would refuse."""
+    if command is not None and params:
+        raise ParamsError(
+            "A command override replaces the job's command template, so params would be "
+            "ignored: give either a command or params, not both."
+        )
+    for name, value in (params or {}).items():
+        if not isinstance(value, str):
+            raise ParamsError(
+                f"Param {name!r} is a {type(value).__name__}; the API takes strings only. "
+                f"Pass {name}=str(value)."
+            )
+
+
+def trigger(
+    *,
+    application_id: str | None = None,
+    deployment_id: str | None = None,
+    command: str | Sequence[str] | None = None,
+    params: Mapping[str, str] | None = None,
+    alias: str | None = None,
+) -> ApiRequest:
+    """``POST /jobs/trigger``; refuses what the API or TrueFoundry's SDK would refuse."""
+    if bool(application_id) == bool(deployment_id):
+        raise ParamsError(
+            "Give exactly one of application_id or deployment_id "
+            "(or an application FQN / name to look up)."
+        )
+    check_trigger_input(command=command, params=params)
+    body: dict[str, Any] = {}
+    if application_id:
+        body["applicationId"] = application_id
+    if deployment_id:
+        body["deploymentId"] = deployment_id
+    job_input: dict[str, Any] = {}
+    if command is not None:
+        job_input["command"] = command if isinstance(command, str) else list(command)
+    if params:
+        bad = {k: type(v).__name__ for k, v in params.items() if not isinstance(v, str)}
+        if bad:
+            name, kind = next(iter(bad.items()))
+            raise ParamsError(
+                f"Param {name!r} is a {kind}; the API takes strings only. Pass {name}=str(value)."
+            )
+        job_input["params"] = dict(params)
+    if job_input:
+        body["input"] = job_input
+    if alias:
+        body["metadata"] = {"job_run_name_alias": alias}
+    return ApiRequest("POST", "/jobs/trigger", json=body, idempotent=False)
+
+
+def list_runs(
+    application_id: str,
+    *,
+    limit: int,
+    offset: int = 0,
+    status: Sequence[RunStatus | str] | None = None,
+    search_prefix: str | None = None,
+    sort_by: str | None = None,
+    order: str | None = None,
+    triggered_by: Sequence[str] | None = None,
+    version_numbers: Sequence[int | str] | None = None,
+) -> ApiRequest:
+    query: QueryItems = [("limit", str(limit)), ("offset", str(offset))]
+    query += [("status", str(s)) for s in status or ()]
+    query += [("triggeredBy", t) for t in triggered_by or ()]
+    query += [("versionNumbers", str(v)) for v in version_numbers or ()]
+    if search_prefix:
+        query.append(("searchPrefix", search_prefix))
+    if sort_by:
+        query.append(("sortBy", sort_by))
+    if order:
+        query.append(("order", order))
+    return ApiRequest("GET", f"/jobs/{_seg(application_id)}/runs", query=query)
+
+
+def get_run(application_id: str, name: str) -> ApiRequest:
+    return ApiRequest("GET", f"/jobs/{_seg(application_id)}/runs/{_seg(name)}")
+
+
+def delete_run(application_id: str, name: str) -> ApiRequest:
+    # DELETE of a named resource is idempotent: repeating it cannot start anything.
+    return ApiRequest("DELETE", f"/jobs/{_seg(application_id)}/runs/{_seg(name)}")
+
+
+def terminate(deployment_id: str, name: str) -> ApiRequest:
+    return ApiRequest(
+        "POST",
+        "/jobs/terminate",
+        query=[("deploymentId", deployment_id), ("jobRunName", name)],
+        idempotent=False,
+    )
+
+
+def logs(
+    application_id: str,
+    run_name: str,
+    *,
+    since: datetime | int | None = None,
+    until: datetime | int | None = None,
+    limit: int | None = None,
+    direction: str | None = None,
+    search: str | None = None,
+) -> ApiRequest:
+    query: QueryItems = [("applicationId", application_id), ("jobRunName", run_name)]
+    if since is not None:
+        query.append(("startTs", _ns(since)))
+    if until is not None:
+        query.append(("endTs", _ns(until)))
+    if limit is not None:
+        query.append(("limit", str(limit)))
+    if direction:
+        query.append(("direction", direction))
+    if search:
+        query.append(("searchString", search))
+    return ApiRequest("GET", "/logs", query=query)
+
+
+def find_apps(*, fqn: str | None = None, name: str | None = None, limit: int = 10) -> ApiRequest:
+    query: QueryItems = [("applicationType", "job"), ("limit", str(limit))]
+    if fqn:
+        query.append(("fqn", fqn))
+    if name:
+        query.append(("applicationName", name))
+    return ApiRequest("GET", "/apps", query=query)
+
+
+def get_app(application_id: str) -> ApiRequest:
+    return ApiRequest("GET", f"/apps/{_seg(application_id)}")
+
+
+def session() -> ApiRequest:
+    return ApiRequest("GET", "/session")
+
+
+# --- parsers --------------------------------------------------------------------------
+
+
+def _require_mapping(body: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise TransportError(f"The server's answer to {what} was not a JSON object.")
+    return body
+
+
+def parse_trigger(body: Any) -> TriggerResult:
+    result = TriggerResult.from_api(_require_mapping(body, "the trigger"))
+    if not result.job_run_name:
+        raise TransportError("The server's answer to the trigger named no run.")
+    return result
+
+
+def parse_run(body: Any) -> JobRun:
+    data = _require_mapping(body, "a run lookup").get("data")
+    return JobRun.from_api(_require_mapping(data, "a run lookup"))
+
+
+def parse_runs_page(body: Any) -> tuple[list[JobRun], int | None]:
+    """One page of runs and the server's total (``None`` if it did not say)."""
+    data = _require_mapping(body, "a run listing")
+    items = data.get("data")
+    if not isinstance(items, list):
+        raise TransportError("The server's run listing had no list of runs.")
+    pagination = data.get("pagination")
+    total = pagination.get("total") if isinstance(pagination, Mapping) else None
+    runs = [JobRun.from_api(item) for item in items if isinstance(item, Mapping)]
+    return runs, total if isinstance(total, int) else None
+
+
+def parse_apps(body: Any) -> list[Application]:
+    items = _require_mapping(body, "an application search").get("data")
+    if not isinstance(items, list):
+        raise TransportError("The server's application search had no list of applications.")
+    return [Application.from_api(item) for item in items if isinstance(item, Mapping)]
+
+
+def parse_app(body: Any) -> Application:
+    data = _require_mapping(body, "an application lookup").get("data")
+    return Application.from_api(_require_mapping(data, "an application lookup"))
+
+
+def parse_logs(body: Any) -> list[LogLine]:
+    items = _require_mapping(body, "a log request").get("data")
+    if not isinstance(items, list):
+        raise TransportError("The server's log answer had no list of lines.")
+    return [LogLine.from_api(item) for item in items if isinstance(item, Mapping)]
+
+
+def parse_message(body: Any) -> str:
+    message = _require_mapping(body, "the request").get("message")
+    return str(message) if message is not None else ""
+
+
+def run_page_url(host: str, application_id: str | None) -> str | None:
+    """The TrueFoundry UI page that lists a job's runs (the UI has no per-run page)."""
+    if not application_id:
+        return None
+    return f"{host.rstrip('/')}/deployments/{_seg(application_id)}?tab=previousRuns"

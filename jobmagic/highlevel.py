@@ -1,0 +1,152 @@
+"""The high-level Python API: ``trigger``, ``sweep``, ``attach``, ``TriggerForm``.
+
+Inside IPython with ``%load_ext jobmagic`` these share the extension's
+session (its settings, ledger and tracker); elsewhere each call makes a
+session from the environment (``TFY_HOST``/``TFY_API_KEY`` or ``tfy login``).
+
+>>> run = jobmagic.trigger("sandbox:demo:train", {"lr": "0.1"})  # doctest: +SKIP
+>>> run.wait().exit_code                                        # doctest: +SKIP
+0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from jobmagic.session import JobSession, Target
+
+if TYPE_CHECKING:
+    from jobmagic.sweeps import SweepResult
+    from jobmagic.tracking import RunHandle
+    from jobmagic.widgets import TriggerFormView
+
+__all__ = ["TriggerForm", "attach", "current_session", "sweep", "trigger"]
+
+
+def current_session() -> JobSession:
+    """The extension's session in this IPython shell, else a new one from the environment."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a core dependency
+        return JobSession()
+    shell = get_ipython()
+    magics = shell.magics_manager.registry.get("JobMagics") if shell is not None else None
+    session = getattr(magics, "session", None)
+    return session if isinstance(session, JobSession) else JobSession()
+
+
+def _target(target: str | None, application_id: str | None, deployment_id: str | None) -> Target:
+    return Target(app=target, application_id=application_id, deployment_id=deployment_id)
+
+
+def trigger(
+    target: str | None = None,
+    params: Mapping[str, str] | None = None,
+    *,
+    command: str | Sequence[str] | None = None,
+    alias: str | None = None,
+    application_id: str | None = None,
+    deployment_id: str | None = None,
+    session: JobSession | None = None,
+) -> RunHandle:
+    """Trigger one run of a job and return its handle.
+
+    ``target`` is an application FQN (``cluster:workspace:app``) or name; or
+    pass ``application_id=`` / ``deployment_id=``. Param values must be strings.
+
+    >>> run = trigger("sandbox:demo:hello", {"name": "Ada"})   # doctest: +SKIP
+    >>> run.wait().status                                       # doctest: +SKIP
+    <RunStatus.FINISHED: 'FINISHED'>
+    """
+    from jobmagic.params import validate_params
+
+    checked = validate_params(params or {})
+    return (session or current_session()).trigger(
+        _target(target, application_id, deployment_id), checked, command=command, alias=alias
+    )
+
+
+def sweep(
+    target: str | None = None,
+    grid: Mapping[str, Sequence[str]] | None = None,
+    runs: Sequence[Mapping[str, str]] | None = None,
+    *,
+    concurrency: int = 8,
+    command: str | Sequence[str] | None = None,
+    alias: str | None = None,
+    application_id: str | None = None,
+    deployment_id: str | None = None,
+    session: JobSession | None = None,
+) -> SweepResult:
+    """Trigger many runs of one job: the cartesian product of ``grid``, or each of ``runs``.
+
+    At most ``concurrency`` triggers are in flight; one failure does not stop
+    the others. The result displays as a live runs board with a summary.
+
+    >>> result = sweep("sandbox:demo:train", grid={"lr": ["0.1", "0.01"], "epochs": ["2"]})
+    ... # doctest: +SKIP
+    >>> result.to_dataframe()                                                # doctest: +SKIP
+    """
+    from jobmagic.api._errors import ParamsError
+    from jobmagic.params import expand_grid, validate_params
+    from jobmagic.sweeps import run_sweep
+
+    if (grid is None) == (runs is None):
+        raise ParamsError("Give either grid={name: [values…]} or runs=[{…}, …], not both.")
+    if grid is not None:
+        for name, values in grid.items():
+            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+                raise ParamsError(
+                    f'grid[{name!r}] must be a list of strings, e.g. ["0.1", "0.01"].'
+                )
+            for value in values:
+                validate_params({name: value})
+        param_sets = expand_grid({name: list(values) for name, values in grid.items()})
+    else:
+        param_sets = [validate_params(one) for one in runs or ()]
+    active = session or current_session()
+    resolved = active.resolve(_target(target, application_id, deployment_id))
+    return run_sweep(
+        active, resolved, param_sets, command=command, alias=alias, concurrency=concurrency
+    )
+
+
+def attach(
+    name: str,
+    target: str | None = None,
+    *,
+    application_id: str | None = None,
+    session: JobSession | None = None,
+) -> RunHandle:
+    """A handle for a run that already exists (what ``%job_run`` does)."""
+    return (session or current_session()).attach(name, _target(target, application_id, None))
+
+
+def TriggerForm(
+    target: str | None = None,
+    *,
+    application_id: str | None = None,
+    deployment_id: str | None = None,
+    session: JobSession | None = None,
+) -> TriggerFormView:
+    """A form to trigger a job: its declared params as fields, a Trigger button, cards below.
+
+    >>> jobmagic.TriggerForm("sandbox:demo:train")   # doctest: +SKIP
+    """
+    from jobmagic.params import parse_body, validate_params
+    from jobmagic.widgets import TriggerFormView
+
+    active = session or current_session()
+    the_target = _target(target, application_id, deployment_id)
+    resolved = active.resolve(the_target)
+    specs = resolved.application.params if resolved.application is not None else ()
+
+    def submit(values: Mapping[str, str] | str, command: str | None) -> Any:
+        chosen = parse_body(values, {}) if isinstance(values, str) else validate_params(values)
+        if command:
+            chosen = {}
+        return active.trigger(the_target, chosen, command=command or None, resolved=resolved)
+
+    title = resolved.fqn or the_target.label
+    return TriggerFormView(specs, on_submit=submit, title=f"Trigger {title}")

@@ -1,0 +1,438 @@
+"""The IPython magics: read the line, call the layers below, display.
+
+Thin on purpose (as jupysql's are): parsing lives in :mod:`jobmagic.magic_args`
+and :mod:`jobmagic.params`, triggering in :mod:`jobmagic.session` and
+:mod:`jobmagic.sweeps`, views in :mod:`jobmagic.widgets`. Every expected
+failure becomes a :class:`UsageError`: one short paragraph, no traceback, and
+the cell still fails so "Run All" stops there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.display import display
+
+from jobmagic import magic_args, params
+from jobmagic.api._errors import JobmagicError
+from jobmagic.models import JobRun, RunStatus
+from jobmagic.session import JobSession, ResolvedTarget, Target
+from jobmagic.settings import JobMagic
+from jobmagic.views import DryRunView, InfoView, StatusLine
+
+if TYPE_CHECKING:
+    from jobmagic.ledger import LedgerEntry
+    from jobmagic.sandbox.server import SandboxProcess
+    from jobmagic.sweeps import SweepResult
+    from jobmagic.tracking import RunHandle
+
+__all__ = ["JobMagics"]
+
+
+@contextmanager
+def _friendly_errors(
+    out: str | None = None, namespace: dict[str, Any] | None = None
+) -> Iterator[None]:
+    """Turn jobmagic's errors into UsageError; with ``-o``, keep the error in the variable."""
+    try:
+        yield
+    except JobmagicError as exc:
+        if out and namespace is not None:
+            namespace[out] = exc
+        raise UsageError(str(exc)) from None
+
+
+@magics_class
+class JobMagics(Magics):
+    """``%%trigger_job``, ``%trigger_job``, ``%job_runs``, ``%job_run`` and ``%jobmagic``."""
+
+    def __init__(self, shell: Any, settings: JobMagic):
+        super().__init__(shell)
+        self.settings = settings
+        self.session = JobSession(settings.to_settings)
+        self.sandbox: SandboxProcess | None = None
+
+    @property
+    def user_ns(self) -> dict[str, Any]:
+        """The notebook's namespace: where -o stores results and {{ var }} is looked up."""
+        assert self.shell is not None, "JobMagics is registered with a shell"
+        return self.shell.user_ns
+
+    # -- %%trigger_job / %trigger_job ------------------------------------------------------
+
+    @line_cell_magic
+    def trigger_job(self, line: str, cell: str | None = None) -> Any:
+        """Trigger a TrueFoundry job; params come from the cell body (YAML) or name=value.
+
+        %%trigger_job TARGET [--wait [--timeout S] [--logs] [--cancel-on-interrupt]]
+                             [--command CMD] [--alias NAME] [--grid [--concurrency N]]
+                             [--dry-run] [--out VAR] [--quiet]
+        lr: 0.01
+        epochs: 10
+
+        TARGET is an application FQN (cluster:workspace:app) or name, or use
+        --application-id ID / --deployment-id ID instead. `{{ var }}` in a value is
+        replaced by that notebook variable. The one-line form returns the run:
+
+            run = %trigger_job sandbox:demo:hello name=Ada
+        """
+        args = magic_args.parse_trigger_line(line, cell=cell is not None)
+        with _friendly_errors(args.out, self.user_ns):
+            result = self._trigger(args, cell)
+        if args.out:
+            self.user_ns[args.out] = result
+        return result if cell is None else None
+
+    def _trigger(self, args: magic_args.TriggerArgs, cell: str | None) -> Any:
+        target = Target(args.target, args.application_id, args.deployment_id)
+        param_sets, single = self._params(args, cell)
+        for one in param_sets[:1]:
+            from jobmagic.api._endpoints import check_trigger_input
+
+            check_trigger_input(command=args.command, params=one)
+        resolved = self.session.resolve(target)
+        if args.dry_run:
+            view = DryRunView.build(
+                self.session.host,
+                self.session.credentials().token,
+                resolved,
+                param_sets,
+                command=args.command,
+                alias=args.alias,
+            )
+            display(view)
+            return view
+        if not single:
+            return self._sweep(args, resolved, param_sets, cell is not None)
+        handle = self.session.trigger(
+            target, param_sets[0], command=args.command, alias=args.alias, resolved=resolved
+        )
+        if cell is not None and not args.quiet:
+            display(handle)
+        if args.wait:
+            self._wait(handle, args)
+        return handle
+
+    def _params(
+        self, args: magic_args.TriggerArgs, cell: str | None
+    ) -> tuple[list[dict[str, str]], bool]:
+        """The params of every run to trigger, and whether this is a single run."""
+        namespace = self.user_ns
+        if cell is not None:
+            if args.grid:
+                axes = params.parse_grid_body(cell, namespace)
+                return params.expand_grid(axes), False
+            return [params.parse_body(cell, namespace)], True
+        if args.grid:
+            axes = params.parse_kv_grid(list(args.assignments))
+            return params.expand_grid(axes), False
+        return [params.parse_kv_args(list(args.assignments))], True
+
+    def _sweep(
+        self,
+        args: magic_args.TriggerArgs,
+        resolved: ResolvedTarget,
+        param_sets: list[dict[str, str]],
+        show: bool,
+    ) -> list[RunHandle]:
+        from jobmagic.sweeps import run_sweep
+
+        concurrency = args.concurrency or self.session.settings.concurrency
+        result = run_sweep(
+            self.session,
+            resolved,
+            param_sets,
+            command=args.command,
+            alias=args.alias,
+            concurrency=concurrency,
+        )
+        if not args.quiet:
+            display(result)
+        if not result.handles and result.failures:
+            raise UsageError(result.summary())
+        if args.wait:
+            self._wait_all(result, args)
+        return list(result.handles)
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    def _wait(self, handle: RunHandle, args: magic_args.TriggerArgs) -> None:
+        """Block with a status line updated in place; stream logs with --logs."""
+        timeout = args.timeout or self.session.settings.wait_timeout
+        line = display(StatusLine(handle.run), display_id=True)
+        follow = _LogFollower(handle) if args.logs else None
+        unsubscribe = handle.subscribe(lambda _run, _stale: None)  # keeps it tracked
+        deadline = None if timeout is None else time.monotonic() + timeout
+        shown = handle.run
+        try:
+            while not handle.run.is_terminal:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise UsageError(
+                        f"Run {handle.name} is still {handle.status} after {timeout:g} s; it "
+                        "keeps going. Wait again with run.wait(), or stop it with "
+                        "run.terminate()."
+                    )
+                if follow is not None:
+                    follow.poll(self.session.settings.poll_interval)
+                if handle.run != shown:
+                    shown = handle.run
+                    _update(line, StatusLine(shown))
+                time.sleep(0.2)
+            if follow is not None:
+                follow.poll(0.0)
+        except KeyboardInterrupt:
+            raise UsageError(self._interrupted(handle, args.cancel_on_interrupt)) from None
+        finally:
+            unsubscribe()
+        _update(line, StatusLine(handle.run))
+        _raise_unless_finished(handle.run)
+
+    def _wait_all(self, result: SweepResult, args: magic_args.TriggerArgs) -> None:
+        timeout = args.timeout or self.session.settings.wait_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        handles = list(result.handles)
+        unsubscribers = [h.subscribe(lambda _run, _stale: None) for h in handles]
+        try:
+            while not all(h.run.is_terminal for h in handles):
+                if deadline is not None and time.monotonic() >= deadline:
+                    left = sum(not h.run.is_terminal for h in handles)
+                    raise UsageError(
+                        f"{left} of {len(handles)} runs are still going after {timeout:g} s; "
+                        "they keep going."
+                    )
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            live = [h for h in handles if not h.run.is_terminal]
+            if args.cancel_on_interrupt:
+                for h in live:
+                    h.terminate()
+                raise UsageError(
+                    f"Stopped waiting and asked {len(live)} runs to terminate."
+                ) from None
+            raise UsageError(
+                f"Stopped waiting; {len(live)} runs are still going. Terminate them with "
+                "[run.terminate() for run in RUNS] (RUNS is your -o variable)."
+            ) from None
+        finally:
+            for unsubscribe in unsubscribers:
+                unsubscribe()
+        failed = [h for h in handles if h.run.status != RunStatus.FINISHED]
+        if failed:
+            names = ", ".join(f"{h.name} ({h.status})" for h in failed[:5])
+            raise UsageError(f"{len(failed)} of {len(handles)} runs did not finish: {names}.")
+
+    def _interrupted(self, handle: RunHandle, cancel: bool) -> str:
+        if cancel:
+            try:
+                message = handle.terminate()
+            except JobmagicError as exc:
+                return f"Stopped waiting. Terminating {handle.name} failed: {exc}"
+            return f"Stopped waiting and asked {handle.name} to terminate ({message})."
+        return (
+            f"Stopped waiting; {handle.name} is still {handle.status} on the server. "
+            "Terminate it with the card's Terminate button or run.terminate() "
+            "(-o run keeps the handle), or add --cancel-on-interrupt next time."
+        )
+
+    # -- %job_run ----------------------------------------------------------------------------
+
+    @line_magic
+    def job_run(self, line: str) -> Any:
+        """Attach to a run that already exists: ``%job_run NAME --app TARGET [-o VAR]``."""
+        args = magic_args.parse_job_run_line(line)
+        with _friendly_errors(args.out, self.user_ns):
+            handle = self.session.attach(
+                args.name, Target(app=args.app, application_id=args.application_id)
+            )
+        if args.out:
+            self.user_ns[args.out] = handle
+        return handle
+
+    # -- %job_runs ---------------------------------------------------------------------------
+
+    @line_magic
+    def job_runs(self, line: str) -> Any:
+        """The runs you triggered, as a live board or a DataFrame.
+
+        %job_runs [--all] [--app TARGET] [--status S ...] [--since 2h|2026-11-01]
+                  [--refresh] [--table] [--limit N] [-o VAR]
+        """
+        args = magic_args.parse_job_runs_line(line)
+        with _friendly_errors(args.out, self.user_ns):
+            entries = self._ledger_entries(args)
+            if args.refresh:
+                entries = self._refresh_entries(entries)
+            from jobmagic.frames import runs_to_dataframe
+
+            frame = runs_to_dataframe(entries)
+        if args.out:
+            self.user_ns[args.out] = frame
+        if args.table:
+            from jobmagic.frames import style_runs
+
+            return style_runs(frame)
+        return _board_for(self.session, entries)
+
+    def _ledger_entries(self, args: magic_args.JobRunsArgs) -> list[LedgerEntry]:
+        entries = self.session.ledger.entries(
+            session_id=None if args.all else self.session.session_id,
+            since=args.since,
+        )
+        if args.app:
+            entries = [
+                e for e in entries if args.app in (e.target, e.application_fqn, e.application_id)
+            ]
+        if args.statuses:
+            wanted = {str(s) for s in args.statuses}
+            entries = [e for e in entries if e.run is not None and str(e.run.status) in wanted]
+        return entries[: args.limit] if args.limit else entries
+
+    def _refresh_entries(self, entries: list[LedgerEntry]) -> list[LedgerEntry]:
+        """One list call per application; the ledger keeps the fresh statuses."""
+        from dataclasses import replace
+
+        by_app: dict[str, set[str]] = {}
+        for entry in entries:
+            if entry.run is not None and entry.application_id and entry.run_name:
+                by_app.setdefault(entry.application_id, set()).add(entry.run_name)
+        fresh: dict[tuple[str, str], JobRun] = {}
+        client = self.session.client
+        for app_id, names in by_app.items():
+            for run in client.list_runs(
+                app_id,
+                limit=min(1000, max(100, 2 * len(names))),
+                page_size=1000,
+                sort_by="startTime",
+                order="desc",
+            ):
+                if run.name in names:
+                    fresh[(app_id, run.name)] = run
+        if fresh:
+            self.session.ledger.update_runs(list(fresh.values()))
+        return [
+            replace(e, run=fresh.get((e.application_id or "", e.run_name or ""), e.run))
+            for e in entries
+        ]
+
+    # -- %jobmagic ---------------------------------------------------------------------------
+
+    @line_magic
+    def jobmagic(self, line: str) -> Any:
+        """Where jobmagic points, or manage the local sandbox.
+
+        %jobmagic                       host, where the token came from, version, ledger
+        %jobmagic sandbox start         start a local sandbox and point this session at it
+        %jobmagic sandbox stop|status
+        """
+        words = magic_args.split_line(line)
+        if not words:
+            return InfoView.build(self.session, self.sandbox)
+        if words[0] == "sandbox" and len(words) == 2 and words[1] in _SANDBOX_ACTIONS:
+            with _friendly_errors():
+                return _SANDBOX_ACTIONS[words[1]](self)
+        raise UsageError(
+            f"%jobmagic: unknown command {' '.join(words)!r}. "
+            "Use %jobmagic, or %jobmagic sandbox start|stop|status."
+        )
+
+    def sandbox_start(self) -> InfoView:
+        from jobmagic.sandbox.server import ensure_sandbox_process
+
+        if self.sandbox is None or not self.sandbox.alive():
+            self.sandbox = ensure_sandbox_process()
+        self.session.use_credentials(self.sandbox.credentials())
+        return InfoView.build(self.session, self.sandbox, headline="Sandbox running")
+
+    def sandbox_stop(self) -> InfoView:
+        if self.sandbox is not None:
+            self.sandbox.stop()
+            self.sandbox = None
+        self.session.use_credentials(None)
+        return InfoView.build(self.session, None, headline="Sandbox stopped")
+
+    def sandbox_status(self) -> InfoView:
+        running = self.sandbox is not None and self.sandbox.alive()
+        headline = "Sandbox running" if running else "No sandbox started from this session"
+        return InfoView.build(self.session, self.sandbox if running else None, headline=headline)
+
+    def close(self) -> None:
+        """Stop the tracker and a sandbox this session started (kernel shutdown, unload)."""
+        self.session.close()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+            self.sandbox = None
+
+
+_SANDBOX_ACTIONS: dict[str, Callable[[JobMagics], Any]] = {
+    "start": JobMagics.sandbox_start,
+    "stop": JobMagics.sandbox_stop,
+    "status": JobMagics.sandbox_status,
+}
+
+
+class _LogFollower:
+    """Prints new log lines of a run from the main thread, at most once per interval."""
+
+    def __init__(self, handle: RunHandle):
+        self.handle = handle
+        self.seen_ns = 0
+        self.next_poll = 0.0
+
+    def poll(self, interval: float) -> None:
+        now = time.monotonic()
+        if now < self.next_poll:
+            return
+        self.next_poll = now + interval
+        try:
+            lines = self.handle.logs()
+        except JobmagicError:
+            return  # the status line still moves; logs catch up next time
+        for line in lines:
+            if line.time_ns is not None and line.time_ns <= self.seen_ns:
+                continue
+            print(line.log.rstrip("\n"))
+            if line.time_ns is not None:
+                self.seen_ns = line.time_ns
+
+
+def _update(handle: Any, obj: Any) -> None:
+    if handle is not None:
+        handle.update(obj)
+
+
+def _raise_unless_finished(run: JobRun) -> None:
+    if run.status == RunStatus.FINISHED:
+        return
+    detail = f" with exit code {run.exit_code}" if run.exit_code is not None else ""
+    error = f": {run.error}" if run.error else ""
+    raise UsageError(
+        f"Run {run.name} ended {run.status}{detail}{error}. "
+        "See its logs with run.logs() or the card's Logs panel."
+    )
+
+
+def _board_for(session: JobSession, entries: Sequence[LedgerEntry]) -> Any:
+    """Handles for the ledger's acknowledged runs, shown as one live board."""
+    from jobmagic.widgets import RunsBoard
+
+    handles = []
+    for entry in entries:
+        if entry.run is None:
+            continue
+        resolved = ResolvedTarget(
+            Target(application_id=entry.application_id or "?"),
+            None,
+            entry.application_id,
+            entry.deployment_id,
+        )
+        handles.append(
+            session.handle_for(
+                resolved, entry.run, params=entry.params, application_fqn=entry.application_fqn
+            )
+        )
+    return RunsBoard(handles)

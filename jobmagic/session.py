@@ -1,0 +1,331 @@
+"""A session: what one kernel (or one script) shares — settings, client, ledger, tracker.
+
+The extension owns exactly one per shell; :func:`jobmagic.trigger` outside
+IPython makes its own. Everything that triggers goes through
+:meth:`JobSession.trigger`, which writes the ledger *before* sending.
+
+>>> session = JobSession(Settings(host="http://127.0.0.1:8000", api_key="tfy_…"))  # doctest: +SKIP
+>>> run = session.trigger("sandbox:demo:hello", {"name": "Ada"})                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jobmagic.api._errors import (
+    ConfigError,
+    JobmagicError,
+    ParamsError,
+    TriggerOutcomeUnknown,
+)
+from jobmagic.config import Credentials, Settings
+from jobmagic.models import Application, JobRun
+from jobmagic.tracking import RunHandle, Tracker
+
+if TYPE_CHECKING:
+    from jobmagic.api._client import JobsClient
+    from jobmagic.ledger import Ledger
+
+__all__ = ["JobSession", "Target"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which job to trigger: an FQN or name to look up, or an id. Exactly one."""
+
+    app: str | None = None
+    application_id: str | None = None
+    deployment_id: str | None = None
+
+    def __post_init__(self) -> None:
+        given = [v for v in (self.app, self.application_id, self.deployment_id) if v]
+        if len(given) != 1:
+            what = "no target" if not given else "more than one target"
+            raise ParamsError(
+                f"Got {what}. Name exactly one job: an FQN like cluster:workspace:app, an "
+                "application name, --application-id ID, or --deployment-id ID."
+            )
+
+    @property
+    def label(self) -> str:
+        return self.app or self.application_id or self.deployment_id or ""
+
+
+@dataclass(frozen=True)
+class ResolvedTarget:
+    target: Target
+    application: Application | None
+    application_id: str | None
+    deployment_id: str | None
+
+    @property
+    def fqn(self) -> str | None:
+        if self.application is not None:
+            return self.application.fqn
+        return None
+
+
+class JobSession:
+    """Settings, one lazily built client, the run ledger, and the tracker."""
+
+    def __init__(
+        self,
+        settings: Settings | Callable[[], Settings] | None = None,
+        *,
+        credentials: Credentials | None = None,
+        notebook: str | None = None,
+    ):
+        fixed: Settings = settings if isinstance(settings, Settings) else Settings()
+        self._settings_source: Callable[[], Settings] = (
+            settings if callable(settings) else (lambda: fixed)
+        )
+        self._explicit_credentials = credentials
+        self._lock = threading.RLock()
+        self._client: JobsClient | None = None
+        self._client_key: tuple[Any, ...] | None = None
+        self._ledger: Ledger | None = None
+        self._tracker: Tracker | None = None
+        self.session_id = uuid.uuid4().hex
+        self.notebook = notebook
+        self.handles: list[RunHandle] = []
+
+    # -- settings and plumbing -----------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings_source()
+
+    def credentials(self) -> Credentials:
+        if self._explicit_credentials is not None:
+            return self._explicit_credentials
+        return self.settings.resolve()
+
+    def use_credentials(self, credentials: Credentials | None) -> None:
+        """Point this session somewhere else (the sandbox, say); None goes back to settings."""
+        with self._lock:
+            self._explicit_credentials = credentials
+
+    @property
+    def host(self) -> str:
+        return self.client.host
+
+    @property
+    def show_cards(self) -> bool:
+        return self.settings.show_cards
+
+    def new_client(self) -> JobsClient:
+        """A fresh client with the current settings (the tracker's thread owns its own)."""
+        from jobmagic.api._client import JobsClient
+
+        settings = self.settings
+        return JobsClient(
+            credentials=self.credentials(),
+            timeout=settings.request_timeout,
+            verify=settings.verify,
+        )
+
+    @property
+    def client(self) -> JobsClient:
+        """The shared client, rebuilt when the host, token or TLS settings change."""
+        settings = self.settings
+        credentials = self.credentials()
+        key = (credentials, settings.request_timeout, settings.verify)
+        with self._lock:
+            if self._client is None or self._client_key != key:
+                if self._client is not None:
+                    self._client.close()
+                from jobmagic.api._client import JobsClient
+
+                self._client = JobsClient(
+                    credentials=credentials,
+                    timeout=settings.request_timeout,
+                    verify=settings.verify,
+                )
+                self._client_key = key
+            return self._client
+
+    @property
+    def ledger(self) -> Ledger:
+        with self._lock:
+            if self._ledger is None:
+                from jobmagic.ledger import Ledger
+
+                self._ledger = Ledger(self.settings.ledger_path)
+            return self._ledger
+
+    @property
+    def tracker(self) -> Tracker:
+        with self._lock:
+            if self._tracker is None:
+                self._tracker = Tracker(
+                    self.new_client,
+                    interval=lambda: self.settings.poll_interval,
+                    on_runs=self.record_runs,
+                )
+            return self._tracker
+
+    def record_runs(self, runs: Iterable[JobRun]) -> None:
+        """Store refreshed statuses in the ledger (called by the tracker each tick)."""
+        runs = [run for run in runs if run.application_id or run.name]
+        if runs:
+            self.ledger.update_runs(runs)
+
+    def close(self) -> None:
+        """Stop the tracker and close the client and ledger; safe to call twice."""
+        with self._lock:
+            if self._tracker is not None:
+                self._tracker.shutdown()
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            if self._ledger is not None:
+                self._ledger.close()
+                self._ledger = None
+
+    # -- what users do -------------------------------------------------------------------
+
+    def resolve(self, target: Target) -> ResolvedTarget:
+        """Turn a target into ids, looking an FQN or name up as TrueFoundry's SDK does."""
+        if target.app:
+            app = self.client.find_app(target.app)
+            if not app.deployment_id:
+                raise ConfigError(
+                    f"Job {target.app!r} has no deployment to trigger yet. Deploy it first."
+                )
+            return ResolvedTarget(target, app, app.id, app.deployment_id)
+        return ResolvedTarget(target, None, target.application_id, target.deployment_id)
+
+    def handle_for(
+        self,
+        resolved: ResolvedTarget,
+        run: JobRun,
+        *,
+        params: Mapping[str, str] | None = None,
+        command: str | None = None,
+        application_fqn: str | None = None,
+    ) -> RunHandle:
+        from jobmagic.api._endpoints import run_page_url
+
+        app_id = resolved.application_id or run.application_id
+        handle = RunHandle(
+            self,
+            run,
+            application=resolved.application,
+            application_id=app_id,
+            deployment_id=resolved.deployment_id or run.deployment_id,
+            params=params,
+            command=command,
+            url=run_page_url(self.host, app_id),
+            application_fqn=application_fqn,
+        )
+        self.handles.append(handle)
+        return handle
+
+    def begin(
+        self,
+        resolved: ResolvedTarget,
+        *,
+        params: Mapping[str, str] | None,
+        command: str | Sequence[str] | None,
+        alias: str | None,
+    ) -> int:
+        """Write the attempt to the ledger before anything is sent; returns its id."""
+        return self.ledger.record_attempt(
+            host=self.host,
+            target=resolved.target.label,
+            application_id=resolved.application_id,
+            deployment_id=resolved.deployment_id,
+            application_fqn=resolved.fqn,
+            params=dict(params or {}),
+            command=_command_text(command),
+            alias=alias,
+            session_id=self.session_id,
+            notebook=self.notebook,
+            kernel_id=_kernel_id(),
+        )
+
+    def settle(self, attempt_id: int, outcome: JobRun | BaseException) -> None:
+        """Record how an attempt ended: acknowledged, rejected, or unknown."""
+        if isinstance(outcome, JobRun):
+            self.ledger.record_acknowledged(attempt_id, outcome)
+        elif isinstance(outcome, TriggerOutcomeUnknown):
+            self.ledger.record_unknown(attempt_id, outcome)
+        else:
+            self.ledger.record_rejected(attempt_id, outcome)
+
+    def trigger(
+        self,
+        target: Target,
+        params: Mapping[str, str] | None = None,
+        *,
+        command: str | Sequence[str] | None = None,
+        alias: str | None = None,
+        resolved: ResolvedTarget | None = None,
+    ) -> RunHandle:
+        """Trigger one run: resolve, write the ledger, send once, wrap in a handle."""
+        from jobmagic.api._endpoints import check_trigger_input
+
+        # Refuse bad input before the ledger or the network sees it.
+        check_trigger_input(command=command, params=params)
+        resolved = resolved or self.resolve(target)
+        attempt = self.begin(resolved, params=params, command=command, alias=alias)
+        try:
+            result = self.client.trigger(
+                application_id=None if resolved.deployment_id else resolved.application_id,
+                deployment_id=resolved.deployment_id,
+                command=command,
+                params=params,
+                alias=alias,
+            )
+        except JobmagicError as exc:
+            self.settle(attempt, exc)
+            raise
+        run = _with_ids(result.run, resolved)
+        self.settle(attempt, run)
+        return self.handle_for(resolved, run, params=params, command=_command_text(command))
+
+    def attach(self, name: str, target: Target) -> RunHandle:
+        """A handle for a run that already exists."""
+        resolved = self.resolve(target)
+        if not resolved.application_id:
+            raise ParamsError(
+                "To attach a run, name its job by FQN, name or --application-id "
+                "(a deployment id does not say which job's runs to look in)."
+            )
+        run = self.client.get_run(resolved.application_id, name)
+        return self.handle_for(resolved, _with_ids(run, resolved))
+
+
+def _with_ids(run: JobRun, resolved: ResolvedTarget) -> JobRun:
+    """Fill the ids the server may leave out, so later refreshes know where to look."""
+    from dataclasses import replace
+
+    return replace(
+        run,
+        application_id=run.application_id or resolved.application_id,
+        deployment_id=run.deployment_id or resolved.deployment_id,
+        application_name=run.application_name
+        or (resolved.application.name if resolved.application else None),
+    )
+
+
+def _command_text(command: str | Sequence[str] | None) -> str | None:
+    if command is None or isinstance(command, str):
+        return command
+    return " ".join(command)
+
+
+def _kernel_id() -> str | None:
+    """The Jupyter kernel's id when running in one (from its connection file name)."""
+    try:
+        from ipykernel.connect import get_connection_file
+
+        name = os.path.basename(get_connection_file())
+    except Exception:
+        return None
+    return name.removeprefix("kernel-").removesuffix(".json") or None

@@ -1,0 +1,203 @@
+"""Sweeps: many triggers of one job, at most ``concurrency`` in flight.
+
+The engine behind both ``%%trigger_job --grid`` and :func:`jobmagic.sweep`.
+It drives the async client on its own event loop in a worker thread — a
+notebook's kernel already runs a loop in the main thread — and writes one
+ledger row per run, each committed as soon as its answer arrives, so a kernel
+killed mid-sweep loses no run the server acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from jobmagic.api._errors import JobmagicError
+from jobmagic.tracking import RunHandle
+
+if TYPE_CHECKING:
+    from jobmagic.session import JobSession, ResolvedTarget
+
+__all__ = ["SweepFailure", "SweepResult", "run_sweep"]
+
+
+@dataclass(frozen=True)
+class SweepFailure:
+    """One run of a sweep that did not start (or may not have): its params and why."""
+
+    params: Mapping[str, str]
+    error: JobmagicError
+
+    @property
+    def outcome_unknown(self) -> bool:
+        from jobmagic.api._errors import TriggerOutcomeUnknown
+
+        return isinstance(self.error, TriggerOutcomeUnknown)
+
+
+@dataclass
+class SweepResult:
+    """The runs a sweep started, the ones that failed, and how long triggering took.
+
+    Displayed, it is the live runs board plus a summary of failures.
+    """
+
+    handles: list[RunHandle] = field(default_factory=list)
+    failures: list[SweepFailure] = field(default_factory=list)
+    elapsed: float = 0.0
+    interrupted: bool = False
+
+    def __len__(self) -> int:
+        return len(self.handles)
+
+    def __iter__(self) -> Any:
+        return iter(self.handles)
+
+    def __getitem__(self, index: int) -> RunHandle:
+        return self.handles[index]
+
+    def summary(self) -> str:
+        """One line, plus one line per failure: which params, and why."""
+        total = len(self.handles) + len(self.failures)
+        head = f"Triggered {len(self.handles)} of {total} runs in {self.elapsed:.1f} s"
+        if self.interrupted:
+            head += " (interrupted: the rest were not sent)"
+        lines = [head + ("." if not self.failures else f"; {len(self.failures)} failed:")]
+        for failure in self.failures:
+            params = " ".join(f"{k}={v}" for k, v in failure.params.items())
+            lines.append(f"  ✗ {params}: {failure.error}")
+        return "\n".join(lines)
+
+    def to_dataframe(self) -> Any:
+        """The started runs as a DataFrame (see :func:`jobmagic.runs_to_dataframe`)."""
+        from jobmagic.frames import runs_to_dataframe
+
+        return runs_to_dataframe(self.handles)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        text = self.summary()
+        summary_html = f"<pre class='jobmagic-sweep-summary'>{html.escape(text)}</pre>"
+        if not self.handles:
+            return {"text/plain": text, "text/html": summary_html}
+        from jobmagic.widgets import RunsBoard
+
+        bundle = RunsBoard(self.handles)._repr_mimebundle_(include=include, exclude=exclude)
+        bundle["text/plain"] = text + "\n" + str(bundle.get("text/plain", ""))
+        bundle["text/html"] = summary_html + str(bundle.get("text/html", ""))
+        return bundle
+
+
+def run_sweep(
+    session: JobSession,
+    resolved: ResolvedTarget,
+    param_sets: Sequence[Mapping[str, str]],
+    *,
+    command: str | Sequence[str] | None = None,
+    alias: str | None = None,
+    concurrency: int = 8,
+    on_handle: Callable[[RunHandle], None] | None = None,
+) -> SweepResult:
+    """Trigger one run per params mapping, ``concurrency`` at a time; never raises per run.
+
+    Ctrl-C stops sending new triggers; the ones in flight are settled and kept.
+    """
+    result = SweepResult()
+    cancel = threading.Event()
+    slots: list[RunHandle | SweepFailure | None] = [None] * len(param_sets)
+    errors: list[BaseException] = []
+    started = time.perf_counter()
+
+    def work() -> None:
+        try:
+            asyncio.run(
+                _sweep(
+                    session,
+                    resolved,
+                    param_sets,
+                    slots,
+                    command,
+                    alias,
+                    concurrency,
+                    cancel,
+                    on_handle,
+                )
+            )
+        except BaseException as exc:  # surfaced in the caller's thread below
+            errors.append(exc)
+
+    worker = threading.Thread(target=work, name="jobmagic-sweep", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        cancel.set()
+        result.interrupted = True
+        worker.join()
+    if errors:
+        raise errors[0]
+    result.elapsed = time.perf_counter() - started
+    for slot in slots:
+        if isinstance(slot, RunHandle):
+            result.handles.append(slot)
+        elif isinstance(slot, SweepFailure):
+            result.failures.append(slot)
+    return result
+
+
+async def _sweep(
+    session: JobSession,
+    resolved: ResolvedTarget,
+    param_sets: Sequence[Mapping[str, str]],
+    slots: list[RunHandle | SweepFailure | None],
+    command: str | Sequence[str] | None,
+    alias: str | None,
+    concurrency: int,
+    cancel: threading.Event,
+    on_handle: Callable[[RunHandle], None] | None,
+) -> None:
+    from jobmagic.api._client import AsyncJobsClient
+    from jobmagic.session import _with_ids
+
+    settings = session.settings
+    gate = asyncio.Semaphore(max(1, concurrency))
+    async with AsyncJobsClient(
+        credentials=session.credentials(),
+        timeout=settings.request_timeout,
+        verify=settings.verify,
+        max_connections=max(1, concurrency),
+    ) as client:
+
+        async def one(index: int, params: Mapping[str, str]) -> None:
+            async with gate:
+                if cancel.is_set():
+                    return
+                attempt = session.begin(resolved, params=params, command=command, alias=alias)
+                try:
+                    answer = await client.trigger(
+                        application_id=None if resolved.deployment_id else resolved.application_id,
+                        deployment_id=resolved.deployment_id,
+                        command=command,
+                        params=params or None,
+                        alias=alias,
+                    )
+                except JobmagicError as exc:
+                    session.settle(attempt, exc)
+                    slots[index] = SweepFailure(dict(params), exc)
+                    return
+                run = _with_ids(answer.run, resolved)
+                session.settle(attempt, run)
+                handle = session.handle_for(resolved, run, params=params)
+                slots[index] = handle
+                if on_handle is not None:
+                    on_handle(handle)
+
+        await asyncio.gather(*(one(i, p) for i, p in enumerate(param_sets)))

@@ -1,0 +1,415 @@
+"""Run handles, and the one background tracker per kernel that keeps them current.
+
+The tracker polls *applications*, not runs: each tick lists every watched
+application's newest runs once and hands each handle its fresh JobRun, so a
+sweep of 200 runs of one job costs one request per tick. It only sets state
+and calls listeners — it never prints, because output from a thread lands in
+whichever cell happens to be running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Protocol
+
+from jobmagic.api._errors import JobmagicError
+from jobmagic.models import Application, JobRun, LogLine, RunStatus
+
+if TYPE_CHECKING:
+    from jobmagic.api._client import JobsClient
+
+__all__ = ["RunHandle", "Tracker"]
+
+Listener = Callable[[JobRun, "datetime | None"], None]
+
+# UNKNOWN may change again, but a run stuck there must not be polled forever.
+UNKNOWN_GIVE_UP_SECONDS = 15 * 60
+MAX_BACKOFF_SECONDS = 60.0
+
+
+class Backend(Protocol):
+    """What a handle needs from its session: a client, the tracker, the ledger."""
+
+    @property
+    def client(self) -> JobsClient: ...
+
+    @property
+    def tracker(self) -> Tracker: ...
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def show_cards(self) -> bool: ...
+
+    def record_runs(self, runs: Iterable[JobRun]) -> None: ...
+
+
+class RunHandle:
+    """A triggered (or attached) run: its latest state, and what you can do with it.
+
+    Displayed in a notebook, a handle is the live run card.
+
+    >>> run = jobmagic.trigger("sandbox:demo:train", {"lr": "0.1"})   # doctest: +SKIP
+    >>> run.wait().status                                              # doctest: +SKIP
+    <RunStatus.FINISHED: 'FINISHED'>
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        run: JobRun,
+        *,
+        application: Application | None = None,
+        application_id: str | None = None,
+        deployment_id: str | None = None,
+        params: Mapping[str, str] | None = None,
+        command: str | None = None,
+        url: str | None = None,
+        application_fqn: str | None = None,
+    ):
+        self._backend = backend
+        self._run = run
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
+        self._stale_since: datetime | None = None
+        self._terminal = threading.Event()
+        if run.is_terminal:
+            self._terminal.set()
+        self.application = application
+        self.application_id = (
+            application_id or run.application_id or (application.id if application else None)
+        )
+        self.deployment_id = (
+            deployment_id
+            or run.deployment_id
+            or (application.deployment_id if application else None)
+        )
+        self.params: Mapping[str, str] = dict(params or {})
+        self.command = command
+        self.url = url
+        self._fqn = application_fqn
+        self._watch_started = time.monotonic()
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._run.name
+
+    @property
+    def run(self) -> JobRun:
+        """The latest JobRun known (kept current while a card or ``wait`` watches it)."""
+        return self._run
+
+    @property
+    def status(self) -> RunStatus:
+        return self._run.status
+
+    @property
+    def stale_since(self) -> datetime | None:
+        """When polls for this run began failing; None while they succeed."""
+        return self._stale_since
+
+    @property
+    def application_fqn(self) -> str | None:
+        if self._fqn:
+            return self._fqn
+        if self.application is not None:
+            return self.application.fqn or self.application.name
+        return self._run.application_name
+
+    def _apply(self, run: JobRun | None, stale_since: datetime | None) -> None:
+        """Take a fresh JobRun (or a failed poll) and tell every listener."""
+        with self._lock:
+            if run is not None:
+                self._run = run
+            self._stale_since = stale_since
+            listeners = list(self._listeners)
+            current = self._run
+        if current.is_terminal:
+            self._terminal.set()
+        for listener in listeners:
+            # One broken view must not stop the others, nor the tracker.
+            with contextlib.suppress(Exception):
+                listener(current, stale_since)
+
+    def _gave_up(self) -> bool:
+        """True once an UNKNOWN run has been polled long enough."""
+        return (
+            self._run.status == RunStatus.UNKNOWN
+            and time.monotonic() - self._watch_started > UNKNOWN_GIVE_UP_SECONDS
+        )
+
+    # -- actions -----------------------------------------------------------------------
+
+    def refresh(self) -> JobRun:
+        """Fetch the run now and update every view of it."""
+        app_id = self._require_application_id()
+        run = self._backend.client.get_run(app_id, self.name)
+        self._apply(run, None)
+        self._backend.record_runs([run])
+        return run
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        on_update: Callable[[JobRun], None] | None = None,
+    ) -> JobRun:
+        """Block until the run ends; returns the final JobRun.
+
+        Raises :class:`TimeoutError` naming the run if ``timeout`` seconds pass
+        first (the run keeps going). Ctrl-C stops the wait, not the run.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        unsubscribe = self.subscribe(lambda run, _stale: on_update(run) if on_update else None)
+        try:
+            while not self._terminal.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(
+                        f"Run {self.name} is still {self.status} after {timeout:g} s; it keeps "
+                        "going. Wait again with .wait(), or stop it with .terminate()."
+                    )
+                # Short slices keep Ctrl-C responsive on every platform.
+                self._terminal.wait(0.2)
+        finally:
+            unsubscribe()
+        return self._run
+
+    def terminate(self) -> str:
+        """Ask the server to stop the run; returns the server's message."""
+        if not self.deployment_id:
+            raise JobmagicError(
+                f"Cannot terminate {self.name}: its deployment id is unknown. "
+                "Attach it with `%job_run NAME --app TARGET` and try again."
+            )
+        message = self._backend.client.terminate(self.deployment_id, self.name)
+        self._backend.tracker.watch(self)
+        return message
+
+    def logs(self, tail: int | None = None) -> list[LogLine]:
+        """The run's log lines, oldest first; ``tail=N`` gives only the last N."""
+        app_id = self._require_application_id()
+        client = self._backend.client
+        if tail is not None:
+            return client.logs(app_id, self.name, limit=tail, tail=True)
+        return client.logs(app_id, self.name)
+
+    def subscribe(self, callback: Listener) -> Callable[[], None]:
+        """Call ``callback(run, stale_since)`` on every poll tick until unsubscribed."""
+        with self._lock:
+            self._listeners.append(callback)
+        if not self._run.is_terminal:
+            self._backend.tracker.watch(self)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return unsubscribe
+
+    @property
+    def has_listeners(self) -> bool:
+        with self._lock:
+            return bool(self._listeners)
+
+    def _require_application_id(self) -> str:
+        if not self.application_id:
+            raise JobmagicError(
+                f"The application of run {self.name} is unknown; "
+                "attach it with `%job_run NAME --app TARGET`."
+            )
+        return self.application_id
+
+    # -- display -----------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"<RunHandle {self.name} {self.status} app={self.application_fqn!r}>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        if self._backend.show_cards:
+            from jobmagic.widgets import RunCard
+
+            return RunCard(self)._repr_mimebundle_(include=include, exclude=exclude)
+        return self._static_bundle()
+
+    def _static_bundle(self) -> dict[str, Any]:
+        try:
+            from jobmagic.widgets.static import render_run_html, render_run_text
+        except ImportError:  # pragma: no cover - widgets ship with the package
+            text = repr(self)
+            return {"text/plain": text, "text/html": f"<pre>{html.escape(text)}</pre>"}
+        kwargs: dict[str, Any] = {
+            "params": self.params,
+            "application_fqn": self.application_fqn,
+            "url": self.url,
+        }
+        return {
+            "text/plain": render_run_text(self._run, **kwargs),
+            "text/html": render_run_html(self._run, **kwargs),
+        }
+
+
+@dataclass
+class _AppState:
+    failures: int = 0
+    stale_since: datetime | None = None
+    next_poll: float = 0.0
+
+
+class Tracker:
+    """One background thread that keeps every watched, non-terminal run current.
+
+    It starts when the first run is watched and stops by itself when none is
+    left; ``shutdown()`` stops it for good (the extension calls it when the
+    kernel exits).
+    """
+
+    def __init__(
+        self,
+        client_factory: Callable[[], JobsClient],
+        *,
+        interval: Callable[[], float] | float = 2.0,
+        on_runs: Callable[[list[JobRun]], None] | None = None,
+    ):
+        self._client_factory = client_factory
+        self._interval = interval if callable(interval) else (lambda: float(interval))
+        self._on_runs = on_runs
+        self._lock = threading.Lock()
+        self._watched: dict[tuple[str, str], RunHandle] = {}
+        self._apps: dict[str, _AppState] = {}
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.ticks = 0
+
+    @property
+    def watched(self) -> list[RunHandle]:
+        with self._lock:
+            return list(self._watched.values())
+
+    @property
+    def running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def watch(self, handle: RunHandle) -> None:
+        """Keep ``handle`` current until it ends; starts the thread if needed."""
+        if self._stopped.is_set() or not handle.application_id:
+            return
+        with self._lock:
+            self._watched[(handle.application_id, handle.name)] = handle
+            self._apps.setdefault(handle.application_id, _AppState())
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="jobmagic-tracker", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()
+
+    def unwatch(self, handle: RunHandle) -> None:
+        with self._lock:
+            if handle.application_id:
+                self._watched.pop((handle.application_id, handle.name), None)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop polling and join the thread; no thread outlives this call."""
+        self._stopped.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        client: JobsClient | None = None
+        try:
+            while not self._stopped.is_set():
+                with self._lock:
+                    if not self._watched:
+                        self._thread = None
+                        return
+                if client is None:
+                    client = self._client_factory()
+                self.tick(client)
+                self._wake.clear()
+                self._wake.wait(self._sleep_time())
+        finally:
+            if client is not None:
+                client.close()
+
+    def _sleep_time(self) -> float:
+        now = time.monotonic()
+        with self._lock:
+            waits = [state.next_poll - now for state in self._apps.values()]
+        return max(0.05, min(waits, default=self._interval()))
+
+    def tick(self, client: JobsClient) -> None:
+        """One round: one list call per application that is due; apply the results."""
+        self.ticks += 1
+        with self._lock:
+            groups: dict[str, list[RunHandle]] = {}
+            for (app_id, _name), handle in self._watched.items():
+                groups.setdefault(app_id, []).append(handle)
+        now = time.monotonic()
+        fresh: list[JobRun] = []
+        for app_id, handles in groups.items():
+            state = self._apps.setdefault(app_id, _AppState())
+            if state.next_poll > now:
+                continue
+            try:
+                fresh.extend(self._poll_app(client, app_id, handles))
+            except JobmagicError:
+                state.failures += 1
+                state.stale_since = state.stale_since or datetime.now(timezone.utc)
+                backoff = min(MAX_BACKOFF_SECONDS, self._interval() * 2**state.failures)
+                state.next_poll = time.monotonic() + backoff
+                for handle in handles:
+                    handle._apply(None, state.stale_since)
+            else:
+                state.failures = 0
+                state.stale_since = None
+                state.next_poll = time.monotonic() + self._interval()
+        if fresh and self._on_runs is not None:
+            # A ledger hiccup must not stop the cards from updating.
+            with contextlib.suppress(Exception):
+                self._on_runs(fresh)
+        with self._lock:
+            for key, handle in list(self._watched.items()):
+                if handle.run.is_terminal or handle._gave_up():
+                    del self._watched[key]
+            live_apps = {app_id for app_id, _ in self._watched}
+            for app_id in list(self._apps):
+                if app_id not in live_apps:
+                    del self._apps[app_id]
+
+    def _poll_app(self, client: JobsClient, app_id: str, handles: list[RunHandle]) -> list[JobRun]:
+        # No status filter: a filter on live states would hide the very change
+        # to FINISHED or FAILED that the cards are waiting for. Newest first,
+        # sized to cover every watched run in one page.
+        wanted = {h.name for h in handles}
+        runs = client.list_runs(
+            app_id,
+            limit=min(1000, max(100, 2 * len(wanted))),
+            page_size=1000,
+            sort_by="startTime",
+            order="desc",
+        )
+        by_name = {run.name: run for run in runs if run.name in wanted}
+        for handle in handles:
+            run = by_name.get(handle.name)
+            if run is None:
+                # Older than the page (rare): ask for it by name.
+                run = client.get_run(app_id, handle.name)
+                by_name[handle.name] = run
+            handle._apply(run, None)
+        return list(by_name.values())
