@@ -18,7 +18,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.display import display
 
-from jobmagic import magic_args, params
+from jobmagic import magic_args
 from jobmagic.api._errors import JobmagicError
 from jobmagic.models import JobRun, RunStatus
 from jobmagic.session import JobSession, ResolvedTarget, Target
@@ -122,6 +122,8 @@ class JobMagics(Magics):
         self, args: magic_args.TriggerArgs, cell: str | None
     ) -> tuple[list[dict[str, str]], bool]:
         """The params of every run to trigger, and whether this is a single run."""
+        from jobmagic import params  # PyYAML: imported on first trigger, not at load
+
         namespace = self.user_ns
         if cell is not None:
             if args.grid:

@@ -1,0 +1,63 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+# Each creates .venv if it is missing and installs what it needs.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.jobmagic-installed
+ARTIFACTS ?= artifacts
+
+.PHONY: help install test lint typecheck pytest demo lab sandbox bench chromium clean
+
+help:
+	@echo "make demo     run jobmagic end to end against a local sandbox (no account needed)"
+	@echo "make test     ruff, mypy and the whole test suite (notebooks and browser included)"
+	@echo "make lab      JupyterLab on notebooks/ with a sandbox running"
+	@echo "make sandbox  a local sandbox control plane in the foreground"
+	@echo "make bench    the benchmarks in benchmarks/"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[sandbox,plot,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The browser tests need Debian's chromium; install it when we may (root), else they skip
+# locally with a clear reason (CI sets JOBMAGIC_REQUIRE_BROWSER=1 and installs it).
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium for the browser tests…"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check jobmagic tests benchmarks
+	$(BIN)/ruff format --check jobmagic tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP) chromium
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+demo: $(STAMP)
+	$(BIN)/python -m jobmagic demo --out $(ARTIFACTS)/demo
+
+lab: $(STAMP)
+	$(BIN)/python -m jobmagic lab notebooks
+
+sandbox: $(STAMP)
+	$(BIN)/jobmagic sandbox
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_client.py
+	$(BIN)/python benchmarks/bench_frames.py
+	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_load_ext.py
+
+clean:
+	rm -rf $(VENV) $(ARTIFACTS) .mypy_cache .ruff_cache .pytest_cache .hypothesis
