@@ -1,0 +1,165 @@
+"""How fast is runs_to_dataframe next to plain pandas?
+
+Generates N realistic JobRun dicts (as ``GET /jobs/{id}/runs`` returns them)
+and times, best of 5:
+
+(a) baseline: ``pd.DataFrame.from_records(dicts)``, renaming to snake_case,
+    and the same dtype conversions runs_to_dataframe makes;
+(b) ``runs_to_dataframe(dicts)``;
+(c) ``runs_to_dataframe(job_runs)`` on the same runs as JobRun objects;
+(d) ``runs_to_dataframe(handles)``: JobRuns with three params each.
+
+Usage::
+
+    python benchmarks/bench_frames.py [--n 100000] [--repeat 5]
+
+Exits non-zero only on an error, never because something is slow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from jobmagic.frames import BASE_COLUMNS, STATUS_ORDER, runs_to_dataframe
+from jobmagic.models import JobRun
+
+_CAMEL_TO_SNAKE = {
+    "name": "name",
+    "applicationName": "application_name",
+    "status": "status",
+    "createdAt": "created_at",
+    "endTime": "end_time",
+    "duration": "duration",
+    "exitCode": "exit_code",
+    "totalRetries": "total_retries",
+    "deploymentVersion": "deployment_version",
+    "triggeredBy": "triggered_by",
+    "command": "command",
+    "error": "error",
+}
+_TEXT = ("name", "application_name", "deployment_version", "triggered_by", "command", "error")
+_STATUSES = ["FINISHED"] * 6 + ["FAILED", "RUNNING", "TERMINATED", "SCHEDULED"]
+
+
+@dataclass(frozen=True)
+class Handle:
+    """The shape of a run handle as runs_to_dataframe sees it."""
+
+    run: JobRun
+    params: Mapping[str, str]
+
+
+def make_dicts(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    """N JobRun dicts like a real server's: ms times, seconds, optional fields missing."""
+    rng = random.Random(seed)
+    start = 1_700_000_000_000
+    runs = []
+    for i in range(n):
+        status = rng.choice(_STATUSES)
+        created = start + i * 37_000 + rng.randrange(1000)
+        run: dict[str, Any] = {
+            "id": f"run-{i:08d}",
+            "name": f"train-{i:06d}-{rng.randrange(16**5):05x}",
+            "applicationName": "train",
+            "applicationId": "app-0001",
+            "deploymentId": "dep-0001",
+            "deploymentVersion": str(rng.randrange(1, 9)),
+            "createdAt": created,
+            "command": f"python train.py --lr {rng.choice(['0.1', '0.01', '0.001'])}",
+            "totalRetries": rng.randrange(3),
+            "status": status,
+            "triggeredBy": "user-42",
+            "triggeredBySubject": {
+                "subjectId": "user-42",
+                "subjectType": "user",
+                "subjectSlug": "ada",
+                "subjectDisplayName": "Ada Lovelace",
+            },
+            "tenantName": "acme",
+        }
+        if status in ("FINISHED", "FAILED", "TERMINATED"):
+            duration = round(rng.uniform(5, 7200), 3)
+            run["endTime"] = created + int(duration * 1000)
+            run["duration"] = duration
+            run["exitCode"] = 0 if status == "FINISHED" else rng.choice([1, 2, 137])
+        if status == "FAILED":
+            run["error"] = "Process exited with code 1"
+        runs.append(run)
+    return runs
+
+
+def baseline(dicts: list[dict[str, Any]]) -> pd.DataFrame:
+    """What a user would write with pandas alone, giving the same columns and dtypes."""
+    frame = pd.DataFrame.from_records(dicts)
+    for camel in _CAMEL_TO_SNAKE:
+        if camel not in frame:
+            frame[camel] = None
+    frame = frame.rename(columns=_CAMEL_TO_SNAKE)[list(BASE_COLUMNS)]
+    for column in ("created_at", "end_time"):
+        frame[column] = pd.to_datetime(frame[column], unit="ms", utc=True).astype(
+            "datetime64[ns, UTC]"
+        )
+    frame["duration"] = pd.to_timedelta(frame["duration"], unit="s").astype("timedelta64[ns]")
+    for column in ("exit_code", "total_retries"):
+        frame[column] = frame[column].astype("Int64")
+    seen = [s for s in dict.fromkeys(frame["status"]) if s not in STATUS_ORDER]
+    frame["status"] = pd.Categorical(frame["status"], categories=[*STATUS_ORDER, *seen])
+    for column in _TEXT:
+        frame[column] = frame[column].astype("string")
+    return frame
+
+
+def best_of(repeat: int, work: Callable[[], object]) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100_000, help="runs to convert")
+    parser.add_argument("--repeat", type=int, default=5, help="timings to take the best of")
+    args = parser.parse_args(argv)
+
+    dicts = make_dicts(args.n)
+    job_runs = [JobRun.from_api(d) for d in dicts]
+    handles = [
+        Handle(run, {"lr": str(0.1 / (1 + i % 3)), "epochs": str(i % 7), "seed": str(i)})
+        for i, run in enumerate(job_runs)
+    ]
+
+    # Same columns and dtypes, or the comparison means nothing.
+    ours, theirs = runs_to_dataframe(dicts), baseline(dicts)
+    if list(ours.columns) != list(theirs.columns) or list(ours.dtypes) != list(theirs.dtypes):
+        print("baseline and runs_to_dataframe disagree on columns/dtypes", file=sys.stderr)
+        return 1
+
+    t_base = best_of(args.repeat, lambda: baseline(dicts))
+    t_dicts = best_of(args.repeat, lambda: runs_to_dataframe(dicts))
+    t_runs = best_of(args.repeat, lambda: runs_to_dataframe(job_runs))
+    t_handles = best_of(args.repeat, lambda: runs_to_dataframe(handles))
+
+    print(f"n = {args.n:,} runs, best of {args.repeat}, pandas {pd.__version__}")
+    print(f"baseline (from_records + dtypes)     {t_base * 1000:8.1f} ms")
+    print(f"runs_to_dataframe(dicts)             {t_dicts * 1000:8.1f} ms")
+    print(f"runs_to_dataframe(JobRuns)           {t_runs * 1000:8.1f} ms")
+    print(f"runs_to_dataframe(handles, 3 params) {t_handles * 1000:8.1f} ms")
+    print(f"runs_to_dataframe(dicts) / baseline = {t_dicts / t_base:.2f}x")
+    print(f"runs_to_dataframe(JobRuns) / baseline = {t_runs / t_base:.2f}x")
+    print(f"runs_to_dataframe(handles) / baseline = {t_handles / t_base:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,683 @@
+"""The run ledger: every trigger, written down before it is sent.
+
+A trigger is recorded as an *attempt* in a local SQLite file and committed
+before the request goes out, then updated with the outcome:
+
+``pending``       written, the request is about to be sent (or was, and the kernel died)
+``acknowledged``  the server answered with a run; its name and JobRun are stored
+``rejected``      the server said no (validation, auth, …): no run exists
+``unknown``       the answer was lost: a run may exist; check before retrying
+
+So runs survive a kernel restart or crash, and ``%job_runs --all`` can list
+them later with the params that were sent. Tokens are never stored.
+
+>>> import tempfile, pathlib
+>>> from jobmagic.models import JobRun, RunStatus
+>>> with Ledger(pathlib.Path(tempfile.mkdtemp()) / "ledger.sqlite3") as ledger:
+...     attempt = ledger.record_attempt(host="http://127.0.0.1:8000", target="train",
+...                                     application_id="app-1", params={"lr": "0.1"})
+...     ledger.record_acknowledged(attempt, JobRun(name="train-x1", status=RunStatus.RUNNING))
+...     [(e.state.value, e.run_name, dict(e.params)) for e in ledger.entries()]
+[('acknowledged', 'train-x1', {'lr': '0.1'})]
+
+Concurrency: the file is in WAL mode with a busy timeout, every write is one
+``BEGIN IMMEDIATE`` transaction, and one ``Ledger`` object may be shared by
+threads (a lock serialises its single connection). Several processes (two
+kernels) may write to the same file at once. Open one ``Ledger`` per process.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from jobmagic.api._errors import JobmagicError
+from jobmagic.config import jobmagic_home
+from jobmagic.models import JobRun, RunStatus, datetime_to_ms
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AttemptState",
+    "Ledger",
+    "LedgerEntry",
+    "LedgerError",
+    "default_ledger_path",
+    "run_to_api",
+]
+
+LEDGER_FILENAME = "ledger.sqlite3"
+BUSY_TIMEOUT_S = 10.0
+
+
+class LedgerError(JobmagicError):
+    """The ledger cannot be used: closed, written by a newer jobmagic, or no such attempt."""
+
+
+class AttemptState(str, enum.Enum):
+    """Where a trigger attempt stands (see the module docstring)."""
+
+    PENDING = "pending"
+    ACKNOWLEDGED = "acknowledged"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+# --- schema -------------------------------------------------------------------------
+# Forward-only: each entry upgrades the file from version i to i + 1 and is never edited
+# once released (a file written by an old jobmagic must upgrade the same way everywhere).
+# PRAGMA user_version holds how many entries have been applied.
+
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: one row per trigger attempt.
+    (
+        """
+        CREATE TABLE attempts (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            state           TEXT NOT NULL,
+            created_at      TEXT NOT NULL,   -- ISO-8601 UTC, fixed width: sorts as text
+            updated_at      TEXT NOT NULL,
+            host            TEXT,
+            target          TEXT,
+            application_id  TEXT,
+            deployment_id   TEXT,
+            application_fqn TEXT,
+            run_name        TEXT,
+            params_json     TEXT NOT NULL DEFAULT '{}',
+            command         TEXT,
+            alias           TEXT,
+            session_id      TEXT,
+            notebook        TEXT,
+            kernel_id       TEXT,
+            run_json        TEXT,            -- the JobRun as API JSON (camelCase)
+            run_status      TEXT,            -- copied out of run_json for filtering
+            error_type      TEXT,
+            error           TEXT
+        )
+        """,
+    ),
+    # 2: the lookups the tracker and %job_runs make on every tick / call.
+    (
+        "CREATE INDEX attempts_by_run ON attempts (application_id, run_name)",
+        "CREATE INDEX attempts_by_session ON attempts (session_id, created_at)",
+        "CREATE INDEX attempts_by_created ON attempts (created_at)",
+    ),
+)
+
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_COLUMNS = (
+    "id, state, created_at, updated_at, host, target, application_id, deployment_id, "
+    "application_fqn, run_name, params_json, command, alias, session_id, notebook, kernel_id, "
+    "run_json, run_status, error_type, error"
+)
+
+
+def default_ledger_path() -> Path:
+    """``<JOBMAGIC_HOME>/ledger.sqlite3`` (``~/.jobmagic/ledger.sqlite3`` by default)."""
+    return jobmagic_home() / LEDGER_FILENAME
+
+
+def _migrate(conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = _MIGRATIONS) -> int:
+    """Bring the file up to ``len(migrations)``; safe when several processes open at once."""
+    # BEGIN IMMEDIATE takes the write lock before reading the version, so two processes
+    # opening a new file cannot both apply migration 1.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(migrations):
+            raise LedgerError(
+                f"The ledger was written by a newer jobmagic (schema {version}, this one "
+                f"knows {len(migrations)}). Upgrade jobmagic, or point it at another ledger file."
+            )
+        for number in range(version, len(migrations)):
+            for statement in migrations[number]:
+                conn.execute(statement)
+        if version < len(migrations):
+            # user_version lives in the file header, so it commits with the DDL above.
+            conn.execute(f"PRAGMA user_version = {len(migrations):d}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return len(migrations)
+
+
+# --- secrets ------------------------------------------------------------------------
+
+_BEARER = re.compile(r"bearer\s+\S+", re.IGNORECASE)
+
+
+def _looks_like_bearer(value: str) -> bool:
+    return value.lstrip()[:7].lower() == "bearer "
+
+
+def _refuse_bearer(field_name: str, value: Any) -> None:
+    # The value is deliberately not part of the message: it may be the secret.
+    if isinstance(value, str) and _looks_like_bearer(value):
+        raise ValueError(
+            f"refusing to store {field_name!r} in the run ledger: it looks like a bearer token"
+        )
+
+
+def _redact(text: str) -> str:
+    """Error text and server JSON are kept, minus anything shaped like ``Bearer <token>``."""
+    return _BEARER.sub("Bearer …", text)
+
+
+# --- JobRun <-> JSON ----------------------------------------------------------------
+
+
+def run_to_api(run: JobRun) -> dict[str, Any]:
+    """A JobRun as the API's camelCase JSON, so that ``JobRun.from_api`` reads it back.
+
+    Times become integer milliseconds, as the API sends them (sub-millisecond
+    precision is dropped).
+
+    >>> from jobmagic.models import RunStatus
+    >>> run = JobRun(name="train-x1", status=RunStatus.FINISHED, exit_code=0)
+    >>> JobRun.from_api(run_to_api(run)) == run
+    True
+    """
+    subject = run.triggered_by_subject
+    return {
+        "id": run.id,
+        "name": run.name,
+        "applicationName": run.application_name,
+        "applicationId": run.application_id,
+        "deploymentId": run.deployment_id,
+        "deploymentVersion": run.deployment_version,
+        "createdAt": datetime_to_ms(run.created_at),
+        "endTime": datetime_to_ms(run.end_time),
+        "duration": run.duration,
+        "command": run.command,
+        "totalRetries": run.total_retries,
+        "status": str(run.status.value),
+        "error": run.error,
+        "exitCode": run.exit_code,
+        "triggeredBy": run.triggered_by,
+        "triggeredBySubject": None
+        if subject is None
+        else {
+            "subjectId": subject.subject_id,
+            "subjectType": subject.subject_type,
+            "subjectSlug": subject.subject_slug,
+            "subjectDisplayName": subject.subject_display_name,
+        },
+        "externalId": run.external_id,
+        "tenantName": run.tenant_name,
+    }
+
+
+def _dumps(data: Any) -> str:
+    # default=str: a server may send something json cannot round-trip; keep its text.
+    return _redact(json.dumps(data, default=str, separators=(",", ":"), ensure_ascii=False))
+
+
+# --- time ---------------------------------------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    # Fixed width and always UTC, so text order is time order (the indexes rely on it).
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --- entries ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One trigger attempt as the ledger remembers it.
+
+    ``run`` is the last JobRun seen (at acknowledgement, then refreshed by the
+    tracker); it is ``None`` until the server acknowledged the trigger.
+    ``runs_to_dataframe`` accepts entries directly.
+    """
+
+    id: int
+    state: AttemptState
+    created_at: datetime
+    updated_at: datetime
+    host: str | None = None
+    target: str | None = None
+    application_id: str | None = None
+    deployment_id: str | None = None
+    application_fqn: str | None = None
+    run_name: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict, hash=False)
+    command: str | None = None
+    alias: str | None = None
+    session_id: str | None = None
+    notebook: str | None = None
+    kernel_id: str | None = None
+    run: JobRun | None = None
+    error_type: str | None = None
+    error: str | None = None
+
+    @property
+    def status(self) -> RunStatus | None:
+        """The run's last known status, or ``None`` when no run was acknowledged."""
+        return None if self.run is None else self.run.status
+
+
+def _loads_mapping(text: str | None) -> dict[str, Any] | None:
+    # A row edited by hand or cut short must not make the whole ledger unreadable.
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _entry_from_row(row: sqlite3.Row) -> LedgerEntry:
+    data = _loads_mapping(row["run_json"])
+    run = JobRun.from_api(data) if data is not None else None
+    params = _loads_mapping(row["params_json"]) or {}
+    return LedgerEntry(
+        id=int(row["id"]),
+        state=AttemptState(row["state"]),
+        created_at=_parse_iso(row["created_at"]),
+        updated_at=_parse_iso(row["updated_at"]),
+        host=row["host"],
+        target=row["target"],
+        application_id=row["application_id"],
+        deployment_id=row["deployment_id"],
+        application_fqn=row["application_fqn"],
+        run_name=row["run_name"],
+        params={str(k): v if isinstance(v, str) else str(v) for k, v in params.items()},
+        command=row["command"],
+        alias=row["alias"],
+        session_id=row["session_id"],
+        notebook=row["notebook"],
+        kernel_id=row["kernel_id"],
+        run=run,
+        error_type=row["error_type"],
+        error=row["error"],
+    )
+
+
+def _values(items: str | Iterable[str] | None) -> list[str] | None:
+    if items is None:
+        return None
+    if isinstance(items, str):
+        return [items]
+    return [str(item.value) if isinstance(item, enum.Enum) else str(item) for item in items]
+
+
+# --- the ledger ---------------------------------------------------------------------
+
+
+class Ledger:
+    """A SQLite run ledger; thread-safe, and safe for several processes at once.
+
+    ``path`` defaults to ``<JOBMAGIC_HOME>/ledger.sqlite3``. Opening creates
+    the file (readable by its owner only) and applies pending migrations.
+
+    >>> import tempfile, pathlib
+    >>> ledger = Ledger(pathlib.Path(tempfile.mkdtemp()) / "l.sqlite3")
+    >>> ledger.schema_version == SCHEMA_VERSION
+    True
+    >>> ledger.close()
+    """
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_ledger_path()
+        self._lock = threading.RLock()
+        self._ensure_file(self.path)
+        # isolation_level=None: no implicit transactions; every write says BEGIN IMMEDIATE
+        # itself, so a writer takes the lock up front and waits (busy_timeout) instead of
+        # failing with "database is locked" when upgrading a read to a write.
+        conn = sqlite3.connect(
+            str(self.path),
+            timeout=BUSY_TIMEOUT_S,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000):d}")
+            # WAL: readers never block the writer, and a commit is one append to the log.
+            self.journal_mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            # FULL: a committed attempt survives power loss too, not only a killed process.
+            # Writes are a handful per trigger plus one per tracker tick, so fsync is cheap.
+            conn.execute("PRAGMA synchronous = FULL")
+            self.schema_version = _migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise LedgerError(
+                f"The run ledger {self.path} cannot be opened ({exc}). If it is damaged, move "
+                "it aside and jobmagic starts a new one."
+            ) from exc
+        except BaseException:
+            conn.close()
+            raise
+        self._conn: sqlite3.Connection | None = conn
+
+    @staticmethod
+    def _ensure_file(path: Path) -> None:
+        # Create the file 0600 before SQLite does (it would use the umask): the ledger holds
+        # params and commands, which are the user's business. SQLite gives -wal/-shm the
+        # same permissions as the database file.
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+
+    # -- lifecycle
+
+    def close(self) -> None:
+        """Close the connection; later calls raise :class:`LedgerError`. Idempotent."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else "open"
+        return f"Ledger({str(self.path)!r}, {state})"
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise LedgerError(f"The run ledger {self.path} is closed.")
+        return self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One committed write transaction, holding this object's lock throughout."""
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # -- writes
+
+    def record_attempt(
+        self,
+        *,
+        host: str | None,
+        target: str | None,
+        application_id: str | None = None,
+        deployment_id: str | None = None,
+        application_fqn: str | None = None,
+        params: Mapping[str, str] | None = None,
+        command: str | None = None,
+        alias: str | None = None,
+        session_id: str | None = None,
+        notebook: str | None = None,
+        kernel_id: str | None = None,
+    ) -> int:
+        """Write a ``pending`` attempt and commit it; call *before* sending the trigger.
+
+        Returns the attempt id to pass to ``record_acknowledged`` /
+        ``record_rejected`` / ``record_unknown``. Raises ``ValueError`` if any
+        value looks like a bearer token (there is no token parameter on purpose).
+
+        >>> import tempfile, pathlib
+        >>> with Ledger(pathlib.Path(tempfile.mkdtemp()) / "l.sqlite3") as ledger:
+        ...     ledger.record_attempt(host="h", target="my-cluster:ws:train", params={"lr": "1"})
+        1
+        """
+        fields = {
+            "host": host,
+            "target": target,
+            "application_id": application_id,
+            "deployment_id": deployment_id,
+            "application_fqn": application_fqn,
+            "command": command,
+            "alias": alias,
+            "session_id": session_id,
+            "notebook": notebook,
+            "kernel_id": kernel_id,
+        }
+        for name, value in fields.items():
+            _refuse_bearer(name, value)
+        clean_params: dict[str, str] = {}
+        for key, value in (params or {}).items():
+            _refuse_bearer("params", key)
+            _refuse_bearer(f"params.{key}", value)
+            clean_params[str(key)] = value if isinstance(value, str) else str(value)
+        now = _iso(_now())
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO attempts (state, created_at, updated_at, host, target, "
+                "application_id, deployment_id, application_fqn, params_json, command, alias, "
+                "session_id, notebook, kernel_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    AttemptState.PENDING.value,
+                    now,
+                    now,
+                    host,
+                    target,
+                    application_id,
+                    deployment_id,
+                    application_fqn,
+                    json.dumps(clean_params, ensure_ascii=False),
+                    command,
+                    alias,
+                    session_id,
+                    notebook,
+                    kernel_id,
+                ),
+            )
+            attempt_id = cursor.lastrowid
+        assert attempt_id is not None  # an INSERT into a rowid table always sets it
+        return attempt_id
+
+    def record_acknowledged(
+        self, attempt_id: int, run: JobRun, raw: Mapping[str, Any] | None = None
+    ) -> None:
+        """The server started ``run``: store it (``raw`` API JSON if given) and commit.
+
+        The attempt's application/deployment ids are filled from the run when
+        the attempt did not know them (a trigger by FQN or by deployment id).
+        """
+        # The raw JSON wins, and the parsed run fills what it lacks (a trigger response's
+        # "data" may carry no name: the name came as jobRunName).
+        payload = _dumps(run_to_api(run) if raw is None else {**run_to_api(run), **raw})
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE attempts SET state = ?, updated_at = ?, run_name = ?, run_json = ?, "
+                "run_status = ?, application_id = COALESCE(application_id, ?), "
+                "deployment_id = COALESCE(deployment_id, ?), error_type = NULL, error = NULL "
+                "WHERE id = ?",
+                (
+                    AttemptState.ACKNOWLEDGED.value,
+                    _iso(_now()),
+                    run.name or None,
+                    payload,
+                    str(run.status.value),
+                    run.application_id,
+                    run.deployment_id,
+                    attempt_id,
+                ),
+            )
+            self._require_row(cursor, attempt_id)
+
+    def record_rejected(self, attempt_id: int, error: BaseException | str) -> None:
+        """The server refused the trigger: no run exists. Stores the error's type and text."""
+        self._record_failure(attempt_id, AttemptState.REJECTED, error)
+
+    def record_unknown(self, attempt_id: int, error: BaseException | str | None = None) -> None:
+        """The answer was lost: the request may have started a run. Check before retrying."""
+        self._record_failure(attempt_id, AttemptState.UNKNOWN, error)
+
+    def _record_failure(
+        self, attempt_id: int, state: AttemptState, error: BaseException | str | None
+    ) -> None:
+        if isinstance(error, BaseException):
+            error_type: str | None = type(error).__name__
+            text: str | None = _redact(str(error)) or None
+        else:
+            error_type = None
+            text = None if error is None else _redact(str(error))
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE attempts SET state = ?, updated_at = ?, error_type = ?, error = ? "
+                "WHERE id = ?",
+                (state.value, _iso(_now()), error_type, text, attempt_id),
+            )
+            self._require_row(cursor, attempt_id)
+
+    @staticmethod
+    def _require_row(cursor: sqlite3.Cursor, attempt_id: int) -> None:
+        if cursor.rowcount == 0:
+            raise LedgerError(f"The run ledger has no attempt {attempt_id}.")
+
+    def update_runs(self, runs: Iterable[JobRun | tuple[str, JobRun]]) -> int:
+        """Store fresh JobRuns of known runs, matched by (application id, run name).
+
+        Items are ``(application_id, run)`` pairs or bare JobRuns. A bare
+        JobRun is matched by its ``application_id`` when it has one, else by
+        run name alone, unless attempts of several applications share that
+        name (then it is skipped rather than guessed). All in one transaction;
+        fields of the stored JSON that JobRun does not model are kept.
+        Returns how many attempts changed.
+        """
+        pairs: list[tuple[str | None, JobRun]] = []
+        for item in runs:
+            if isinstance(item, JobRun):
+                pairs.append((item.application_id, item))
+            else:
+                pairs.append((item[0], item[1]))
+        pairs = [(app, run) for app, run in pairs if run.name]
+        if not pairs:
+            return 0
+        changed = 0
+        now = _iso(_now())
+        with self._write() as conn:
+            for application_id, run in pairs:
+                if application_id:
+                    rows = conn.execute(
+                        "SELECT id, run_json FROM attempts "
+                        "WHERE application_id = ? AND run_name = ?",
+                        (application_id, run.name),
+                    ).fetchall()
+                else:
+                    rows = conn.execute(
+                        "SELECT id, run_json, application_id FROM attempts WHERE run_name = ?",
+                        (run.name,),
+                    ).fetchall()
+                    if len({row["application_id"] for row in rows}) > 1:
+                        continue  # ambiguous without an application id
+                for row in rows:
+                    previous = _loads_mapping(row["run_json"]) or {}
+                    merged = {**previous, **run_to_api(run)}
+                    payload = _dumps(merged)
+                    if payload == row["run_json"]:
+                        continue  # nothing new: no write, so a quiet tick costs no fsync
+                    conn.execute(
+                        "UPDATE attempts SET run_json = ?, run_status = ?, updated_at = ? "
+                        "WHERE id = ?",
+                        (payload, str(run.status.value), now, row["id"]),
+                    )
+                    changed += 1
+        return changed
+
+    # -- reads
+
+    def get(self, attempt_id: int) -> LedgerEntry:
+        """One attempt by id; :class:`LedgerError` if there is none."""
+        with self._lock:
+            row = (
+                self._connection()
+                .execute(f"SELECT {_COLUMNS} FROM attempts WHERE id = ?", (attempt_id,))
+                .fetchone()
+            )
+        if row is None:
+            raise LedgerError(f"The run ledger has no attempt {attempt_id}.")
+        return _entry_from_row(row)
+
+    def entries(
+        self,
+        *,
+        session_id: str | None = None,
+        application_id: str | None = None,
+        statuses: Iterable[str] | str | None = None,
+        states: Iterable[str] | str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[LedgerEntry]:
+        """Attempts, newest first, filtered by every argument given.
+
+        ``statuses`` are run statuses (``"RUNNING"``, ``RunStatus.FAILED``, …)
+        and match only attempts with a run; ``states`` are attempt states
+        (``"pending"``, ``AttemptState.UNKNOWN``, …). ``since`` keeps attempts
+        created at or after that moment (a naive datetime is taken as UTC).
+
+        >>> import tempfile, pathlib
+        >>> with Ledger(pathlib.Path(tempfile.mkdtemp()) / "l.sqlite3") as ledger:
+        ...     _ = ledger.record_attempt(host="h", target="train", session_id="s1")
+        ...     [e.state for e in ledger.entries(session_id="s1", states=["pending"])]
+        [<AttemptState.PENDING: 'pending'>]
+        """
+        clauses: list[str] = []
+        args: list[Any] = []
+        if session_id is not None:
+            clauses.append("session_id = ?")
+            args.append(session_id)
+        if application_id is not None:
+            clauses.append("application_id = ?")
+            args.append(application_id)
+        for column, wanted in (("run_status", _values(statuses)), ("state", _values(states))):
+            if wanted is not None:
+                clauses.append(f"{column} IN ({', '.join('?' * len(wanted))})" if wanted else "0")
+                args.extend(wanted)
+        if since is not None:
+            clauses.append("created_at >= ?")
+            args.append(_iso(since))
+        sql = f"SELECT {_COLUMNS} FROM attempts"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY created_at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        with self._lock:
+            rows = self._connection().execute(sql, args).fetchall()
+        return [_entry_from_row(row) for row in rows]
