@@ -1,0 +1,6 @@
+"""``python -m jobmagic`` runs the ``jobmagic`` command."""
+
+from jobmagic.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

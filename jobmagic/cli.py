@@ -1,0 +1,232 @@
+"""The ``jobmagic`` command.
+
+::
+
+    jobmagic sandbox [--port P] [--token T] [--data-dir D] [--jobs FILE] [--grace S]
+    jobmagic sandbox status [--data-dir D] [--env]
+    jobmagic sandbox stop [--data-dir D]
+
+Each subcommand is registered by an ``add_<name>_parser(subparsers)`` function that sets
+``func`` (returning the exit code) on its parser; :func:`build_parser` calls them all, so a
+new subcommand is one more such function.
+
+>>> build_parser().parse_args(["sandbox", "--port", "8123"]).port
+8123
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from jobmagic._version import __version__
+
+__all__ = ["add_sandbox_parser", "build_parser", "main"]
+
+_TOKEN_ENV = "JOBMAGIC_SANDBOX_TOKEN"  # the same name as jobmagic.sandbox.server.TOKEN_ENV
+
+
+def _default_data_dir() -> Path:
+    from jobmagic.config import jobmagic_home
+
+    return jobmagic_home() / "sandbox"
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    return Path(args.data_dir).expanduser() if args.data_dir else _default_data_dir()
+
+
+# --- jobmagic sandbox ------------------------------------------------------------------
+
+
+def add_sandbox_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``jobmagic sandbox`` (serve), ``jobmagic sandbox status``, ``jobmagic sandbox stop``."""
+    sandbox = subparsers.add_parser(
+        "sandbox",
+        help="run a local control plane that speaks TrueFoundry's Jobs API",
+        description=(
+            "Serve TrueFoundry's Jobs API on 127.0.0.1, running the declared jobs as local "
+            "processes. Without --jobs, the demo jobs sandbox:demo:{hello,train,fail,sleep}."
+        ),
+    )
+    data_dir_help = "where runs, logs and the address file live (default: $JOBMAGIC_HOME/sandbox)"
+    sandbox.add_argument(
+        "--port", type=int, default=0, help="port on 127.0.0.1 (default: any free)"
+    )
+    sandbox.add_argument(
+        "--token",
+        help=f"the API token to require (default: ${_TOKEN_ENV}, else a generated tfy_… token)",
+    )
+    sandbox.add_argument("--data-dir", help=data_dir_help)
+    sandbox.add_argument("--jobs", metavar="FILE", help="YAML file declaring the jobs")
+    sandbox.add_argument(
+        "--grace",
+        type=float,
+        default=3.0,
+        metavar="S",
+        help="seconds between SIGTERM and SIGKILL when a run is terminated (default: 3)",
+    )
+    sandbox.add_argument("--access-log", action="store_true", help="log every request")
+    sandbox.set_defaults(func=_serve)
+
+    actions = sandbox.add_subparsers(dest="action", metavar="{status,stop}")
+    status = actions.add_parser("status", help="say whether a sandbox is running, and where")
+    # SUPPRESS: `jobmagic sandbox --data-dir D status` keeps D instead of a None default.
+    status.add_argument("--data-dir", default=argparse.SUPPRESS, help=data_dir_help)
+    status.add_argument(
+        "--env", action="store_true", help="also print the TFY_HOST / TFY_API_KEY lines"
+    )
+    status.set_defaults(func=_status)
+    stop = actions.add_parser("stop", help="stop the running sandbox (SIGTERM)")
+    stop.add_argument("--data-dir", default=argparse.SUPPRESS, help=data_dir_help)
+    stop.add_argument("--timeout", type=float, default=15.0, help="seconds to wait (default: 15)")
+    stop.set_defaults(func=_stop)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from jobmagic.sandbox.errors import SandboxError
+    from jobmagic.sandbox.jobs import JobsFileError
+    from jobmagic.sandbox.server import SandboxServer
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    token = args.token or os.environ.get(_TOKEN_ENV) or None
+    data_dir = _data_dir(args)
+    try:
+        server = SandboxServer(
+            data_dir,
+            token=token,
+            port=args.port,
+            jobs_file=args.jobs,
+            grace_period=args.grace,
+            log_level="info" if args.access_log else "warning",
+            access_log=args.access_log,
+            embedded=False,
+        )
+    except JobsFileError as exc:
+        print(f"jobmagic sandbox: {exc}", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    # Handlers first: a SIGTERM that arrives while starting must still stop cleanly.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            server.start()
+        except SandboxError as exc:
+            print(f"jobmagic sandbox: {exc}", file=sys.stderr)
+            return 1
+        _print_banner(server.host, server.token, data_dir, [job.fqn for job in server.jobs])
+        if server.recovered_runs:
+            print(
+                f"Marked {len(server.recovered_runs)} run(s) left running by an earlier "
+                "sandbox as FAILED (sandbox stopped)."
+            )
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            if not server.running:
+                print("jobmagic sandbox: the server stopped unexpectedly", file=sys.stderr)
+                return 1
+        print("Stopping: terminating running jobs…", flush=True)
+        return 0
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _print_banner(host: str, token: str, data_dir: Path, fqns: Sequence[str]) -> None:
+    # Printing the token here is intended: it is this sandbox's own, generated for the person
+    # at this terminal, who needs it to connect.
+    print(f"jobmagic sandbox {__version__} serving TrueFoundry's Jobs API at {host}")
+    print(f"data dir: {data_dir}")
+    print(f"jobs: {', '.join(fqns)}")
+    print("Point jobmagic (or TrueFoundry's own SDK) at it with:")
+    print(f"TFY_HOST={host}")
+    print(f"TFY_API_KEY={token}")
+    print("Stop with Ctrl-C or `jobmagic sandbox stop`.")
+
+
+def _status(args: argparse.Namespace) -> int:
+    from jobmagic.sandbox.address import read_sandbox_address
+
+    data_dir = _data_dir(args)
+    address = read_sandbox_address(data_dir)
+    if address is None:
+        print(f"No sandbox is running for {data_dir}.")
+        return 1
+    where = "inside another program" if address.embedded else "as its own process"
+    print(f"Sandbox running at {address.host} (pid {address.pid}, {where}); data dir {data_dir}.")
+    if args.env:
+        print(f"TFY_HOST={address.host}")
+        print(f"TFY_API_KEY={address.token}")
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from jobmagic.sandbox.address import pid_alive, read_sandbox_address
+
+    data_dir = _data_dir(args)
+    address = read_sandbox_address(data_dir)
+    if address is None:
+        print(f"No sandbox is running for {data_dir}.")
+        return 0
+    if address.embedded:
+        print(
+            f"The sandbox at {address.host} runs inside process {address.pid} (a notebook or "
+            "a test); stop it there, e.g. `%jobmagic sandbox stop`.",
+            file=sys.stderr,
+        )
+        return 1
+    os.kill(address.pid, signal.SIGTERM)
+    deadline = time.monotonic() + args.timeout
+    while pid_alive(address.pid) and read_sandbox_address(data_dir) is not None:
+        if time.monotonic() > deadline:
+            print(f"The sandbox (pid {address.pid}) did not stop within {args.timeout} s.")
+            return 1
+        time.sleep(0.1)
+    print(f"Stopped the sandbox at {address.host} (pid {address.pid}).")
+    return 0
+
+
+# --- the command -----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``jobmagic`` argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="jobmagic", description="Trigger and watch TrueFoundry jobs; run a local sandbox."
+    )
+    parser.add_argument("--version", action="version", version=f"jobmagic {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_sandbox_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``jobmagic``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return int(func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,423 @@
+"""Runs are real child processes: start them, capture their output as logs, end or kill them.
+
+Threads per run: one reader per pipe (stdout, stderr) and one waiter. All writes of log
+lines and of the final status go through one :class:`_Writer` thread in FIFO order, so when a
+run's status turns terminal every line it printed is already stored — a client that sees
+FINISHED and then reads the logs gets all of them.
+
+Each child starts in its own session (process group) on POSIX, so terminate signals the
+whole tree a job may have spawned, not just its first process.
+
+>>> import tempfile, pathlib, sys
+>>> from jobmagic.sandbox.store import Store
+>>> store = Store(pathlib.Path(tempfile.mkdtemp()) / "db")
+>>> runner = Runner(store)
+>>> run = store.create_run(make_name=lambda: "r-1", application_id="a", application_name="r",
+...     deployment_id="d", deployment_version="1", command="", params={}, triggered_by="me",
+...     now_ms=0)
+>>> runner.start(run.id, [sys.executable, "-c", "print('hi')"], cwd=pathlib.Path.cwd())
+>>> runner.wait(run.id, timeout=10)
+True
+>>> store.get_run_by_id(run.id).status, [r.line for r in store.query_logs([run.id])]
+('FINISHED', ['hi'])
+>>> runner.stop(); store.close()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from jobmagic.sandbox.errors import ApiError
+from jobmagic.sandbox.store import TERMINAL, LogRecord, Store
+
+__all__ = ["STOPPED_ERROR", "TERMINATED_ERROR", "Runner"]
+
+logger = logging.getLogger("jobmagic.sandbox")
+
+#: ``error`` of runs ended because the sandbox stopped (or had stopped) while they ran.
+STOPPED_ERROR = "sandbox stopped"
+#: ``error`` of runs ended by a terminate request.
+TERMINATED_ERROR = "terminated on request"
+
+_MAX_LINE = 64 * 1024  # longer lines are split: one runaway line must not eat the memory
+_MAX_ERROR = 500
+_POSIX = os.name == "posix"
+#: Environment variables a job must not inherit from the sandbox.
+_PRIVATE_ENV = ("JOBMAGIC_SANDBOX_TOKEN",)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def exit_code_of(returncode: int) -> int:
+    """Popen's returncode as a shell reports it: killed by signal N -> 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """When a process started (clock ticks since boot, Linux ``/proc``), to spot pid reuse."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            # The command name may contain spaces and parentheses: split after the last ')'.
+            return int(stat.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@dataclass(eq=False)
+class _Proc:
+    run_id: str
+    popen: subprocess.Popen[bytes]
+    readers: list[threading.Thread] = field(default_factory=list)
+    exited: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+    stop_reason: str | None = None
+    last_stderr: str | None = None
+    last_ns: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_time_ns(self) -> int:
+        # Strictly increasing per run, so lines from both pipes have one order and a client
+        # that pages with startTs = last time + 1 never skips or repeats a line.
+        with self.lock:
+            self.last_ns = max(time.time_ns(), self.last_ns + 1)
+            return self.last_ns
+
+
+class _Writer:
+    """The one thread that stores log lines and run endings, in the order they were queued."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._queue: queue.SimpleQueue[LogRecord | Callable[[], None] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="sandbox-log-writer", daemon=True)
+        self._thread.start()
+
+    def log(self, record: LogRecord) -> None:
+        self._queue.put(record)
+
+    def call(self, action: Callable[[], None]) -> None:
+        self._queue.put(action)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            batch: list[LogRecord] = []
+            # Drain what is already queued: under load lines are stored in one transaction.
+            while True:
+                if item is None:
+                    self._flush(batch)
+                    return
+                if isinstance(item, LogRecord):
+                    batch.append(item)
+                else:
+                    self._flush(batch)
+                    batch = []
+                    self._run(item)
+                if len(batch) >= 1000:
+                    self._flush(batch)
+                    batch = []
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            self._flush(batch)
+
+    def _flush(self, batch: list[LogRecord]) -> None:
+        if batch:
+            try:
+                self._store.append_logs(batch)
+            except Exception:
+                logger.exception("could not store %d log lines", len(batch))
+
+    @staticmethod
+    def _run(action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception:
+            logger.exception("could not record the end of a run")
+
+
+class Runner:
+    """Starts runs as child processes and sees them to a terminal status.
+
+    ``grace_period`` is how long terminate waits after SIGTERM before SIGKILL.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        grace_period: float = 3.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._store = store
+        self.grace_period = grace_period
+        self._base_env = dict(os.environ if env is None else env)
+        for name in _PRIVATE_ENV:
+            self._base_env.pop(name, None)
+        self._base_env["PYTHONUNBUFFERED"] = "1"
+        self._procs: dict[str, _Proc] = {}
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._writer = _Writer(store)
+
+    # --- starting --------------------------------------------------------------------
+
+    def start(
+        self,
+        run_id: str,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Start the run's process; a process that cannot start ends the run as FAILED."""
+        if not cwd.is_dir():
+            self._store.finish_run(
+                run_id,
+                status="FAILED",
+                end_time_ms=now_ms(),
+                exit_code=126,
+                error=f"working directory {cwd} does not exist"[:_MAX_ERROR],
+            )
+            return
+        # Popen under the lock: stop() must either see this process or refuse to let it start,
+        # never miss it (it would outlive the sandbox).
+        with self._lock:
+            if self._stopping:
+                self._store.finish_run(
+                    run_id,
+                    status="FAILED",
+                    end_time_ms=now_ms(),
+                    exit_code=None,
+                    error=STOPPED_ERROR,
+                )
+                raise ApiError(503, "The sandbox is shutting down; no new runs start.")
+            try:
+                popen = subprocess.Popen(
+                    list(argv),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    cwd=cwd,
+                    env={**self._base_env, **(env or {})},
+                    start_new_session=_POSIX,
+                    close_fds=True,
+                )
+            except OSError as exc:
+                code = 127 if isinstance(exc, FileNotFoundError) else 126
+                reason = exc.strerror or type(exc).__name__
+                self._store.finish_run(
+                    run_id,
+                    status="FAILED",
+                    end_time_ms=now_ms(),
+                    exit_code=code,
+                    error=f"could not start {argv[0]!r}: {reason}"[:_MAX_ERROR],
+                )
+                return
+            proc = _Proc(run_id=run_id, popen=popen)
+            self._procs[run_id] = proc
+        if not self._store.mark_running(run_id, popen.pid, process_start_ticks(popen.pid)):
+            # Terminated while it was being started: the run already says so; end the process.
+            proc.stop_reason = proc.stop_reason or TERMINATED_ERROR
+            self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
+        assert popen.stdout is not None and popen.stderr is not None
+        for pipe, stream in ((popen.stdout, "stdout"), (popen.stderr, "stderr")):
+            reader = threading.Thread(
+                target=self._read,
+                args=(proc, pipe, stream),
+                name=f"sandbox-{stream}-{run_id}",
+                daemon=True,
+            )
+            proc.readers.append(reader)
+            reader.start()
+        threading.Thread(
+            target=self._wait, args=(proc,), name=f"sandbox-wait-{run_id}", daemon=True
+        ).start()
+
+    def _read(self, proc: _Proc, pipe: IO[bytes], stream: str) -> None:
+        with pipe:
+            while raw := pipe.readline(_MAX_LINE):
+                text = raw.decode("utf-8", "replace")
+                if text.endswith("\n"):
+                    text = text[:-1].removesuffix("\r")
+                if stream == "stderr" and text.strip():
+                    proc.last_stderr = text.strip()
+                self._writer.log(LogRecord(proc.run_id, proc.next_time_ns(), stream, text))
+
+    def _wait(self, proc: _Proc) -> None:
+        returncode = proc.popen.wait()
+        proc.exited.set()
+        end = now_ms()
+        # A grandchild that keeps the pipes open must not hold the run's status hostage.
+        for reader in proc.readers:
+            reader.join(timeout=2.0)
+        status, error = self._outcome(proc, returncode)
+        code = exit_code_of(returncode)
+
+        def finish() -> None:
+            try:
+                self._store.finish_run(
+                    proc.run_id, status=status, end_time_ms=end, exit_code=code, error=error
+                )
+            finally:
+                with self._lock:
+                    self._procs.pop(proc.run_id, None)
+                proc.finished.set()
+
+        self._writer.call(finish)
+
+    @staticmethod
+    def _outcome(proc: _Proc, returncode: int) -> tuple[str, str | None]:
+        if proc.stop_reason is not None:
+            return "TERMINATED", proc.stop_reason
+        if returncode == 0:
+            return "FINISHED", None
+        error = proc.last_stderr or f"exited with code {exit_code_of(returncode)}"
+        return "FAILED", error[:_MAX_ERROR]
+
+    # --- ending ----------------------------------------------------------------------
+
+    def terminate(self, run_id: str) -> str:
+        """Ask a run to stop; returns its status right after the request.
+
+        Raises ``ApiError(417)`` when the run already ended. A second request while one is
+        under way is answered with the current status.
+        """
+        record = self._store.get_run_by_id(run_id)
+        if record is None:
+            raise ApiError.not_found(f"No job run with id {run_id!r}")
+        if record.status in TERMINAL:
+            raise ApiError(
+                417, f"Job run {record.name!r} already ended with status {record.status}."
+            )
+        with self._lock:
+            proc = self._procs.get(run_id)
+            first_request = proc is not None and proc.stop_reason is None
+            if proc is not None and first_request:
+                proc.stop_reason = TERMINATED_ERROR
+        if proc is None:
+            # Not a process of ours (never started, or it ended a moment ago): record the end
+            # unless the run reached a terminal status on its own in the meantime.
+            if not self._store.finish_run(
+                run_id,
+                status="TERMINATED",
+                end_time_ms=now_ms(),
+                exit_code=None,
+                error=TERMINATED_ERROR,
+            ):
+                current = self._store.get_run_by_id(run_id)
+                raise ApiError(
+                    417,
+                    f"Job run {record.name!r} already ended with status "
+                    f"{current.status if current else 'unknown'}.",
+                )
+            return "TERMINATED"
+        if first_request:
+            self._store.transition(
+                run_id, "TERMINATION_REQUESTED", only_from=("CREATED", "RUNNING")
+            )
+            threading.Thread(
+                target=self._kill, args=(proc,), name=f"sandbox-kill-{run_id}", daemon=True
+            ).start()
+        current = self._store.get_run_by_id(run_id)
+        return current.status if current else "TERMINATED"
+
+    def _kill(self, proc: _Proc) -> None:
+        try:
+            self._store.transition(proc.run_id, "TERMINATING", only_from=("TERMINATION_REQUESTED",))
+        except Exception:  # the store may be closing with the sandbox; kill all the same
+            logger.debug("could not record TERMINATING for %s", proc.run_id, exc_info=True)
+        self._signal(proc, signal.SIGTERM)
+        if not proc.exited.wait(self.grace_period):
+            self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
+
+    @staticmethod
+    def _signal(proc: _Proc, sig: signal.Signals) -> None:
+        if proc.exited.is_set():
+            return
+        try:
+            if _POSIX:
+                os.killpg(proc.popen.pid, sig)
+            elif sig == signal.SIGTERM:
+                proc.popen.terminate()
+            else:
+                proc.popen.kill()
+        except (ProcessLookupError, PermissionError):
+            pass  # already gone
+
+    def wait(self, run_id: str, timeout: float | None = None) -> bool:
+        """Wait until a run this runner started has its final status stored."""
+        with self._lock:
+            proc = self._procs.get(run_id)
+        return True if proc is None else proc.finished.wait(timeout)
+
+    def active_run_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._procs)
+
+    def stop(self, reason: str = STOPPED_ERROR) -> None:
+        """Terminate every child (SIGTERM, then SIGKILL after the grace period), store their
+        end as TERMINATED with ``error=reason``, and stop the writer thread."""
+        with self._lock:
+            self._stopping = True
+            procs = list(self._procs.values())
+            for proc in procs:
+                if proc.stop_reason is None:
+                    proc.stop_reason = reason
+        for proc in procs:
+            self._signal(proc, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace_period
+        for proc in procs:
+            if not proc.exited.wait(max(0.0, deadline - time.monotonic())):
+                self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
+        for proc in procs:
+            if not proc.finished.wait(10.0):
+                logger.warning("run %s did not end in time", proc.run_id)
+        self._writer.close()
+
+    # --- after a crash ---------------------------------------------------------------
+
+    def recover(self) -> list[str]:
+        """End runs left active by a sandbox that did not stop cleanly.
+
+        They are marked FAILED with ``error="sandbox stopped"``. A leftover process group is
+        killed when its leader is provably the same process (same pid *and* start time).
+        Returns the ids of the runs it ended.
+        """
+        ended = []
+        for record in self._store.active_runs():
+            if (
+                _POSIX
+                and record.pid
+                and record.pid_start is not None
+                and process_start_ticks(record.pid) == record.pid_start
+            ):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(record.pid, signal.SIGKILL)
+            if self._store.finish_run(
+                record.id,
+                status="FAILED",
+                end_time_ms=now_ms(),
+                exit_code=None,
+                error=STOPPED_ERROR,
+            ):
+                ended.append(record.id)
+        return ended

@@ -1,0 +1,577 @@
+"""Running the sandbox: in this process (:class:`SandboxServer`) or as its own OS process
+(:func:`start_sandbox_process`).
+
+In-process, for tests and tools::
+
+    with SandboxServer(tmp_path) as sandbox:
+        httpx.get(f"{sandbox.api_url}/apps", headers={"Authorization": f"Bearer {sandbox.token}"})
+        sandbox.set_faults(Fault.drop("trigger", after=True))
+        sandbox.stats()["trigger"]
+
+As a separate process (what ``jobmagic sandbox`` runs)::
+
+    proc = start_sandbox_process(tmp_path)
+    try:
+        ...  # proc.host, proc.token
+    finally:
+        proc.stop()
+
+Only one sandbox may use a data dir at a time (a lock file enforces it): a second one would
+take the first one's running runs for orphans.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any
+
+import uvicorn
+
+from jobmagic.sandbox import render
+from jobmagic.sandbox.address import (
+    SandboxAddress,
+    pid_alive,
+    read_sandbox_address,
+    remove_address_file,
+    write_address_file,
+)
+from jobmagic.sandbox.app import API_PREFIX, AppContext, create_app
+from jobmagic.sandbox.errors import SandboxError
+from jobmagic.sandbox.faults import Fault, FaultPlan, RequestStats
+from jobmagic.sandbox.jobs import JobCatalog, JobSpec, load_jobs
+from jobmagic.sandbox.runner import Runner
+from jobmagic.sandbox.service import SandboxService
+from jobmagic.sandbox.store import TERMINAL, Store
+from jobmagic.sandbox.transport import ConnectionRegistry, protocol_class
+
+if TYPE_CHECKING:
+    from jobmagic.config import Credentials
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "DEFAULT_GRACE_PERIOD",
+    "TOKEN_ENV",
+    "SandboxProcess",
+    "SandboxServer",
+    "default_data_dir",
+    "ensure_sandbox_process",
+    "generate_token",
+    "start_sandbox_process",
+]
+
+logger = logging.getLogger("jobmagic.sandbox")
+
+DEFAULT_GRACE_PERIOD = 3.0
+#: A token for ``jobmagic sandbox`` can come from this variable (not the command line, where
+#: every local user could read it in ``ps``).
+TOKEN_ENV = "JOBMAGIC_SANDBOX_TOKEN"
+LOOPBACK = "127.0.0.1"
+DB_FILE = "sandbox.db"
+LOCK_FILE = "sandbox.lock"
+LOG_FILE = "sandbox.log"
+_TOKEN_RE = re.compile(r"[!-~]{8,512}")  # what fits in an Authorization header unchanged
+
+
+def generate_token() -> str:
+    """A fresh token: ``tfy_`` (so TrueFoundry's SDKs treat it as a personal access token)
+    followed by 43 URL-safe random characters."""
+    return "tfy_" + secrets.token_urlsafe(32)
+
+
+class _DataDirLock:
+    """An exclusive ``flock`` on ``<data_dir>/sandbox.lock``; released by the OS on a crash."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held while serving
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                running = read_sandbox_address(self.path.parent)
+                who = f" (pid {running.pid}, {running.host})" if running else ""
+                raise SandboxError(
+                    f"Another sandbox is using {self.path.parent}{who}. Stop it, or give "
+                    "this one another data dir."
+                ) from None
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing the file drops the flock
+            self._handle = None
+
+
+def _bind(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if os.name == "posix":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((LOOPBACK, port))
+    except OSError as exc:
+        sock.close()
+        raise SandboxError(f"Cannot listen on {LOOPBACK}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+class SandboxServer:
+    """The sandbox served by uvicorn in a background thread, on 127.0.0.1.
+
+    ``port=0`` picks a free port; ``token=None`` generates one. ``embedded=True`` (the
+    default) tells ``jobmagic sandbox stop`` that this process is not the sandbox's own,
+    so it must not be signalled.
+
+    Attributes once started: ``host`` (``http://127.0.0.1:PORT``), ``api_url``, ``port``,
+    ``token``, ``data_dir``, ``jobs``. :meth:`stop` terminates every running child and marks
+    its run TERMINATED (``error="sandbox stopped"``).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        token: str | None = None,
+        port: int = 0,
+        jobs_file: str | Path | None = None,
+        grace_period: float = DEFAULT_GRACE_PERIOD,
+        log_level: str = "warning",
+        access_log: bool = False,
+        embedded: bool = True,
+    ) -> None:
+        if token is not None and not _TOKEN_RE.fullmatch(token):
+            raise ValueError("A sandbox token must be 8-512 printable ASCII characters, no spaces.")
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.token = token or generate_token()
+        self.port = port
+        self.grace_period = grace_period
+        self.embedded = embedded
+        self.catalog = JobCatalog(tuple(load_jobs(jobs_file)))
+        self._log_level = log_level
+        self._access_log = access_log
+        self._faults = FaultPlan()
+        self._stats = RequestStats()
+        self._lock = _DataDirLock(self.data_dir / LOCK_FILE)
+        self._socket: socket.socket | None = None
+        self._store: Store | None = None
+        self._runner: Runner | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.recovered_runs: list[str] = []
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<SandboxServer {self.host} {state} data_dir={str(self.data_dir)!r}>"
+
+    # --- where -----------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.host + API_PREFIX
+
+    @property
+    def jobs(self) -> tuple[JobSpec, ...]:
+        return self.catalog.jobs
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def address(self) -> SandboxAddress:
+        return SandboxAddress(
+            host=self.host,
+            port=self.port,
+            token=self.token,
+            pid=os.getpid(),
+            embedded=self.embedded,
+        )
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> SandboxServer:
+        """Serve; returns once the server accepts requests. Raises :class:`SandboxError`."""
+        if self._thread is not None:
+            raise SandboxError("This SandboxServer was already started.")
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock.acquire()
+        try:
+            self._socket = _bind(self.port)
+            self.port = self._socket.getsockname()[1]
+            self._store = Store(self.data_dir / DB_FILE)
+            self._runner = Runner(self._store, grace_period=self.grace_period)
+            self.recovered_runs = self._runner.recover()
+            service = SandboxService(
+                self._store, self._runner, self.catalog, default_cwd=self.data_dir
+            )
+            connections = ConnectionRegistry()
+            app = create_app(
+                AppContext(service, self.token, self._faults, self._stats, connections)
+            )
+            config = uvicorn.Config(
+                app,
+                host=LOOPBACK,
+                port=self.port,
+                http=protocol_class(connections),
+                lifespan="off",
+                log_config=None,  # leave the host program's logging alone
+                log_level=self._log_level,
+                access_log=self._access_log,
+                server_header=False,
+                timeout_graceful_shutdown=2,
+            )
+            self._server = uvicorn.Server(config)
+            self._thread = threading.Thread(
+                target=self._serve, name=f"jobmagic-sandbox-{self.port}", daemon=True
+            )
+            self._thread.start()
+            self._wait_started(timeout)
+            write_address_file(self.data_dir, self.address)
+        except BaseException:
+            self._teardown()
+            raise
+        return self
+
+    def _serve(self) -> None:
+        assert self._server is not None and self._socket is not None
+        try:
+            self._server.run(sockets=[self._socket])
+        except BaseException as exc:  # SystemExit included: uvicorn exits on startup errors
+            self._error = exc
+
+    def _wait_started(self, timeout: float) -> None:
+        assert self._server is not None and self._thread is not None
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise SandboxError(f"The sandbox server did not start: {self._error!r}")
+            if time.monotonic() > deadline:
+                raise SandboxError(f"The sandbox server did not start within {timeout} s")
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        """Stop serving, terminate running children, close the store, remove the address file."""
+        self._teardown()
+
+    def _teardown(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._runner is not None:
+            self._runner.stop()
+        if self._store is not None:
+            self._store.close()
+        if self._socket is not None:
+            self._socket.close()
+            remove_address_file(self.data_dir, pid=os.getpid(), port=self.port)
+        self._lock.release()
+        self._server = self._runner = self._store = self._socket = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start() if self._thread is None else self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- faults and stats --------------------------------------------------------------
+
+    def set_faults(self, *faults: Fault | Mapping[str, Any]) -> None:
+        """Replace the active faults, e.g. ``set_faults(Fault.status(503, "trigger", times=2))``."""
+        self._faults.replace(_to_faults(faults))
+
+    def add_faults(self, *faults: Fault | Mapping[str, Any]) -> None:
+        """Add faults to the active ones."""
+        self._faults.add(_to_faults(faults))
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def faults(self) -> list[Fault]:
+        """The faults still active (used-up ones are gone)."""
+        return self._faults.active()
+
+    def stats(self) -> dict[str, int]:
+        """Requests received per endpoint key (counted before faults and auth)."""
+        return self._stats.snapshot()
+
+    def reset_stats(self) -> None:
+        self._stats.reset()
+
+    # --- looking at runs directly (server-side truth, no HTTP) ------------------------
+
+    def get_run(self, application_id: str, name: str) -> dict[str, Any] | None:
+        """A run as the API would show it, read straight from the store; None if absent."""
+        store = self._require_store()
+        record = store.get_run(application_id, name)
+        return render.run_json(record) if record else None
+
+    def runs(self, application_id: str) -> list[dict[str, Any]]:
+        """All runs of an application, newest first, read straight from the store."""
+        records, _total = self._require_store().list_runs(application_id, limit=1_000_000)
+        return [render.run_json(record) for record in records]
+
+    def run_pid(self, application_id: str, name: str) -> int | None:
+        """The process id of a run's (first) process, if it started; for tests."""
+        record = self._require_store().get_run(application_id, name)
+        return record.pid if record else None
+
+    def wait_for_run(
+        self,
+        application_id: str,
+        name: str,
+        *,
+        statuses: tuple[str, ...] = TERMINAL,
+        timeout: float = 15.0,
+    ) -> dict[str, Any]:
+        """Poll the store until the run's status is one of ``statuses``; its JSON."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.get_run(application_id, name)
+            if run is not None and run["status"] in statuses:
+                return run
+            if time.monotonic() > deadline:
+                state = run["status"] if run else "absent"
+                raise TimeoutError(f"run {name} is still {state} after {timeout} s")
+            time.sleep(0.02)
+
+    def _require_store(self) -> Store:
+        if self._store is None:
+            raise SandboxError("The sandbox is not running.")
+        return self._store
+
+
+def _to_faults(faults: tuple[Fault | Mapping[str, Any], ...]) -> list[Fault]:
+    return [f if isinstance(f, Fault) else Fault.from_json(f) for f in faults]
+
+
+# --- as a separate process -------------------------------------------------------------
+
+
+class SandboxProcess:
+    """A sandbox running as its own OS process (``python -m jobmagic sandbox``).
+
+    ``owned`` is True when this handle started the process; a handle from
+    :func:`ensure_sandbox_process` may instead be *attached* to a sandbox someone else
+    started (in a terminal, another kernel), which :meth:`stop` leaves running.
+    """
+
+    def __init__(
+        self,
+        address: SandboxAddress,
+        data_dir: Path,
+        popen: subprocess.Popen[bytes] | None = None,
+    ) -> None:
+        self.popen = popen
+        self.host = address.host
+        self.port = address.port
+        self.token = address.token
+        self.pid = address.pid
+        self.embedded = address.embedded
+        self.data_dir = data_dir
+        self.log_path = data_dir / LOG_FILE
+
+    def __repr__(self) -> str:
+        how = "owned" if self.owned else "attached"
+        return f"<SandboxProcess pid={self.pid} {self.host} {how}>"
+
+    @property
+    def owned(self) -> bool:
+        return self.popen is not None
+
+    @property
+    def api_url(self) -> str:
+        return self.host + API_PREFIX
+
+    def alive(self) -> bool:
+        """True while the sandbox process runs."""
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return read_sandbox_address(self.data_dir) is not None and pid_alive(self.pid)
+
+    def credentials(self) -> Credentials:
+        """Host and token as jobmagic's client takes them (``JobsClient(credentials=...)``)."""
+        # Imported here: the sandbox itself does not depend on the client side of jobmagic.
+        from jobmagic.config import Credentials
+
+        source = f"sandbox ({self.data_dir})"
+        return Credentials(self.host, self.token, host_source=source, token_source=source)
+
+    def stop(self, timeout: float = 15.0, *, force: bool = False) -> int | None:
+        """Stop a sandbox this handle started: SIGTERM (children terminated, runs marked),
+        SIGKILL if it hangs. An attached handle stops its sandbox only with ``force=True``
+        (and never one embedded in another program). Returns the exit code when known."""
+        if self.popen is None:
+            if force and not self.embedded and self.alive():
+                os.kill(self.pid, signal.SIGTERM)
+                _wait_until(lambda: not pid_alive(self.pid), timeout)
+            return None
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM if os.name == "posix" else signal.SIGINT)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                logger.warning("sandbox pid %d did not stop in %s s; killing it", self.pid, timeout)
+                self.popen.kill()
+                self.popen.wait(5)
+        return self.popen.returncode
+
+    def __enter__(self) -> SandboxProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _answers(host: str) -> bool:
+    # No proxies: a loopback server must be asked directly, whatever http_proxy says.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{host}/_sandbox/health", timeout=1.0) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start_sandbox_process(
+    data_dir: str | Path,
+    *,
+    port: int = 0,
+    token: str | None = None,
+    jobs_file: str | Path | None = None,
+    grace_period: float | None = None,
+    timeout: float = 20.0,
+    env: Mapping[str, str] | None = None,
+) -> SandboxProcess:
+    """Launch ``python -m jobmagic sandbox`` and return once it answers.
+
+    The token goes to the child through ``$JOBMAGIC_SANDBOX_TOKEN``, never its command line;
+    without one the child generates it and it is read back from the address file. The
+    child's output goes to ``<data_dir>/sandbox.log``.
+    """
+    directory = Path(data_dir).expanduser().resolve()
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    running = read_sandbox_address(directory)
+    if running is not None:
+        raise SandboxError(f"A sandbox is already running for {directory} (pid {running.pid}).")
+    argv = [sys.executable, "-m", "jobmagic", "sandbox", "--data-dir", str(directory)]
+    argv += ["--port", str(port)]
+    if jobs_file is not None:
+        argv += ["--jobs", str(Path(jobs_file).expanduser().resolve())]
+    if grace_period is not None:
+        argv += ["--grace", str(grace_period)]
+    child_env = dict(os.environ if env is None else env)
+    child_env.pop(TOKEN_ENV, None)
+    if token:
+        child_env[TOKEN_ENV] = token
+    with open(directory / LOG_FILE, "ab") as log:
+        popen = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=child_env
+        )
+    deadline = time.monotonic() + timeout
+    while True:
+        code = popen.poll()
+        if code is not None:
+            raise SandboxError(
+                f"The sandbox process exited with code {code} while starting:\n"
+                + _tail(directory / LOG_FILE)
+            )
+        address = read_sandbox_address(directory)
+        if address is not None and address.pid == popen.pid and _answers(address.host):
+            return SandboxProcess(address, directory, popen)
+        if time.monotonic() > deadline:
+            popen.kill()
+            popen.wait(5)
+            raise SandboxError(
+                f"The sandbox process did not answer within {timeout} s:\n"
+                + _tail(directory / LOG_FILE)
+            )
+        time.sleep(0.05)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    return ""
+
+
+def default_data_dir() -> Path:
+    """``<JOBMAGIC_HOME>/sandbox``: where ``jobmagic sandbox`` keeps its state by default."""
+    from jobmagic.config import jobmagic_home  # config is light; imported late all the same
+
+    return jobmagic_home() / "sandbox"
+
+
+def ensure_sandbox_process(
+    data_dir: str | Path | None = None,
+    *,
+    port: int = 0,
+    token: str | None = None,
+    jobs_file: str | Path | None = None,
+    timeout: float = 20.0,
+) -> SandboxProcess:
+    """The sandbox for ``data_dir`` (default :func:`default_data_dir`): attach to the one
+    already running there, or start one (then the handle owns it).
+
+    Options other than ``data_dir`` apply only when a new sandbox is started.
+    """
+    directory = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
+    running = read_sandbox_address(directory)
+    if running is not None and _answers(running.host):
+        return SandboxProcess(running, directory)
+    try:
+        return start_sandbox_process(
+            directory, port=port, token=token, jobs_file=jobs_file, timeout=timeout
+        )
+    except SandboxError:
+        # Someone else may have started one at the same moment: use theirs if it answers.
+        running = read_sandbox_address(directory)
+        if running is not None and _answers(running.host):
+            return SandboxProcess(running, directory)
+        raise

@@ -1,0 +1,403 @@
+"""The sandbox's state in SQLite: runs and their log lines, surviving restarts.
+
+One connection, guarded by a lock, is shared by the request threads, the runner's threads
+and the log writer: SQLite serialises writers anyway, and one lock makes every method
+atomic without ``database is locked`` retries. WAL keeps a crash from corrupting the file.
+
+>>> import tempfile, pathlib
+>>> store = Store(pathlib.Path(tempfile.mkdtemp()) / "sandbox.db")
+>>> run = store.create_run(
+...     make_name=lambda: "hello-abcde", application_id="app-x", application_name="hello",
+...     deployment_id="dep-x", deployment_version="1", command="echo hi", params={},
+...     triggered_by="me", now_ms=1000)
+>>> run.status, store.get_run("app-x", "hello-abcde") == run
+('CREATED', True)
+>>> store.close()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["TERMINAL", "LogRecord", "RunRecord", "Store"]
+
+TERMINAL = ("FINISHED", "FAILED", "TERMINATED")
+
+SortKey = Literal["startTime", "duration", "deploymentVersion", "triggeredBy", "status"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    application_id TEXT NOT NULL,
+    application_name TEXT NOT NULL,
+    deployment_id TEXT NOT NULL,
+    deployment_version TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    end_time_ms INTEGER,
+    status TEXT NOT NULL,
+    command TEXT NOT NULL,
+    params_json TEXT NOT NULL,
+    exit_code INTEGER,
+    error TEXT,
+    triggered_by TEXT NOT NULL,
+    pid INTEGER,
+    pid_start INTEGER,
+    UNIQUE (application_id, name)
+);
+CREATE INDEX IF NOT EXISTS runs_by_app ON runs (application_id, created_at_ms);
+CREATE TABLE IF NOT EXISTS logs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    time_ns INTEGER NOT NULL,
+    stream TEXT NOT NULL,
+    line TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_run ON logs (run_id, time_ns, seq);
+CREATE TABLE IF NOT EXISTS apps (
+    id TEXT PRIMARY KEY,
+    first_seen_ms INTEGER NOT NULL
+);
+"""
+
+_SORT_COLUMNS: Mapping[str, str] = {
+    "startTime": "created_at_ms",
+    "duration": "(COALESCE(end_time_ms, :now) - created_at_ms)",
+    "deploymentVersion": "CAST(deployment_version AS INTEGER)",
+    "triggeredBy": "triggered_by",
+    "status": "status",
+}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of ``runs``: everything the API shows about a run, plus the process id."""
+
+    id: str
+    name: str
+    application_id: str
+    application_name: str
+    deployment_id: str
+    deployment_version: str
+    created_at_ms: int
+    end_time_ms: int | None
+    status: str
+    command: str
+    params: Mapping[str, str]
+    exit_code: int | None
+    error: str | None
+    triggered_by: str
+    pid: int | None = None
+    pid_start: int | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One log line: its run, nanosecond time, stream (``stdout``/``stderr``) and text."""
+
+    run_id: str
+    time_ns: int
+    stream: str
+    line: str
+
+
+def new_run_id() -> str:
+    return f"run-{secrets.token_hex(8)}"
+
+
+class Store:
+    """Thread-safe access to the sandbox's SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        # isolation_level=None: autocommit; transactions are opened explicitly where needed.
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        if os.name == "posix":
+            os.chmod(self.path, 0o600)  # job logs may be private; SQLite's WAL files follow suit
+        self._db.row_factory = sqlite3.Row
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- runs ------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        *,
+        make_name: Callable[[], str],
+        application_id: str,
+        application_name: str,
+        deployment_id: str,
+        deployment_version: str,
+        command: str,
+        params: Mapping[str, str],
+        triggered_by: str,
+        now_ms: int,
+    ) -> RunRecord:
+        """Insert a CREATED run with a fresh name from ``make_name`` (retried on a clash)."""
+        run_id = new_run_id()
+        with self._lock:
+            for _attempt in range(20):
+                name = make_name()
+                try:
+                    self._db.execute(
+                        """INSERT INTO runs (id, name, application_id, application_name,
+                               deployment_id, deployment_version, created_at_ms, status, command,
+                               params_json, triggered_by)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, 'CREATED', ?, ?, ?)""",
+                        (
+                            run_id,
+                            name,
+                            application_id,
+                            application_name,
+                            deployment_id,
+                            deployment_version,
+                            now_ms,
+                            command,
+                            json.dumps(dict(params)),
+                            triggered_by,
+                        ),
+                    )
+                except sqlite3.IntegrityError:
+                    continue  # the name is taken in this application: draw another
+                record = self.get_run_by_id(run_id)
+                assert record is not None
+                return record
+        raise RuntimeError("could not find a free run name")
+
+    def get_run(self, application_id: str, name: str) -> RunRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM runs WHERE application_id = ? AND name = ?", (application_id, name)
+            ).fetchone()
+        return _run(row) if row else None
+
+    def get_run_by_id(self, run_id: str) -> RunRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _run(row) if row else None
+
+    def list_runs(
+        self,
+        application_id: str,
+        *,
+        statuses: Sequence[str] = (),
+        triggered_by: Sequence[str] = (),
+        versions: Sequence[str] = (),
+        search_prefix: str | None = None,
+        sort_by: SortKey = "startTime",
+        order: Literal["asc", "desc"] = "desc",
+        limit: int = 100,
+        offset: int = 0,
+        now_ms: int = 0,
+    ) -> tuple[list[RunRecord], int]:
+        """One page of an application's runs and the total number matching the filters."""
+        where = ["application_id = :app"]
+        args: dict[str, Any] = {"app": application_id, "now": now_ms}
+        for column, values in (
+            ("status", statuses),
+            ("triggered_by", triggered_by),
+            ("deployment_version", versions),
+        ):
+            if values:
+                names = [f"{column}{i}" for i in range(len(values))]
+                where.append(f"{column} IN ({', '.join(':' + n for n in names)})")
+                args.update(zip(names, values, strict=True))
+        if search_prefix:
+            # substr instead of LIKE: no wildcard escaping, and case-sensitive like names are.
+            where.append("substr(name, 1, :plen) = :prefix")
+            args.update(plen=len(search_prefix), prefix=search_prefix)
+        clause = " AND ".join(where)
+        direction = "ASC" if order == "asc" else "DESC"
+        sort = _SORT_COLUMNS[sort_by]
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM runs WHERE {clause}", args).fetchone()
+            rows = self._db.execute(
+                f"SELECT * FROM runs WHERE {clause} ORDER BY {sort} {direction}, seq {direction} "
+                "LIMIT :limit OFFSET :offset",
+                {**args, "limit": limit, "offset": offset},
+            ).fetchall()
+        return [_run(row) for row in rows], int(total[0])
+
+    def active_runs(self) -> list[RunRecord]:
+        """Runs not yet in a terminal state, oldest first."""
+        marks = ", ".join("?" for _ in TERMINAL)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM runs WHERE status NOT IN ({marks}) ORDER BY seq", TERMINAL
+            ).fetchall()
+        return [_run(row) for row in rows]
+
+    def mark_running(self, run_id: str, pid: int, pid_start: int | None) -> bool:
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE runs SET status = 'RUNNING', pid = ?, pid_start = ? "
+                "WHERE id = ? AND status = 'CREATED'",
+                (pid, pid_start, run_id),
+            )
+        return cursor.rowcount == 1
+
+    def transition(self, run_id: str, to: str, *, only_from: Iterable[str]) -> bool:
+        """Move a run to status ``to`` if it is in one of ``only_from``; True if it moved."""
+        sources = tuple(only_from)
+        marks = ", ".join("?" for _ in sources)
+        with self._lock:
+            cursor = self._db.execute(
+                f"UPDATE runs SET status = ? WHERE id = ? AND status IN ({marks})",
+                (to, run_id, *sources),
+            )
+        return cursor.rowcount == 1
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        end_time_ms: int,
+        exit_code: int | None,
+        error: str | None,
+    ) -> bool:
+        """Record a run's end, unless it already ended (first writer wins)."""
+        marks = ", ".join("?" for _ in TERMINAL)
+        with self._lock:
+            cursor = self._db.execute(
+                f"""UPDATE runs SET status = ?, end_time_ms = MAX(?, created_at_ms),
+                        exit_code = ?, error = ?
+                    WHERE id = ? AND status NOT IN ({marks})""",
+                (status, end_time_ms, exit_code, error, run_id, *TERMINAL),
+            )
+        return cursor.rowcount == 1
+
+    def delete_run(self, run_id: str) -> bool:
+        """Delete a terminal run and its logs; False if it is missing or still active."""
+        marks = ", ".join("?" for _ in TERMINAL)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = self._db.execute(
+                    f"DELETE FROM runs WHERE id = ? AND status IN ({marks})", (run_id, *TERMINAL)
+                )
+                if cursor.rowcount:
+                    self._db.execute("DELETE FROM logs WHERE run_id = ?", (run_id,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return cursor.rowcount == 1
+
+    # --- logs ------------------------------------------------------------------------
+
+    def append_logs(self, records: Sequence[LogRecord]) -> None:
+        """Insert log lines in one transaction."""
+        if not records:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT INTO logs (run_id, time_ns, stream, line) VALUES (?, ?, ?, ?)",
+                    [(r.run_id, r.time_ns, r.stream, r.line) for r in records],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def query_logs(
+        self,
+        run_ids: Sequence[str],
+        *,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        search: str | None = None,
+        descending: bool = False,
+        limit: int = 5000,
+        skip: int = 0,
+    ) -> list[LogRecord]:
+        """Log lines of some runs within [start_ns, end_ns], in time order (or reversed)."""
+        if not run_ids:
+            return []
+        marks = ", ".join("?" for _ in run_ids)
+        where = [f"run_id IN ({marks})"]
+        args: list[Any] = list(run_ids)
+        if start_ns is not None:
+            where.append("time_ns >= ?")
+            args.append(start_ns)
+        if end_ns is not None:
+            where.append("time_ns <= ?")
+            args.append(end_ns)
+        if search:
+            where.append("instr(line, ?) > 0")
+            args.append(search)
+        direction = "DESC" if descending else "ASC"
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT run_id, time_ns, stream, line FROM logs WHERE {' AND '.join(where)} "
+                f"ORDER BY time_ns {direction}, seq {direction} LIMIT ? OFFSET ?",
+                (*args, limit, skip),
+            ).fetchall()
+        return [LogRecord(row[0], row[1], row[2], row[3]) for row in rows]
+
+    def run_ids(self, application_id: str) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM runs WHERE application_id = ?", (application_id,)
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    # --- applications ----------------------------------------------------------------
+
+    def first_seen(self, application_ids: Iterable[str], now_ms: int) -> dict[str, int]:
+        """When each application was first served (recorded now if never), in ms."""
+        ids = list(application_ids)
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO apps (id, first_seen_ms) VALUES (?, ?)",
+                [(app_id, now_ms) for app_id in ids],
+            )
+            rows = self._db.execute("SELECT id, first_seen_ms FROM apps").fetchall()
+        known = {row[0]: int(row[1]) for row in rows}
+        return {app_id: known[app_id] for app_id in ids}
+
+
+def _run(row: sqlite3.Row) -> RunRecord:
+    params = json.loads(row["params_json"])
+    return RunRecord(
+        id=row["id"],
+        name=row["name"],
+        application_id=row["application_id"],
+        application_name=row["application_name"],
+        deployment_id=row["deployment_id"],
+        deployment_version=row["deployment_version"],
+        created_at_ms=row["created_at_ms"],
+        end_time_ms=row["end_time_ms"],
+        status=row["status"],
+        command=row["command"],
+        params=params if isinstance(params, dict) else {},
+        exit_code=row["exit_code"],
+        error=row["error"],
+        triggered_by=row["triggered_by"],
+        pid=row["pid"],
+        pid_start=row["pid_start"],
+    )

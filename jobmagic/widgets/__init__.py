@@ -1,0 +1,50 @@
+"""Views of runs: the live run card, the runs board, the trigger form, and static snapshots.
+
+Views only: they make no HTTP calls, and get their data and actions from a
+:class:`RunSource` (a :class:`jobmagic.RunHandle` in practice). The widget
+classes import ipywidgets, so they load on first use; the static renderers
+(:mod:`jobmagic.widgets.static`) never do.
+
+>>> from jobmagic.widgets import RunCard
+>>> RunCard(handle)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from jobmagic.widgets._source import RunSource
+from jobmagic.widgets.static import render_run_html, render_run_text, render_runs_html
+
+if TYPE_CHECKING:
+    from jobmagic.widgets.board import RunsBoard
+    from jobmagic.widgets.card import RunCard
+    from jobmagic.widgets.form import TriggerFormView
+
+__all__ = [
+    "RunCard",
+    "RunSource",
+    "RunsBoard",
+    "TriggerFormView",
+    "render_run_html",
+    "render_run_text",
+    "render_runs_html",
+]
+
+_LAZY = {
+    "RunCard": "jobmagic.widgets.card",
+    "RunsBoard": "jobmagic.widgets.board",
+    "TriggerFormView": "jobmagic.widgets.form",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Importing ipywidgets costs ~0.2 s; `jobmagic.views` only needs the formatters.
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jobmagic.widgets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,247 @@
+"""Formatting shared by the live widgets and the static snapshots: pure functions, plain text.
+
+Nothing here escapes HTML or imports ipywidgets; the renderers in
+:mod:`jobmagic.widgets.static` escape what these return.
+
+>>> format_duration(65)
+'1m 05s'
+>>> status_state("TERMINATION_REQUESTED")
+'terminating'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+
+from jobmagic.models import JobRun, RunStatus
+
+__all__ = [
+    "MISSING",
+    "STATES",
+    "application_label",
+    "count_states",
+    "css_token",
+    "format_clock",
+    "format_counts",
+    "format_duration",
+    "format_local_time",
+    "format_params",
+    "format_relative",
+    "format_version",
+    "meta_rows",
+    "safe_url",
+    "short_error",
+    "status_state",
+]
+
+#: The visual states a status maps to, in the order counts are shown.
+STATES: tuple[str, ...] = (
+    "queued",
+    "running",
+    "terminating",
+    "finished",
+    "failed",
+    "terminated",
+    "unknown",
+)
+
+_STATE_OF: dict[str, str] = {
+    RunStatus.CREATED.value: "queued",
+    RunStatus.SCHEDULED.value: "queued",
+    RunStatus.RUNNING.value: "running",
+    RunStatus.FINISHED.value: "finished",
+    RunStatus.FAILED.value: "failed",
+    RunStatus.TERMINATION_REQUESTED.value: "terminating",
+    RunStatus.TERMINATING.value: "terminating",
+    RunStatus.TERMINATED.value: "terminated",
+}
+
+#: Shown where a value is not known (yet).
+MISSING = "—"
+
+
+def status_state(status: RunStatus | str | None) -> str:
+    """The visual state of a status; ``unknown`` for UNKNOWN and values never heard of.
+
+    >>> status_state("RUNNING"), status_state("PAUSED")
+    ('running', 'unknown')
+    """
+    if status is None:
+        return "unknown"
+    value = status.value if isinstance(status, RunStatus) else str(status)
+    return _STATE_OF.get(value, "unknown")
+
+
+def format_duration(seconds: float | None) -> str:
+    """``12.3 s`` under a minute, then ``1m 05s``, ``2h 03m 04s``, ``1d 02h 03m``.
+
+    >>> format_duration(12.34), format_duration(3725), format_duration(None)
+    ('12.3 s', '1h 02m 05s', '—')
+    """
+    if seconds is None or seconds != seconds:  # None or NaN
+        return MISSING
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        # One decimal, but never round 59.96 up to "60.0 s".
+        return f"{min(seconds, 59.9):.1f} s"
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h {minutes:02d}m"
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{minutes}m {secs:02d}s"
+
+
+def _now(now: datetime | None) -> datetime:
+    return now if now is not None else datetime.now(timezone.utc)
+
+
+def format_relative(when: datetime | None, now: datetime | None = None) -> str:
+    """``just now``, ``42 s ago``, ``3 min ago``, ``2 h ago``, ``3 d ago`` (``in …`` if ahead).
+
+    >>> from datetime import timedelta
+    >>> t = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    >>> format_relative(t - timedelta(minutes=3), now=t)
+    '3 min ago'
+    """
+    if when is None:
+        return ""
+    delta = (_now(now) - when).total_seconds()
+    ahead = delta < 0
+    delta = abs(delta)
+    # Clocks of client and server differ by a little; that is still "now".
+    if delta < 5:
+        return "just now"
+    if delta < 60:
+        amount = f"{int(delta)} s"
+    elif delta < 3600:
+        amount = f"{int(delta // 60)} min"
+    elif delta < 86400:
+        amount = f"{int(delta // 3600)} h"
+    else:
+        amount = f"{int(delta // 86400)} d"
+    return f"in {amount}" if ahead else f"{amount} ago"
+
+
+def format_local_time(when: datetime | None) -> str:
+    """An aware datetime in the machine's local time zone: ``2024-05-01 14:03:12``."""
+    if when is None:
+        return MISSING
+    aware = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return aware.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_clock(when: datetime | None) -> str:
+    """Local wall-clock time only: ``14:03:12``."""
+    if when is None:
+        return MISSING
+    aware = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return aware.astimezone().strftime("%H:%M:%S")
+
+
+def format_version(version: str | None) -> str:
+    """``"3"`` → ``"v3"``; a version that already reads like one is kept."""
+    if not version:
+        return ""
+    return version if version[:1] in ("v", "V") else f"v{version}"
+
+
+def format_params(params: Mapping[str, str], *, limit: int = 120) -> str:
+    """Params on one line, ``lr=0.1 epochs=2``, cut at ``limit`` characters.
+
+    >>> format_params({"lr": "0.1", "epochs": "2"})
+    'lr=0.1 epochs=2'
+    """
+    text = " ".join(f"{key}={value}" for key, value in params.items())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def application_label(run: JobRun, application_fqn: str | None) -> str:
+    """``sandbox:demo:train v1``: the application and the deployment version, if known."""
+    app = application_fqn or run.application_name or ""
+    version = format_version(run.deployment_version)
+    return " ".join(part for part in (app, version) if part)
+
+
+def meta_rows(
+    run: JobRun, *, application_fqn: str | None = None, now: datetime | None = None
+) -> list[tuple[str, str]]:
+    """The card's facts as (label, text) pairs, in display order; plain text, not escaped."""
+    now = _now(now)
+    created = format_local_time(run.created_at)
+    relative = format_relative(run.created_at, now)
+    if relative:
+        created = f"{created} ({relative})"
+    ended = format_local_time(run.end_time)
+    if run.end_time is not None:
+        ended = f"{ended} ({format_relative(run.end_time, now)})"
+    retries = run.total_retries
+    return [
+        ("Application", application_label(run, application_fqn) or MISSING),
+        ("Created", created),
+        ("Ended", ended),
+        ("Duration", format_duration(run.elapsed(now))),
+        ("Triggered by", run.triggered_by_label or MISSING),
+        ("Exit code", MISSING if run.exit_code is None else str(run.exit_code)),
+        ("Retries", MISSING if retries is None else str(retries)),
+    ]
+
+
+def count_states(statuses: Iterable[RunStatus | str | None]) -> dict[str, int]:
+    """How many runs are in each visual state (only states that occur), in :data:`STATES` order."""
+    counts = dict.fromkeys(STATES, 0)
+    for status in statuses:
+        counts[status_state(status)] += 1
+    return {state: n for state, n in counts.items() if n}
+
+
+def format_counts(counts: Mapping[str, int]) -> str:
+    """``3 running · 5 finished · 1 failed``; ``no runs`` when empty."""
+    text = " · ".join(f"{n} {state}" for state, n in counts.items() if n)
+    return text or "no runs"
+
+
+_SECRET_PATTERNS = (
+    # A bearer token in an echoed header, and anything that looks like a TrueFoundry key.
+    (re.compile(r"(?i)(bearer\s+)[^\s'\",;]+"), r"\1…"),
+    (re.compile(r"\btfy_[A-Za-z0-9_\-\.]{4,}"), "tfy_…"),
+    (re.compile(r"(?i)((?:api[_-]?key|token|authorization)\s*[=:]\s*)[^\s'\",;&]+"), r"\1…"),
+)
+
+
+def short_error(exc: BaseException, *, limit: int = 400) -> str:
+    """One short line for a view: the exception's message, secrets masked, no traceback.
+
+    jobmagic's own errors carry a message meant for people; other exceptions
+    are prefixed with their type, since their message alone is often cryptic.
+
+    >>> short_error(ValueError("Bearer tfy_abcdef123 rejected"))
+    'ValueError: Bearer … rejected'
+    """
+    from jobmagic.api._errors import JobmagicError
+
+    message = " ".join(str(exc).split())
+    if not isinstance(exc, JobmagicError):
+        message = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    for pattern, replacement in _SECRET_PATTERNS:
+        message = pattern.sub(replacement, message)
+    message = message or type(exc).__name__
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is ``http(s)://``; anything else (``javascript:``, relative) → None."""
+    if not url:
+        return None
+    stripped = url.strip()
+    return stripped if re.match(r"(?i)^https?://[^\s]+$", stripped) else None
+
+
+def css_token(text: str) -> str:
+    """A string safe inside a CSS class name: ``lr.max`` → ``lr-max``."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", text) or "-"

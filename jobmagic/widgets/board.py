@@ -1,0 +1,341 @@
+"""The runs board: many runs in one live table, with counts per status and a way to open a card.
+
+A sweep of 200 runs means 200 subscription callbacks per tracker tick. The
+board does not re-render on each: callbacks only record the new state, and
+the table — one ``HTML`` widget, so one trait update — is rebuilt at most
+every ``min_interval`` seconds (leading edge at once, the rest coalesced by a
+one-shot timer), and only when something changed.
+
+>>> board = RunsBoard(sweep_result.handles)   # doctest: +SKIP
+>>> board.add(another_handle)                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import ipywidgets as widgets
+
+from jobmagic.models import JobRun
+from jobmagic.widgets._format import count_states, format_clock, format_counts
+from jobmagic.widgets._source import RunSource
+from jobmagic.widgets.card import RunCard
+from jobmagic.widgets.static import (
+    render_runs_html,
+    render_runs_text,
+    runs_table_html,
+    style_block,
+)
+
+__all__ = ["RunsBoard"]
+
+
+@dataclass
+class _Entry:
+    source: RunSource
+    run: JobRun
+    stale_since: datetime | None = None
+    unsubscribe: Callable[[], None] | None = None
+
+
+class RunsBoard:
+    """A compact live table of runs: name, status, params, duration, exit code.
+
+    ``on_open(source)`` is called when the user opens a run from the board;
+    by default a :class:`RunCard` for it appears under the table.
+
+    >>> board = RunsBoard([handle_a, handle_b])   # doctest: +SKIP
+    >>> board.counts                               # doctest: +SKIP
+    {'running': 1, 'finished': 1}
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[RunSource] = (),
+        *,
+        on_open: Callable[[RunSource], None] | None = None,
+        min_interval: float = 0.5,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._entries: list[_Entry] = []
+        self._on_open = on_open
+        self._min_interval = min_interval
+        self._closed = False
+        self._dirty = False
+        self._last_render = float("-inf")
+        self._timer: threading.Timer | None = None
+        self._card: RunCard | None = None
+        self.renders = 0
+        self._build()
+        for source in sources:
+            self._add(source)
+        self._sync_options()
+        self.render()
+
+    # -- building ------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.style = widgets.HTML(value=style_block())
+        self.style.add_class("jobmagic-style")
+        self.counts_label = widgets.HTML()
+        self.counts_label.add_class("jobmagic-board-counts")
+        self.table = widgets.HTML()
+        self.table.add_class("jobmagic-board-table-widget")
+        self.select = widgets.Dropdown(options=[], description="Run", value=None)
+        self.select.add_class("jobmagic-board-select")
+        self.open_button = widgets.Button(
+            description="Open card", icon="external-link", tooltip="Show this run's card below"
+        )
+        self.open_button.add_class("jobmagic-board-open")
+        self.output = widgets.Output()
+        self.output.add_class("jobmagic-board-output")
+        controls = widgets.HBox([self.select, self.open_button])
+        controls.add_class("jobmagic-board-controls")
+        self.widget = widgets.VBox(
+            [self.style, self.counts_label, self.table, controls, self.output]
+        )
+        self.widget.add_class("jobmagic-board")
+        self._widgets: list[widgets.Widget] = [
+            self.widget,
+            controls,
+            self.style,
+            self.counts_label,
+            self.table,
+            self.select,
+            self.open_button,
+            self.output,
+        ]
+        self.open_button.on_click(self._on_open_click)
+
+    # -- sources -------------------------------------------------------------------------
+
+    @property
+    def sources(self) -> list[RunSource]:
+        with self._lock:
+            return [entry.source for entry in self._entries]
+
+    @property
+    def runs(self) -> list[JobRun]:
+        """The latest JobRun of every row, in board order."""
+        with self._lock:
+            return [entry.run for entry in self._entries]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Runs per visual state (queued, running, finished, …), only states present."""
+        return count_states(run.status for run in self.runs)
+
+    @property
+    def subscriptions(self) -> int:
+        """How many sources the board still listens to."""
+        with self._lock:
+            return sum(1 for entry in self._entries if entry.unsubscribe is not None)
+
+    def add(self, source: RunSource) -> None:
+        """Append a run (e.g. as a sweep progresses) and show it at the next render."""
+        self._add(source)
+        self._sync_options()
+        self._request_render()
+
+    def _add(self, source: RunSource) -> None:
+        entry = _Entry(source, source.run, getattr(source, "stale_since", None))
+        with self._lock:
+            if self._closed:
+                return
+            self._entries.append(entry)
+        if entry.run.is_terminal:
+            return
+
+        def callback(run: JobRun, stale_since: datetime | None) -> None:
+            self._on_update(entry, run, stale_since)
+
+        unsubscribe = source.subscribe(callback)
+        with self._lock:
+            entry.unsubscribe = unsubscribe
+            latest = source.run
+            done = entry.run.is_terminal or latest.is_terminal
+            if latest != entry.run:
+                entry.run = latest
+        if done:
+            self._release(entry)
+
+    def _release(self, entry: _Entry) -> None:
+        with self._lock:
+            unsubscribe, entry.unsubscribe = entry.unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
+
+    def _on_update(self, entry: _Entry, run: JobRun, stale_since: datetime | None) -> None:
+        """Subscription callback (tracker thread): record, then ask for a coalesced render."""
+        with self._lock:
+            if self._closed:
+                return
+            # A live run's duration ticks (when it is computed from the creation time), so
+            # its row changes on every tick even when the JobRun is the same.
+            ticking = not run.is_terminal and run.duration is None and run.created_at is not None
+            changed = ticking or run != entry.run or stale_since != entry.stale_since
+            entry.run = run
+            entry.stale_since = stale_since
+        if run.is_terminal:
+            self._release(entry)
+        if changed:
+            self._request_render()
+
+    def _sync_options(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            options = [
+                (entry.run.name or f"run {i + 1}", i) for i, entry in enumerate(self._entries)
+            ]
+            if list(self.select.options) == options:
+                return
+            chosen = self.select.value
+            self.select.options = options
+            # Keep the user's choice; else pick the first run so "Open card" works at once.
+            if chosen is not None and chosen < len(options):
+                self.select.value = chosen
+            elif options:
+                self.select.value = 0
+
+    # -- rendering -----------------------------------------------------------------------
+
+    def _request_render(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._dirty = True
+            if self._timer is not None:
+                return  # a render is already scheduled; it will include this change
+            delay = self._last_render + self._min_interval - time.monotonic()
+            if delay > 0:
+                # The one thread the board starts itself: a one-shot trailing render, so the
+                # last change of a burst (e.g. the final FINISHED) is never left unshown.
+                self._timer = threading.Timer(delay, self._flush)
+                self._timer.daemon = True
+                self._timer.start()
+                return
+        self.render()
+
+    def _flush(self) -> None:
+        with contextlib.suppress(Exception):
+            with self._lock:
+                self._timer = None
+                if not self._dirty or self._closed:
+                    return
+            self.render()
+
+    def render(self) -> None:
+        """Rebuild the counts line and the table now (one trait update each, if changed)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._dirty = False
+            self._last_render = time.monotonic()
+            self.renders += 1
+            now = datetime.now(timezone.utc)
+            rows = [(entry.run, entry.source.params) for entry in self._entries]
+            counts = format_counts(count_states(run.status for run, _ in rows))
+            noun = "run" if len(rows) == 1 else "runs"
+            line = f"{len(rows)} {noun} · {counts}" if rows else "no runs yet"
+            stale = [entry.stale_since for entry in self._entries if entry.stale_since]
+            if stale:
+                line += f" · stale since {format_clock(min(stale))}"
+            counts_html = f'<span class="jobmagic-board-counts-text">{html.escape(line)}</span>'
+            table_html = runs_table_html(rows, now=now)
+            if self.counts_label.value != counts_html:
+                self.counts_label.value = counts_html
+            if self.table.value != table_html:
+                self.table.value = table_html
+
+    # -- opening a card ------------------------------------------------------------------
+
+    def _on_open_click(self, _button: widgets.Button | None = None) -> None:
+        index = self.select.value
+        if index is None:
+            return
+        self.open(index)
+
+    def open(self, index: int) -> None:
+        """Open the run at ``index`` (board order): ``on_open`` or a card under the board."""
+        with self._lock:
+            source = self._entries[index].source
+        if self._on_open is not None:
+            self._on_open(source)
+        else:
+            self.show_card(source)
+
+    def show_card(self, source: RunSource) -> RunCard:
+        """Show ``source``'s card in the area under the board, replacing the previous one."""
+        card = RunCard(source)
+        with self._lock:
+            previous, self._card = self._card, card
+            if not self._closed:
+                # The same output a ``with output: display(card)`` would record, set as a
+                # trait so it works from any thread.
+                self.output.outputs = (
+                    {
+                        "output_type": "display_data",
+                        "data": card._repr_mimebundle_(),
+                        "metadata": {},
+                    },
+                )
+        if previous is not None:
+            previous.close()
+        return card
+
+    @property
+    def card(self) -> RunCard | None:
+        """The card opened under the board, if any."""
+        return self._card
+
+    # -- lifetime and display ------------------------------------------------------------
+
+    def close(self) -> None:
+        """Unsubscribe from every source, stop the pending render, close the widgets."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            timer, self._timer = self._timer, None
+            entries = list(self._entries)
+            card, self._card = self._card, None
+        if timer is not None:
+            timer.cancel()
+        for entry in entries:
+            self._release(entry)
+        if card is not None:
+            card.close()
+        for widget in self._widgets:
+            widget.close()
+
+    def _entries_snapshot(self) -> list[tuple[JobRun, Any]]:
+        with self._lock:
+            return [(entry.run, entry.source.params) for entry in self._entries]
+
+    def text(self) -> str:
+        """``12 runs: 3 running · 9 finished``."""
+        return render_runs_text(self._entries_snapshot())
+
+    def snapshot_html(self) -> str:
+        """A static HTML table of the runs as they are now."""
+        return render_runs_html(self._entries_snapshot())
+
+    def __repr__(self) -> str:
+        return f"<RunsBoard {self.text()}>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The live board, plus a static HTML table and a text summary."""
+        bundle: dict[str, Any] = {}
+        if not self._closed:
+            bundle.update(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["text/html"] = self.snapshot_html()
+        bundle["text/plain"] = self.text()
+        return bundle

@@ -1,0 +1,463 @@
+"""The live run card: one run's state, updated in place, with Refresh, Terminate and Logs.
+
+The card only sets widget traits. Updates arrive from the tracker's thread
+(through :meth:`RunSource.subscribe`) and from the card's own worker threads
+(button actions), so every change happens under one lock and nothing is
+ever printed: output from a thread lands in whichever cell is running.
+
+>>> card = RunCard(run_handle)   # doctest: +SKIP
+>>> card                          # displays the live card  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import ipywidgets as widgets
+
+from jobmagic.models import JobRun, LogLine
+from jobmagic.widgets._format import format_clock, short_error, status_state
+from jobmagic.widgets._source import RunSource
+from jobmagic.widgets._threads import start_worker
+from jobmagic.widgets.static import (
+    badge_html,
+    error_html,
+    link_html,
+    log_lines_html,
+    meta_html,
+    params_html,
+    render_run_html,
+    render_run_text,
+    style_block,
+)
+
+__all__ = ["DEFAULT_LOG_TAIL", "LOG_REFRESH_SECONDS", "RunCard"]
+
+#: How many of the newest log lines the Logs panel shows.
+DEFAULT_LOG_TAIL = 200
+#: The Logs panel fetches at most this often while the run is live.
+LOG_REFRESH_SECONDS = 2.0
+
+
+def _show(widget: widgets.Widget, visible: bool) -> None:
+    # None restores the widget's own display (flex for boxes, block for HTML).
+    widget.layout.display = None if visible else "none"
+
+
+def _message_html(text: str, *, error: bool = False) -> str:
+    if not text:
+        return ""
+    kind = "jobmagic-message-error" if error else "jobmagic-message-ok"
+    return f'<span class="{kind}">{html.escape(text)}</span>'
+
+
+class RunCard:
+    """A live card for one run: name, status badge, facts, params, link, actions, logs.
+
+    ``source`` is anything implementing :class:`~jobmagic.widgets.RunSource`
+    (a :class:`jobmagic.RunHandle` in practice). The card subscribes to it
+    and keeps itself current until the run ends or :meth:`close` is called.
+
+    >>> card = RunCard(handle)          # doctest: +SKIP
+    >>> card.status_badge.value         # doctest: +SKIP
+    '<span class="jobmagic-badge jobmagic-badge-running" …>RUNNING</span>'
+    """
+
+    def __init__(self, source: RunSource, *, log_tail: int = DEFAULT_LOG_TAIL) -> None:
+        self._source = source
+        self._log_tail = log_tail
+        # Reentrant: an update applied under the lock may call helpers that take it again.
+        self._lock = threading.RLock()
+        self._run: JobRun = source.run
+        self._stale_since: datetime | None = getattr(source, "stale_since", None)
+        self._closed = False
+        self._unsubscribe: Callable[[], None] | None = None
+        self._status_class = ""
+        self._confirming = False
+        self._terminate_busy = False
+        self._terminate_sent = False
+        self._refresh_busy = False
+        self._logs_busy = False
+        self._logs_again = False
+        self._logs_fetched_at = float("-inf")
+        self._build()
+        self._apply(self._run, self._stale_since)
+        if not self._run.is_terminal:
+            unsubscribe = source.subscribe(self._on_update)
+            with self._lock:
+                self._unsubscribe = unsubscribe
+            # An update may have landed between reading source.run and subscribing, or the
+            # final one before the unsubscribe function was stored.
+            latest = source.run
+            if latest != self._run:
+                self._on_update(latest, self._stale_since)
+            elif self._run.is_terminal:
+                self._stop_listening()
+
+    # -- building ------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        def html_widget(css_class: str, value: str = "") -> widgets.HTML:
+            widget = widgets.HTML(value=value)
+            widget.add_class(css_class)
+            return widget
+
+        def button(description: str, css_class: str, **kwargs: Any) -> widgets.Button:
+            widget = widgets.Button(description=description, **kwargs)
+            widget.add_class(css_class)
+            return widget
+
+        self.style = html_widget("jobmagic-style", style_block())
+        self.name_label = html_widget("jobmagic-name")
+        self.status_badge = html_widget("jobmagic-status")
+        self.stale_note = html_widget("jobmagic-stale")
+        self.link = html_widget("jobmagic-link")
+        self.meta = html_widget("jobmagic-meta")
+        self.error_box = html_widget("jobmagic-error")
+        self.params_table = html_widget("jobmagic-params")
+        self.message = html_widget("jobmagic-message")
+        self.refresh_button = button(
+            "Refresh", "jobmagic-refresh", icon="refresh", tooltip="Fetch the run's state now"
+        )
+        self.terminate_button = button(
+            "Terminate", "jobmagic-terminate", icon="stop", tooltip="Stop this run"
+        )
+        self.logs_toggle = widgets.ToggleButton(
+            value=False, description="Logs", icon="list", tooltip="Show the run's latest logs"
+        )
+        self.logs_toggle.add_class("jobmagic-logs-toggle")
+        self.confirm_text = html_widget("jobmagic-confirm-text")
+        self.confirm_button = button("Yes, terminate", "jobmagic-confirm", button_style="danger")
+        self.cancel_button = button("Cancel", "jobmagic-cancel")
+        self.confirm_box = widgets.HBox(
+            [self.confirm_text, self.confirm_button, self.cancel_button]
+        )
+        self.confirm_box.add_class("jobmagic-confirm-box")
+        self.logs = html_widget("jobmagic-logs")
+
+        head = widgets.HBox([self.name_label, self.status_badge, self.stale_note, self.link])
+        head.add_class("jobmagic-head")
+        head.layout.align_items = "center"
+        params_label = html_widget("jobmagic-section", "Params")
+        actions = widgets.HBox([self.refresh_button, self.terminate_button, self.logs_toggle])
+        actions.add_class("jobmagic-actions")
+        self.widget = widgets.VBox(
+            [
+                self.style,
+                head,
+                self.meta,
+                self.error_box,
+                params_label,
+                self.params_table,
+                actions,
+                self.confirm_box,
+                self.message,
+                self.logs,
+            ]
+        )
+        self.widget.add_class("jobmagic-card")
+        self._widgets: list[widgets.Widget] = [
+            self.widget,
+            head,
+            actions,
+            params_label,
+            self.style,
+            self.name_label,
+            self.status_badge,
+            self.stale_note,
+            self.link,
+            self.meta,
+            self.error_box,
+            self.params_table,
+            self.message,
+            self.refresh_button,
+            self.terminate_button,
+            self.logs_toggle,
+            self.confirm_box,
+            self.confirm_text,
+            self.confirm_button,
+            self.cancel_button,
+            self.logs,
+        ]
+
+        source = self._source
+        self.params_table.value = params_html(source.params)
+        self.link.value = link_html(source.url)
+        _show(self.link, bool(self.link.value))
+        _show(self.confirm_box, False)
+        _show(self.logs, False)
+        _show(self.stale_note, False)
+
+        self.refresh_button.on_click(self._on_refresh_click)
+        self.terminate_button.on_click(self._on_terminate_click)
+        self.confirm_button.on_click(self._on_confirm_click)
+        self.cancel_button.on_click(self._on_cancel_click)
+        self.logs_toggle.observe(self._on_logs_toggle, names="value")
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def source(self) -> RunSource:
+        return self._source
+
+    @property
+    def run(self) -> JobRun:
+        """The JobRun the card shows now."""
+        return self._run
+
+    @property
+    def stale_since(self) -> datetime | None:
+        return self._stale_since
+
+    @property
+    def subscribed(self) -> bool:
+        """True while the card listens to its source (until the run ends or close())."""
+        return self._unsubscribe is not None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _on_update(self, run: JobRun, stale_since: datetime | None) -> None:
+        """Subscription callback: runs on the tracker's thread."""
+        was_terminal = self._run.is_terminal
+        self._apply(run, stale_since)
+        self._after_update(run, was_terminal)
+
+    def _after_update(self, run: JobRun, was_terminal: bool) -> None:
+        # One last fetch when the run ends, so the panel shows the final lines.
+        if run.is_terminal and not was_terminal:
+            self._fetch_logs(force=True)
+        elif not run.is_terminal:
+            self._fetch_logs(force=False)
+
+    def _apply(self, run: JobRun, stale_since: datetime | None) -> None:
+        """Show ``run``; every change is a trait assignment, so any thread may call it."""
+        with self._lock:
+            if self._closed:
+                return
+            self._run = run
+            self._stale_since = stale_since
+            now = datetime.now(timezone.utc)
+            name = run.name or "(unnamed run)"
+            self.name_label.value = (
+                f'<span class="jobmagic-name-text" title="Run name">{html.escape(name)}</span>'
+            )
+            state = status_state(run.status)
+            self.status_badge.value = badge_html(run.status)
+            new_class = f"jobmagic-status-{state}"
+            if new_class != self._status_class:
+                if self._status_class:
+                    self.status_badge.remove_class(self._status_class)
+                self.status_badge.add_class(new_class)
+                self._status_class = new_class
+            self.meta.value = meta_html(run, application_fqn=self._source.application_fqn, now=now)
+            self.error_box.value = error_html(run.error)
+            _show(self.error_box, bool(run.error))
+            if stale_since is None:
+                self.stale_note.value = ""
+                _show(self.stale_note, False)
+            else:
+                self.stale_note.value = (
+                    '<span class="jobmagic-stale-text" title="Polling this run is failing; '
+                    'the card shows the last known state.">'
+                    f"stale since {html.escape(format_clock(stale_since))}</span>"
+                )
+                _show(self.stale_note, True)
+            if run.is_terminal and self._confirming:
+                self._confirming = False
+                _show(self.confirm_box, False)
+            self._sync_buttons()
+        if run.is_terminal:
+            self._stop_listening()
+
+    def _sync_buttons(self) -> None:
+        with self._lock:
+            run = self._run
+            self.refresh_button.disabled = self._refresh_busy
+            self.terminate_button.disabled = (
+                run.is_terminal
+                or status_state(run.status) == "terminating"
+                or self._confirming
+                or self._terminate_busy
+                or self._terminate_sent
+            )
+
+    def _set_message(self, text: str, *, error: bool = False) -> None:
+        with self._lock:
+            if not self._closed:
+                self.message.value = _message_html(text, error=error)
+
+    def _stop_listening(self) -> None:
+        with self._lock:
+            unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
+
+    # -- refresh -------------------------------------------------------------------------
+
+    def _on_refresh_click(self, _button: widgets.Button | None = None) -> None:
+        with self._lock:
+            if self._closed or self._refresh_busy:
+                return
+            self._refresh_busy = True
+            self._sync_buttons()
+        self._set_message("Refreshing…")
+        start_worker(self._do_refresh, name="jobmagic-card-refresh")
+
+    def _do_refresh(self) -> None:
+        was_terminal = self._run.is_terminal
+        try:
+            run = self._source.refresh()
+        except Exception as exc:
+            self._set_message(f"Refresh failed: {short_error(exc)}", error=True)
+        else:
+            self._apply(run, None)
+            self._set_message(f"Refreshed at {format_clock(datetime.now(timezone.utc))}.")
+            self._after_update(run, was_terminal)
+        finally:
+            with self._lock:
+                self._refresh_busy = False
+                self._sync_buttons()
+
+    # -- terminate -----------------------------------------------------------------------
+
+    def _on_terminate_click(self, _button: widgets.Button | None = None) -> None:
+        with self._lock:
+            if self._closed or self._confirming or self._terminate_busy or self._run.is_terminal:
+                return
+            self._confirming = True
+            name = self._run.name or "this run"
+            self.confirm_text.value = (
+                f'<span class="jobmagic-confirm-question">Terminate <b>{html.escape(name)}</b>?'
+                "</span>"
+            )
+            _show(self.confirm_box, True)
+            self._sync_buttons()
+
+    def _on_cancel_click(self, _button: widgets.Button | None = None) -> None:
+        with self._lock:
+            if not self._confirming:
+                return
+            self._confirming = False
+            _show(self.confirm_box, False)
+            self._sync_buttons()
+
+    def _on_confirm_click(self, _button: widgets.Button | None = None) -> None:
+        with self._lock:
+            # The flags make a double click on "Yes" send one request, not two.
+            if self._closed or not self._confirming or self._terminate_busy:
+                return
+            self._confirming = False
+            self._terminate_busy = True
+            _show(self.confirm_box, False)
+            self._sync_buttons()
+            name = self._run.name
+        self._set_message(f"Terminating {name}…")
+        start_worker(self._do_terminate, name="jobmagic-card-terminate")
+
+    def _do_terminate(self) -> None:
+        try:
+            answer = self._source.terminate()
+        except Exception as exc:
+            self._set_message(f"Terminate failed: {short_error(exc)}", error=True)
+            sent = False
+        else:
+            self._set_message(answer or "Termination requested.")
+            sent = True
+        with self._lock:
+            self._terminate_busy = False
+            self._terminate_sent = self._terminate_sent or sent
+            self._sync_buttons()
+
+    # -- logs ----------------------------------------------------------------------------
+
+    def _on_logs_toggle(self, change: dict[str, Any]) -> None:
+        opened = bool(change.get("new"))
+        with self._lock:
+            if self._closed:
+                return
+            _show(self.logs, opened)
+            if opened and not self.logs.value:
+                self.logs.value = '<span class="jobmagic-muted">Loading logs…</span>'
+        if opened:
+            self._fetch_logs(force=True)
+
+    def _fetch_logs(self, *, force: bool) -> None:
+        """Fetch the log tail in a worker, if the panel is open and not fetched too recently."""
+        with self._lock:
+            if self._closed or not self.logs_toggle.value:
+                return
+            if self._logs_busy:
+                # A forced fetch (panel opened, run ended) must not be lost: redo it after.
+                self._logs_again = self._logs_again or force
+                return
+            now = time.monotonic()
+            if not force and now - self._logs_fetched_at < LOG_REFRESH_SECONDS:
+                return
+            self._logs_busy = True
+            self._logs_fetched_at = now
+        start_worker(self._do_fetch_logs, name="jobmagic-card-logs")
+
+    def _do_fetch_logs(self) -> None:
+        lines: list[LogLine] = []
+        try:
+            lines = list(self._source.logs(tail=self._log_tail))
+        except Exception as exc:
+            problem = html.escape(f"Could not fetch logs: {short_error(exc)}")
+            value = f'<span class="jobmagic-message-error">{problem}</span>'
+        else:
+            value = log_lines_html(lines[-self._log_tail :], tail=self._log_tail)
+        with self._lock:
+            self._logs_busy = False
+            again, self._logs_again = self._logs_again, False
+            if not self._closed and self.logs_toggle.value:
+                self.logs.value = value
+        if again:
+            self._fetch_logs(force=True)
+
+    # -- lifetime and display ------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop listening to the source and close every widget of the card."""
+        self._stop_listening()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for widget in self._widgets:
+                widget.close()
+
+    def text(self) -> str:
+        """The one-line summary (also the ``text/plain`` of the output)."""
+        source = self._source
+        return render_run_text(
+            self._run, params=source.params, application_fqn=source.application_fqn
+        )
+
+    def snapshot_html(self) -> str:
+        """A static HTML snapshot of the card as it is now."""
+        source = self._source
+        return render_run_html(
+            self._run,
+            params=source.params,
+            application_fqn=source.application_fqn,
+            url=source.url,
+        )
+
+    def __repr__(self) -> str:
+        return f"<RunCard {self.text()}>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The live widget, plus static HTML and a text line for viewers without widgets."""
+        bundle: dict[str, Any] = {}
+        if not self._closed:
+            bundle.update(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["text/html"] = self.snapshot_html()
+        bundle["text/plain"] = self.text()
+        return bundle
