@@ -203,6 +203,48 @@ def _stop(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- demo and lab -------------------------------------------------------------------------
+
+
+def add_demo_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = subparsers.add_parser(
+        "demo", help="run the quickstart notebook end to end against a fresh local sandbox"
+    )
+    demo.add_argument("--out", default="artifacts/demo", help="where results are written")
+    demo.set_defaults(func=lambda args: _run_demo(args.out))
+
+
+def _run_demo(out: str) -> int:
+    from jobmagic.demo import main as demo_main
+
+    return demo_main(out)
+
+
+def add_lab_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lab = subparsers.add_parser("lab", help="JupyterLab on a folder, with a sandbox running")
+    lab.add_argument("folder", nargs="?", default="notebooks")
+    lab.set_defaults(func=lambda args: _run_lab(args.folder))
+
+
+def _run_lab(folder: str) -> int:
+    import os
+    import subprocess
+
+    from jobmagic.sandbox.server import ensure_sandbox_process
+
+    sandbox = ensure_sandbox_process()
+    env = dict(os.environ, TFY_HOST=sandbox.host, TFY_API_KEY=sandbox.token)
+    print(f"Sandbox at {sandbox.host}; notebooks use it through TFY_HOST/TFY_API_KEY.")
+    try:
+        return subprocess.call(
+            [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}"], env=env
+        )
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        sandbox.stop()
+
+
 # --- the command -----------------------------------------------------------------------
 
 
@@ -214,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"jobmagic {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_sandbox_parser(subparsers)
+    add_demo_parser(subparsers)
+    add_lab_parser(subparsers)
     return parser
 
 

@@ -34,8 +34,7 @@ class DemoReport:
         for run in self.runs:
             code = "-" if run.exit_code is None else str(run.exit_code)
             lines.append(
-                f"    {run.name:<22} {run.application_name or '':<8} "
-                f"{run.status!s:<11} exit {code}"
+                f"    {run.name:<22} {run.application_name or '':<8} {run.status!s:<11} exit {code}"
             )
         lines.append(f"  executed notebook: {self.notebook}")
         lines.append(f"  HTML export:       {self.html}")
@@ -97,7 +96,7 @@ def run_demo(out_dir: Path, notebook: Path = DEFAULT_NOTEBOOK, timeout: int = 18
 def main(out_dir: str) -> int:
     try:
         report = run_demo(Path(out_dir))
-    except Exception as exc:  # noqa: BLE001 - a command-line tool reports, it does not trace
+    except Exception as exc:
         print(f"jobmagic demo failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     print(report.summary())

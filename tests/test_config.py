@@ -38,7 +38,10 @@ def test_first_place_wins(tmp_path: Path) -> None:
     )
 
     configured = resolve_credentials(
-        configured_host="https://cfg.example.com", configured_token="tfy_cfg", env=env, home=tmp_path
+        configured_host="https://cfg.example.com",
+        configured_token="tfy_cfg",
+        env=env,
+        home=tmp_path,
     )
     assert (configured.host, configured.token) == ("https://cfg.example.com", "tfy_cfg")
     assert configured.token_source == "%config JobMagic.api_key"

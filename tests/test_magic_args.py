@@ -21,7 +21,12 @@ def test_every_trigger_flag() -> None:
         "c:w:train --wait --timeout 30 --logs --cancel-on-interrupt -o run --alias nightly -q"
     )
     assert args.target == "c:w:train"
-    assert (args.wait, args.timeout, args.logs, args.cancel_on_interrupt) == (True, 30.0, True, True)
+    assert (args.wait, args.timeout, args.logs, args.cancel_on_interrupt) == (
+        True,
+        30.0,
+        True,
+        True,
+    )
     assert (args.out, args.alias, args.quiet) == ("run", "nightly", True)
     grid = parse_trigger_line("--application-id app-1 --grid --concurrency 4 --dry-run")
     assert (grid.target, grid.application_id, grid.grid, grid.concurrency, grid.dry_run) == (
@@ -71,7 +76,9 @@ def test_job_run_needs_its_job() -> None:
 
 
 def test_job_runs_flags() -> None:
-    args = parse_job_runs_line("--all --app c:w:t --status running failed --since 2h --refresh -o df")
+    args = parse_job_runs_line(
+        "--all --app c:w:t --status running failed --since 2h --refresh -o df"
+    )
     assert args.all and args.refresh and args.out == "df"
     assert args.statuses == (RunStatus.RUNNING, RunStatus.FAILED)
     assert args.since is not None

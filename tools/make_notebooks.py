@@ -69,9 +69,8 @@ epochs: 2
 The card shows the failure: status, exit code and the error. (With `--wait` the cell itself
 would fail, so "Run All" stops at a failed job.)
 """),
-    code("""
-%%trigger_job sandbox:demo:fail -o failed
-"""),
+    code("failed = %trigger_job sandbox:demo:fail"),
+    code("failed"),
     code("""
 final = failed.wait(timeout=60)
 final.status, final.exit_code, final.error
@@ -169,11 +168,14 @@ The token is never shown: not in outputs, not in `%jobmagic`, not in errors.
 The cell below holds this notebook's parameters; the test suite runs it against the sandbox
 by filling them in.
 """),
-    code("""
+    code(
+        """
 # Parameters: your host, and the job to use (an FQN is cluster:workspace:app).
 TFY_HOST = None  # e.g. "https://my-org.truefoundry.cloud"; None keeps TFY_HOST / tfy login
 JOB = "my-cluster:my-workspace:my-job"
-""", tags=["parameters"]),
+""",
+        tags=["parameters"],
+    ),
     code("%load_ext jobmagic"),
     code("""
 import os
@@ -229,7 +231,11 @@ except jobmagic.NotFoundError as exc:
 
 def write(name: str, cells: list[nbformat.NotebookNode]) -> None:
     nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     nbformat.validate(nb)
     HERE.mkdir(exist_ok=True)

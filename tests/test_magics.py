@@ -1,0 +1,140 @@
+"""The magics and the client, through a real InteractiveShell, over real HTTP to the sandbox."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from jobmagic.api import JobsClient, ServerError, TriggerOutcomeUnknown
+from jobmagic.models import RunStatus
+from jobmagic.sandbox import Fault, SandboxServer
+
+HELLO_APP = "app-sandbox-demo-hello"
+
+
+@pytest.fixture
+def shell(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[InteractiveShell]:
+    monkeypatch.setenv("TFY_HOST", sandbox.host)
+    monkeypatch.setenv("TFY_API_KEY", sandbox.token)
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "jobmagic")
+    ip.run_line_magic("config", f"JobMagic.ledger_path = {str(tmp_path / 'ledger.db')!r}")
+    ip.run_line_magic("config", "JobMagic.poll_interval = 0.2")
+    ip.run_line_magic("config", "JobMagic.show_cards = False")
+    yield ip
+    ip.run_line_magic("unload_ext", "jobmagic")
+    InteractiveShell.clear_instance()
+
+
+def _app_id(sandbox: SandboxServer, fqn: str) -> str:
+    with JobsClient(sandbox.host, sandbox.token) as client:
+        return client.find_app(fqn).id
+
+
+def test_cell_magic_triggers_waits_and_sends_params_as_written(
+    shell: InteractiveShell, sandbox: SandboxServer
+) -> None:
+    shell.user_ns["who"] = "Ada"
+    shell.run_cell_magic(
+        "trigger_job", "sandbox:demo:hello --wait --timeout 60 -o run", "name: {{ who }}\n"
+    )
+    run = shell.user_ns["run"]
+    assert run.status == RunStatus.FINISHED
+    assert run.params == {"name": "Ada"}
+    assert any("hello Ada" in line.log for line in run.logs())
+
+
+def test_one_line_form_returns_the_handle(shell: InteractiveShell) -> None:
+    handle = shell.run_line_magic("trigger_job", "sandbox:demo:hello name=Grace")
+    assert handle.params == {"name": "Grace"}
+    assert handle.wait(timeout=60).status == RunStatus.FINISHED
+
+
+def test_bad_body_sends_nothing(shell: InteractiveShell, sandbox: SandboxServer) -> None:
+    sandbox.reset_stats()
+    for body in ("lr: [1\n", "LR: 1\n", "a: 1\na: 2\n", "x: {{ nope }}\n", "- 1\n"):
+        with pytest.raises(UsageError):
+            shell.run_cell_magic("trigger_job", "sandbox:demo:hello", body)
+    with pytest.raises(UsageError, match="either a command or params"):
+        shell.run_cell_magic("trigger_job", "sandbox:demo:hello -c 'echo hi'", "name: x\n")
+    with pytest.raises(UsageError, match="exactly one job"):
+        shell.run_cell_magic("trigger_job", "--wait", "name: x\n")
+    assert sandbox.stats().get("trigger", 0) == 0
+
+
+def test_grid_sends_the_cartesian_product(shell: InteractiveShell, sandbox: SandboxServer) -> None:
+    sandbox.reset_stats()
+    shell.run_cell_magic(
+        "trigger_job", "sandbox:demo:train --grid -o runs", "lr: [0.1, 0.2]\nepochs: [1, 2, 3]\n"
+    )
+    runs = shell.user_ns["runs"]
+    assert sorted((r.params["lr"], r.params["epochs"]) for r in runs) == [
+        (lr, ep) for lr in ("0.1", "0.2") for ep in ("1", "2", "3")
+    ]
+    assert sandbox.stats()["trigger"] == 6
+
+
+def test_dry_run_masks_token_and_sends_nothing(
+    shell: InteractiveShell, sandbox: SandboxServer
+) -> None:
+    sandbox.reset_stats()
+    shell.run_cell_magic("trigger_job", "sandbox:demo:hello --dry-run -o req", "name: Ada\n")
+    text = shell.user_ns["req"].text()
+    assert "POST" in text and '"name": "Ada"' in text
+    assert sandbox.token not in text
+    assert sandbox.stats().get("trigger", 0) == 0
+
+
+def test_failed_wait_fails_the_cell(shell: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match="FAILED with exit code 3"):
+        shell.run_line_magic("trigger_job", "sandbox:demo:fail --wait --timeout 60")
+
+
+def test_trigger_is_sent_once_on_500_and_drop(sandbox: SandboxServer, isolated_home: Path) -> None:
+    with JobsClient(sandbox.host, sandbox.token) as client:
+        app = client.find_app("sandbox:demo:hello")
+        sandbox.reset_stats()
+        sandbox.set_faults(Fault.status(500, "trigger", after=True))
+        with pytest.raises(ServerError):
+            client.trigger(deployment_id=app.deployment_id)
+        assert sandbox.stats()["trigger"] == 1
+        sandbox.reset_stats()
+        sandbox.set_faults(Fault.drop("trigger", after=True))
+        with pytest.raises(TriggerOutcomeUnknown):
+            client.trigger(deployment_id=app.deployment_id)
+        assert sandbox.stats()["trigger"] == 1
+        sandbox.reset_stats()
+        sandbox.set_faults(Fault.rate_limit("trigger", retry_after=0))
+        result = client.trigger(deployment_id=app.deployment_id)
+        assert sandbox.stats()["trigger"] == 2
+        assert result.job_run_name
+        sandbox.clear_faults()
+        sandbox.set_faults(Fault.status(503, "get_run", times=2))
+        assert client.get_run(app.id, result.job_run_name).name == result.job_run_name
+
+
+def test_job_runs_lists_this_session(shell: InteractiveShell) -> None:
+    shell.run_line_magic("trigger_job", "sandbox:demo:hello name=Ada -o r")
+    shell.user_ns["r"].wait(timeout=60)
+    shell.run_line_magic("job_runs", "--refresh -o df")
+    df = shell.user_ns["df"]
+    assert list(df["params.name"]) == ["Ada"]
+    assert str(df["status"].iloc[0]) == "FINISHED"
+
+
+def test_load_ext_defers_heavy_imports() -> None:
+    code = (
+        "import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+        "InteractiveShell.instance().run_line_magic('load_ext', 'jobmagic')\n"
+        "print([m for m in ('pandas', 'httpx', 'ipywidgets') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
