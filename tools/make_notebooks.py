@@ -134,6 +134,7 @@ df.groupby("params.epochs", observed=True)["duration"].mean()
 """),
     md("## When did each run go?\n\nOne bar per run, coloured by status, labelled by a param."),
     code("""
+%matplotlib inline
 fig = jobmagic.plot_timeline(sweep, label="lr")
 fig
 """),

@@ -1,0 +1,94 @@
+"""The notebooks in notebooks/ run top to bottom with nbclient, against the sandbox."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from jobmagic.sandbox import SandboxServer
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+pytestmark = pytest.mark.notebook
+
+
+@pytest.fixture
+def kernel_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Private HOME, JOBMAGIC_HOME and Jupyter folders for the kernel."""
+    for name, sub in {
+        "HOME": "home",
+        "JOBMAGIC_HOME": "jobmagic",
+        "IPYTHONDIR": "ipython",
+        "JUPYTER_RUNTIME_DIR": "runtime",
+        "JUPYTER_DATA_DIR": "data",
+        "JUPYTER_CONFIG_DIR": "config",
+    }.items():
+        folder = tmp_path / sub
+        folder.mkdir()
+        monkeypatch.setenv(name, str(folder))
+    monkeypatch.delenv("TFY_HOST", raising=False)
+    monkeypatch.delenv("TFY_API_KEY", raising=False)
+    yield tmp_path
+
+
+def _execute(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=120,
+        store_widget_state=True,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    ).execute()
+    return nb
+
+
+def _outputs(nb: nbformat.NotebookNode) -> str:
+    texts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            texts.append(str(output.get("text", "")))
+            texts.extend(str(v) for v in output.get("data", {}).values())
+    return "\n".join(texts)
+
+
+def test_notebooks_are_committed_without_outputs() -> None:
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path
+
+
+def test_quickstart(kernel_env: Path) -> None:
+    nb = _execute(nbformat.read(NOTEBOOKS / "01-quickstart.ipynb", as_version=4))
+    text = _outputs(nb)
+    assert "application/vnd.jupyter.widget-view+json" in str(nb.cells)
+    assert "FINISHED" in text and "FAILED" in text
+    assert "epoch=1" in text
+    assert "<RunStatus.TERMINATED: 'TERMINATED'>" in text
+    assert nb.metadata.get("widgets"), "widget state is saved with the notebook"
+
+
+def test_sweeps_and_analysis(kernel_env: Path) -> None:
+    nb = _execute(nbformat.read(NOTEBOOKS / "02-sweeps-and-analysis.ipynb", as_version=4))
+    text = _outputs(nb)
+    assert "image/png" in str(nb.cells)  # the timeline
+    assert "params.lr" in text
+    assert "Triggered 2 of 2 runs" in text
+
+
+def test_truefoundry_notebook_against_the_sandbox(kernel_env: Path, tmp_path: Path) -> None:
+    with SandboxServer(tmp_path / "sandbox") as sandbox:
+        os.environ["TFY_API_KEY"] = sandbox.token
+        nb = nbformat.read(NOTEBOOKS / "03-truefoundry.ipynb", as_version=4)
+        params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        params.source = f"TFY_HOST = {sandbox.host!r}\nJOB = 'sandbox:demo:train'"
+        nb = _execute(nb)
+        stats = sandbox.stats()
+    text = _outputs(nb)
+    assert "Dry run: 1 request(s) would be sent" in text
+    assert sandbox.token not in text
+    assert "NotFoundError:" in text
+    assert stats.get("trigger", 0) == 0  # the dry run sent nothing
