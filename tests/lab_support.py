@@ -61,6 +61,10 @@ class Lab:
         self.env = dict(env)
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = scratch / "lab.log"
+        scratch.mkdir(parents=True, exist_ok=True)
+        for key in ("HOME", "JOBMAGIC_HOME"):
+            if key in self.env:
+                Path(self.env[key]).mkdir(parents=True, exist_ok=True)
 
     @property
     def base(self) -> str:

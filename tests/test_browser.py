@@ -1,0 +1,98 @@
+"""The run card in real JupyterLab, in headless Chromium, against the sandbox.
+
+Screenshots go to ``artifacts/screenshots/`` (kept as test artifacts).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from jobmagic.sandbox import SandboxServer
+from lab_support import Lab, browser_missing_reason, chromium_page, run_all_cells
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+
+_missing = browser_missing_reason()
+if _missing and os.environ.get("JOBMAGIC_REQUIRE_BROWSER"):
+    raise RuntimeError(f"browser tests are required here but cannot run: {_missing}")
+if _missing:
+    pytest.skip(_missing, allow_module_level=True)
+
+
+def _notebook(folder: Path, name: str, cells: list[str]) -> str:
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / name)
+    return name
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_card_goes_live_and_terminate_works(tmp_path: Path, dark: bool) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with SandboxServer(tmp_path / "sandbox") as sandbox:
+        root = tmp_path / "root"
+        name = _notebook(
+            root,
+            "card.ipynb",
+            [
+                "%load_ext jobmagic\n%config JobMagic.poll_interval = 0.5",
+                "%%trigger_job sandbox:demo:train\nlr: 0.1\nepochs: 2",
+                "%%trigger_job sandbox:demo:sleep\nseconds: 600",
+                "jobmagic_form = __import__('jobmagic').TriggerForm('sandbox:demo:hello')\n"
+                "jobmagic_form",
+            ],
+        )
+        env = {
+            "TFY_HOST": sandbox.host,
+            "TFY_API_KEY": sandbox.token,
+            "JOBMAGIC_HOME": str(tmp_path / "jm"),
+            "HOME": str(tmp_path / "home"),
+        }
+        with Lab(root, tmp_path / "lab", env) as lab:
+            lab.set_theme(dark)
+            with chromium_page() as page:
+                page.goto(lab.url(name))
+                run_all_cells(page)
+                page.wait_for_timeout(500)
+                cards = page.locator(".jobmagic-card")
+                train = cards.nth(0)
+                try:
+                    train.locator(".jobmagic-status-finished").wait_for(timeout=90_000)
+                except Exception:
+                    page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+                    raise
+                assert "exit" in train.inner_text().lower()
+                assert "0" in train.locator(".jobmagic-meta").first.inner_text()
+
+                sleep = cards.nth(1)
+                sleep.locator(".jobmagic-status-running").wait_for(timeout=30_000)
+                sleep.locator(".jobmagic-terminate").click()
+                sleep.locator(".jobmagic-confirm").click()
+                sleep.locator(".jobmagic-status-terminated").wait_for(timeout=30_000)
+
+                train.locator(".jobmagic-logs-toggle").click()
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('.jobmagic-logs')]"
+                    ".some(e => e.innerText.includes('epoch='))",
+                    timeout=30_000,
+                )
+
+                form = page.locator(".jobmagic-form")
+                form.locator(".jobmagic-trigger").click()
+                form.locator(".jobmagic-form-history .jobmagic-card").first.wait_for(timeout=30_000)
+                shot = ARTIFACTS / f"card-{'dark' if dark else 'light'}.png"
+                page.screenshot(path=str(shot), full_page=True)
+                assert shot.stat().st_size > 10_000
+        runs = sandbox.runs("app-sandbox-demo-hello")
+        assert len(runs) == 1  # the form's one click triggered exactly once
