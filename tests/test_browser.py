@@ -10,10 +10,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from lab_support import Lab, browser_missing_reason, chromium_page, run_all_cells
 from nbformat.v4 import new_code_cell, new_notebook
 
 from jobmagic.sandbox import SandboxServer
-from lab_support import Lab, browser_missing_reason, chromium_page, run_all_cells
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
