@@ -54,9 +54,7 @@ sandbox: $(STAMP)
 	$(BIN)/jobmagic sandbox
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_client.py
 	$(BIN)/python benchmarks/bench_frames.py
-	$(BIN)/python benchmarks/bench_sweep.py
 	$(BIN)/python benchmarks/bench_load_ext.py
 
 clean:
