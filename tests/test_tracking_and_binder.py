@@ -1,0 +1,92 @@
+"""The tracker's cost (counted at the sandbox), its shutdown, and binder/start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from jobmagic.config import Settings
+from jobmagic.sandbox import SandboxServer
+from jobmagic.session import JobSession, Target
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_n_runs_across_k_apps_cost_k_list_calls_per_tick(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    session = JobSession(
+        Settings(
+            host=sandbox.host,
+            api_key=sandbox.token,
+            poll_interval=60,  # ticks are driven by hand below
+            ledger_path=str(tmp_path / "ledger.db"),
+        )
+    )
+    try:
+        handles = [
+            session.trigger(Target("sandbox:demo:sleep"), {"seconds": "30"}) for _ in range(4)
+        ] + [session.trigger(Target("sandbox:demo:train"), {"epochs": "20"}) for _ in range(3)]
+        tracker = session.tracker
+        for handle in handles:
+            tracker.watch(handle)
+        # The thread polls once at once, then sleeps for the 60 s interval.
+        deadline = time.monotonic() + 10
+        while tracker.ticks < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        sandbox.reset_stats()
+        with session.new_client() as client:
+            tracker._apps.clear()  # every application due now
+            tracker.tick(client)
+        stats = sandbox.stats()
+        assert stats.get("list_runs", 0) == 2  # 7 runs, 2 applications
+        assert stats.get("get_run", 0) == 0
+        for handle in handles:
+            handle.terminate()
+        deadline = time.monotonic() + 30
+        while tracker.watched and time.monotonic() < deadline:
+            with session.new_client() as client:
+                tracker._apps.clear()
+                tracker.tick(client)
+            time.sleep(0.3)
+        assert tracker.watched == []  # all terminal: nothing left to poll
+        assert all(h.run.is_terminal for h in handles)
+    finally:
+        session.close()
+    assert not [t for t in threading.enumerate() if t.name == "jobmagic-tracker"]
+
+
+def test_binder_start_hands_a_live_sandbox_to_the_command(tmp_path: Path) -> None:
+    env = dict(os.environ, JOBMAGIC_HOME=str(tmp_path / "jm"), HOME=str(tmp_path))
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    probe = (
+        "import os, httpx;"
+        "r = httpx.get(os.environ['TFY_HOST'] + '/api/svc/v1/apps',"
+        " headers={'Authorization': 'Bearer ' + os.environ['TFY_API_KEY']});"
+        "print(r.status_code, sorted(a['fqn'] for a in r.json()['data']))"
+    )
+    try:
+        out = subprocess.run(
+            [str(REPO / "binder" / "start"), sys.executable, "-c", probe],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        assert out.startswith("200 ")
+        assert "sandbox:demo:train" in out
+    finally:
+        subprocess.run([sys.executable, "-m", "jobmagic", "sandbox", "stop"], env=env, timeout=30)
+
+
+@pytest.mark.parametrize("name", ["requirements.txt", "postBuild", "start"])
+def test_binder_files_exist(name: str) -> None:
+    assert (REPO / "binder" / name).is_file()
