@@ -1,0 +1,102 @@
+"""JobsClient and AsyncJobsClient against the sandbox on loopback: every endpoint, every error."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from jobmagic.api import (
+    AsyncJobsClient,
+    AuthError,
+    ConflictError,
+    JobsClient,
+    NotFoundError,
+    ParamsError,
+    RateLimitedError,
+    RetryPolicy,
+    ServerError,
+    TransportError,
+    ValidationError,
+)
+from jobmagic.models import RunStatus
+from jobmagic.sandbox import Fault, SandboxServer
+
+FAST = RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_cap=0.05)
+
+
+def test_every_endpoint(sandbox: SandboxServer, isolated_home: Path) -> None:
+    with JobsClient(sandbox.host, sandbox.token, retry=FAST) as client:
+        app = client.find_app("sandbox:demo:hello")
+        assert client.find_app("hello").id == app.id  # by name too
+        assert client.get_app(app.id).fqn == "sandbox:demo:hello"
+        assert [p.name for p in app.params] == ["name"]
+        result = client.trigger(application_id=app.id, params={"name": "Ada"}, alias="greet")
+        assert result.job_run_name.startswith("greet-")
+        sandbox.wait_for_run(app.id, result.job_run_name)
+        run = client.get_run(app.id, result.job_run_name)
+        assert run.status is RunStatus.FINISHED and run.exit_code == 0
+        assert [r.name for r in client.list_runs(app.id, status=["FINISHED"])] == [run.name]
+        assert any(line.log == "hello Ada" for line in client.logs(app.id, run.name))
+        assert len(client.logs(app.id, run.name, limit=1, tail=True)) == 1
+        assert client.session()["user"]
+        with pytest.raises(ConflictError):
+            client.terminate(app.deployment_id or "", run.name)  # already finished
+        assert client.delete_run(app.id, run.name)
+        with pytest.raises(NotFoundError):
+            client.get_run(app.id, run.name)
+
+
+def test_paging_collects_every_run(sandbox: SandboxServer, isolated_home: Path) -> None:
+    with JobsClient(sandbox.host, sandbox.token) as client:
+        app = client.find_app("sandbox:demo:hello")
+        names = {client.trigger(application_id=app.id).job_run_name for _ in range(5)}
+        sandbox.reset_stats()
+        listed = client.list_runs(app.id, page_size=2)
+        assert {r.name for r in listed} == names
+        assert sandbox.stats()["list_runs"] == 3
+
+
+def test_error_types_from_real_responses(sandbox: SandboxServer, isolated_home: Path) -> None:
+    bad = JobsClient(sandbox.host, "tfy_wrong")
+    with bad, pytest.raises(AuthError) as caught:
+        bad.find_app("sandbox:demo:hello")
+        assert "tfy_wrong" not in str(caught.value)
+    with JobsClient(sandbox.host, sandbox.token, retry=FAST) as client:
+        with pytest.raises(NotFoundError, match="No job with the FQN"):
+            client.find_app("sandbox:demo:nope")
+        app = client.find_app("sandbox:demo:hello")
+        with pytest.raises(ValidationError) as invalid:
+            client.trigger(application_id=app.id, params={"undeclared": "x"})
+        assert invalid.value.details
+        with pytest.raises(ParamsError):
+            client.trigger(application_id=app.id, params={"name": 1})  # type: ignore[dict-item]
+        sandbox.set_faults(Fault.status(503, "get_app", times=10))
+        with pytest.raises(ServerError):
+            client.get_app(app.id)
+        sandbox.set_faults(Fault.rate_limit("get_app", retry_after=0, times=10))
+        with pytest.raises(RateLimitedError):
+            client.get_app(app.id)
+        sandbox.set_faults(Fault.malformed("get_app", times=10))
+        with pytest.raises(TransportError):
+            client.get_app(app.id)
+    nowhere = JobsClient("http://127.0.0.1:9", "tfy_x", retry=FAST)
+    with nowhere, pytest.raises(TransportError, match="nothing was sent"):
+        nowhere.find_app("x:y:z")
+
+
+def test_async_twin(sandbox: SandboxServer, isolated_home: Path) -> None:
+    async def go() -> list[str]:
+        async with AsyncJobsClient(sandbox.host, sandbox.token) as client:
+            app = await client.find_app("sandbox:demo:hello")
+            results = await asyncio.gather(
+                *(client.trigger(application_id=app.id, params={"name": n}) for n in "abc")
+            )
+            return [r.job_run_name for r in results]
+
+    names = asyncio.run(go())
+    assert len(set(names)) == 3
+    assert sandbox.stats()["trigger"] == 3
+    assert "tfy_" in repr(AsyncJobsClient(sandbox.host, sandbox.token))
+    assert sandbox.token not in repr(AsyncJobsClient(sandbox.host, sandbox.token))
