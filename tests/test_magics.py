@@ -138,3 +138,30 @@ def test_load_ext_defers_heavy_imports() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_alias_quiet_and_logs(shell: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    shell.run_cell_magic(
+        "trigger_job",
+        "sandbox:demo:train --alias nightly -q --wait --logs --timeout 60 -o run",
+        "epochs: 2\n",
+    )
+    run = shell.user_ns["run"]
+    assert run.name.startswith("nightly-")
+    printed = capsys.readouterr().out
+    assert "epoch=1" in printed and "epoch=2" in printed
+
+
+def test_ctrl_c_with_cancel_on_interrupt_terminates(shell: InteractiveShell) -> None:
+    import _thread
+    import threading
+
+    threading.Timer(2.0, _thread.interrupt_main).start()
+    with pytest.raises(UsageError, match=r"asked \S+ to terminate"):
+        shell.run_cell_magic(
+            "trigger_job", "sandbox:demo:sleep --wait --cancel-on-interrupt -o run", "seconds: 60\n"
+        )
+    shell.run_line_magic("job_runs", "--refresh -o df")
+    df = shell.user_ns["df"]
+    assert list(df["params.seconds"]) == ["60"]
+    assert str(df["status"].iloc[0]) in {"TERMINATION_REQUESTED", "TERMINATING", "TERMINATED"}
