@@ -114,6 +114,9 @@ class JobMagics(Magics):
         )
         if cell is not None and not args.quiet:
             display(handle)
+        if args.out:
+            # Before waiting: a wait that times out or is interrupted still leaves the handle.
+            self.user_ns[args.out] = handle
         if args.wait:
             self._wait(handle, args)
         return handle
@@ -157,6 +160,8 @@ class JobMagics(Magics):
             display(result)
         if not result.handles and result.failures:
             raise UsageError(result.summary())
+        if args.out:
+            self.user_ns[args.out] = list(result.handles)
         if args.wait:
             self._wait_all(result, args)
         return list(result.handles)

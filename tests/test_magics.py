@@ -73,7 +73,9 @@ def test_bad_body_sends_nothing(shell: InteractiveShell, sandbox: SandboxServer)
 def test_grid_sends_the_cartesian_product(shell: InteractiveShell, sandbox: SandboxServer) -> None:
     sandbox.reset_stats()
     shell.run_cell_magic(
-        "trigger_job", "sandbox:demo:train --grid -o runs", "lr: [0.1, 0.2]\nepochs: [1, 2, 3]\n"
+        "trigger_job",
+        "sandbox:demo:train --grid --concurrency 2 -o runs",
+        "lr: [0.1, 0.2]\nepochs: [1, 2, 3]\n",
     )
     runs = shell.user_ns["runs"]
     assert sorted((r.params["lr"], r.params["epochs"]) for r in runs) == [
@@ -165,3 +167,24 @@ def test_ctrl_c_with_cancel_on_interrupt_terminates(shell: InteractiveShell) -> 
     df = shell.user_ns["df"]
     assert list(df["params.seconds"]) == ["60"]
     assert str(df["status"].iloc[0]) in {"TERMINATION_REQUESTED", "TERMINATING", "TERMINATED"}
+
+
+def test_wait_timeout_fails_the_cell_and_keeps_the_run(shell: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match="after 1 s; it keeps going"):
+        shell.run_cell_magic(
+            "trigger_job", "sandbox:demo:sleep --wait --timeout 1 -o run", "seconds: 60\n"
+        )
+    assert not shell.user_ns["run"].run.is_terminal
+    shell.user_ns["run"].terminate()
+
+
+def test_ctrl_c_without_cancel_says_how_to_terminate(shell: InteractiveShell) -> None:
+    import _thread
+    import threading
+
+    threading.Timer(2.0, _thread.interrupt_main).start()
+    with pytest.raises(UsageError, match=r"still \S+ on the server"):
+        shell.run_cell_magic("trigger_job", "sandbox:demo:sleep --wait -o run", "seconds: 60\n")
+    run = shell.user_ns["run"]
+    assert not run.refresh().is_terminal
+    run.terminate()
