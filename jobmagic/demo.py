@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jobmagic.models import JobRun
 
@@ -41,11 +42,27 @@ class DemoReport:
         return "\n".join(lines)
 
 
+def static_html_exporter() -> Any:
+    """nbconvert's HTML exporter, preferring each output's static HTML to its widget view.
+
+    A page exported for reading (an artifact, a report) has no kernel behind it, so
+    jobmagic's static snapshot of a card says more than an empty widget placeholder.
+    """
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    widget = "application/vnd.jupyter.widget-view+json"
+    priority = [m for m in HTMLExporter().default_config.NbConvertBase.display_data_priority]
+    priority.remove(widget)
+    priority.insert(priority.index("text/html") + 1, widget)
+    exporter = HTMLExporter(config=Config({"NbConvertBase": {"display_data_priority": priority}}))
+    return exporter
+
+
 def run_demo(out_dir: Path, notebook: Path = DEFAULT_NOTEBOOK, timeout: int = 180) -> DemoReport:
     """Execute ``notebook`` against a fresh sandbox under ``out_dir``; return what ran."""
     import nbformat
     from nbclient import NotebookClient
-    from nbconvert import HTMLExporter
 
     from jobmagic.api._client import JobsClient
     from jobmagic.ledger import Ledger
@@ -73,7 +90,7 @@ def run_demo(out_dir: Path, notebook: Path = DEFAULT_NOTEBOOK, timeout: int = 18
         client.execute()
         executed = out_dir / notebook.name
         nbformat.write(nb, executed)
-        body, _ = HTMLExporter().from_notebook_node(nb)
+        body, _ = static_html_exporter().from_notebook_node(nb)
         html_path = executed.with_suffix(".html")
         html_path.write_text(body, encoding="utf-8")
         with Ledger(home / "ledger.sqlite3") as ledger:

@@ -157,11 +157,23 @@ def chromium_page(viewport: tuple[int, int] = (1280, 900)) -> Iterator[Any]:
             browser.close()
 
 
-def run_all_cells(page: Any) -> None:
-    """Lab's menu: Run → Run All Cells (as a person would)."""
+def run_all_cells(page: Any, attempts: int = 4) -> None:
+    """Lab's menu: Run → Run All Cells (as a person would).
+
+    On a cold start Lab can report the kernel idle before it takes requests, and the
+    click is lost; so check that a cell started, and click again if none did.
+    """
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+    started = ".jp-InputPrompt:has-text('[1]'), .jp-InputPrompt:has-text('[*]')"
+    for _ in range(attempts):
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+        try:
+            page.wait_for_selector(started, timeout=15_000)
+            return
+        except Exception:
+            continue
+    raise AssertionError("JupyterLab never started running the cells")
 
 
 def copy_notebook(source: Path, folder: Path) -> Path:
