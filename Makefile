@@ -56,6 +56,7 @@ sandbox: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_frames.py
 	$(BIN)/python benchmarks/bench_load_ext.py
+	$(BIN)/python benchmarks/bench_sweep.py
 
 clean:
 	rm -rf $(VENV) $(ARTIFACTS) .mypy_cache .ruff_cache .pytest_cache .hypothesis
