@@ -288,15 +288,13 @@ class JobMagics(Magics):
     def _ledger_entries(self, args: magic_args.JobRunsArgs) -> list[LedgerEntry]:
         entries = self.session.ledger.entries(
             session_id=None if args.all else self.session.session_id,
+            statuses=[str(s) for s in args.statuses] or None,
             since=args.since,
         )
         if args.app:
             entries = [
                 e for e in entries if args.app in (e.target, e.application_fqn, e.application_id)
             ]
-        if args.statuses:
-            wanted = {str(s) for s in args.statuses}
-            entries = [e for e in entries if e.run is not None and str(e.run.status) in wanted]
         return entries[: args.limit] if args.limit else entries
 
     def _refresh_entries(self, entries: list[LedgerEntry]) -> list[LedgerEntry]:
@@ -308,15 +306,11 @@ class JobMagics(Magics):
             if entry.run is not None and entry.application_id and entry.run_name:
                 by_app.setdefault(entry.application_id, set()).add(entry.run_name)
         fresh: dict[tuple[str, str], JobRun] = {}
+        from jobmagic.tracking import latest_runs
+
         client = self.session.client
         for app_id, names in by_app.items():
-            for run in client.list_runs(
-                app_id,
-                limit=min(1000, max(100, 2 * len(names))),
-                page_size=1000,
-                sort_by="startTime",
-                order="desc",
-            ):
+            for run in latest_runs(client, app_id, names):
                 if run.name in names:
                     fresh[(app_id, run.name)] = run
         if fresh:

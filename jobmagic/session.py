@@ -120,14 +120,7 @@ class JobSession:
 
     def new_client(self) -> JobsClient:
         """A fresh client with the current settings (the tracker's thread owns its own)."""
-        from jobmagic.api._client import JobsClient
-
-        settings = self.settings
-        return JobsClient(
-            credentials=self.credentials(),
-            timeout=settings.request_timeout,
-            verify=settings.verify,
-        )
+        return _build_client(self.credentials(), self.settings)
 
     @property
     def client(self) -> JobsClient:
@@ -139,13 +132,7 @@ class JobSession:
             if self._client is None or self._client_key != key:
                 if self._client is not None:
                     self._client.close()
-                from jobmagic.api._client import JobsClient
-
-                self._client = JobsClient(
-                    credentials=credentials,
-                    timeout=settings.request_timeout,
-                    verify=settings.verify,
-                )
+                self._client = _build_client(credentials, settings)
                 self._client_key = key
             return self._client
 
@@ -299,6 +286,14 @@ class JobSession:
             )
         run = self.client.get_run(resolved.application_id, name)
         return self.handle_for(resolved, _with_ids(run, resolved))
+
+
+def _build_client(credentials: Credentials, settings: Settings) -> JobsClient:
+    from jobmagic.api._client import JobsClient
+
+    return JobsClient(
+        credentials=credentials, timeout=settings.request_timeout, verify=settings.verify
+    )
 
 
 def _with_ids(run: JobRun, resolved: ResolvedTarget) -> JobRun:

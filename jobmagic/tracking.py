@@ -258,6 +258,19 @@ class RunHandle:
         }
 
 
+def latest_runs(client: JobsClient, app_id: str, names: set[str]) -> list[JobRun]:
+    """One list call: an application's newest runs, enough of them to cover ``names``."""
+    # No status filter: a filter on live states would hide the very change to
+    # FINISHED or FAILED that cards and ``%job_runs --refresh`` look for.
+    return client.list_runs(
+        app_id,
+        limit=min(1000, max(100, 2 * len(names))),
+        page_size=1000,
+        sort_by="startTime",
+        order="desc",
+    )
+
+
 @dataclass
 class _AppState:
     failures: int = 0
@@ -393,17 +406,8 @@ class Tracker:
                     del self._apps[app_id]
 
     def _poll_app(self, client: JobsClient, app_id: str, handles: list[RunHandle]) -> list[JobRun]:
-        # No status filter: a filter on live states would hide the very change
-        # to FINISHED or FAILED that the cards are waiting for. Newest first,
-        # sized to cover every watched run in one page.
         wanted = {h.name for h in handles}
-        runs = client.list_runs(
-            app_id,
-            limit=min(1000, max(100, 2 * len(wanted))),
-            page_size=1000,
-            sort_by="startTime",
-            order="desc",
-        )
+        runs = latest_runs(client, app_id, wanted)
         by_name = {run.name: run for run in runs if run.name in wanted}
         for handle in handles:
             run = by_name.get(handle.name)
