@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import ssl
 import stat
 import subprocess
@@ -851,6 +852,17 @@ def test_a_crashed_sandbox_leaves_no_run_running_forever(
 
 
 # --- faults, seen by httpx over a real socket ------------------------------------------
+
+
+def test_connections_are_tcp_nodelay(shared_sandbox: SandboxServer) -> None:
+    # Without TCP_NODELAY each answer (headers, then body) waited ~40 ms for a delayed ACK.
+    with httpx.Client(base_url=shared_sandbox.host) as client:
+        client.get("/_sandbox/health").raise_for_status()
+        transports = shared_sandbox.connections.transports()
+        assert transports
+        for transport in transports:
+            sock = transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def test_latency_fault(shared_sandbox: SandboxServer) -> None:

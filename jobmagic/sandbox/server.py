@@ -126,7 +126,10 @@ class _DataDirLock:
 
 
 def _bind(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY on accepted connections only
+    # when the listening socket names its protocol. Without it every answer (headers, then
+    # body) waited ~40 ms for the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         if os.name == "posix":
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -145,7 +148,8 @@ class SandboxServer:
     so it must not be signalled.
 
     Attributes once started: ``host`` (``http://127.0.0.1:PORT``), ``api_url``, ``port``,
-    ``token``, ``data_dir``, ``jobs``. :meth:`stop` terminates every running child and marks
+    ``token``, ``data_dir``, ``jobs``, ``connections`` (the live client connections).
+    :meth:`stop` terminates every running child and marks
     its run TERMINATED (``error="sandbox stopped"``).
     """
 
@@ -180,6 +184,7 @@ class SandboxServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self.connections = ConnectionRegistry()
         self.recovered_runs: list[str] = []
 
     def __repr__(self) -> str:
@@ -231,15 +236,14 @@ class SandboxServer:
             service = SandboxService(
                 self._store, self._runner, self.catalog, default_cwd=self.data_dir
             )
-            connections = ConnectionRegistry()
             app = create_app(
-                AppContext(service, self.token, self._faults, self._stats, connections)
+                AppContext(service, self.token, self._faults, self._stats, self.connections)
             )
             config = uvicorn.Config(
                 app,
                 host=LOOPBACK,
                 port=self.port,
-                http=protocol_class(connections),
+                http=protocol_class(self.connections),
                 lifespan="off",
                 log_config=None,  # leave the host program's logging alone
                 log_level=self._log_level,
