@@ -26,10 +26,13 @@ import pytest
 from jobmagic.cli import main as cli_main
 from jobmagic.models import Application, JobRun, LogLine, RunStatus, TriggerResult
 from jobmagic.sandbox import Fault, SandboxError, SandboxServer, read_sandbox_address
+from jobmagic.sandbox import runner as runner_module
 from jobmagic.sandbox.address import pid_alive
 from jobmagic.sandbox.faults import ENDPOINTS
 from jobmagic.sandbox.jobs import JobsFileError, build_argv, load_jobs, parse_jobs
+from jobmagic.sandbox.runner import Runner
 from jobmagic.sandbox.server import SandboxProcess, start_sandbox_process
+from jobmagic.sandbox.store import Store
 
 HELLO = "app-sandbox-demo-hello"
 FAIL = "app-sandbox-demo-fail"
@@ -464,6 +467,63 @@ def test_a_command_that_cannot_start_fails_the_run(shared_sandbox: SandboxServer
     assert "/no/such/program" in run["error"]
 
 
+def test_runs_terminated_or_stopped_before_their_process_starts_never_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trigger is answered before the launcher thread forks; a run terminated (or a sandbox
+    stopped) in between ends TERMINATED and its process is never started."""
+    store = Store(tmp_path / "runs.db")
+    runner = Runner(store, grace_period=1.0)
+    release = threading.Event()
+    real_ticks = runner_module.process_start_ticks
+
+    def slow_ticks(pid: int) -> int | None:
+        release.wait(10)  # holds the launcher inside the first run's start
+        return real_ticks(pid)
+
+    monkeypatch.setattr(runner_module, "process_start_ticks", slow_ticks)
+    marker = tmp_path / "started"
+    argv = [sys.executable, "-c", f"open({str(marker)!r}, 'a').write('x')"]
+
+    def new_run(name: str) -> str:
+        return store.create_run(
+            make_name=lambda: name,
+            application_id="app",
+            application_name="job",
+            deployment_id="dep",
+            deployment_version="1",
+            command="",
+            params={},
+            triggered_by="me",
+            now_ms=0,
+        ).id
+
+    first, queued, left = new_run("first"), new_run("queued"), new_run("left")
+    runner.start(first, [sys.executable, "-c", "pass"], cwd=tmp_path)
+    runner.start(queued, argv, cwd=tmp_path)
+    runner.start(left, argv, cwd=tmp_path)
+    assert store.get_run_by_id(queued).status == "CREATED"  # type: ignore[union-attr]
+    assert runner.terminate(queued) in {"TERMINATION_REQUESTED", "TERMINATING"}
+    stopper = threading.Thread(target=runner.stop)
+    stopper.start()
+    assert poll(lambda: runner._stopping)
+    release.set()  # the launcher goes on, with every run asked to stop
+    stopper.join(30)
+    assert not stopper.is_alive()
+    ended = {
+        name: store.get_run_by_id(run_id)
+        for name, run_id in (("first", first), ("queued", queued), ("left", left))
+    }
+    assert {name: (run.status, run.error) for name, run in ended.items() if run} == {
+        "first": ("TERMINATED", "sandbox stopped"),
+        "queued": ("TERMINATED", "terminated on request"),
+        "left": ("TERMINATED", "sandbox stopped"),
+    }
+    assert ended["queued"].pid is None and ended["left"].pid is None  # type: ignore[union-attr]
+    assert not marker.exists()  # neither queued run's process ever started
+    store.close()
+
+
 def test_run_name_alias_is_the_prefix(shared_sandbox: SandboxServer) -> None:
     with client_for(shared_sandbox) as client:
         response = client.post(
@@ -835,6 +895,11 @@ def test_a_crashed_sandbox_leaves_no_run_running_forever(
         with client_for(process) as client:
             name = trigger(client, SLEEP, params={"seconds": "60"})["jobRunName"]
             assert poll(lambda: bool(logs_of(client, SLEEP, name)))
+            # Faults and stats of a sandbox in another process, over its admin endpoints.
+            process.set_faults(Fault.status(503, "apps", times=1))
+            assert client.get("/apps").status_code == 503
+            assert client.get("/apps").status_code == 200
+            assert process.stats()["apps"] == 2
         os.kill(process.pid, signal.SIGKILL)  # a crash: no chance to clean up
         assert process.popen is not None
         process.popen.wait(10)

@@ -1,6 +1,7 @@
 """Runs are real child processes: start them, capture their output as logs, end or kill them.
 
-Threads per run: one reader per pipe (stdout, stderr) and one waiter. All writes of log
+One launcher thread starts the processes, in the order runs were triggered; then, per run,
+one reader per pipe (stdout, stderr) and one waiter. All writes of log
 lines and of the final status go through one :class:`_Writer` thread in FIFO order, so when a
 run's status turns terminal every line it printed is already stored — a client that sees
 FINISHED and then reads the logs gets all of them.
@@ -79,7 +80,10 @@ def process_start_ticks(pid: int) -> int | None:
 @dataclass(eq=False)
 class _Proc:
     run_id: str
-    popen: subprocess.Popen[bytes]
+    argv: tuple[str, ...]
+    cwd: Path
+    env: dict[str, str]
+    popen: subprocess.Popen[bytes] | None = None  # None until the launcher starts it
     readers: list[threading.Thread] = field(default_factory=list)
     exited: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
@@ -177,6 +181,11 @@ class Runner:
         self._lock = threading.Lock()
         self._stopping = False
         self._writer = _Writer(store)
+        self._launches: queue.SimpleQueue[_Proc | None] = queue.SimpleQueue()
+        self._launcher = threading.Thread(
+            target=self._launch_loop, name="sandbox-launcher", daemon=True
+        )
+        self._launcher.start()
 
     # --- starting --------------------------------------------------------------------
 
@@ -188,18 +197,13 @@ class Runner:
         cwd: Path,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        """Start the run's process; a process that cannot start ends the run as FAILED."""
-        if not cwd.is_dir():
-            self._store.finish_run(
-                run_id,
-                status="FAILED",
-                end_time_ms=now_ms(),
-                exit_code=126,
-                error=f"working directory {cwd} does not exist"[:_MAX_ERROR],
-            )
-            return
-        # Popen under the lock: stop() must either see this process or refuse to let it start,
-        # never miss it (it would outlive the sandbox).
+        """Queue the run's process to start and return at once; the run stays CREATED until
+        it starts. A process that cannot start ends the run as FAILED.
+
+        Starting happens on the launcher thread, not the caller's: a trigger is answered
+        without waiting for a fork, as a cluster answers before the pod is scheduled.
+        """
+        proc = _Proc(run_id=run_id, argv=tuple(argv), cwd=cwd, env=dict(env or {}))
         with self._lock:
             if self._stopping:
                 self._store.finish_run(
@@ -210,47 +214,82 @@ class Runner:
                     error=STOPPED_ERROR,
                 )
                 raise ApiError(503, "The sandbox is shutting down; no new runs start.")
-            try:
-                popen = subprocess.Popen(
-                    list(argv),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    cwd=cwd,
-                    env={**self._base_env, **(env or {})},
-                    start_new_session=_POSIX,
-                    close_fds=True,
-                )
-            except OSError as exc:
-                code = 127 if isinstance(exc, FileNotFoundError) else 126
-                reason = exc.strerror or type(exc).__name__
-                self._store.finish_run(
-                    run_id,
-                    status="FAILED",
-                    end_time_ms=now_ms(),
-                    exit_code=code,
-                    error=f"could not start {argv[0]!r}: {reason}"[:_MAX_ERROR],
-                )
-                return
-            proc = _Proc(run_id=run_id, popen=popen)
             self._procs[run_id] = proc
-        if not self._store.mark_running(run_id, popen.pid, process_start_ticks(popen.pid)):
+        self._launches.put(proc)
+
+    def _launch_loop(self) -> None:
+        while (proc := self._launches.get()) is not None:
+            try:
+                self._launch(proc)
+            except Exception:
+                logger.exception("could not start run %s", proc.run_id)
+                self._end_unstarted(proc, "FAILED", None, "the sandbox could not start it")
+
+    def _launch(self, proc: _Proc) -> None:
+        if not proc.cwd.is_dir():
+            self._end_unstarted(proc, "FAILED", 126, f"working directory {proc.cwd} does not exist")
+            return
+        # Popen under the lock: terminate() and stop() set stop_reason under it, so a run is
+        # either started before they look (and they signal it) or never started at all.
+        failure: tuple[int, str] | None = None
+        with self._lock:
+            stopped = proc.stop_reason
+            if stopped is None:
+                try:
+                    proc.popen = subprocess.Popen(
+                        list(proc.argv),
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        cwd=proc.cwd,
+                        env={**self._base_env, **proc.env},
+                        start_new_session=_POSIX,
+                        close_fds=True,
+                    )
+                except OSError as exc:
+                    code = 127 if isinstance(exc, FileNotFoundError) else 126
+                    reason = exc.strerror or type(exc).__name__
+                    failure = (code, f"could not start {proc.argv[0]!r}: {reason}")
+        if stopped is not None:
+            self._end_unstarted(proc, "TERMINATED", None, stopped)
+            return
+        if failure is not None:
+            self._end_unstarted(proc, "FAILED", *failure)
+            return
+        popen = proc.popen
+        assert popen is not None and popen.stdout is not None and popen.stderr is not None
+        if not self._store.mark_running(proc.run_id, popen.pid, process_start_ticks(popen.pid)):
             # Terminated while it was being started: the run already says so; end the process.
             proc.stop_reason = proc.stop_reason or TERMINATED_ERROR
             self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
-        assert popen.stdout is not None and popen.stderr is not None
         for pipe, stream in ((popen.stdout, "stdout"), (popen.stderr, "stderr")):
             reader = threading.Thread(
                 target=self._read,
                 args=(proc, pipe, stream),
-                name=f"sandbox-{stream}-{run_id}",
+                name=f"sandbox-{stream}-{proc.run_id}",
                 daemon=True,
             )
             proc.readers.append(reader)
             reader.start()
         threading.Thread(
-            target=self._wait, args=(proc,), name=f"sandbox-wait-{run_id}", daemon=True
+            target=self._wait, args=(proc,), name=f"sandbox-wait-{proc.run_id}", daemon=True
         ).start()
+
+    def _end_unstarted(self, proc: _Proc, status: str, code: int | None, error: str) -> None:
+        """Record the end of a run whose process never started, and let waiters go."""
+        try:
+            self._store.finish_run(
+                proc.run_id,
+                status=status,
+                end_time_ms=now_ms(),
+                exit_code=code,
+                error=error[:_MAX_ERROR],
+            )
+        finally:
+            with self._lock:
+                self._procs.pop(proc.run_id, None)
+            proc.exited.set()
+            proc.finished.set()
 
     def _read(self, proc: _Proc, pipe: IO[bytes], stream: str) -> None:
         with pipe:
@@ -263,6 +302,7 @@ class Runner:
                 self._writer.log(LogRecord(proc.run_id, proc.next_time_ns(), stream, text))
 
     def _wait(self, proc: _Proc) -> None:
+        assert proc.popen is not None
         returncode = proc.popen.wait()
         proc.exited.set()
         end = now_ms()
@@ -351,8 +391,8 @@ class Runner:
 
     @staticmethod
     def _signal(proc: _Proc, sig: signal.Signals) -> None:
-        if proc.exited.is_set():
-            return
+        if proc.exited.is_set() or proc.popen is None:
+            return  # ended, or never started: the launcher sees stop_reason and skips it
         try:
             if _POSIX:
                 os.killpg(proc.popen.pid, sig)
@@ -391,6 +431,8 @@ class Runner:
         for proc in procs:
             if not proc.finished.wait(10.0):
                 logger.warning("run %s did not end in time", proc.run_id)
+        self._launches.put(None)
+        self._launcher.join(10.0)
         self._writer.close()
 
     # --- after a crash ---------------------------------------------------------------

@@ -160,11 +160,10 @@ class SandboxService:
             cwd=job.workdir or job.jobs_dir or self.default_cwd,
             env={"JOBMAGIC_RUN_NAME": record.name, "JOBMAGIC_APPLICATION_FQN": job.fqn},
         )
-        current = self.store.get_run_by_id(record.id) or record
         return {
             "message": f"Job run {record.name} triggered",
             "jobRunName": record.name,
-            "data": render.run_json(current),
+            "data": render.run_json(record),
         }
 
     def _job_for_trigger(self, application_id: str | None, deployment_id: str | None) -> JobSpec:
