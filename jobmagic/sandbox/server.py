@@ -23,6 +23,7 @@ take the first one's running runs for orphans.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -432,6 +433,31 @@ class SandboxProcess:
 
         source = f"sandbox ({self.data_dir})"
         return Credentials(self.host, self.token, host_source=source, token_source=source)
+
+    def set_faults(self, *faults: Fault | Mapping[str, Any]) -> None:
+        """Replace the active faults, over HTTP (``PUT /_sandbox/faults``)."""
+        self._admin("PUT", "faults", [fault.to_json() for fault in _to_faults(faults)])
+
+    def stats(self) -> dict[str, int]:
+        """Requests received per endpoint key, over HTTP (``GET /_sandbox/stats``)."""
+        return dict(self._admin("GET", "stats")["requests"])
+
+    def _admin(self, method: str, name: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.host}/_sandbox/{name}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(request, timeout=10.0) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise SandboxError(f"The sandbox refused {method} /_sandbox/{name}: {exc}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise SandboxError(f"The sandbox at {self.host} did not answer: {exc}") from None
 
     def stop(self, timeout: float = 15.0, *, force: bool = False) -> int | None:
         """Stop a sandbox this handle started: SIGTERM (children terminated, runs marked),
