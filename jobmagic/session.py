@@ -11,6 +11,7 @@ IPython makes its own. Everything that triggers goes through
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -92,6 +93,9 @@ class JobSession:
         self._tracker: Tracker | None = None
         self.session_id = uuid.uuid4().hex
         self.notebook = notebook
+        # Fixed for the life of the process: looked up once, not per trigger (a sweep makes
+        # hundreds).
+        self.kernel_id = _kernel_id()
         self.handles: list[RunHandle] = []
 
     # -- settings and plumbing -----------------------------------------------------------
@@ -195,6 +199,7 @@ class JobSession:
         params: Mapping[str, str] | None = None,
         command: str | None = None,
         application_fqn: str | None = None,
+        host: str | None = None,
     ) -> RunHandle:
         from jobmagic.api._endpoints import run_page_url
 
@@ -207,7 +212,7 @@ class JobSession:
             deployment_id=resolved.deployment_id or run.deployment_id,
             params=params,
             command=command,
-            url=run_page_url(self.host, app_id),
+            url=run_page_url(host or self.host, app_id),
             application_fqn=application_fqn,
         )
         self.handles.append(handle)
@@ -220,10 +225,14 @@ class JobSession:
         params: Mapping[str, str] | None,
         command: str | Sequence[str] | None,
         alias: str | None,
+        host: str | None = None,
     ) -> int:
-        """Write the attempt to the ledger before anything is sent; returns its id."""
+        """Write the attempt to the ledger before anything is sent; returns its id.
+
+        ``host`` saves resolving the credentials again when the caller knows it.
+        """
         return self.ledger.record_attempt(
-            host=self.host,
+            host=host or self.host,
             target=resolved.target.label,
             application_id=resolved.application_id,
             deployment_id=resolved.deployment_id,
@@ -233,7 +242,7 @@ class JobSession:
             alias=alias,
             session_id=self.session_id,
             notebook=self.notebook,
-            kernel_id=_kernel_id(),
+            kernel_id=self.kernel_id,
         )
 
     def settle(self, attempt_id: int, outcome: JobRun | BaseException) -> None:
@@ -317,6 +326,8 @@ def _command_text(command: str | Sequence[str] | None) -> str | None:
 
 def _kernel_id() -> str | None:
     """The Jupyter kernel's id when running in one (from its connection file name)."""
+    if "ipykernel" not in sys.modules:
+        return None  # not in a kernel; and importing ipykernel just to learn that is slow
     try:
         from ipykernel.connect import get_connection_file
 

@@ -10,6 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from jobmagic.ledger import LEDGER_FILENAME, Ledger
 from jobmagic.sandbox import SandboxServer
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -69,6 +70,12 @@ def test_quickstart(kernel_env: Path) -> None:
     assert "epoch=1" in text
     assert "<RunStatus.TERMINATED: 'TERMINATED'>" in text
     assert nb.metadata.get("widgets"), "widget state is saved with the notebook"
+    with Ledger(kernel_env / "jobmagic" / LEDGER_FILENAME) as ledger:
+        entries = ledger.entries()
+    assert entries
+    # Every attempt names the kernel that made it (from its connection file).
+    assert all(entry.kernel_id for entry in entries)
+    assert len({entry.kernel_id for entry in entries}) == 1
 
 
 def test_sweeps_and_analysis(kernel_env: Path) -> None:
