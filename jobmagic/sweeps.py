@@ -14,8 +14,10 @@ import html
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from jobmagic.api._errors import JobmagicError
 from jobmagic.tracking import RunHandle
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from jobmagic.session import JobSession, ResolvedTarget
 
 __all__ = ["SweepFailure", "SweepResult", "run_sweep"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -169,18 +173,30 @@ async def _sweep(
 
     settings = session.settings
     gate = asyncio.Semaphore(max(1, concurrency))
+    loop = asyncio.get_running_loop()
+    # Ledger commits are fsynced; on this loop they would hold up every request in flight.
+    # One writer thread keeps them in order and off the loop; each is still awaited, so an
+    # attempt is committed before its request goes out and a run as soon as it is answered.
+    ledger_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobmagic-ledger")
+
+    async def in_writer(function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        return await loop.run_in_executor(ledger_writer, partial(function, *args, **kwargs))
+
     async with AsyncJobsClient(
         credentials=session.credentials(),
         timeout=settings.request_timeout,
         verify=settings.verify,
         max_connections=max(1, concurrency),
     ) as client:
+        host = client.host
 
         async def one(index: int, params: Mapping[str, str]) -> None:
             async with gate:
                 if cancel.is_set():
                     return
-                attempt = session.begin(resolved, params=params, command=command, alias=alias)
+                attempt = await in_writer(
+                    session.begin, resolved, params=params, command=command, alias=alias, host=host
+                )
                 try:
                     answer = await client.trigger(
                         application_id=None if resolved.deployment_id else resolved.application_id,
@@ -190,14 +206,17 @@ async def _sweep(
                         alias=alias,
                     )
                 except JobmagicError as exc:
-                    session.settle(attempt, exc)
+                    await in_writer(session.settle, attempt, exc)
                     slots[index] = SweepFailure(dict(params), exc)
                     return
                 run = _with_ids(answer.run, resolved)
-                session.settle(attempt, run)
-                handle = session.handle_for(resolved, run, params=params)
+                await in_writer(session.settle, attempt, run)
+                handle = session.handle_for(resolved, run, params=params, host=host)
                 slots[index] = handle
                 if on_handle is not None:
                     on_handle(handle)
 
-        await asyncio.gather(*(one(i, p) for i, p in enumerate(param_sets)))
+        try:
+            await asyncio.gather(*(one(i, p) for i, p in enumerate(param_sets)))
+        finally:
+            ledger_writer.shutdown(wait=True)
