@@ -3,11 +3,12 @@
 Every API endpoint goes through the same steps, in this order:
 
 1. count the request in :class:`~jobmagic.sandbox.faults.RequestStats` (so tests see every
-   request that reached the server, including those a fault then spoils),
+   request that reached the server, including those a fault then spoils) and keep it counted
+   as in flight until answered (the peak shows a client's real concurrency),
 2. apply latency and any fault that acts *before* handling,
 3. check the bearer token (except ``/min-cli-version`` and ``/tenant-id``),
 4. parse the query/body and call :class:`~jobmagic.sandbox.service.SandboxService` in a
-   worker thread (SQLite and process start block),
+   worker thread (SQLite blocks; a run's process is started later by the launcher thread),
 5. apply any fault that acts *after* handling (dropped connection, malformed body, status).
 
 Admin endpoints (token required): ``GET/POST/PUT/DELETE /_sandbox/faults``,
@@ -152,6 +153,10 @@ def create_app(ctx: AppContext) -> Starlette:
     def endpoint(key: str, handler: Handler, *, auth: bool = True) -> Handler:
         async def run(request: Request) -> Response:
             ctx.stats.hit(key)
+            with ctx.stats.in_flight(key):
+                return await handle(request)
+
+        async def handle(request: Request) -> Response:
             decision = ctx.faults.take(key)
             if decision.latency_ms:
                 await asyncio.sleep(decision.latency_ms / 1000)
@@ -298,7 +303,11 @@ def create_app(ctx: AppContext) -> Starlette:
         if request.method == "DELETE":
             ctx.stats.reset()
         return JSONResponse(
-            {"requests": ctx.stats.snapshot(), "activeRuns": len(service.runner.active_run_ids())}
+            {
+                "requests": ctx.stats.snapshot(),
+                "peakInFlight": ctx.stats.peaks(),
+                "activeRuns": len(service.runner.active_run_ids()),
+            }
         )
 
     async def health(request: Request) -> Response:

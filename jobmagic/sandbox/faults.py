@@ -29,9 +29,10 @@ Over HTTP: ``POST /_sandbox/faults`` with ``{"faults": [Fault JSON, ...]}`` adds
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, cast
 
@@ -216,21 +217,43 @@ class FaultPlan:
 
 
 class RequestStats:
-    """How many requests each endpoint RECEIVED — counted before faults and auth."""
+    """How many requests each endpoint RECEIVED — counted before faults and auth — and the
+    most it had in flight at once (how a test sees a client's concurrency bound)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._in_flight: Counter[str] = Counter()
+        self._peaks: Counter[str] = Counter()
 
     def hit(self, endpoint: str) -> None:
         with self._lock:
             self._counts[endpoint] += 1
+
+    @contextlib.contextmanager
+    def in_flight(self, endpoint: str) -> Iterator[None]:
+        """Count a request of ``endpoint`` as in flight for the ``with`` block."""
+        with self._lock:
+            self._in_flight[endpoint] += 1
+            self._peaks[endpoint] = max(self._peaks[endpoint], self._in_flight[endpoint])
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight[endpoint] -= 1
 
     def snapshot(self) -> dict[str, int]:
         """Counts of every endpoint key (0 when never called)."""
         with self._lock:
             return {key: self._counts.get(key, 0) for key in ENDPOINTS}
 
+    def peaks(self) -> dict[str, int]:
+        """The most requests of each endpoint key in flight at once (0 when never called)."""
+        with self._lock:
+            return {key: self._peaks.get(key, 0) for key in ENDPOINTS}
+
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()
+            # Requests in flight now still leave when they finish; only the peaks restart.
+            self._peaks = Counter(self._in_flight)

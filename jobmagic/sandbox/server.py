@@ -332,6 +332,10 @@ class SandboxServer:
         """Requests received per endpoint key (counted before faults and auth)."""
         return self._stats.snapshot()
 
+    def peak_in_flight(self) -> dict[str, int]:
+        """The most requests of each endpoint in flight at once since the last reset."""
+        return self._stats.peaks()
+
     def reset_stats(self) -> None:
         self._stats.reset()
 
