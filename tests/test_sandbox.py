@@ -1098,6 +1098,7 @@ def test_admin_endpoints_over_http(shared_sandbox: SandboxServer) -> None:
 
         stats = admin.get("/_sandbox/stats").json()
         assert stats["requests"]["session"] == 2 and isinstance(stats["activeRuns"], int)
+        assert stats["peakInFlight"]["session"] == 1  # one client, one request at a time
         assert set(admin.delete("/_sandbox/stats").json()["requests"].values()) == {0}
 
 

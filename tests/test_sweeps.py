@@ -1,0 +1,171 @@
+"""`jobmagic.sweep` against the sandbox: the concurrency bound as the server saw it, one ledger
+row per run, failures summarised, and a kernel killed mid-sweep losing no run."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import jobmagic
+from jobmagic.config import Settings
+from jobmagic.ledger import LEDGER_FILENAME, AttemptState, Ledger
+from jobmagic.sandbox import Fault, SandboxServer
+from jobmagic.session import JobSession
+
+REPO = Path(__file__).resolve().parent.parent
+JOBS = """
+cluster: test
+workspace: sweeps
+jobs:
+  - name: noop
+    command: "true --name={{name}}"
+    params:
+      - name: name
+"""
+NOOP = "app-test-sweeps-noop"
+
+
+@pytest.fixture
+def noop_sandbox(tmp_path: Path, isolated_home: Path) -> Iterator[SandboxServer]:
+    """A sandbox whose one job is `true`: runs end at once and cost no Python start-up."""
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(JOBS)
+    with SandboxServer(tmp_path / "sandbox", jobs_file=jobs) as server:
+        yield server
+
+
+@pytest.fixture
+def session(noop_sandbox: SandboxServer, tmp_path: Path) -> Iterator[JobSession]:
+    settings = Settings(
+        host=noop_sandbox.host,
+        api_key=noop_sandbox.token,
+        ledger_path=str(tmp_path / "ledger.db"),
+        show_cards=False,
+    )
+    with_session = JobSession(settings)
+    yield with_session
+    with_session.close()
+
+
+def _sent_name(run: dict[str, object]) -> str:
+    match = re.search(r"--name=(\S+)$", str(run["command"]))
+    assert match, run
+    return match.group(1)
+
+
+def test_sweep_keeps_to_its_concurrency_and_writes_one_ledger_row_per_run(
+    noop_sandbox: SandboxServer, session: JobSession
+) -> None:
+    noop_sandbox.set_faults(Fault.latency(100, "trigger"))
+    names = [f"n{i:02d}" for i in range(12)]
+    result = jobmagic.sweep(
+        "test:sweeps:noop", grid={"name": names}, concurrency=4, session=session
+    )
+
+    assert not result.failures and len(result) == 12
+    # The server saw at most 4 triggers at once, and did overlap them (100 ms each).
+    assert noop_sandbox.stats()["trigger"] == 12
+    assert noop_sandbox.peak_in_flight()["trigger"] == 4
+    runs = {run["name"]: _sent_name(run) for run in noop_sandbox.runs(NOOP)}
+    assert sorted(runs.values()) == names
+    entries = session.ledger.entries(session_id=session.session_id)
+    assert len(entries) == 12
+    assert {entry.state for entry in entries} == {AttemptState.ACKNOWLEDGED}
+    # Each row holds the params that were sent and the run the server started with them.
+    assert {entry.run_name: entry.params["name"] for entry in entries} == runs
+    assert {handle.name for handle in result} == set(runs)
+
+
+def test_failed_triggers_are_summarised_and_the_rest_go_on(
+    noop_sandbox: SandboxServer, session: JobSession
+) -> None:
+    noop_sandbox.set_faults(Fault.status(500, "trigger", times=2))
+    result = jobmagic.sweep(
+        "test:sweeps:noop",
+        runs=[{"name": f"r{i}"} for i in range(6)],
+        concurrency=1,
+        session=session,
+    )
+
+    assert len(result) == 4 and len(result.failures) == 2
+    assert [failure.params for failure in result.failures] == [{"name": "r0"}, {"name": "r1"}]
+    summary = result.summary()
+    assert summary.startswith("Triggered 4 of 6 runs") and "2 failed:" in summary
+    assert "✗ name=r0:" in summary and "✗ name=r1:" in summary
+    states = [entry.state for entry in session.ledger.entries(session_id=session.session_id)]
+    assert sorted(state.value for state in states) == ["acknowledged"] * 4 + ["rejected"] * 2
+    frame = result.to_dataframe()
+    assert list(frame["params.name"]) == ["r2", "r3", "r4", "r5"]
+
+
+_SWEEP_FOREVER = textwrap.dedent(
+    """
+    import jobmagic
+
+    runs = [{"name": f"p{i:04d}"} for i in range(2000)]
+    jobmagic.sweep("test:sweeps:noop", runs=runs, concurrency=8)
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_sigkill_during_a_sweep_leaves_every_run_the_sandbox_knows_in_the_ledger(
+    noop_sandbox: SandboxServer, isolated_home: Path
+) -> None:
+    noop_sandbox.set_faults(Fault.latency(50, "trigger"))
+    env = {
+        **os.environ,
+        "TFY_HOST": noop_sandbox.host,
+        "TFY_API_KEY": noop_sandbox.token,
+        "PYTHONPATH": str(REPO),
+    }
+    kernel = subprocess.Popen(
+        [sys.executable, "-c", _SWEEP_FOREVER],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(noop_sandbox.runs(NOOP)) < 40:
+            assert kernel.poll() is None, kernel.stderr.read() if kernel.stderr else b""
+            assert time.monotonic() < deadline, "the sweep did not get going"
+            time.sleep(0.02)
+    finally:
+        os.kill(kernel.pid, signal.SIGKILL)
+        kernel.wait(30)
+        if kernel.stderr:
+            kernel.stderr.close()
+    assert kernel.returncode == -signal.SIGKILL
+
+    # Triggers that reached the server before the kill are still being answered; let them.
+    counts = [-1]
+    while counts[-1] != len(noop_sandbox.runs(NOOP)) or len(counts) < 3:
+        counts.append(len(noop_sandbox.runs(NOOP)))
+        time.sleep(0.2)
+    server = {run["name"]: _sent_name(run) for run in noop_sandbox.runs(NOOP)}
+
+    with Ledger(isolated_home / ".jobmagic" / LEDGER_FILENAME) as ledger:
+        entries = ledger.entries()
+    acknowledged = {e.run_name: e.params["name"] for e in entries if e.run_name is not None}
+    pending = {e.params["name"] for e in entries if e.state is AttemptState.PENDING}
+    assert {e.state for e in entries} <= {AttemptState.ACKNOWLEDGED, AttemptState.PENDING}
+    assert len(acknowledged) >= 40 - 8
+    # Every acknowledged run is one the server started, with the params the ledger holds...
+    assert all(server.get(name) == sent for name, sent in acknowledged.items())
+    # ...and every run the server started is in the ledger: acknowledged by name, or (its
+    # answer was still on the wire at the kill) as a pending attempt with the same params.
+    unanswered = {sent for name, sent in server.items() if name not in acknowledged}
+    assert unanswered <= pending
+    # Only the triggers in flight at the kill can be pending: at most the concurrency.
+    assert len(pending) <= 8
