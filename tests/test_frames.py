@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import sys
 import threading
 from collections.abc import Mapping
@@ -451,3 +452,19 @@ def test_timeline_of_many_runs_stays_legible() -> None:
     assert len(ax.patches) == 100
     assert [t.get_text() for t in ax.get_yticklabels() if t.get_text()] == []
     assert figure.get_figheight() <= 24
+
+
+def test_readme_dataframe_and_timeline_match_the_code() -> None:
+    """The README's column list and its DataFrame (from tools/make_readme_figures.py) name the
+    columns runs_to_dataframe really gives, and the timeline picture it links exists."""
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    columns = list(runs_to_dataframe([]).columns)
+    listed = readme.split("Columns: ", 1)[1].split(", then the params", 1)[0]
+    assert re.findall(r"`([a-z_]+)`", listed) == columns
+    block = readme.split("<!-- runs-dataframe -->\n```text\n", 1)[1].split("```", 1)[0]
+    header = block.splitlines()[0].split()
+    assert header and all(c in columns or c.startswith("params.") for c in header)
+    assert "FINISHED" in block and "FAILED" in block and "TERMINATED" in block
+    png = (root / "docs" / "timeline.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and "](docs/timeline.png)" in readme
