@@ -70,6 +70,26 @@ class ResolvedTarget:
             return self.application.fqn
         return None
 
+    def trigger_args(
+        self,
+        *,
+        params: Mapping[str, str] | None,
+        command: str | Sequence[str] | None,
+        alias: str | None,
+    ) -> dict[str, Any]:
+        """Keyword arguments for ``JobsClient.trigger`` / ``AsyncJobsClient.trigger``.
+
+        A deployment id, when known, names the target by itself: the application id would
+        be one more thing for the server to check against it.
+        """
+        return {
+            "application_id": None if self.deployment_id else self.application_id,
+            "deployment_id": self.deployment_id,
+            "command": command,
+            "params": params or None,
+            "alias": alias,
+        }
+
 
 class JobSession:
     """Settings, one lazily built client, the run ledger, and the tracker."""
@@ -254,6 +274,23 @@ class JobSession:
         else:
             self.ledger.record_rejected(attempt_id, outcome)
 
+    def accept(
+        self,
+        attempt_id: int,
+        resolved: ResolvedTarget,
+        run: JobRun,
+        *,
+        params: Mapping[str, str] | None,
+        command: str | Sequence[str] | None = None,
+        host: str | None = None,
+    ) -> RunHandle:
+        """The server started ``run`` for an attempt: commit it, then hand out its handle."""
+        run = _with_ids(run, resolved)
+        self.settle(attempt_id, run)
+        return self.handle_for(
+            resolved, run, params=params, command=_command_text(command), host=host
+        )
+
     def trigger(
         self,
         target: Target,
@@ -263,7 +300,10 @@ class JobSession:
         alias: str | None = None,
         resolved: ResolvedTarget | None = None,
     ) -> RunHandle:
-        """Trigger one run: resolve, write the ledger, send once, wrap in a handle."""
+        """Trigger one run: resolve, write the ledger, send once, wrap in a handle.
+
+        The same steps as a sweep's, one at a time: :func:`jobmagic.sweeps.run_sweep`.
+        """
         from jobmagic.api._endpoints import check_trigger_input
 
         # Refuse bad input before the ledger or the network sees it.
@@ -272,18 +312,12 @@ class JobSession:
         attempt = self.begin(resolved, params=params, command=command, alias=alias)
         try:
             result = self.client.trigger(
-                application_id=None if resolved.deployment_id else resolved.application_id,
-                deployment_id=resolved.deployment_id,
-                command=command,
-                params=params,
-                alias=alias,
+                **resolved.trigger_args(params=params, command=command, alias=alias)
             )
         except JobmagicError as exc:
             self.settle(attempt, exc)
             raise
-        run = _with_ids(result.run, resolved)
-        self.settle(attempt, run)
-        return self.handle_for(resolved, run, params=params, command=_command_text(command))
+        return self.accept(attempt, resolved, result.run, params=params, command=command)
 
     def attach(self, name: str, target: Target) -> RunHandle:
         """A handle for a run that already exists."""

@@ -169,7 +169,6 @@ async def _sweep(
     on_handle: Callable[[RunHandle], None] | None,
 ) -> None:
     from jobmagic.api._client import AsyncJobsClient
-    from jobmagic.session import _with_ids
 
     settings = session.settings
     gate = asyncio.Semaphore(max(1, concurrency))
@@ -199,19 +198,21 @@ async def _sweep(
                 )
                 try:
                     answer = await client.trigger(
-                        application_id=None if resolved.deployment_id else resolved.application_id,
-                        deployment_id=resolved.deployment_id,
-                        command=command,
-                        params=params or None,
-                        alias=alias,
+                        **resolved.trigger_args(params=params, command=command, alias=alias)
                     )
                 except JobmagicError as exc:
                     await in_writer(session.settle, attempt, exc)
                     slots[index] = SweepFailure(dict(params), exc)
                     return
-                run = _with_ids(answer.run, resolved)
-                await in_writer(session.settle, attempt, run)
-                handle = session.handle_for(resolved, run, params=params, host=host)
+                handle = await in_writer(
+                    session.accept,
+                    attempt,
+                    resolved,
+                    answer.run,
+                    params=params,
+                    command=command,
+                    host=host,
+                )
                 slots[index] = handle
                 if on_handle is not None:
                     on_handle(handle)
