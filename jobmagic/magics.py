@@ -272,8 +272,6 @@ class JobMagics(Magics):
         args = magic_args.parse_job_runs_line(line)
         with _friendly_errors(args.out, self.user_ns):
             entries = self._ledger_entries(args)
-            if args.refresh:
-                entries = self._refresh_entries(entries)
             from jobmagic.frames import runs_to_dataframe
 
             frame = runs_to_dataframe(entries)
@@ -286,15 +284,21 @@ class JobMagics(Magics):
         return _board_for(self.session, entries)
 
     def _ledger_entries(self, args: magic_args.JobRunsArgs) -> list[LedgerEntry]:
+        statuses = {str(s) for s in args.statuses}
         entries = self.session.ledger.entries(
             session_id=None if args.all else self.session.session_id,
-            statuses=[str(s) for s in args.statuses] or None,
+            # With --refresh the stored statuses may be stale: filter on the fresh ones.
+            statuses=sorted(statuses) if statuses and not args.refresh else None,
             since=args.since,
         )
         if args.app:
             entries = [
                 e for e in entries if args.app in (e.target, e.application_fqn, e.application_id)
             ]
+        if args.refresh:
+            entries = self._refresh_entries(entries)
+            if statuses:
+                entries = [e for e in entries if e.run and str(e.run.status) in statuses]
         return entries[: args.limit] if args.limit else entries
 
     def _refresh_entries(self, entries: list[LedgerEntry]) -> list[LedgerEntry]:

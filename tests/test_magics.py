@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -188,3 +189,71 @@ def test_ctrl_c_without_cancel_says_how_to_terminate(shell: InteractiveShell) ->
     run = shell.user_ns["run"]
     assert not run.refresh().is_terminal
     run.terminate()
+
+
+_EARLIER_KERNEL = """
+import sys
+from IPython.core.interactiveshell import InteractiveShell
+
+ip = InteractiveShell.instance()
+ip.run_line_magic("load_ext", "jobmagic")
+ip.run_line_magic("config", f"JobMagic.ledger_path = {sys.argv[1]!r}")
+ip.run_line_magic("config", "JobMagic.show_cards = False")
+ip.run_cell_magic("trigger_job", "sandbox:demo:hello --wait --timeout 60", "name: Old\\n")
+try:
+    ip.run_line_magic("trigger_job", "sandbox:demo:fail --wait --timeout 60")
+except Exception:
+    pass  # the cell fails, as it should: the run FAILED
+ip.run_line_magic("trigger_job", "sandbox:demo:sleep seconds=30")  # left running
+"""
+
+
+def test_job_runs_all_lists_an_earlier_kernels_runs_with_their_params(
+    shell: InteractiveShell, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.db"
+    subprocess.run(
+        [sys.executable, "-c", _EARLIER_KERNEL, str(ledger)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )  # that kernel is gone now
+
+    shell.run_line_magic("job_runs", "-o mine")
+    assert len(shell.user_ns["mine"]) == 0  # this session triggered nothing
+
+    shell.run_line_magic("job_runs", "--all -o df")
+    df = shell.user_ns["df"]
+    assert sorted(df["application_name"]) == ["fail", "hello", "sleep"]
+    assert df.set_index("application_name").loc["hello", "params.name"] == "Old"
+    assert df.set_index("application_name").loc["sleep", "params.seconds"] == "30"
+
+    shell.run_line_magic("job_runs", "--all --status FAILED -o failed")
+    assert list(shell.user_ns["failed"]["application_name"]) == ["fail"]
+    assert list(shell.user_ns["failed"]["exit_code"]) == [3]
+
+    # The sleep run ends after that kernel died; --refresh sees it, and --status filters on
+    # the fresh statuses, not the stale ones in the ledger.
+    sleeper = df.set_index("application_name").loc["sleep", "name"]
+    app_id = _app_id(sandbox, "sandbox:demo:sleep")
+    with JobsClient(sandbox.host, sandbox.token) as client:
+        client.terminate(client.find_app("sandbox:demo:sleep").deployment_id, sleeper)
+        deadline = time.monotonic() + 30
+        while not client.get_run(app_id, sleeper).is_terminal:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    shell.run_line_magic("job_runs", "--all --refresh --status TERMINATED -o stopped")
+    assert list(shell.user_ns["stopped"]["name"]) == [sleeper]
+
+    shell.run_line_magic("job_runs", "--all --app sandbox:demo:hello -o hello")
+    assert list(shell.user_ns["hello"]["params.name"]) == ["Old"]
+    shell.run_line_magic("job_runs", "--all --limit 1 -o newest")
+    assert list(shell.user_ns["newest"]["application_name"]) == ["sleep"]
+    shell.run_line_magic("job_runs", "--all --since 2000-01-01 -o since")
+    assert len(shell.user_ns["since"]) == 3
+    shell.run_line_magic("job_runs", "--all --since 1m -o recent")
+    assert len(shell.user_ns["recent"]) == 3
+
+    styled = shell.run_line_magic("job_runs", "--all --table")
+    html = styled.to_html()
+    assert "hello" in html and "#D55E00" in html  # FAILED's colour on the status cell
