@@ -524,6 +524,39 @@ def test_runs_terminated_or_stopped_before_their_process_starts_never_start(
     store.close()
 
 
+def test_a_launch_that_breaks_after_the_fork_kills_the_process_and_fails_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path / "runs.db")
+    runner = Runner(store, grace_period=1.0)
+    started: list[int] = []
+
+    def broken_mark_running(run_id: str, pid: int, pid_start: int | None) -> bool:
+        started.append(pid)
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(store, "mark_running", broken_mark_running)
+    run = store.create_run(
+        make_name=lambda: "broken",
+        application_id="app",
+        application_name="job",
+        deployment_id="dep",
+        deployment_version="1",
+        command="",
+        params={},
+        triggered_by="me",
+        now_ms=0,
+    )
+    runner.start(run.id, [sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp_path)
+    assert runner.wait(run.id, timeout=10)
+    ended = store.get_run_by_id(run.id)
+    assert ended is not None and ended.status == "FAILED"
+    assert ended.error == "the sandbox could not start it"
+    assert started and poll(lambda: not pid_alive(started[0]))
+    runner.stop()
+    store.close()
+
+
 def test_run_name_alias_is_the_prefix(shared_sandbox: SandboxServer) -> None:
     with client_for(shared_sandbox) as client:
         response = client.post(

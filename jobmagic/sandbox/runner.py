@@ -1,10 +1,10 @@
 """Runs are real child processes: start them, capture their output as logs, end or kill them.
 
 One launcher thread starts the processes, in the order runs were triggered; then, per run,
-one reader per pipe (stdout, stderr) and one waiter. All writes of log
-lines and of the final status go through one :class:`_Writer` thread in FIFO order, so when a
-run's status turns terminal every line it printed is already stored — a client that sees
-FINISHED and then reads the logs gets all of them.
+one reader per pipe (stdout, stderr) and one waiter. All writes of log lines and of the final
+status go through one :class:`_Writer` thread in FIFO order, so when a run's status turns
+terminal every line it printed is already stored — a client that sees FINISHED and then
+reads the logs gets all of them.
 
 Each child starts in its own session (process group) on POSIX, so terminate signals the
 whole tree a job may have spawned, not just its first process.
@@ -223,6 +223,9 @@ class Runner:
                 self._launch(proc)
             except Exception:
                 logger.exception("could not start run %s", proc.run_id)
+                # Half started (the store failed after the fork): no thread would ever reap
+                # this process, so it must not outlive its run.
+                self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
                 self._end_unstarted(proc, "FAILED", None, "the sandbox could not start it")
 
     def _launch(self, proc: _Proc) -> None:
