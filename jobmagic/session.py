@@ -10,6 +10,7 @@ IPython makes its own. Everything that triggers goes through
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -27,6 +28,8 @@ from jobmagic.api._errors import (
 from jobmagic.config import Credentials, Settings
 from jobmagic.models import Application, JobRun
 from jobmagic.tracking import RunHandle, Tracker
+
+logger = logging.getLogger("jobmagic")
 
 if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
@@ -189,8 +192,12 @@ class JobSession:
     def close(self) -> None:
         """Stop the tracker and close the client and ledger; safe to call twice."""
         with self._lock:
-            if self._tracker is not None:
-                self._tracker.shutdown()
+            tracker = self._tracker
+        # Not under the lock: a tick in progress takes it to store its statuses, and must be
+        # let finish for the thread to stop.
+        if tracker is not None and not tracker.shutdown():
+            logger.warning("jobmagic's run tracker did not stop in time; closing anyway")
+        with self._lock:
             if self._client is not None:
                 self._client.close()
                 self._client = None

@@ -333,13 +333,15 @@ class Tracker:
             if handle.application_id:
                 self._watched.pop((handle.application_id, handle.name), None)
 
-    def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop polling and join the thread; no thread outlives this call."""
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """Stop polling and join the thread; True once no tracker thread runs."""
         self._stopped.set()
         self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+            return not thread.is_alive()
+        return True
 
     # -- the loop ------------------------------------------------------------------------
 

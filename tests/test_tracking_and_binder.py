@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,6 +61,45 @@ def test_n_runs_across_k_apps_cost_k_list_calls_per_tick(
         assert all(h.run.is_terminal for h in handles)
     finally:
         session.close()
+    assert not [t for t in threading.enumerate() if t.name == "jobmagic-tracker"]
+
+
+def test_closing_while_a_tick_stores_its_statuses_lets_the_tick_finish(
+    sandbox: SandboxServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    session = JobSession(
+        Settings(
+            host=sandbox.host,
+            api_key=sandbox.token,
+            poll_interval=0.1,
+            ledger_path=str(tmp_path / "ledger.db"),
+            show_cards=False,
+        )
+    )
+    storing, go_on = threading.Event(), threading.Event()
+    store = session.record_runs
+
+    def held_store(runs: Any) -> None:
+        storing.set()
+        go_on.wait(10)
+        store(runs)
+
+    session.record_runs = held_store  # type: ignore[method-assign]
+    handle = session.trigger(Target("sandbox:demo:hello"), {"name": "x"})
+    tracker = session.tracker
+    tracker.watch(handle)
+    assert storing.wait(10)  # the tick has its statuses and is about to store them
+    closer = threading.Thread(target=session.close)
+    closer.start()
+    deadline = time.monotonic() + 10
+    while not tracker._stopped.is_set():  # close() has asked the tracker to stop
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    go_on.set()
+    closer.join(30)
+    assert not closer.is_alive()
+    # The tick stored its statuses and ended; close() did not give up waiting for it.
+    assert "did not stop in time" not in caplog.text
     assert not [t for t in threading.enumerate() if t.name == "jobmagic-tracker"]
 
 
