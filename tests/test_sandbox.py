@@ -535,24 +535,52 @@ def test_a_launch_that_breaks_after_the_fork_kills_the_process_and_fails_the_run
         started.append(pid)
         raise RuntimeError("disk on fire")
 
+    def new_run(name: str) -> str:
+        return store.create_run(
+            make_name=lambda: name,
+            application_id="app",
+            application_name="job",
+            deployment_id="dep",
+            deployment_version="1",
+            command="",
+            params={},
+            triggered_by="me",
+            now_ms=0,
+        ).id
+
     monkeypatch.setattr(store, "mark_running", broken_mark_running)
-    run = store.create_run(
-        make_name=lambda: "broken",
-        application_id="app",
-        application_name="job",
-        deployment_id="dep",
-        deployment_version="1",
-        command="",
-        params={},
-        triggered_by="me",
-        now_ms=0,
-    )
+    run = store.get_run_by_id(new_run("broken"))
+    assert run is not None
     runner.start(run.id, [sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp_path)
     assert runner.wait(run.id, timeout=10)
     ended = store.get_run_by_id(run.id)
     assert ended is not None and ended.status == "FAILED"
     assert ended.error == "the sandbox could not start it"
     assert started and poll(lambda: not pid_alive(started[0]))
+    if sys.platform == "linux":
+        assert not Path(f"/proc/{started[0]}").exists()  # reaped, not left a zombie
+
+    # Even when recording that failure fails too, the launcher lives on for the next run.
+    monkeypatch.undo()
+    real_finish = store.finish_run
+    finish_calls: list[str] = []
+
+    def finish_fails_once(run_id: str, **kwargs: Any) -> bool:
+        finish_calls.append(run_id)
+        if len(finish_calls) == 1:
+            raise RuntimeError("database is locked")
+        return real_finish(run_id, **kwargs)
+
+    monkeypatch.setattr(store, "mark_running", broken_mark_running)
+    monkeypatch.setattr(store, "finish_run", finish_fails_once)
+    unlucky = new_run("unlucky")
+    runner.start(unlucky, [sys.executable, "-c", "pass"], cwd=tmp_path)
+    assert runner.wait(unlucky, timeout=10)
+    monkeypatch.undo()
+    after = new_run("after")
+    runner.start(after, [sys.executable, "-c", "pass"], cwd=tmp_path)
+    assert runner.wait(after, timeout=10)
+    assert store.get_run_by_id(after).status == "FINISHED"  # type: ignore[union-attr]
     runner.stop()
     store.close()
 
@@ -955,12 +983,13 @@ def test_a_crashed_sandbox_leaves_no_run_running_forever(
 def test_connections_are_tcp_nodelay(shared_sandbox: SandboxServer) -> None:
     # Without TCP_NODELAY each answer (headers, then body) waited ~40 ms for a delayed ACK.
     with httpx.Client(base_url=shared_sandbox.host) as client:
-        client.get("/_sandbox/health").raise_for_status()
-        transports = shared_sandbox.connections.transports()
-        assert transports
-        for transport in transports:
-            sock = transport.get_extra_info("socket")
-            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        answer = client.get("/_sandbox/health")
+        answer.raise_for_status()
+        ours = answer.extensions["network_stream"].get_extra_info("client_addr")
+        transport = shared_sandbox.connections.get(ours)  # the server's end of this client
+        assert transport is not None
+        sock = transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def test_latency_fault(shared_sandbox: SandboxServer) -> None:

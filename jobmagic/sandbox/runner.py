@@ -223,10 +223,25 @@ class Runner:
                 self._launch(proc)
             except Exception:
                 logger.exception("could not start run %s", proc.run_id)
-                # Half started (the store failed after the fork): no thread would ever reap
-                # this process, so it must not outlive its run.
-                self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
-                self._end_unstarted(proc, "FAILED", None, "the sandbox could not start it")
+                # The thread must live on whatever failed (the store, say): every run queued
+                # after this one waits for it.
+                try:
+                    self._abandon(proc)
+                    self._end_unstarted(proc, "FAILED", None, "the sandbox could not start it")
+                except Exception:
+                    logger.exception("could not record the failed start of run %s", proc.run_id)
+
+    def _abandon(self, proc: _Proc) -> None:
+        """Kill, reap and unplug a half-started process: no waiter thread watches it."""
+        popen = proc.popen
+        if popen is None:
+            return
+        self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(5.0)
+        for pipe in (popen.stdout, popen.stderr):
+            if pipe is not None:
+                pipe.close()
 
     def _launch(self, proc: _Proc) -> None:
         if not proc.cwd.is_dir():
@@ -357,8 +372,8 @@ class Runner:
             if proc is not None and first_request:
                 proc.stop_reason = TERMINATED_ERROR
         if proc is None:
-            # Not a process of ours (never started, or it ended a moment ago): record the end
-            # unless the run reached a terminal status on its own in the meantime.
+            # Not a run of ours (left by an earlier sandbox, or it ended a moment ago): record
+            # the end unless the run reached a terminal status on its own in the meantime.
             if not self._store.finish_run(
                 run_id,
                 status="TERMINATED",
@@ -431,6 +446,11 @@ class Runner:
         for proc in procs:
             if not proc.exited.wait(max(0.0, deadline - time.monotonic())):
                 self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
+        if not self._launcher.is_alive():
+            # Nobody will take the queued runs off the queue: end them here.
+            for proc in procs:
+                if proc.popen is None and not proc.finished.is_set():
+                    self._end_unstarted(proc, "TERMINATED", None, reason)
         for proc in procs:
             if not proc.finished.wait(10.0):
                 logger.warning("run %s did not end in time", proc.run_id)

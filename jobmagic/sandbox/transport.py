@@ -47,11 +47,6 @@ class ConnectionRegistry:
         transport.abort()
         return True
 
-    def transports(self) -> list[asyncio.Transport]:
-        """The live transports, a snapshot."""
-        with self._lock:
-            return list(self._transports.values())
-
     def __len__(self) -> int:
         with self._lock:
             return len(self._transports)
