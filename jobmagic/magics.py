@@ -284,11 +284,11 @@ class JobMagics(Magics):
         return _board_for(self.session, entries)
 
     def _ledger_entries(self, args: magic_args.JobRunsArgs) -> list[LedgerEntry]:
-        statuses = {str(s) for s in args.statuses}
+        wanted = {str(s) for s in args.statuses}
         entries = self.session.ledger.entries(
             session_id=None if args.all else self.session.session_id,
-            # With --refresh the stored statuses may be stale: filter on the fresh ones.
-            statuses=sorted(statuses) if statuses and not args.refresh else None,
+            # With --refresh a stored live status may be stale: filter on the fresh ones.
+            statuses=sorted(wanted) if wanted and not args.refresh else None,
             since=args.since,
         )
         if args.app:
@@ -296,25 +296,43 @@ class JobMagics(Magics):
                 e for e in entries if args.app in (e.target, e.application_fqn, e.application_id)
             ]
         if args.refresh:
+            if wanted:
+                # An ended run keeps its status: only a live one may still come to match.
+                entries = [
+                    e
+                    for e in entries
+                    if e.run and (not e.run.is_terminal or str(e.run.status) in wanted)
+                ]
+            elif args.limit:
+                entries = entries[: args.limit]  # refresh only what will be shown
             entries = self._refresh_entries(entries)
-            if statuses:
-                entries = [e for e in entries if e.run and str(e.run.status) in statuses]
+            if wanted:
+                entries = [e for e in entries if e.run and str(e.run.status) in wanted]
         return entries[: args.limit] if args.limit else entries
 
     def _refresh_entries(self, entries: list[LedgerEntry]) -> list[LedgerEntry]:
-        """One list call per application; the ledger keeps the fresh statuses."""
+        """One list call per application with a live run; the ledger keeps what it learns.
+
+        An application the server no longer knows (deleted, or another host's) keeps its
+        stored statuses rather than failing the whole listing.
+        """
         from dataclasses import replace
+
+        from jobmagic.api._errors import NotFoundError
+        from jobmagic.tracking import latest_runs
 
         by_app: dict[str, set[str]] = {}
         for entry in entries:
-            if entry.run is not None and entry.application_id and entry.run_name:
+            if entry.run and not entry.run.is_terminal and entry.application_id and entry.run_name:
                 by_app.setdefault(entry.application_id, set()).add(entry.run_name)
         fresh: dict[tuple[str, str], JobRun] = {}
-        from jobmagic.tracking import latest_runs
-
         client = self.session.client
         for app_id, names in by_app.items():
-            for run in latest_runs(client, app_id, names):
+            try:
+                runs = latest_runs(client, app_id, names)
+            except NotFoundError:
+                continue
+            for run in runs:
                 if run.name in names:
                     fresh[(app_id, run.name)] = run
         if fresh:

@@ -13,7 +13,8 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from jobmagic.api import JobsClient, ServerError, TriggerOutcomeUnknown
-from jobmagic.models import RunStatus
+from jobmagic.ledger import Ledger
+from jobmagic.models import JobRun, RunStatus
 from jobmagic.sandbox import Fault, SandboxServer
 
 HELLO_APP = "app-sandbox-demo-hello"
@@ -232,6 +233,14 @@ def test_job_runs_all_lists_an_earlier_kernels_runs_with_their_params(
     assert list(shell.user_ns["failed"]["application_name"]) == ["fail"]
     assert list(shell.user_ns["failed"]["exit_code"]) == [3]
 
+    # --refresh asks only about live runs (the sleep), and only about what will be shown.
+    sandbox.reset_stats()
+    shell.run_line_magic("job_runs", "--all --refresh -o refreshed")
+    assert sandbox.stats()["list_runs"] == 1
+    sandbox.reset_stats()
+    shell.run_line_magic("job_runs", "--all --refresh --limit 1 --app sandbox:demo:hello")
+    assert sandbox.stats()["list_runs"] == 0
+
     # The sleep run ends after that kernel died; --refresh sees it, and --status filters on
     # the fresh statuses, not the stale ones in the ledger.
     sleeper = df.set_index("application_name").loc["sleep", "name"]
@@ -253,6 +262,14 @@ def test_job_runs_all_lists_an_earlier_kernels_runs_with_their_params(
     assert len(shell.user_ns["since"]) == 3
     shell.run_line_magic("job_runs", "--all --since 1m -o recent")
     assert len(shell.user_ns["recent"]) == 3
+
+    # A run of an application the server no longer knows keeps its stored status.
+    with Ledger(ledger) as book:
+        ghost = book.record_attempt(host=sandbox.host, target="gone", application_id="app-gone")
+        book.record_acknowledged(ghost, JobRun(name="ghost-1", status=RunStatus.RUNNING))
+    shell.run_line_magic("job_runs", "--all --refresh -o with_ghost")
+    ghosts = shell.user_ns["with_ghost"].set_index("name").loc["ghost-1"]
+    assert ghosts["status"] == "RUNNING"
 
     styled = shell.run_line_magic("job_runs", "--all --table")
     html = styled.to_html()
