@@ -114,6 +114,7 @@ class JobSession:
         self._client_key: tuple[Any, ...] | None = None
         self._ledger: Ledger | None = None
         self._tracker: Tracker | None = None
+        self._closed = False
         self.session_id = uuid.uuid4().hex
         self.notebook = notebook
         # Fixed for the life of the process: looked up once, not per trigger (a sweep makes
@@ -176,6 +177,7 @@ class JobSession:
     def tracker(self) -> Tracker:
         with self._lock:
             if self._tracker is None:
+                self._closed = False
                 self._tracker = Tracker(
                     self.new_client,
                     interval=lambda: self.settings.poll_interval,
@@ -185,6 +187,8 @@ class JobSession:
 
     def record_runs(self, runs: Iterable[JobRun]) -> None:
         """Store refreshed statuses in the ledger (called by the tracker each tick)."""
+        if self._closed:
+            return  # a tick that outlived close() must not reopen the ledger
         runs = [run for run in runs if run.application_id or run.name]
         if runs:
             self.ledger.update_runs(runs)
@@ -198,6 +202,8 @@ class JobSession:
         if tracker is not None and not tracker.shutdown():
             logger.warning("jobmagic's run tracker did not stop in time; closing anyway")
         with self._lock:
+            self._closed = True
+            self._tracker = None  # stopped for good; a session used again builds a new one
             if self._client is not None:
                 self._client.close()
                 self._client = None

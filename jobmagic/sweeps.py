@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from jobmagic.api._errors import JobmagicError
 from jobmagic.tracking import RunHandle
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["SweepFailure", "SweepResult", "run_sweep"]
 
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ async def _sweep(
     # attempt is committed before its request goes out and a run as soon as it is answered.
     ledger_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobmagic-ledger")
 
-    async def in_writer(function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    async def in_writer(function: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return await loop.run_in_executor(ledger_writer, partial(function, *args, **kwargs))
 
     async with AsyncJobsClient(
@@ -218,6 +219,13 @@ async def _sweep(
                     on_handle(handle)
 
         try:
-            await asyncio.gather(*(one(i, p) for i, p in enumerate(param_sets)))
+            # Every trigger sees its answer through and is settled in the ledger, even when
+            # another one broke (a ledger error, say); the first such error is raised after.
+            outcomes = await asyncio.gather(
+                *(one(i, p) for i, p in enumerate(param_sets)), return_exceptions=True
+            )
         finally:
             ledger_writer.shutdown(wait=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome

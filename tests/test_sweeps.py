@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,14 +67,15 @@ def _sent_name(run: dict[str, object]) -> str:
 def test_sweep_keeps_to_its_concurrency_and_writes_one_ledger_row_per_run(
     noop_sandbox: SandboxServer, session: JobSession
 ) -> None:
-    noop_sandbox.set_faults(Fault.latency(100, "trigger"))
+    # 300 ms each: long enough that all four slots are busy at once even on a slow disk.
+    noop_sandbox.set_faults(Fault.latency(300, "trigger"))
     names = [f"n{i:02d}" for i in range(12)]
     result = jobmagic.sweep(
         "test:sweeps:noop", grid={"name": names}, concurrency=4, session=session
     )
 
     assert not result.failures and len(result) == 12
-    # The server saw at most 4 triggers at once, and did overlap them (100 ms each).
+    # The server saw at most 4 triggers at once, and did overlap them.
     assert noop_sandbox.stats()["trigger"] == 12
     assert noop_sandbox.peak_in_flight()["trigger"] == 4
     runs = {run["name"]: _sent_name(run) for run in noop_sandbox.runs(NOOP)}
@@ -105,6 +108,32 @@ def test_failed_triggers_are_summarised_and_the_rest_go_on(
     assert sorted(state.value for state in states) == ["acknowledged"] * 4 + ["rejected"] * 2
     frame = result.to_dataframe()
     assert list(frame["params.name"]) == ["r2", "r3", "r4", "r5"]
+
+
+def test_an_unexpected_error_in_one_run_is_raised_after_the_others_are_settled(
+    noop_sandbox: SandboxServer, session: JobSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    noop_sandbox.set_faults(Fault.latency(50, "trigger"))
+    accept = session.accept
+
+    def accept_breaks_on_b3(attempt: int, resolved: Any, run: Any, **kwargs: Any) -> Any:
+        if kwargs["params"] == {"name": "b3"}:
+            raise sqlite3.OperationalError("disk I/O error")
+        return accept(attempt, resolved, run, **kwargs)
+
+    monkeypatch.setattr(session, "accept", accept_breaks_on_b3)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        jobmagic.sweep(
+            "test:sweeps:noop",
+            runs=[{"name": f"b{i}"} for i in range(8)],
+            concurrency=8,
+            session=session,
+        )
+    entries = session.ledger.entries(session_id=session.session_id)
+    states = {entry.params["name"]: entry.state.value for entry in entries}
+    # All eight went out together; the seven others were answered and committed.
+    assert states == {f"b{i}": "pending" if i == 3 else "acknowledged" for i in range(8)}
+    assert noop_sandbox.stats()["trigger"] == 8
 
 
 _SWEEP_FOREVER = textwrap.dedent(

@@ -444,7 +444,8 @@ class SandboxProcess:
 
     def stats(self) -> dict[str, int]:
         """Requests received per endpoint key, over HTTP (``GET /_sandbox/stats``)."""
-        return dict(self._admin("GET", "stats")["requests"])
+        counts = self._admin("GET", "stats")["requests"]
+        return {str(endpoint): int(count) for endpoint, count in counts.items()}
 
     def _admin(self, method: str, name: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
