@@ -467,6 +467,21 @@ def test_a_command_that_cannot_start_fails_the_run(shared_sandbox: SandboxServer
     assert "/no/such/program" in run["error"]
 
 
+def _new_run(store: Store, name: str) -> str:
+    """A CREATED run straight in the store, for tests of the runner alone."""
+    return store.create_run(
+        make_name=lambda: name,
+        application_id="app",
+        application_name="job",
+        deployment_id="dep",
+        deployment_version="1",
+        command="",
+        params={},
+        triggered_by="me",
+        now_ms=0,
+    ).id
+
+
 def test_runs_terminated_or_stopped_before_their_process_starts_never_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -485,20 +500,11 @@ def test_runs_terminated_or_stopped_before_their_process_starts_never_start(
     marker = tmp_path / "started"
     argv = [sys.executable, "-c", f"open({str(marker)!r}, 'a').write('x')"]
 
-    def new_run(name: str) -> str:
-        return store.create_run(
-            make_name=lambda: name,
-            application_id="app",
-            application_name="job",
-            deployment_id="dep",
-            deployment_version="1",
-            command="",
-            params={},
-            triggered_by="me",
-            now_ms=0,
-        ).id
-
-    first, queued, left = new_run("first"), new_run("queued"), new_run("left")
+    first, queued, left = (
+        _new_run(store, "first"),
+        _new_run(store, "queued"),
+        _new_run(store, "left"),
+    )
     runner.start(first, [sys.executable, "-c", "pass"], cwd=tmp_path)
     runner.start(queued, argv, cwd=tmp_path)
     runner.start(left, argv, cwd=tmp_path)
@@ -535,21 +541,8 @@ def test_a_launch_that_breaks_after_the_fork_kills_the_process_and_fails_the_run
         started.append(pid)
         raise RuntimeError("disk on fire")
 
-    def new_run(name: str) -> str:
-        return store.create_run(
-            make_name=lambda: name,
-            application_id="app",
-            application_name="job",
-            deployment_id="dep",
-            deployment_version="1",
-            command="",
-            params={},
-            triggered_by="me",
-            now_ms=0,
-        ).id
-
     monkeypatch.setattr(store, "mark_running", broken_mark_running)
-    run = store.get_run_by_id(new_run("broken"))
+    run = store.get_run_by_id(_new_run(store, "broken"))
     assert run is not None
     runner.start(run.id, [sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp_path)
     assert runner.wait(run.id, timeout=10)
@@ -573,11 +566,11 @@ def test_a_launch_that_breaks_after_the_fork_kills_the_process_and_fails_the_run
 
     monkeypatch.setattr(store, "mark_running", broken_mark_running)
     monkeypatch.setattr(store, "finish_run", finish_fails_once)
-    unlucky = new_run("unlucky")
+    unlucky = _new_run(store, "unlucky")
     runner.start(unlucky, [sys.executable, "-c", "pass"], cwd=tmp_path)
     assert runner.wait(unlucky, timeout=10)
     monkeypatch.undo()
-    after = new_run("after")
+    after = _new_run(store, "after")
     runner.start(after, [sys.executable, "-c", "pass"], cwd=tmp_path)
     assert runner.wait(after, timeout=10)
     assert store.get_run_by_id(after).status == "FINISHED"  # type: ignore[union-attr]
