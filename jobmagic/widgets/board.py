@@ -28,6 +28,7 @@ from jobmagic.widgets._format import count_states, format_clock, format_counts
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets.card import RunCard
 from jobmagic.widgets.static import (
+    bundle_with_snapshots,
     render_runs_html,
     render_runs_text,
     runs_table_html,
@@ -333,9 +334,5 @@ class RunsBoard:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         """The live board, plus a static HTML table and a text summary."""
-        bundle: dict[str, Any] = {}
-        if not self._closed:
-            bundle.update(self.widget._repr_mimebundle_(**kwargs) or {})
-        bundle["text/html"] = self.snapshot_html()
-        bundle["text/plain"] = self.text()
-        return bundle
+        live = None if self._closed else self.widget
+        return bundle_with_snapshots(live, self.snapshot_html(), self.text(), **kwargs)

@@ -26,6 +26,7 @@ from jobmagic.widgets._source import RunSource
 from jobmagic.widgets._threads import start_worker
 from jobmagic.widgets.static import (
     badge_html,
+    bundle_with_snapshots,
     error_html,
     link_html,
     log_lines_html,
@@ -455,9 +456,5 @@ class RunCard:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         """The live widget, plus static HTML and a text line for viewers without widgets."""
-        bundle: dict[str, Any] = {}
-        if not self._closed:
-            bundle.update(self.widget._repr_mimebundle_(**kwargs) or {})
-        bundle["text/html"] = self.snapshot_html()
-        bundle["text/plain"] = self.text()
-        return bundle
+        live = None if self._closed else self.widget
+        return bundle_with_snapshots(live, self.snapshot_html(), self.text(), **kwargs)

@@ -24,7 +24,13 @@ from jobmagic.widgets._format import css_token, short_error
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets._threads import start_worker
 from jobmagic.widgets.card import RunCard
-from jobmagic.widgets.static import params_html, render_run_html, render_run_text, style_block
+from jobmagic.widgets.static import (
+    bundle_with_snapshots,
+    params_html,
+    render_run_html,
+    render_run_text,
+    style_block,
+)
 
 __all__ = ["SubmitCallback", "TriggerFormView"]
 
@@ -281,9 +287,5 @@ class TriggerFormView:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         """The live form, plus static HTML and text for viewers without widgets."""
-        bundle: dict[str, Any] = {}
-        if not self._closed:
-            bundle.update(self.widget._repr_mimebundle_(**kwargs) or {})
-        bundle["text/html"] = self.snapshot_html()
-        bundle["text/plain"] = self.text()
-        return bundle
+        live = None if self._closed else self.widget
+        return bundle_with_snapshots(live, self.snapshot_html(), self.text(), **kwargs)

@@ -19,6 +19,7 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from types import MappingProxyType
+from typing import Any
 
 from jobmagic.models import JobRun, LogLine, RunStatus
 from jobmagic.widgets._format import (
@@ -34,6 +35,7 @@ from jobmagic.widgets._format import (
 
 __all__ = [
     "badge_html",
+    "bundle_with_snapshots",
     "error_html",
     "link_html",
     "log_lines_html",
@@ -370,6 +372,19 @@ def runs_table_html(entries: Iterable[RunEntry], *, now: datetime | None = None)
 
 
 # --- whole snapshots -------------------------------------------------------------------
+
+
+def bundle_with_snapshots(
+    live: Any | None, html_text: str, plain_text: str, **kwargs: Any
+) -> dict[str, Any]:
+    """An output bundle: ``live``'s widget view (unless it is None: closed) plus the static
+    HTML and text that viewers without widgets show instead."""
+    bundle: dict[str, Any] = {}
+    if live is not None:
+        bundle.update(live._repr_mimebundle_(**kwargs) or {})
+    bundle["text/html"] = html_text
+    bundle["text/plain"] = plain_text
+    return bundle
 
 
 def render_run_html(
