@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from jobmagic.models import RunStatus
 from jobmagic.sandbox import render
 from jobmagic.sandbox.errors import ApiError
 from jobmagic.sandbox.jobs import PARAM_NAME_RE, JobCatalog, JobSpec, build_argv
@@ -29,17 +30,8 @@ from jobmagic.sandbox.store import TERMINAL, RunRecord, SortKey, Store
 
 __all__ = ["RUN_STATUSES", "SORT_KEYS", "SandboxService", "make_run_name"]
 
-RUN_STATUSES = (
-    "CREATED",
-    "SCHEDULED",
-    "RUNNING",
-    "FINISHED",
-    "FAILED",
-    "TERMINATION_REQUESTED",
-    "TERMINATING",
-    "TERMINATED",
-    "UNKNOWN",
-)
+#: The nine statuses of the API, in lifecycle order: the client's enum is the one list.
+RUN_STATUSES = tuple(status.value for status in RunStatus)
 SORT_KEYS: tuple[SortKey, ...] = (
     "startTime",
     "duration",

@@ -27,9 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from jobmagic.models import RunStatus
+
 __all__ = ["TERMINAL", "LogRecord", "RunRecord", "Store"]
 
-TERMINAL = ("FINISHED", "FAILED", "TERMINATED")
+TERMINAL = tuple(status.value for status in RunStatus if status.is_terminal)
 
 SortKey = Literal["startTime", "duration", "deploymentVersion", "triggeredBy", "status"]
 
