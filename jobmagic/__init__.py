@@ -20,9 +20,9 @@ ipywidgets or httpx.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from jobmagic._lazy import lazy_attributes
 from jobmagic._version import __version__
 from jobmagic.api._errors import (
     APIError,
@@ -63,14 +63,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'jobmagic' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 def load_ipython_extension(shell: Any) -> None:

@@ -15,9 +15,9 @@ server name is first used, so ``read_sandbox_address`` works without the ``sandb
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from jobmagic._lazy import lazy_attributes
 from jobmagic.sandbox.address import SandboxAddress, read_sandbox_address
 from jobmagic.sandbox.errors import ApiError, SandboxError
 from jobmagic.sandbox.faults import ENDPOINTS, Fault
@@ -62,7 +62,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -11,9 +11,9 @@ classes import ipywidgets, so they load on first use; the static renderers
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from jobmagic._lazy import lazy_attributes
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets.static import render_run_html, render_run_text, render_runs_html
 
@@ -32,6 +32,7 @@ __all__ = [
     "render_runs_html",
 ]
 
+# Importing ipywidgets costs ~0.2 s; `jobmagic.views` only needs the formatters.
 _LAZY = {
     "RunCard": "jobmagic.widgets.card",
     "RunsBoard": "jobmagic.widgets.board",
@@ -39,12 +40,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    # Importing ipywidgets costs ~0.2 s; `jobmagic.views` only needs the formatters.
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'jobmagic.widgets' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

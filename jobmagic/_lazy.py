@@ -1,0 +1,35 @@
+"""Names a package exports but imports only on first use (PEP 562 ``__getattr__``).
+
+Why: ``%load_ext jobmagic`` must not pay for httpx, pandas, ipywidgets or the web stack.
+
+>>> getattr_, dir_ = lazy_attributes("pkg", {"dumps": "json"}, {"x": 1})
+>>> getattr_("dumps").__module__, dir_()
+('json', ['dumps', 'x'])
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["lazy_attributes"]
+
+
+def lazy_attributes(
+    package: str, modules: Mapping[str, str], namespace: Mapping[str, Any]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A module's ``__getattr__`` and ``__dir__`` for ``modules`` (name -> module it is in).
+
+    ``namespace`` is the module's ``globals()``, so ``dir()`` lists eager names as well.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name in modules:
+            return getattr(importlib.import_module(modules[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted(set(namespace) | set(modules))
+
+    return __getattr__, __dir__
