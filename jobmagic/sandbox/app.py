@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from jobmagic.models import datetime_to_ms, iso_to_datetime
 from jobmagic.sandbox import render
 from jobmagic.sandbox.errors import ApiError
 from jobmagic.sandbox.faults import Fault, FaultPlan, RequestStats
@@ -121,6 +122,19 @@ class _Query:
             return None
         return value
 
+    def iso_ms(self, name: str) -> int | None:
+        """An ISO-8601 time (UTC when it names no zone) as ms since the epoch."""
+        raw = self.params.get(name)
+        if raw is None or raw == "":
+            return None
+        moment = iso_to_datetime(raw)
+        if moment is None:
+            self.details.append(
+                {"field": name, "message": "must be an ISO-8601 time, e.g. 2024-01-31T12:00:00Z"}
+            )
+            return None
+        return datetime_to_ms(moment)
+
     def choice(self, name: str, choices: Sequence[str], default: str) -> str:
         raw = self.params.get(name)
         if raw is None or raw == "":
@@ -179,6 +193,8 @@ def create_app(ctx: AppContext) -> Starlette:
                     return await _drop(ctx, request)
                 if fault.kind == "malformed":
                     return _truncated(response)
+                if fault.kind == "body":
+                    return Response(fault.body, status_code=200, media_type="application/json")
                 return _fault_response(fault)
             return response
 
@@ -242,6 +258,29 @@ def create_app(ctx: AppContext) -> Starlette:
         }
         query.check()
         return await call(service.logs, **kwargs)
+
+    async def events(request: Request) -> Response:
+        query = _Query(request)
+        application_id, fqn = query.text("applicationId"), query.text("applicationFqn")
+        if application_id is None and fqn is None:
+            query.details.append(
+                {"field": "applicationId", "message": "give applicationId or applicationFqn"}
+            )
+        run_name, pod_names = query.text("jobRunName"), query.many("podNames")
+        if run_name is not None and pod_names:
+            query.details.append(
+                {"field": "podNames", "message": "give jobRunName or podNames, not both"}
+            )
+        kwargs = {
+            "application_id": application_id,
+            "application_fqn": fqn,
+            "run_name": run_name,
+            "pod_names": pod_names,
+            "start_ms": query.iso_ms("startTs"),
+            "end_ms": query.iso_ms("endTs"),
+        }
+        query.check()
+        return await call(service.events, **kwargs)
 
     async def apps(request: Request) -> Response:
         query = _Query(request)
@@ -328,6 +367,7 @@ def create_app(ctx: AppContext) -> Starlette:
             methods=["DELETE"],
         ),
         Route("/logs", endpoint("logs", logs), methods=["GET"]),
+        Route("/events", endpoint("events", events), methods=["GET"]),
         Route("/apps", endpoint("apps", apps), methods=["GET"]),
         Route("/apps/{application_id}", endpoint("get_app", get_app), methods=["GET"]),
         Route("/fqn/app", endpoint("fqn_app", fqn_app), methods=["GET"]),

@@ -14,6 +14,8 @@ kind           effect
 ``drop``       read the request, then abort the TCP connection: no HTTP answer at all;
                ``after=True`` handles the request first (the run exists, the answer is lost)
 ``malformed``  handle the request, then send its answer cut in half (not JSON)
+``body``       handle the request, then answer 200 with ``body`` (raw text, e.g. ``null``,
+               ``{}``, ``[]``): a success a client cannot read
 =============  =============================================================================
 
 Over HTTP: ``POST /_sandbox/faults`` with ``{"faults": [Fault JSON, ...]}`` adds faults,
@@ -52,10 +54,11 @@ ENDPOINTS = (
     "session",
     "min_cli_version",
     "tenant_id",
+    "events",
 )
 
-FaultKind = Literal["latency", "status", "rate_limit", "drop", "malformed"]
-_KINDS: tuple[FaultKind, ...] = ("latency", "status", "rate_limit", "drop", "malformed")
+FaultKind = Literal["latency", "status", "rate_limit", "drop", "malformed", "body"]
+_KINDS: tuple[FaultKind, ...] = ("latency", "status", "rate_limit", "drop", "malformed", "body")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class Fault:
     status_code: int = 503
     retry_after: int = 1
     after: bool = False
+    body: str = ""
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -107,6 +111,11 @@ class Fault:
         """Handle the request, then send a truncated, non-JSON body."""
         return cls("malformed", endpoint, times, after=True)
 
+    @classmethod
+    def replace_body(cls, body: str, endpoint: str = "*", *, times: int | None = 1) -> Fault:
+        """Handle the request, then answer 200 with ``body`` as it is."""
+        return cls("body", endpoint, times, after=True, body=body)
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -126,8 +135,10 @@ class Fault:
             raise ValueError(f"kind: must be one of {', '.join(_KINDS)}")
         if kind == "rate_limit":
             values.setdefault("status_code", 429)
-        if kind == "malformed":
+        if kind in ("malformed", "body"):
             values["after"] = True
+        if not isinstance(values.get("body", ""), str):
+            raise ValueError("body: must be a string")
         for name in ("latency_ms", "status_code", "retry_after"):
             if name in values and (
                 not isinstance(values[name], int) or isinstance(values[name], bool)

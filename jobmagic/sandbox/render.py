@@ -1,14 +1,18 @@
 """The API's JSON shapes, built from the sandbox's records. Pure functions.
 
-Field names and types follow API.md and what TrueFoundry's own SDKs parse strictly:
-JobRun times in ms ints, ``deploymentVersion`` a string, ``duration`` in seconds; an
-Application with ``tenantName``, int ``lastVersion``/``activeVersion``, ``workspace`` and a
-``deployment`` whose manifest declares the params.
+Field names and types follow what TrueFoundry's own SDKs parse strictly (``truefoundry-sdk``
+0.6.0's models are the spec's field rules; tests/test_conformance.py holds us to them):
+JobRun times in ms ints, ``deploymentVersion`` a string, ``duration`` in *whole* seconds; an
+Application with ``tenantName``, int ``lastVersion``/``activeVersion``, ``workspace``, the
+required ``createdBySubject`` and ``autopilot``, and a ``deployment`` (itself with a
+``createdBySubject``) whose manifest declares the params; Events as Kubernetes reports them.
 
 >>> from jobmagic.sandbox.jobs import JobSpec
 >>> app = application_json(JobSpec(name="hello", command="echo hi"), created_at_ms=0)
 >>> app["fqn"], app["deployment"]["manifest"]["type"], app["lastVersion"]
 ('sandbox:default:hello', 'job', 1)
+>>> app["createdBySubject"]["subjectType"], app["deployment"]["createdBySubject"]["subjectId"]
+('user', 'sandbox-user')
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from jobmagic.sandbox import events
 from jobmagic.sandbox.jobs import JobSpec
-from jobmagic.sandbox.store import LogRecord, RunRecord
+from jobmagic.sandbox.store import EventRecord, LogRecord, RunRecord
 
 __all__ = [
     "TENANT",
     "USER",
     "application_json",
+    "duration_seconds",
+    "event_json",
     "log_json",
     "run_json",
     "session_json",
@@ -41,6 +48,7 @@ _VERSION = 1
 
 
 def subject_json() -> dict[str, str]:
+    """The sandbox user as the spec's ``Subject``."""
     return {
         "subjectId": USER["id"],
         "subjectType": "user",
@@ -68,7 +76,7 @@ def run_json(run: RunRecord) -> dict[str, Any]:
     }
     if run.end_time_ms is not None:
         data["endTime"] = run.end_time_ms
-        data["duration"] = round(max(0, run.end_time_ms - run.created_at_ms) / 1000, 3)
+        data["duration"] = duration_seconds(run.created_at_ms, run.end_time_ms)
     if run.exit_code is not None:
         data["exitCode"] = run.exit_code
     if run.error:
@@ -76,9 +84,50 @@ def run_json(run: RunRecord) -> dict[str, Any]:
     return data
 
 
+def duration_seconds(created_at_ms: int, end_time_ms: int) -> int:
+    """A run's ``duration`` as the spec types it: whole seconds (``Optional[int]``).
+
+    Rounded half up to the second; clients wanting precision use ``endTime - createdAt``.
+
+    >>> duration_seconds(1_000, 1_051), duration_seconds(0, 2_500), duration_seconds(5, 0)
+    (0, 3, 0)
+    """
+    return (max(0, end_time_ms - created_at_ms) + 500) // 1000
+
+
 def log_json(record: LogRecord) -> dict[str, str]:
     """One log line; ``time`` is nanoseconds since the epoch, as a string."""
     return {"log": record.line, "stream": record.stream, "time": str(record.time_ns)}
+
+
+def event_json(event: EventRecord, *, namespace: str, container: str) -> dict[str, Any]:
+    """One Event as the spec shapes it: the run's pod (or its container) is the object.
+
+    A pod's namespace is its workspace's name, as TrueFoundry maps workspaces to namespaces;
+    its job container is named after the application.
+    """
+    pod = events.pod_name(event.run_name, event.run_id)
+    involved: dict[str, Any] = {
+        "kind": "Pod",
+        "name": pod,
+        "apiVersion": "v1",
+        "namespace": namespace,
+    }
+    if event.on_container:
+        involved["containerName"] = container
+    stamp = iso(event.time_ms)
+    return {
+        "name": f"{pod}.{event.seq:016x}",
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "involvedObject": involved,
+        "type": event.type,
+        "count": 1,
+        "reason": event.reason,
+        "message": event.message,
+        "namespace": namespace,
+        "chart": {"category": event.category},
+    }
 
 
 def iso(ms: int) -> str:
@@ -123,6 +172,7 @@ def application_json(job: JobSpec, *, created_at_ms: int) -> dict[str, Any]:
         "createdAt": created,
         "updatedAt": created,
         "createdBy": USER["id"],
+        "createdBySubject": subject_json(),
         "manifest": manifest,
     }
     return {
@@ -133,7 +183,11 @@ def application_json(job: JobSpec, *, created_at_ms: int) -> dict[str, Any]:
         "tenantName": TENANT,
         "workspaceId": job.workspace_id,
         "createdBy": USER["id"],
+        "createdBySubject": subject_json(),
         "lifecycleStage": "active",
+        # Required by the spec, its shape left open (``Dict[str, Any]``): a job the sandbox
+        # serves has no autopilot recommendations applied, so the object is empty.
+        "autopilot": {},
         "metadata": {},
         "activeDeploymentId": job.deployment_id,
         "lastDeploymentId": job.deployment_id,

@@ -4,7 +4,8 @@ One launcher thread starts the processes, in the order runs were triggered; then
 one reader per pipe (stdout, stderr) and one waiter. All writes of log lines and of the final
 status go through one :class:`_Writer` thread in FIFO order, so when a run's status turns
 terminal every line it printed is already stored — a client that sees FINISHED and then
-reads the logs gets all of them.
+reads the logs gets all of them. Each run's pod events (:mod:`jobmagic.sandbox.events`) are
+stored as they happen; those of its end in the same transaction as its terminal status.
 
 Each child starts in its own session (process group) on POSIX, so terminate signals the
 whole tree a job may have spawned, not just its first process.
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from jobmagic.sandbox import events
 from jobmagic.sandbox.errors import ApiError
 from jobmagic.sandbox.store import TERMINAL, LogRecord, Store
 
@@ -83,6 +85,7 @@ class _Proc:
     argv: tuple[str, ...]
     cwd: Path
     env: dict[str, str]
+    container: str = "job"
     popen: subprocess.Popen[bytes] | None = None  # None until the launcher starts it
     readers: list[threading.Thread] = field(default_factory=list)
     exited: threading.Event = field(default_factory=threading.Event)
@@ -196,14 +199,18 @@ class Runner:
         *,
         cwd: Path,
         env: Mapping[str, str] | None = None,
+        container: str = "job",
     ) -> None:
         """Queue the run's process to start and return at once; the run stays CREATED until
-        it starts. A process that cannot start ends the run as FAILED.
+        it starts. A process that cannot start ends the run as FAILED. ``container`` names
+        the job's container in the run's events (TrueFoundry names it after the application).
 
         Starting happens on the launcher thread, not the caller's: a trigger is answered
         without waiting for a fork, as a cluster answers before the pod is scheduled.
         """
-        proc = _Proc(run_id=run_id, argv=tuple(argv), cwd=cwd, env=dict(env or {}))
+        proc = _Proc(
+            run_id=run_id, argv=tuple(argv), cwd=cwd, env=dict(env or {}), container=container
+        )
         with self._lock:
             if self._stopping:
                 self._store.finish_run(
@@ -276,7 +283,9 @@ class Runner:
             return
         popen = proc.popen
         assert popen is not None and popen.stdout is not None and popen.stderr is not None
-        if not self._store.mark_running(proc.run_id, popen.pid, process_start_ticks(popen.pid)):
+        if self._store.mark_running(proc.run_id, popen.pid, process_start_ticks(popen.pid)):
+            self._store.add_events(events.started(proc.run_id, proc.container, now_ms=now_ms()))
+        else:
             # Terminated while it was being started: the run already says so; end the process.
             proc.stop_reason = proc.stop_reason or TERMINATED_ERROR
             self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
@@ -295,13 +304,19 @@ class Runner:
 
     def _end_unstarted(self, proc: _Proc, status: str, code: int | None, error: str) -> None:
         """Record the end of a run whose process never started, and let waiters go."""
+        end = now_ms()
+        error = error[:_MAX_ERROR]
+        failed = status == "FAILED"
         try:
             self._store.finish_run(
                 proc.run_id,
                 status=status,
-                end_time_ms=now_ms(),
+                end_time_ms=end,
                 exit_code=code,
-                error=error[:_MAX_ERROR],
+                error=error,
+                events=events.not_started(proc.run_id, proc.container, code, error, now_ms=end)
+                if failed
+                else (),
             )
         finally:
             with self._lock:
@@ -333,7 +348,14 @@ class Runner:
         def finish() -> None:
             try:
                 self._store.finish_run(
-                    proc.run_id, status=status, end_time_ms=end, exit_code=code, error=error
+                    proc.run_id,
+                    status=status,
+                    end_time_ms=end,
+                    exit_code=code,
+                    error=error,
+                    events=events.ended(
+                        proc.run_id, proc.container, status, code, error, now_ms=end
+                    ),
                 )
             finally:
                 with self._lock:
@@ -371,6 +393,9 @@ class Runner:
             first_request = proc is not None and proc.stop_reason is None
             if proc is not None and first_request:
                 proc.stop_reason = TERMINATED_ERROR
+        killing = events.killing(
+            run_id, record.application_name, "termination requested", now_ms=now_ms()
+        )
         if proc is None:
             # Not a run of ours (left by an earlier sandbox, or it ended a moment ago): record
             # the end unless the run reached a terminal status on its own in the meantime.
@@ -380,6 +405,7 @@ class Runner:
                 end_time_ms=now_ms(),
                 exit_code=None,
                 error=TERMINATED_ERROR,
+                events=[killing],
             ):
                 current = self._store.get_run_by_id(run_id)
                 raise ApiError(
@@ -389,6 +415,7 @@ class Runner:
                 )
             return "TERMINATED"
         if first_request:
+            self._store.add_events([killing])
             self._store.transition(
                 run_id, "TERMINATION_REQUESTED", only_from=("CREATED", "RUNNING")
             )
@@ -437,9 +464,15 @@ class Runner:
         with self._lock:
             self._stopping = True
             procs = list(self._procs.values())
-            for proc in procs:
-                if proc.stop_reason is None:
-                    proc.stop_reason = reason
+            stopping = [proc for proc in procs if proc.stop_reason is None]
+            for proc in stopping:
+                proc.stop_reason = reason
+        try:
+            self._store.add_events(
+                [events.killing(p.run_id, p.container, reason, now_ms=now_ms()) for p in stopping]
+            )
+        except Exception:  # the children must be stopped whatever the store says
+            logger.exception("could not record the Killing events of %d runs", len(stopping))
         for proc in procs:
             self._signal(proc, signal.SIGTERM)
         deadline = time.monotonic() + self.grace_period

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from jobmagic.models import RunStatus
-from jobmagic.sandbox import render
+from jobmagic.sandbox import events, render
 from jobmagic.sandbox.errors import ApiError
 from jobmagic.sandbox.jobs import PARAM_NAME_RE, JobCatalog, JobSpec, build_argv
 from jobmagic.sandbox.runner import Runner
@@ -39,6 +39,8 @@ SORT_KEYS: tuple[SortKey, ...] = (
     "triggeredBy",
     "status",
 )
+#: ``GET /events`` looks back this far from ``endTs`` when no ``startTs`` is given.
+EVENTS_WINDOW_MS = 24 * 3600 * 1000
 _ALIAS_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -151,6 +153,7 @@ class SandboxService:
             argv,
             cwd=job.workdir or job.jobs_dir or self.default_cwd,
             env={"JOBMAGIC_RUN_NAME": record.name, "JOBMAGIC_APPLICATION_FQN": job.fqn},
+            container=job.name,
         )
         return {
             "message": f"Job run {record.name} triggered",
@@ -251,6 +254,49 @@ class SandboxService:
         status = self.runner.terminate(record.id)
         return {"message": f"Termination of job run {name} requested", "jobRunStatus": status}
 
+    def _job_by_id_or_fqn(self, application_id: str | None, fqn: str | None) -> JobSpec:
+        if application_id is not None:
+            return self.job_by_application_id(application_id)
+        found = self.catalog.by_fqn(fqn or "")
+        if found is None:
+            raise ApiError.not_found(f"No application with fqn {fqn!r}")
+        return found
+
+    def events(
+        self,
+        *,
+        application_id: str | None,
+        application_fqn: str | None,
+        run_name: str | None,
+        pod_names: Sequence[str],
+        start_ms: int | None,
+        end_ms: int | None,
+    ) -> dict[str, Any]:
+        """``GET /events``: the pod events of one run, of some pods, or of the whole job,
+        within [start, end] (default: the 24 hours before ``end``, which defaults to now)."""
+        job = self._job_by_id_or_fqn(application_id, application_fqn)
+        end = _now_ms() if end_ms is None else end_ms
+        start = end - EVENTS_WINDOW_MS if start_ms is None else start_ms
+        if start > end:
+            raise ApiError.validation(
+                [{"field": "startTs", "message": "must be less than or equal to endTs"}]
+            )
+        run_names: list[str] | None = None
+        if run_name:
+            run_names = [self._run_or_404(job.application_id, run_name).name]
+        records = self.store.query_events(
+            job.application_id, run_names=run_names, start_ms=start, end_ms=end
+        )
+        if pod_names:
+            wanted = set(pod_names)
+            records = [r for r in records if events.pod_name(r.run_name, r.run_id) in wanted]
+        return {
+            "data": [
+                render.event_json(record, namespace=job.workspace, container=job.name)
+                for record in records
+            ]
+        }
+
     def logs(
         self,
         *,
@@ -264,13 +310,7 @@ class SandboxService:
         skip: int,
         search: str | None,
     ) -> dict[str, Any]:
-        if application_id is not None:
-            job = self.job_by_application_id(application_id)
-        else:
-            found = self.catalog.by_fqn(application_fqn or "")
-            if found is None:
-                raise ApiError.not_found(f"No application with fqn {application_fqn!r}")
-            job = found
+        job = self._job_by_id_or_fqn(application_id, application_fqn)
         if run_name:
             run_ids = [self._run_or_404(job.application_id, run_name).id]
         else:

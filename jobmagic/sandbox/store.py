@@ -1,8 +1,11 @@
-"""The sandbox's state in SQLite: runs and their log lines, surviving restarts.
+"""The sandbox's state in SQLite: runs, their log lines and events, surviving restarts.
 
 One connection, guarded by a lock, is shared by the request threads, the runner's threads
 and the log writer: SQLite serialises writers anyway, and one lock makes every method
 atomic without ``database is locked`` retries. WAL keeps a crash from corrupting the file.
+
+The schema only ever grows by whole tables created ``IF NOT EXISTS``, so opening a file
+written by an older sandbox migrates it forward (``events`` arrived that way).
 
 >>> import tempfile, pathlib
 >>> store = Store(pathlib.Path(tempfile.mkdtemp()) / "sandbox.db")
@@ -29,7 +32,7 @@ from typing import Any, Literal
 
 from jobmagic.models import RunStatus
 
-__all__ = ["TERMINAL", "LogRecord", "RunRecord", "Store"]
+__all__ = ["TERMINAL", "EventRecord", "LogRecord", "RunRecord", "Store"]
 
 TERMINAL = tuple(status.value for status in RunStatus if status.is_terminal)
 
@@ -69,6 +72,17 @@ CREATE TABLE IF NOT EXISTS apps (
     id TEXT PRIMARY KEY,
     first_seen_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    type TEXT NOT NULL,
+    message TEXT NOT NULL,
+    category TEXT NOT NULL,
+    on_container INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, time_ms, seq);
 """
 
 _SORT_COLUMNS: Mapping[str, str] = {
@@ -114,6 +128,26 @@ class LogRecord:
     time_ns: int
     stream: str
     line: str
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One Kubernetes-like event of a run's pod, as the runner records it.
+
+    ``type`` is ``Normal`` or ``Warning``; ``category`` the spec's ``chart.category``;
+    ``on_container`` says the event is about the job's container rather than the pod.
+    ``seq`` and ``run_name`` are filled in when the event is read back.
+    """
+
+    run_id: str
+    time_ms: int
+    reason: str
+    type: str
+    message: str
+    category: str = "General"
+    on_container: bool = False
+    seq: int = 0
+    run_name: str = ""
 
 
 def new_run_id() -> str:
@@ -279,16 +313,30 @@ class Store:
         end_time_ms: int,
         exit_code: int | None,
         error: str | None,
+        events: Sequence[EventRecord] = (),
     ) -> bool:
-        """Record a run's end, unless it already ended (first writer wins)."""
+        """Record a run's end, unless it already ended (first writer wins).
+
+        ``events`` (what the end looked like) are stored with it, in the same transaction
+        and only if this call ended the run: a client that sees the terminal status and then
+        asks for the events gets them, and a second writer adds no contradicting ones.
+        """
         marks = ", ".join("?" for _ in TERMINAL)
         with self._lock:
-            cursor = self._db.execute(
-                f"""UPDATE runs SET status = ?, end_time_ms = MAX(?, created_at_ms),
-                        exit_code = ?, error = ?
-                    WHERE id = ? AND status NOT IN ({marks})""",
-                (status, end_time_ms, exit_code, error, run_id, *TERMINAL),
-            )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = self._db.execute(
+                    f"""UPDATE runs SET status = ?, end_time_ms = MAX(?, created_at_ms),
+                            exit_code = ?, error = ?
+                        WHERE id = ? AND status NOT IN ({marks})""",
+                    (status, end_time_ms, exit_code, error, run_id, *TERMINAL),
+                )
+                if cursor.rowcount == 1:
+                    self._insert_events(events)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
         return cursor.rowcount == 1
 
     def delete_run(self, run_id: str) -> bool:
@@ -302,6 +350,7 @@ class Store:
                 )
                 if cursor.rowcount:
                     self._db.execute("DELETE FROM logs WHERE run_id = ?", (run_id,))
+                    self._db.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -367,6 +416,69 @@ class Store:
                 "SELECT id FROM runs WHERE application_id = ?", (application_id,)
             ).fetchall()
         return [row[0] for row in rows]
+
+    # --- events ----------------------------------------------------------------------
+
+    def add_events(self, events: Sequence[EventRecord]) -> None:
+        """Store events in one transaction."""
+        if not events:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._insert_events(events)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _insert_events(self, events: Sequence[EventRecord]) -> None:
+        self._db.executemany(
+            """INSERT INTO events (run_id, time_ms, reason, type, message, category,
+                   on_container) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            [
+                (e.run_id, e.time_ms, e.reason, e.type, e.message, e.category, e.on_container)
+                for e in events
+            ],
+        )
+
+    def query_events(
+        self,
+        application_id: str,
+        *,
+        run_names: Sequence[str] | None = None,
+        start_ms: int,
+        end_ms: int,
+    ) -> list[EventRecord]:
+        """An application's events within [start_ms, end_ms], oldest first; only those of
+        the runs named in ``run_names`` when it is given."""
+        where = ["r.application_id = ?", "e.time_ms >= ?", "e.time_ms <= ?"]
+        args: list[Any] = [application_id, start_ms, end_ms]
+        if run_names is not None:
+            if not run_names:
+                return []
+            where.append(f"r.name IN ({', '.join('?' for _ in run_names)})")
+            args.extend(run_names)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT e.*, r.name AS run_name FROM events e JOIN runs r ON r.id = e.run_id "
+                f"WHERE {' AND '.join(where)} ORDER BY e.time_ms, e.seq",
+                args,
+            ).fetchall()
+        return [
+            EventRecord(
+                run_id=row["run_id"],
+                time_ms=row["time_ms"],
+                reason=row["reason"],
+                type=row["type"],
+                message=row["message"],
+                category=row["category"],
+                on_container=bool(row["on_container"]),
+                seq=row["seq"],
+                run_name=row["run_name"],
+            )
+            for row in rows
+        ]
 
     # --- applications ----------------------------------------------------------------
 
