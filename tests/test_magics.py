@@ -12,7 +12,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from jobmagic.api import JobsClient, ServerError, TriggerOutcomeUnknown
+from jobmagic.api import JobsClient, TriggerOutcomeUnknown
 from jobmagic.ledger import Ledger
 from jobmagic.models import JobRun, RunStatus
 from jobmagic.sandbox import Fault, SandboxServer
@@ -106,9 +106,11 @@ def test_trigger_is_sent_once_on_500_and_drop(sandbox: SandboxServer, isolated_h
     with JobsClient(sandbox.host, sandbox.token) as client:
         app = client.find_app("sandbox:demo:hello")
         sandbox.reset_stats()
+        # The run was created before the 500: a 5xx leaves the outcome unknown, never "rejected".
         sandbox.set_faults(Fault.status(500, "trigger", after=True))
-        with pytest.raises(ServerError):
+        with pytest.raises(TriggerOutcomeUnknown) as lost:
             client.trigger(deployment_id=app.deployment_id)
+        assert lost.value.status_code == 500
         assert sandbox.stats()["trigger"] == 1
         sandbox.reset_stats()
         sandbox.set_faults(Fault.drop("trigger", after=True))

@@ -91,7 +91,8 @@ def test_sweep_keeps_to_its_concurrency_and_writes_one_ledger_row_per_run(
 def test_failed_triggers_are_summarised_and_the_rest_go_on(
     noop_sandbox: SandboxServer, session: JobSession
 ) -> None:
-    noop_sandbox.set_faults(Fault.status(500, "trigger", times=2))
+    # 422 means no run was made: the two are rejected (a 5xx would leave them unknown).
+    noop_sandbox.set_faults(Fault.status(422, "trigger", times=2))
     result = jobmagic.sweep(
         "test:sweeps:noop",
         runs=[{"name": f"r{i}"} for i in range(6)],

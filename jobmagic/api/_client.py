@@ -28,10 +28,12 @@ from jobmagic._version import __version__
 from jobmagic.api import _endpoints as ep
 from jobmagic.api import _flows as flows
 from jobmagic.api._errors import (
+    APIError,
     JobmagicError,
     TransportError,
     TriggerOutcomeUnknown,
     error_for_response,
+    trigger_outcome,
 )
 from jobmagic.api._retry import NEVER_SENT, RetryPolicy, parse_retry_after
 from jobmagic.config import Credentials, mask_token, resolve_credentials
@@ -113,6 +115,10 @@ class _ClientCore:
                 return _Step(body=response.json())
             except (json.JSONDecodeError, UnicodeDecodeError):
                 return self._lost_answer(request, "an answer that is not JSON", attempt)
+        if request.method == "DELETE" and response.status_code == 404 and attempt > 1:
+            # An earlier try was lost or failed mid-way, and now the run is gone: what the
+            # caller asked for holds, most likely by that very try.
+            return _Step(body={"message": "Deleted (an earlier try's answer was lost)."})
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -129,7 +135,19 @@ class _ClientCore:
             response.status_code, idempotent=request.idempotent
         ):
             return _Step(retry_in=self.policy.delay(attempt, retry_after))
+        if request.starts_run and trigger_outcome(response.status_code) == "unknown":
+            return _Step(error=self._unknown_status(error))
         return _Step(error=error)
+
+    def _unknown_status(self, error: APIError) -> TriggerOutcomeUnknown:
+        said = f": {error.server_message.rstrip('.')}" if error.server_message else ""
+        return TriggerOutcomeUnknown(
+            f"The trigger got HTTP {error.status_code} from {self.host}{said}. The server may "
+            "have started the run before failing, so the outcome is unknown. Check before "
+            "triggering again: `%job_runs --reconcile` finds the run this attempt started, if "
+            "any; it was not retried, to avoid a duplicate run.",
+            status_code=error.status_code,
+        )
 
     def on_exception(self, request: ep.ApiRequest, exc: httpx.HTTPError, attempt: int) -> _Step:
         if attempt < self.policy.max_attempts and self.policy.retry_exception(
@@ -147,12 +165,13 @@ class _ClientCore:
         return self._lost_answer(request, f"a {type(exc).__name__}", attempt)
 
     def _lost_answer(self, request: ep.ApiRequest, what: str, attempt: int) -> _Step:
-        if request.path == "/jobs/trigger":
+        if request.starts_run:
             return _Step(
                 error=TriggerOutcomeUnknown(
                     f"The trigger reached {self.host} but got {what} instead of a result, so "
-                    "a run may have started. Check the job's runs (`%job_runs --refresh`) "
-                    "before triggering again; it was not retried, to avoid a duplicate run."
+                    "a run may have started. Check before triggering again: `%job_runs "
+                    "--reconcile` finds the run this attempt started, if any; it was not "
+                    "retried, to avoid a duplicate run."
                 )
             )
         if request.idempotent and attempt < self.policy.max_attempts:

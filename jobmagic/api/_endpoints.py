@@ -14,7 +14,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from jobmagic.api._errors import ParamsError, TransportError
+from jobmagic.api._errors import (
+    ParamsError,
+    TransportError,
+    TriggerOutcomeUnknown,
+    ValidationError,
+)
 from jobmagic.models import Application, JobRun, LogLine, RunStatus, TriggerResult
 
 __all__ = ["API_PREFIX", "ApiRequest", "run_page_url"]
@@ -37,14 +42,49 @@ class ApiRequest:
     # start a second run, so the retry policy treats it differently.
     idempotent: bool = True
     authenticated: bool = True
+    # A trigger's answer decides whether a run exists: an unclear one (5xx, lost, unreadable)
+    # must become TriggerOutcomeUnknown, never a plain failure that invites a retry.
+    starts_run: bool = False
 
     @property
     def url_path(self) -> str:
         return API_PREFIX + self.path
 
 
-def _seg(value: str) -> str:
-    return quote(value, safe="")
+def _checked(value: str, argument: str) -> str:
+    """``value`` if it can name a resource, else a ValidationError naming ``argument``.
+
+    Percent-encoding alone is not enough: httpx (like browsers) resolves ``.`` and ``..``
+    path segments, so ``get_run(app, "..")`` would reach ``/jobs/{app}`` instead. Such values
+    name nothing real, so they are refused before anything is sent.
+    """
+    problem = _segment_problem(value)
+    if problem:
+        raise ValidationError(
+            f"{argument}={value!r} {problem}, so it cannot name a run or an application. "
+            f"Pass the {argument.replace('_', ' ')} exactly as the server gave it.",
+            status_code=None,
+        )
+    return value
+
+
+def _seg(value: str, argument: str) -> str:
+    """``value`` as one URL path segment."""
+    return quote(_checked(value, argument), safe="")
+
+
+def _segment_problem(value: object) -> str | None:
+    if not isinstance(value, str):
+        return f"is a {type(value).__name__}, not a string"
+    if not value.strip():
+        return "is empty"
+    if value in (".", ".."):
+        return "is a relative path step"
+    if "/" in value or "\\" in value:
+        return "contains a slash"
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        return "contains a control character"
+    return None
 
 
 def _ns(value: datetime | int) -> str:
@@ -108,7 +148,7 @@ def trigger(
         body["input"] = job_input
     if alias:
         body["metadata"] = {"job_run_name_alias": alias}
-    return ApiRequest("POST", "/jobs/trigger", json=body, idempotent=False)
+    return ApiRequest("POST", "/jobs/trigger", json=body, idempotent=False, starts_run=True)
 
 
 def list_runs(
@@ -133,23 +173,30 @@ def list_runs(
         query.append(("sortBy", sort_by))
     if order:
         query.append(("order", order))
-    return ApiRequest("GET", f"/jobs/{_seg(application_id)}/runs", query=query)
+    return ApiRequest("GET", f"/jobs/{_seg(application_id, 'application_id')}/runs", query=query)
 
 
 def get_run(application_id: str, name: str) -> ApiRequest:
-    return ApiRequest("GET", f"/jobs/{_seg(application_id)}/runs/{_seg(name)}")
+    return ApiRequest("GET", _run_path(application_id, name))
 
 
 def delete_run(application_id: str, name: str) -> ApiRequest:
     # DELETE of a named resource is idempotent: repeating it cannot start anything.
-    return ApiRequest("DELETE", f"/jobs/{_seg(application_id)}/runs/{_seg(name)}")
+    return ApiRequest("DELETE", _run_path(application_id, name))
+
+
+def _run_path(application_id: str, name: str) -> str:
+    return f"/jobs/{_seg(application_id, 'application_id')}/runs/{_seg(name, 'run_name')}"
 
 
 def terminate(deployment_id: str, name: str) -> ApiRequest:
     return ApiRequest(
         "POST",
         "/jobs/terminate",
-        query=[("deploymentId", deployment_id), ("jobRunName", name)],
+        query=[
+            ("deploymentId", _checked(deployment_id, "deployment_id")),
+            ("jobRunName", _checked(name, "run_name")),
+        ],
         idempotent=False,
     )
 
@@ -188,7 +235,7 @@ def find_apps(*, fqn: str | None = None, name: str | None = None, limit: int = 1
 
 
 def get_app(application_id: str) -> ApiRequest:
-    return ApiRequest("GET", f"/apps/{_seg(application_id)}")
+    return ApiRequest("GET", f"/apps/{_seg(application_id, 'application_id')}")
 
 
 def session() -> ApiRequest:
@@ -205,10 +252,27 @@ def _require_mapping(body: Any, what: str) -> Mapping[str, Any]:
 
 
 def parse_trigger(body: Any) -> TriggerResult:
-    result = TriggerResult.from_api(_require_mapping(body, "the trigger"))
-    if not result.job_run_name:
-        raise TransportError("The server's answer to the trigger named no run.")
+    """The run a trigger started. An answer naming no run leaves the outcome unknown: the
+    request reached the server, which may have started one."""
+    result = TriggerResult.from_api(body) if isinstance(body, Mapping) else None
+    if result is None or not result.job_run_name:
+        shape = (
+            type(body).__name__ if not isinstance(body, Mapping) else "an object without jobRunName"
+        )
+        raise TriggerOutcomeUnknown(
+            f"The server answered the trigger with success but {shape} instead of a run, so "
+            "a run may have started. Check before triggering again: `%job_runs --reconcile` "
+            "finds the run this attempt started, if any; it was not retried."
+        )
     return result
+
+
+def _json_kind(body: Any) -> str:
+    if body is None:
+        return "null (or an empty body)"
+    if isinstance(body, list):
+        return "a list"
+    return f"a bare {type(body).__name__}"
 
 
 def parse_run(body: Any) -> JobRun:
@@ -256,4 +320,4 @@ def run_page_url(host: str, application_id: str | None) -> str | None:
     """The TrueFoundry UI page that lists a job's runs (the UI has no per-run page)."""
     if not application_id:
         return None
-    return f"{host.rstrip('/')}/deployments/{_seg(application_id)}?tab=previousRuns"
+    return f"{host.rstrip('/')}/deployments/{quote(application_id, safe='')}?tab=previousRuns"

@@ -15,6 +15,12 @@
     │   └── TriggerOutcomeUnknown   a trigger that may have started a run anyway
     └── ParamsError              a cell body or params that cannot be sent
 
+A trigger's answer means one of three things (:func:`trigger_outcome`): *acknowledged* (a
+readable run), *rejected* (an answer that means no run was made: the statuses in
+:data:`TRIGGER_REJECTED_STATUSES`), or *unknown* (anything else that may have reached the
+server: a 5xx, a dropped or timed-out answer, a 200 that cannot be read). Unknown outcomes
+raise :class:`TriggerOutcomeUnknown`, whatever their cause.
+
 No message ever contains the token: messages are built from the server's
 answer and the request's method and path, never from headers.
 """
@@ -25,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "TRIGGER_REJECTED_STATUSES",
     "APIError",
     "AuthError",
     "ConfigError",
@@ -38,6 +45,7 @@ __all__ = [
     "TriggerOutcomeUnknown",
     "ValidationError",
     "error_for_response",
+    "trigger_outcome",
 ]
 
 
@@ -70,13 +78,14 @@ class APIError(JobmagicError):
         self,
         message: str,
         *,
-        status_code: int,
+        status_code: int | None,
         method: str = "",
         path: str = "",
         code: str | None = None,
         details: list[Any] | None = None,
         server_message: str | None = None,
     ):
+        # None: refused here, before anything was sent (a request that could not be built).
         self.status_code = status_code
         self.method = method
         self.path = path
@@ -137,11 +146,34 @@ class TransportError(JobmagicError):
 
 
 class TriggerOutcomeUnknown(TransportError):
-    """A trigger reached (or may have reached) the server, but its answer was lost.
+    """A trigger reached (or may have reached) the server, but its answer says nothing sure.
 
-    A run may have started. Check the job's runs before triggering again:
+    The answer was lost, timed out, could not be read, or was a server error (5xx): a run may
+    have started. ``status_code`` is the HTTP status when there was one. Check the job's runs
+    before triggering again (``%job_runs --reconcile`` matches the attempt to its run):
     retrying blindly can start the job twice.
     """
+
+    def __init__(self, message: str, *, status_code: int | None = None):
+        self.status_code = status_code
+        super().__init__(message)
+
+
+#: The answers to a trigger that mean the server made no run. Everything else that may have
+#: reached the server leaves the outcome unknown: a 5xx can come from a proxy or a crash
+#: after the run was created. 429 counts only once its retries are spent.
+TRIGGER_REJECTED_STATUSES = frozenset({400, 401, 403, 404, 409, 417, 422, 429})
+
+
+def trigger_outcome(status_code: int) -> str:
+    """``"acknowledged"``, ``"rejected"`` or ``"unknown"`` for a trigger answered with a status.
+
+    >>> [trigger_outcome(s) for s in (200, 422, 429, 500, 502, 418)]
+    ['acknowledged', 'rejected', 'rejected', 'unknown', 'unknown', 'unknown']
+    """
+    if 200 <= status_code < 300:
+        return "acknowledged"
+    return "rejected" if status_code in TRIGGER_REJECTED_STATUSES else "unknown"
 
 
 _STATUS_ERRORS: dict[int, type[APIError]] = {
