@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -115,24 +114,27 @@ class Lab:
                 f"--ServerApp.token={self.token}",
                 f"--ServerApp.root_dir={self.root}",
                 "--allow-root",
+                # window.jupyterapp: tests drive Lab through its command registry, not menus.
+                "--LabApp.expose_app_in_browser=True",
             ],
             env=self._environment(),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
+        # Polls a state (the server answers) with a deadline; a loaded machine only makes it
+        # take longer. No proxies: a loopback server must be asked directly.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"JupyterLab exited: {self.log_path.read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(
-                    f"{self.base}/api/status?token={self.token}", timeout=2
-                ) as answer:
+                with opener.open(f"{self.base}/api/status?token={self.token}", timeout=5) as answer:
                     if answer.status == 200:
                         return self
             except OSError:
                 time.sleep(0.3)
-        raise RuntimeError("JupyterLab did not answer within 60 s")
+        raise RuntimeError("JupyterLab did not answer within 90 s")
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None:
@@ -157,23 +159,85 @@ def chromium_page(viewport: tuple[int, int] = (1280, 900)) -> Iterator[Any]:
             browser.close()
 
 
-def run_all_cells(page: Any, attempts: int = 4) -> None:
-    """Lab's menu: Run → Run All Cells (as a person would).
+#: True once Lab's notebook panel is the current widget, its kernel is connected and idle and
+#: "Run All Cells" is enabled: a command executed then reaches the kernel.
+_NOTEBOOK_READY_JS = """() => {
+    const app = window.jupyterapp;
+    if (!app || !app.shell || !app.commands) return false;
+    const panel = app.shell.currentWidget;
+    const context = panel && panel.sessionContext;
+    const kernel = context && context.session && context.session.kernel;
+    return Boolean(
+        panel.content && panel.content.widgets && panel.content.widgets.length > 0
+        && context.isReady && kernel
+        && kernel.connectionStatus === 'connected' && kernel.status === 'idle'
+        && app.commands.isEnabled('notebook:run-all-cells')
+    );
+}"""
 
-    On a cold start Lab can report the kernel idle before it takes requests, and the
-    click is lost; so check that a cell started, and click again if none did.
+#: A cell queued or run: Lab shows ``[*]`` as soon as a cell is sent, then its count.
+_CELL_STARTED = ".jp-InputPrompt:has-text('[*]'), .jp-InputPrompt:has-text('[1]')"
+
+
+def wait_for_notebook_ready(page: Any, timeout_ms: float = 90_000) -> bool:
+    """Wait until the notebook panel is active with an idle, connected kernel.
+
+    Returns False when ``window.jupyterapp`` is not there (a Lab started without
+    ``expose_app_in_browser``), after the panel and the idle indicator were seen; then only
+    the keyboard can drive it.
     """
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-    started = ".jp-InputPrompt:has-text('[1]'), .jp-InputPrompt:has-text('[*]')"
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=timeout_ms)
+    page.wait_for_selector(
+        ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout_ms
+    )
+    if not page.evaluate("() => Boolean(window.jupyterapp)"):
+        return False
+    page.wait_for_function(_NOTEBOOK_READY_JS, timeout=timeout_ms)
+    return True
+
+
+def run_all_cells(page: Any, attempts: int = 3) -> None:
+    """Run every cell through Lab's command registry (no menu clicks: they flaked in CI).
+
+    Without ``window.jupyterapp`` the keyboard does it: command mode, then Shift+Enter once
+    per cell. A command is sent again only when no cell was queued at all, so a cell never
+    runs twice.
+    """
+    has_app = wait_for_notebook_ready(page)
     for _ in range(attempts):
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+        if has_app:
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        else:
+            _run_all_with_keyboard(page)
         try:
-            page.wait_for_selector(started, timeout=15_000)
+            page.wait_for_selector(_CELL_STARTED, timeout=30_000)
             return
-        except Exception:
-            continue
+        except Exception:  # playwright's TimeoutError: nothing was queued, safe to send again
+            if has_app:
+                wait_for_notebook_ready(page)
     raise AssertionError("JupyterLab never started running the cells")
+
+
+def _run_all_with_keyboard(page: Any) -> None:
+    cells = page.locator(".jp-NotebookPanel .jp-Cell")
+    cells.first.locator(".jp-InputPrompt").click()  # selects the cell; not a menu
+    page.keyboard.press("Escape")  # command mode
+    # Shift+Enter on the last cell would add an empty one that never runs; Ctrl+Enter not.
+    for _ in range(cells.count() - 1):
+        page.keyboard.press("Shift+Enter")
+    page.keyboard.press("Control+Enter")
+
+
+def wait_for_cells_done(page: Any, timeout_ms: float = 90_000) -> None:
+    """Wait until no cell is queued or running and every code cell has an execution count."""
+    page.wait_for_function(
+        """() => {
+            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+            return prompts.length > 0
+                && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+        }""",
+        timeout=timeout_ms,
+    )
 
 
 def copy_notebook(source: Path, folder: Path) -> Path:

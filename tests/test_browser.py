@@ -10,7 +10,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from lab_support import Lab, browser_missing_reason, chromium_page, run_all_cells
+from lab_support import (
+    Lab,
+    browser_missing_reason,
+    chromium_page,
+    run_all_cells,
+    wait_for_cells_done,
+)
 from nbformat.v4 import new_code_cell, new_notebook
 
 from jobmagic.sandbox import SandboxServer
@@ -64,8 +70,11 @@ def test_card_goes_live_and_terminate_works(tmp_path: Path, dark: bool) -> None:
             with chromium_page() as page:
                 page.goto(lab.url(name))
                 run_all_cells(page)
-                page.wait_for_timeout(500)
+                wait_for_cells_done(page)
+                # The two triggered cards, then the form: all rendered before going on.
+                page.locator(".jobmagic-form").wait_for(timeout=60_000)
                 cards = page.locator(".jobmagic-card")
+                cards.nth(1).wait_for(timeout=60_000)
                 train = cards.nth(0)
                 try:
                     train.locator(".jobmagic-status-finished").wait_for(timeout=90_000)
