@@ -20,6 +20,8 @@ from typing import Any
 
 __all__ = [
     "Application",
+    "Event",
+    "InvolvedObject",
     "JobRun",
     "LogLine",
     "ParamSpec",
@@ -170,7 +172,8 @@ class Subject:
 class JobRun:
     """One run of a job, as the API reports it.
 
-    Times are timezone-aware UTC datetimes; ``duration`` is in seconds.
+    Times are timezone-aware UTC datetimes; ``duration`` is the server's, in seconds (whole
+    seconds, as the spec types it); :attr:`duration_seconds` is the precise one.
     """
 
     name: str
@@ -231,14 +234,30 @@ class JobRun:
             return self.triggered_by_subject.label
         return self.triggered_by
 
+    @property
+    def duration_seconds(self) -> float | None:
+        """How long the run took: ``endTime - createdAt`` (ms precision) when both are known,
+        else the server's ``duration``, which real servers round to whole seconds.
+
+        >>> JobRun.from_api({"name": "r", "createdAt": 1000, "endTime": 1051, "duration": 0}
+        ...                 ).duration_seconds
+        0.051
+        >>> JobRun.from_api({"name": "r", "duration": 7}).duration_seconds
+        7.0
+        """
+        if self.created_at is not None and self.end_time is not None:
+            return max(0.0, (self.end_time - self.created_at).total_seconds())
+        return self.duration
+
     def elapsed(self, now: datetime | None = None) -> float | None:
-        """Seconds the run has taken: ``duration`` when known, else created → ended (or now)."""
-        if self.duration is not None:
-            return self.duration
-        if self.created_at is None:
+        """Seconds the run has taken: :attr:`duration_seconds` once known, else, while the
+        run can still change, created → now."""
+        known = self.duration_seconds
+        if known is not None:
+            return known
+        if self.created_at is None or self.is_terminal:
             return None
-        end = self.end_time or (None if self.is_terminal else (now or datetime.now(timezone.utc)))
-        return None if end is None else max(0.0, (end - self.created_at).total_seconds())
+        return max(0.0, ((now or datetime.now(timezone.utc)) - self.created_at).total_seconds())
 
 
 def _command_text(value: Any) -> str | None:
@@ -368,3 +387,74 @@ class LogLine:
         if self.time_ns is None:
             return None
         return datetime.fromtimestamp(self.time_ns / 1e9, tz=timezone.utc)
+
+
+@dataclass(frozen=True)
+class InvolvedObject:
+    """What a Kubernetes event is about: usually the run's pod, maybe one of its containers."""
+
+    kind: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    api_version: str | None = None
+    container_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One Kubernetes event of a run's pods (``GET /events``): why a run failed, in the
+    cluster's words (``BackOff``, ``Error``, ``OOMKilled``, ``Killing``, …).
+
+    ``type`` (``Normal``/``Warning``) and ``category`` (the spec's ``chart.category``, e.g.
+    ``ContainerTerminated``) are open strings: values a newer server sends parse as they are.
+
+    >>> event = Event.from_api({"reason": "BackOff", "type": "Warning", "count": "2",
+    ...     "message": "exit code 3", "lastTimestamp": "2024-01-01T00:00:00Z",
+    ...     "chart": {"category": "SomethingNew"}, "involvedObject": {"kind": "Pod"}})
+    >>> event.is_warning, event.count, event.category, event.time.year
+    (True, 2, 'SomethingNew', 2024)
+    """
+
+    reason: str
+    message: str = ""
+    type: str | None = None
+    count: int | None = None
+    first_timestamp: datetime | None = None
+    last_timestamp: datetime | None = None
+    name: str | None = None
+    namespace: str | None = None
+    category: str | None = None
+    involved_object: InvolvedObject = field(default_factory=InvolvedObject)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Event:
+        """Parse one Event object; never raises on unknown or odd-typed fields."""
+        involved = _mapping(data.get("involvedObject"))
+        return cls(
+            reason=_to_str(data.get("reason")) or "",
+            message=_to_str(data.get("message")) or "",
+            type=_to_str(data.get("type")),
+            count=_to_int(data.get("count")),
+            first_timestamp=iso_to_datetime(data.get("firstTimestamp")),
+            last_timestamp=iso_to_datetime(data.get("lastTimestamp")),
+            name=_to_str(data.get("name")),
+            namespace=_to_str(data.get("namespace")),
+            category=_to_str(_mapping(data.get("chart")).get("category")),
+            involved_object=InvolvedObject(
+                kind=_to_str(involved.get("kind")),
+                name=_to_str(involved.get("name")),
+                namespace=_to_str(involved.get("namespace")),
+                api_version=_to_str(involved.get("apiVersion")),
+                container_name=_to_str(involved.get("containerName")),
+            ),
+        )
+
+    @property
+    def is_warning(self) -> bool:
+        """True for ``Warning`` events: the ones that say what went wrong."""
+        return (self.type or "").lower() == "warning"
+
+    @property
+    def time(self) -> datetime | None:
+        """When the event was last seen (else first seen)."""
+        return self.last_timestamp or self.first_timestamp

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from jobmagic.api import (
     TransportError,
     ValidationError,
 )
-from jobmagic.models import RunStatus
+from jobmagic.models import Event, RunStatus
 from jobmagic.sandbox import Fault, SandboxServer
 
 FAST = RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_cap=0.05)
@@ -100,3 +101,32 @@ def test_async_twin(sandbox: SandboxServer, isolated_home: Path) -> None:
     assert sandbox.stats()["trigger"] == 3
     assert "tfy_" in repr(AsyncJobsClient(sandbox.host, sandbox.token))
     assert sandbox.token not in repr(AsyncJobsClient(sandbox.host, sandbox.token))
+
+
+def test_events_say_why_a_run_failed_sync_and_async(
+    sandbox: SandboxServer, isolated_home: Path
+) -> None:
+    with JobsClient(sandbox.host, sandbox.token, retry=FAST) as client:
+        app = client.find_app("sandbox:demo:fail")
+        run_name = client.trigger(application_id=app.id).job_run_name
+        sandbox.wait_for_run(app.id, run_name)
+        run = client.get_run(app.id, run_name)
+        events = client.events(app.id, run_name)
+        assert run.created_at is not None
+        # A window that holds the run gives the same; one before it gives nothing.
+        assert client.events(app.id, run_name, since=run.created_at) == events
+        assert client.events(app.id, run_name, until=run.created_at - timedelta(days=1)) == []
+        with pytest.raises(NotFoundError):
+            client.events(app.id, "fail-nope0")
+
+    async def go() -> list[Event]:
+        async with AsyncJobsClient(sandbox.host, sandbox.token) as client:
+            return await client.events(app.id, run_name)
+
+    assert [e.reason for e in events] == ["Scheduled", "Pulled", "Started", "Error", "BackOff"]
+    error = events[3]
+    assert error.is_warning and error.category == "ContainerTerminated"
+    assert "exit code 3" in error.message and error.count == 1
+    assert error.involved_object.kind == "Pod" and error.involved_object.container_name == "fail"
+    assert error.time is not None and error.time >= run.created_at
+    assert asyncio.run(go()) == events

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from jobmagic.models import Application, JobRun, LogLine, RunStatus, TriggerResult
+from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus, TriggerResult
 
 
 def test_all_nine_states_and_which_are_terminal() -> None:
@@ -141,3 +141,59 @@ def test_log_line_keeps_nanoseconds() -> None:
     line = LogLine.from_api({"log": "epoch=1", "stream": "stdout", "time": "1764000000123456789"})
     assert line.time_ns == 1764000000123456789
     assert line.time is not None and line.time.year == 2025
+
+
+def test_a_finished_runs_duration_comes_from_its_times_when_both_are_known() -> None:
+    # Real servers send whole seconds; createdAt/endTime keep the milliseconds.
+    both = JobRun.from_api({"name": "r", "createdAt": 1_000, "endTime": 3_499, "duration": 2})
+    assert both.duration == 2 and both.duration_seconds == pytest.approx(2.499)
+    assert both.elapsed() == pytest.approx(2.499)
+    only_duration = JobRun.from_api({"name": "r", "status": "FINISHED", "duration": "7"})
+    assert only_duration.duration_seconds == 7.0 and only_duration.elapsed() == 7.0
+    no_end = JobRun.from_api({"name": "r", "status": "FAILED", "createdAt": 1_000})
+    assert no_end.duration_seconds is None and no_end.elapsed() is None
+    live = JobRun.from_api({"name": "r", "status": "RUNNING", "createdAt": 1_000})
+    assert live.duration_seconds is None
+    assert live.elapsed(datetime.fromtimestamp(11, tz=timezone.utc)) == pytest.approx(10.0)
+    # A clock that ran backwards never gives a negative duration.
+    skewed = JobRun.from_api({"name": "r", "createdAt": 5_000, "endTime": 4_000})
+    assert skewed.duration_seconds == 0.0
+
+
+def test_events_parse_whatever_a_server_sends() -> None:
+    full = Event.from_api(
+        {
+            "name": "train-x-abcde.17",
+            "firstTimestamp": "2024-05-01T10:00:00Z",
+            "lastTimestamp": "2024-05-01T10:00:09.500Z",
+            "involvedObject": {
+                "kind": "Pod",
+                "name": "train-x-abcde",
+                "apiVersion": "v1",
+                "namespace": "ml",
+                "containerName": "train",
+                "fieldPath": "spec.containers{train}",
+            },
+            "type": "Warning",
+            "count": 3,
+            "reason": "BackOff",
+            "message": "Back-off restarting failed container",
+            "namespace": "ml",
+            "chart": {"category": "ContainerOOM", "color": "red"},
+            "somethingNew": {"x": 1},
+        }
+    )
+    assert full.reason == "BackOff" and full.count == 3 and full.is_warning
+    assert full.category == "ContainerOOM" and full.namespace == "ml"
+    assert full.involved_object.container_name == "train"
+    assert full.time == datetime(2024, 5, 1, 10, 0, 9, 500_000, tzinfo=timezone.utc)
+    assert full.first_timestamp == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+
+    odd = Event.from_api(
+        {"reason": 5, "type": None, "count": "many", "chart": "General", "involvedObject": []}
+    )
+    assert odd.reason == "5" and odd.message == "" and odd.count is None
+    assert odd.category is None and odd.involved_object.kind is None
+    assert not odd.is_warning and odd.time is None
+    assert Event.from_api({}).reason == ""
+    assert Event.from_api({"chart": {"category": "NotInTheSpecYet"}}).category == "NotInTheSpecYet"

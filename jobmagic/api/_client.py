@@ -37,7 +37,7 @@ from jobmagic.api._errors import (
 )
 from jobmagic.api._retry import NEVER_SENT, RetryPolicy, parse_retry_after
 from jobmagic.config import Credentials, mask_token, resolve_credentials
-from jobmagic.models import Application, JobRun, LogLine, RunStatus, TriggerResult
+from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus, TriggerResult
 
 __all__ = ["AsyncJobsClient", "JobsClient"]
 
@@ -348,6 +348,19 @@ class JobsClient:
             )
         )
 
+    def events(
+        self,
+        application_id: str,
+        run_name: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Event]:
+        """The Kubernetes events of a run's pods, oldest first: why it failed, in the
+        cluster's words. Without ``since`` the server looks back 24 hours from ``until``."""
+        request = ep.events(application_id, run_name, since=since, until=until)
+        return self._drive(flows.single(request, ep.parse_events))
+
     def find_app(self, target: str) -> Application:
         """An application by FQN or name; cached for the life of this client."""
         if target not in self._core.apps:
@@ -517,6 +530,17 @@ class AsyncJobsClient:
                 search=search,
             )
         )
+
+    async def events(
+        self,
+        application_id: str,
+        run_name: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Event]:
+        request = ep.events(application_id, run_name, since=since, until=until)
+        return await self._drive(flows.single(request, ep.parse_events))
 
     async def find_app(self, target: str) -> Application:
         if target not in self._core.apps:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +20,7 @@ from jobmagic.api._errors import (
     TriggerOutcomeUnknown,
     ValidationError,
 )
-from jobmagic.models import Application, JobRun, LogLine, RunStatus, TriggerResult
+from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus, TriggerResult
 
 __all__ = ["API_PREFIX", "ApiRequest", "run_page_url"]
 
@@ -225,6 +225,28 @@ def logs(
     return ApiRequest("GET", "/logs", query=query)
 
 
+def _iso(value: datetime) -> str:
+    moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def events(
+    application_id: str,
+    run_name: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> ApiRequest:
+    """``GET /events`` of one run. Times go as ISO-8601 UTC (``/logs`` takes nanoseconds);
+    without ``since`` the server looks back 24 hours from ``until`` (default now)."""
+    query: QueryItems = [("applicationId", application_id), ("jobRunName", run_name)]
+    if since is not None:
+        query.append(("startTs", _iso(since)))
+    if until is not None:
+        query.append(("endTs", _iso(until)))
+    return ApiRequest("GET", "/events", query=query)
+
+
 def find_apps(*, fqn: str | None = None, name: str | None = None, limit: int = 10) -> ApiRequest:
     query: QueryItems = [("applicationType", "job"), ("limit", str(limit))]
     if fqn:
@@ -309,6 +331,13 @@ def parse_logs(body: Any) -> list[LogLine]:
     if not isinstance(items, list):
         raise TransportError("The server's log answer had no list of lines.")
     return [LogLine.from_api(item) for item in items if isinstance(item, Mapping)]
+
+
+def parse_events(body: Any) -> list[Event]:
+    items = _require_mapping(body, "an events request").get("data")
+    if not isinstance(items, list):
+        raise TransportError("The server's events answer had no list of events.")
+    return [Event.from_api(item) for item in items if isinstance(item, Mapping)]
 
 
 def parse_message(body: Any) -> str:
