@@ -38,7 +38,7 @@ from jobmagic.api._errors import (
     TriggerOutcomeUnknown,
     ValidationError,
 )
-from jobmagic.models import Application, JobRun, LogLine, RunStatus, Subject, TriggerResult
+from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus, Subject, TriggerResult
 
 if TYPE_CHECKING:
     from jobmagic.api._client import AsyncJobsClient, JobsClient
@@ -87,6 +87,7 @@ __all__ = [
     "AuthError",
     "ConfigError",
     "ConflictError",
+    "Event",
     "JobRun",
     "JobmagicError",
     "JobsClient",
