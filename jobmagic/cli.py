@@ -28,9 +28,10 @@ from types import FrameType
 
 from jobmagic._version import __version__
 
-__all__ = ["add_sandbox_parser", "build_parser", "main"]
+__all__ = ["add_sandbox_parser", "banner_lines", "build_parser", "main"]
 
 _TOKEN_ENV = "JOBMAGIC_SANDBOX_TOKEN"  # the same name as jobmagic.sandbox.server.TOKEN_ENV
+_LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _default_data_dir() -> Path:
@@ -74,6 +75,12 @@ def add_sandbox_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         help="seconds between SIGTERM and SIGKILL when a run is terminated (default: 3)",
     )
     sandbox.add_argument("--access-log", action="store_true", help="log every request")
+    sandbox.add_argument(
+        "--log-level",
+        choices=_LOG_LEVELS,
+        default="info",
+        help="how much the sandbox logs (default: info; debug includes uvicorn's)",
+    )
     sandbox.set_defaults(func=_serve)
 
     actions = sandbox.add_subparsers(dest="action", metavar="{status,stop}")
@@ -98,7 +105,7 @@ def _serve(args: argparse.Namespace) -> int:
     from jobmagic.sandbox.server import SandboxServer
 
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     token = args.token or os.environ.get(_TOKEN_ENV) or None
     data_dir = _data_dir(args)
@@ -109,7 +116,9 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             jobs_file=args.jobs,
             grace_period=args.grace,
-            log_level="info" if args.access_log else "warning",
+            log_level="debug"
+            if args.log_level == "debug"
+            else ("info" if args.access_log else "warning"),
             access_log=args.access_log,
             embedded=False,
         )
@@ -130,7 +139,14 @@ def _serve(args: argparse.Namespace) -> int:
         except SandboxError as exc:
             print(f"jobmagic sandbox: {exc}", file=sys.stderr)
             return 1
-        _print_banner(server.host, server.token, data_dir, [job.fqn for job in server.jobs])
+        for line in banner_lines(
+            server.host,
+            server.token,
+            data_dir,
+            [job.fqn for job in server.jobs],
+            show_token=sys.stdout.isatty(),
+        ):
+            print(line)
         if server.recovered_runs:
             print(
                 f"Marked {len(server.recovered_runs)} run(s) left running by an earlier "
@@ -149,16 +165,35 @@ def _serve(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
 
 
-def _print_banner(host: str, token: str, data_dir: Path, fqns: Sequence[str]) -> None:
-    # Printing the token here is intended: it is this sandbox's own, generated for the person
-    # at this terminal, who needs it to connect.
-    print(f"jobmagic sandbox {__version__} serving TrueFoundry's Jobs API at {host}")
-    print(f"data dir: {data_dir}")
-    print(f"jobs: {', '.join(fqns)}")
-    print("Point jobmagic (or TrueFoundry's own SDK) at it with:")
-    print(f"TFY_HOST={host}")
-    print(f"TFY_API_KEY={token}")
-    print("Stop with Ctrl-C or `jobmagic sandbox stop`.")
+def banner_lines(
+    host: str, token: str, data_dir: Path, fqns: Sequence[str], *, show_token: bool
+) -> list[str]:
+    """What ``jobmagic sandbox`` prints when it is up.
+
+    The token is shown only when ``show_token`` (stdout is a terminal): there it is for the
+    person who started this sandbox and needs it to connect. Redirected output is a file
+    (the launcher's ``sandbox.log``, a CI log) that outlives the sandbox, so it never gets
+    the token; ``jobmagic sandbox status --env`` prints it on demand.
+
+    >>> lines = banner_lines("http://127.0.0.1:1", "tfy_secret", Path("d"), [], show_token=False)
+    >>> any("tfy_secret" in line for line in lines)
+    False
+    """
+    key_line = (
+        f"TFY_API_KEY={token}"
+        if show_token
+        else "TFY_API_KEY is not shown here (output is not a terminal); "
+        "`jobmagic sandbox status --env` prints it."
+    )
+    return [
+        f"jobmagic sandbox {__version__} serving TrueFoundry's Jobs API at {host}",
+        f"data dir: {data_dir}",
+        f"jobs: {', '.join(fqns)}",
+        "Point jobmagic (or TrueFoundry's own SDK) at it with:",
+        f"TFY_HOST={host}",
+        key_line,
+        "Stop with Ctrl-C or `jobmagic sandbox stop`.",
+    ]
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -55,6 +55,7 @@ from jobmagic.sandbox.app import API_PREFIX, AppContext, create_app
 from jobmagic.sandbox.errors import SandboxError
 from jobmagic.sandbox.faults import Fault, FaultPlan, RequestStats
 from jobmagic.sandbox.jobs import JobCatalog, JobSpec, load_jobs
+from jobmagic.sandbox.private import open_private_append, private_dir, touch_private
 from jobmagic.sandbox.runner import Runner
 from jobmagic.sandbox.service import SandboxService
 from jobmagic.sandbox.store import TERMINAL, Store
@@ -106,7 +107,7 @@ class _DataDirLock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> None:
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held while serving
+        handle = touch_private(self.path)  # held while serving
         if fcntl is not None:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -226,7 +227,7 @@ class SandboxServer:
         """Serve; returns once the server accepts requests. Raises :class:`SandboxError`."""
         if self._thread is not None:
             raise SandboxError("This SandboxServer was already started.")
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.data_dir)
         self._lock.acquire()
         try:
             self._socket = _bind(self.port)
@@ -523,15 +524,17 @@ def start_sandbox_process(
     grace_period: float | None = None,
     timeout: float = 20.0,
     env: Mapping[str, str] | None = None,
+    log_level: str | None = None,
 ) -> SandboxProcess:
     """Launch ``python -m jobmagic sandbox`` and return once it answers.
 
     The token goes to the child through ``$JOBMAGIC_SANDBOX_TOKEN``, never its command line;
     without one the child generates it and it is read back from the address file. The
-    child's output goes to ``<data_dir>/sandbox.log``.
+    child's output goes to ``<data_dir>/sandbox.log`` (0600), whose banner never shows the
+    token: the child's stdout is not a terminal. ``log_level`` (e.g. ``"debug"``) sets the
+    child's logging.
     """
-    directory = Path(data_dir).expanduser().resolve()
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory = private_dir(Path(data_dir).expanduser().resolve())
     running = read_sandbox_address(directory)
     if running is not None:
         raise SandboxError(f"A sandbox is already running for {directory} (pid {running.pid}).")
@@ -541,11 +544,13 @@ def start_sandbox_process(
         argv += ["--jobs", str(Path(jobs_file).expanduser().resolve())]
     if grace_period is not None:
         argv += ["--grace", str(grace_period)]
+    if log_level is not None:
+        argv += ["--log-level", log_level]
     child_env = dict(os.environ if env is None else env)
     child_env.pop(TOKEN_ENV, None)
     if token:
         child_env[TOKEN_ENV] = token
-    with open(directory / LOG_FILE, "ab") as log:
+    with open_private_append(directory / LOG_FILE) as log:
         popen = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=child_env
         )
