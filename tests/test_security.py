@@ -4,16 +4,29 @@ endpoint, path traversal refused. Everything over real sockets and real processe
 from __future__ import annotations
 
 import base64
+import contextlib
+import inspect
+import ipaddress
 import os
+import re
 import secrets
+import socket
 import stat
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import cast
 
+import httpx
+import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from starlette.routing import BaseRoute, Mount, Route
 
-from jobmagic.sandbox.server import LOG_FILE, SandboxProcess, start_sandbox_process
+from jobmagic.cli import main as cli_main
+from jobmagic.sandbox.app import AppContext, create_app
+from jobmagic.sandbox.faults import FaultPlan, RequestStats
+from jobmagic.sandbox.server import LOG_FILE, SandboxProcess, SandboxServer, start_sandbox_process
+from jobmagic.sandbox.service import SandboxService
 
 
 def scan_token() -> str:
@@ -158,3 +171,190 @@ def test_a_terminal_still_sees_the_token(tmp_path: Path, isolated_home: Path) ->
         child.wait(15)
         os.close(leader)
     assert f"TFY_API_KEY={token}".encode() in seen
+
+
+# --- the sandbox listens on loopback only ------------------------------------------------
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses of the sockets listening on ``port``, from the kernel's own table."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table, encoding="ascii") as rows:
+            for row in list(rows)[1:]:
+                local, state = row.split()[1], row.split()[3]
+                address, hex_port = local.split(":")
+                if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                    found.add(_decode_proc_address(address))
+    return found
+
+
+def _decode_proc_address(hexed: str) -> str:
+    # /proc/net/tcp writes each 32-bit word in host (little-endian) byte order.
+    raw = b"".join(bytes.fromhex(hexed[i : i + 8])[::-1] for i in range(0, len(hexed), 8))
+    return str(ipaddress.ip_address(raw))
+
+
+def _non_loopback_address() -> str | None:
+    """An IPv4 address of this machine that is not loopback, if it has one."""
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET: nothing is sent, a route is chosen
+        address = str(probe.getsockname()[0])
+        if not ipaddress.ip_address(address).is_loopback and address != "0.0.0.0":
+            return address
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux's /proc/net/tcp")
+def test_the_sandbox_listens_on_loopback_only(tmp_path: Path, isolated_home: Path) -> None:
+    with SandboxServer(tmp_path / "in-process") as server:
+        assert _listening_addresses(server.port) == {"127.0.0.1"}
+        _refused_from_outside(server.port)
+    with start_sandbox_process(tmp_path / "own-process", token=scan_token()) as process:
+        assert _listening_addresses(process.port) == {"127.0.0.1"}
+        _refused_from_outside(process.port)
+
+
+def _refused_from_outside(port: int) -> None:
+    outside = _non_loopback_address()
+    if outside is None:
+        return  # no other interface: nothing could reach it from outside anyway
+    with pytest.raises(OSError), socket.create_connection((outside, port), timeout=5):
+        pass
+
+
+def test_there_is_no_way_to_bind_elsewhere(capsys: pytest.CaptureFixture[str]) -> None:
+    for flag in ("--host", "--ip", "--bind", "--listen"):
+        with pytest.raises(SystemExit) as exited:
+            cli_main(["sandbox", f"{flag}=0.0.0.0"])
+        assert exited.value.code == 2
+        assert "unrecognized arguments" in capsys.readouterr().err
+    assert not {"host", "ip", "bind", "address"} & set(inspect.signature(SandboxServer).parameters)
+
+
+# --- 401 on every endpoint ---------------------------------------------------------------
+
+#: Answer without a token by design: TrueFoundry's SDK asks these before it has one, and
+#: the health check is how the launcher sees the sandbox is up. None reveals anything.
+PUBLIC = {
+    ("GET", "/api/svc/v1/min-cli-version"),
+    ("GET", "/api/svc/v1/tenant-id"),
+    ("GET", "/_sandbox/health"),
+}
+
+#: Values for path parameters: real ones, so an authorized request would succeed.
+PATH_VALUES = {"application_id": "app-sandbox-demo-hello", "run_name": "no-such-run"}
+
+
+def route_table() -> list[tuple[str, str]]:
+    """(method, path template) of every endpoint the sandbox's Starlette app serves."""
+    ctx = AppContext(cast(SandboxService, None), "unused", FaultPlan(), RequestStats())
+    table: list[tuple[str, str]] = []
+
+    def walk(routes: Sequence[BaseRoute], prefix: str) -> None:
+        for route in routes:
+            if isinstance(route, Mount):
+                walk(route.routes, prefix + route.path)
+            elif isinstance(route, Route):
+                methods = sorted((route.methods or set()) - {"HEAD"})
+                table.extend((method, prefix + route.path) for method in methods)
+            else:
+                raise AssertionError(f"a kind of route this test does not know: {route!r}")
+
+    walk(create_app(ctx).routes, "")
+    return table
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    return re.sub(r"{(\w+)(?::\w+)?}", lambda m: values[m.group(1)], template)
+
+
+def bad_authorizations(token: str) -> dict[str, bytes | None]:
+    """Authorization headers that must all be refused (None: no header at all).
+
+    A trailing space or tab is not among them: HTTP strips a header value's surrounding
+    whitespace before anyone sees it, so ``Bearer <token> `` *is* the token."""
+    wrong = scan_token()
+    raw = token.encode()
+    return {
+        "missing": None,
+        "empty": b"",
+        "scheme only": b"Bearer",
+        "empty token": b"Bearer ",
+        "wrong token": b"Bearer " + wrong.encode(),
+        "no scheme": raw,
+        "basic scheme": b"Basic " + raw,
+        "token scheme": b"Token " + raw,
+        "basic base64": b"Basic " + base64.b64encode(b"user:" + raw),
+        "truncated": b"Bearer " + raw[:-1],
+        "trailing x": b"Bearer " + raw + b"x",
+        "trailing NBSP": b"Bearer " + raw + b"\xa0",  # latin-1 bytes: legal in HTTP/1.1
+        "trailing NEL": b"Bearer " + raw + b"\x85",
+        "trailing UTF-8 NBSP": b"Bearer " + raw + "\u00a0".encode(),
+        "leading NBSP": b"Bearer \xa0" + raw,
+        "two tokens": b"Bearer " + raw + b", Bearer " + raw,
+        "uppercased": b"Bearer " + token.upper().encode(),
+    }
+
+
+def raw_request(
+    port: int, method: str, path: str, authorization: bytes | None = None, body: bytes = b""
+) -> tuple[int, bytes]:
+    """One HTTP/1.1 request with the bytes exactly as given (httpx and http.client refuse or
+    tidy some of them); the status code and the body."""
+    head = [f"{method} {path} HTTP/1.1".encode(), b"Host: 127.0.0.1", b"Connection: close"]
+    if authorization is not None:
+        head.append(b"Authorization: " + authorization)
+    if method in ("POST", "PUT"):
+        head += [b"Content-Type: application/json", b"Content-Length: %d" % len(body)]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def test_the_route_table_is_what_this_test_knows() -> None:
+    table = route_table()
+    assert len(table) == len(set(table)) >= 18
+    assert PUBLIC.issubset(table)
+    params = {name for _, path in table for name in re.findall(r"{(\w+)", path)}
+    assert params <= set(PATH_VALUES), "a new path parameter needs a value in PATH_VALUES"
+
+
+def test_every_endpoint_refuses_every_bad_token(sandbox: SandboxServer) -> None:
+    protected = [entry for entry in route_table() if entry not in PUBLIC]
+    cases = bad_authorizations(sandbox.token)
+    runs_before = len(sandbox.runs("app-sandbox-demo-hello"))
+    faults_before = sandbox.faults()
+    answers: dict[tuple[str, str, str], int] = {}
+    for method, template in protected:
+        path = _fill(template, PATH_VALUES)
+        for case, header in cases.items():
+            status, body = raw_request(sandbox.port, method, path, header, b"[]")
+            answers[(method, template, case)] = status
+            assert sandbox.token.encode() not in body
+        # The token itself gets past the check, even with the whitespace HTTP strips: so
+        # each 401 above is the check's doing, not the request's.
+        for good in (b"Bearer " + sandbox.token.encode(), b"bearer " + sandbox.token.encode()):
+            status, _ = raw_request(sandbox.port, method, path, good + b" \t", b"[]")
+            assert status != 401, (method, template)
+    refused = {key: code for key, code in answers.items() if code != 401}
+    assert refused == {}
+    assert len(answers) == len(protected) * len(cases)
+    assert len(sandbox.runs("app-sandbox-demo-hello")) == runs_before
+    assert sandbox.faults() == faults_before
+    assert len(protected) >= 15 and len(cases) >= 15  # the README's counts are not shrinking
+
+
+def test_the_public_endpoints_answer_without_a_token_and_reveal_nothing(
+    sandbox: SandboxServer,
+) -> None:
+    with httpx.Client(base_url=sandbox.host, trust_env=False, timeout=10.0) as client:
+        for method, path in PUBLIC:
+            response = client.request(method, path)
+            assert response.status_code == 200, path
+            assert sandbox.token not in response.text
+            assert "run-" not in response.text and "app-" not in response.text

@@ -70,8 +70,10 @@ def _authorized(request: Request, token: str) -> bool:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer":
         return False
-    # compare_digest: the time taken must not tell how much of a guess was right.
-    return hmac.compare_digest(value.strip().encode("utf-8"), token.encode("utf-8"))
+    # Only HTTP's own whitespace is trimmed: str.strip() also ate NBSP and NEL (legal header
+    # bytes), so the token with such a byte added still passed. compare_digest: the time
+    # taken must not tell how much of a guess was right.
+    return hmac.compare_digest(value.strip(" \t").encode("utf-8"), token.encode("utf-8"))
 
 
 def _unauthorized() -> ApiError:
