@@ -410,8 +410,8 @@ def runs_to_dataframe(runs: Iterable[Any], *, params: bool = True) -> pd.DataFra
     exit_code total_retries deployment_version triggered_by command error``,
     then ``params.<name>`` per param, in order of first appearance (when
     ``params`` is true). Types: ``created_at``/``end_time``
-    ``datetime64[ns, UTC]``; ``duration`` ``timedelta64[ns]`` (the API's
-    seconds; when absent, end − created if both are known); ``exit_code`` and
+    ``datetime64[ns, UTC]``; ``duration`` ``timedelta64[ns]`` (end − created
+    when both are known, to the millisecond, else the API's seconds); ``exit_code`` and
     ``total_retries`` nullable ``Int64``; ``status`` a Categorical of the nine
     statuses in lifecycle order plus any unknown value seen; all text and
     params columns the ``string`` dtype (missing = ``<NA>``).
@@ -441,12 +441,11 @@ def runs_to_dataframe(runs: Iterable[Any], *, params: bool = True) -> pd.DataFra
 
     created_at = _times(created)
     end_time = _times(ended)
-    duration = _durations(durations)
-    gap = np.isnat(duration)
-    if gap.any():
-        # No duration from the server: the run's own span when both ends are known.
-        span = (end_time - created_at).to_numpy(dtype="timedelta64[ns]")
-        duration = np.where(gap, span, duration)
+    # JobRun.duration_seconds, by columns: end - created (ms precision) where both ends
+    # are known, else the server's duration (whole seconds from real servers).
+    span = (end_time - created_at).to_numpy(dtype="timedelta64[ns]")
+    span = np.where(span < np.timedelta64(0, "ns"), np.timedelta64(0, "ns"), span)
+    duration = np.where(np.isnat(span), _durations(durations), span)
 
     data: dict[str, Any] = {
         "name": _text(names, blank_is_missing=True),

@@ -68,6 +68,11 @@ class RunStatus(str, enum.Enum):
         return self in _TERMINAL
 
     @property
+    def ended_unsuccessfully(self) -> bool:
+        """True for FAILED and TERMINATED: the endings a run's pod events explain."""
+        return self in (RunStatus.FAILED, RunStatus.TERMINATED)
+
+    @property
     def is_known(self) -> bool:
         """False for a value this version of jobmagic has never heard of."""
         return self.value in RunStatus.__members__

@@ -15,11 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from jobmagic.api._errors import JobmagicError
-from jobmagic.models import Application, JobRun, LogLine, RunStatus
+from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus
 
 if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["RunHandle", "Tracker"]
 
 Listener = Callable[[JobRun, "datetime | None"], None]
+
+#: Events are asked for from this long before the run's creation: clocks differ.
+EVENTS_LEAD = timedelta(minutes=1)
 
 # UNKNOWN may change again, but a run stuck there must not be polled forever.
 UNKNOWN_GIVE_UP_SECONDS = 15 * 60
@@ -96,6 +99,9 @@ class RunHandle:
         self.url = url
         self._fqn = application_fqn
         self._watch_started = time.monotonic()
+        self._events: tuple[Event, ...] = ()
+        # "idle" until the run is seen failed or terminated, then "fetching", then "done".
+        self._events_state = "idle"
 
     # -- state -------------------------------------------------------------------------
 
@@ -125,6 +131,43 @@ class RunHandle:
             return self.application.fqn or self.application.name
         return self._run.application_name
 
+    @property
+    def events(self) -> tuple[Event, ...]:
+        """The pod events of the run once it failed or was terminated: why it ended.
+
+        Fetched once, when this handle sees the run end (before its views hear of that
+        update), and kept; empty before then, for finished runs, and if the fetch failed.
+        Reading it never makes a request; :meth:`fetch_events` does.
+        """
+        return self._events
+
+    def fetch_events(self) -> tuple[Event, ...]:
+        """Fetch the run's pod events now (blocking) and keep them for :attr:`events`."""
+        app_id = self._require_application_id()
+        created = self._run.created_at
+        since = created - EVENTS_LEAD if created is not None else None
+        events = tuple(self._backend.client.events(app_id, self.name, since=since))
+        self._events = events
+        return events
+
+    def _fetch_events_on_end(self, run: JobRun) -> None:
+        """Fetch the events once, the first time ``run`` shows the run failed or terminated."""
+        if not run.status.ended_unsuccessfully or not self.application_id:
+            return
+        with self._lock:
+            if self._events_state != "idle":
+                return
+            self._events_state = "fetching"
+        done = False
+        try:
+            self.fetch_events()
+            done = True
+        except JobmagicError:
+            pass  # the card shows the run without events; a refresh tries again
+        finally:
+            with self._lock:
+                self._events_state = "done" if done else "idle"
+
     def _apply(self, run: JobRun | None, stale_since: datetime | None) -> None:
         """Take a fresh JobRun (or a failed poll) and tell every listener."""
         with self._lock:
@@ -133,6 +176,8 @@ class RunHandle:
             self._stale_since = stale_since
             listeners = list(self._listeners)
             current = self._run
+        if run is not None:
+            self._fetch_events_on_end(current)
         if current.is_terminal:
             self._terminal.set()
         for listener in listeners:
@@ -254,7 +299,7 @@ class RunHandle:
         }
         return {
             "text/plain": render_run_text(self._run, **kwargs),
-            "text/html": render_run_html(self._run, **kwargs),
+            "text/html": render_run_html(self._run, events=self._events, **kwargs),
         }
 
 

@@ -468,3 +468,22 @@ def test_readme_dataframe_and_timeline_match_the_code() -> None:
     assert "FINISHED" in block and "FAILED" in block and "TERMINATED" in block
     png = (root / "docs" / "timeline.png").read_bytes()
     assert png.startswith(b"\x89PNG") and "](docs/timeline.png)" in readme
+
+
+def test_a_finished_runs_duration_is_precise_from_its_times_like_jobrun_says() -> None:
+    # Real servers round duration to whole seconds; createdAt/endTime keep milliseconds.
+    dicts = [
+        _api("both", endTime=T0 + 2_499, duration=2),
+        _api("only-duration", duration=7),
+        _api("skewed", endTime=T0 - 1_000, duration=0),
+    ]
+    runs = [JobRun.from_api(item) for item in dicts]
+    for frame in (runs_to_dataframe(dicts), runs_to_dataframe(runs)):
+        assert list(frame["duration"]) == [
+            pd.Timedelta(milliseconds=2_499),
+            pd.Timedelta(seconds=7),
+            pd.Timedelta(0),
+        ]
+    # One rule for frames and models: the frame agrees with JobRun.duration_seconds.
+    expected = [run.duration_seconds for run in runs]
+    assert [d.total_seconds() for d in runs_to_dataframe(runs)["duration"]] == expected

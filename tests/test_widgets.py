@@ -3,7 +3,9 @@
 Widgets are asserted through their traits (what the front end would render).
 Their data comes from ``FakeSource``, an in-memory implementation of the
 ``RunSource`` protocol: the views make no HTTP calls, so none is needed here.
-Button actions run in worker threads; tests wait for them with deadlines.
+Button actions run in worker threads; tests wait for them with deadlines. One test
+drives a real session's handle against the sandbox: the events a card shows for a
+failed run come from the real ``GET /events``, fetched once by the handle.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ import ipywidgets as widgets
 import pytest
 
 from jobmagic.api._errors import ConflictError, ParamsError, TransportError
-from jobmagic.models import JobRun, LogLine, ParamSpec, RunStatus, Subject
+from jobmagic.config import Settings
+from jobmagic.models import Event, JobRun, LogLine, ParamSpec, RunStatus, Subject
+from jobmagic.sandbox import SandboxServer
+from jobmagic.session import JobSession, Target
 from jobmagic.widgets import (
     RunCard,
     RunsBoard,
@@ -104,6 +109,7 @@ class FakeSource:
         self.terminate_result: str | Exception = "Termination of train-k3x9q requested"
         self.log_lines: list[LogLine] = []
         self.logs_error: Exception | None = None
+        self.events: list[Event] = []  # a real source fills these when the run ends
         # When set, refresh/terminate/logs block until the test opens the gate.
         self.gate: threading.Event | None = None
 
@@ -987,3 +993,86 @@ def test_form_yaml_body_and_command_override(quiet: None) -> None:
     wait_until(lambda: len(form.history) == 2 and not form.busy)
     assert calls == [("lr: 0.5", "python train.py --lr 0.5"), ("lr: 0.5", None)]
     form.close()
+
+
+# --- events of a run that failed or was terminated --------------------------------------
+
+
+BACKOFF = Event(
+    reason="BackOff",
+    type="Warning",
+    message=f"Back-off restarting failed container (exit code 3) {EVIL}",
+    last_timestamp=datetime(2024, 1, 1, tzinfo=timezone.utc),
+)
+SCHEDULED = Event(reason="Scheduled", type="Normal", message="Successfully assigned")
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"), [("FAILED", True), ("TERMINATED", True), ("FINISHED", False)]
+)
+def test_the_card_shows_events_under_the_error_of_a_failed_or_terminated_run(
+    quiet: None, status: str, shown: bool
+) -> None:
+    source = FakeSource(make_run(status="RUNNING"))
+    card = RunCard(source)
+    assert card.events_box.value == "" and card.events_box.layout.display == "none"
+    # The source has fetched the events by the time it tells its views of the end.
+    source.events = [SCHEDULED, BACKOFF]
+    source.emit(make_run(status=status, exit_code=3, error="boom"))
+    snapshot = card.snapshot_html()
+    if shown:
+        assert "BackOff" in card.events_box.value and "Scheduled" in card.events_box.value
+        assert card.events_box.layout.display is None
+        assert "jobmagic-event-warning" in card.events_box.value
+        assert EVIL not in card.events_box.value and "&lt;script&gt;" in card.events_box.value
+        # Under the error, in the widget as in the static snapshot.
+        children = list(card.widget.children)
+        assert children.index(card.events_box) == children.index(card.error_box) + 1
+        assert snapshot.index("boom") < snapshot.index("BackOff")
+    else:
+        assert card.events_box.value == "" and "BackOff" not in snapshot
+    card.close()
+
+
+def test_the_card_reads_events_from_its_source_without_fetching(quiet: None) -> None:
+    source = FakeSource(make_run(status="FAILED", exit_code=3, error="boom"))
+    source.events = [BACKOFF]
+    card = RunCard(source)
+    assert "BackOff" in card.events_box.value
+    assert source.refresh_calls == 0 and source.log_calls == []
+    assert "BackOff" in render_run_html(source.run, events=source.events)
+    assert "BackOff" not in render_run_html(source.run)
+    card.close()
+
+
+def test_a_failed_runs_card_and_snapshot_show_its_events_fetched_once(
+    sandbox: SandboxServer, tmp_path: Path, quiet: None
+) -> None:
+    """Over real parts: the sandbox's events reach the card of a real session's handle."""
+    session = JobSession(
+        Settings(
+            host=sandbox.host,
+            api_key=sandbox.token,
+            poll_interval=0.1,
+            ledger_path=str(tmp_path / "ledger.db"),
+        )
+    )
+    try:
+        failed = session.trigger(Target("sandbox:demo:fail"), {})
+        card = RunCard(failed)
+        finished = session.trigger(Target("sandbox:demo:hello"), {})
+        assert failed.wait(timeout=30).status == RunStatus.FAILED
+        assert finished.wait(timeout=30).status == RunStatus.FINISHED
+        # The handle fetched the events before telling the card of the end.
+        wait_until(lambda: "BackOff" in card.events_box.value, what="events on the card")
+        assert [event.reason for event in failed.events][-2:] == ["Error", "BackOff"]
+        assert "exit code 3" in card.events_box.value
+        snapshot = failed._static_bundle()["text/html"]
+        for text in ("Events", "Error", "BackOff", "exit code 3"):
+            assert text in snapshot and text in card.snapshot_html()
+        assert finished.events == ()
+        failed.refresh()  # a refresh of an ended run does not ask again
+        assert sandbox.stats()["events"] == 1
+        card.close()
+    finally:
+        session.close()

@@ -33,6 +33,7 @@ __all__ = [
     "meta_rows",
     "safe_url",
     "short_error",
+    "shows_events",
     "status_state",
 ]
 
@@ -72,6 +73,16 @@ def status_state(status: RunStatus | str | None) -> str:
         return "unknown"
     value = status.value if isinstance(status, RunStatus) else str(status)
     return _STATE_OF.get(value, "unknown")
+
+
+def shows_events(run: JobRun) -> bool:
+    """True when a view shows ``run``'s pod events (under its error): failed or terminated,
+    the endings that ask "why?".
+
+    >>> shows_events(JobRun(name="r", status=RunStatus.FAILED))
+    True
+    """
+    return run.status.ended_unsuccessfully
 
 
 def format_duration(seconds: float | None) -> str:

@@ -8,11 +8,11 @@ plain in-memory object and keeps the kernel free while a request runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from jobmagic.models import JobRun, LogLine
+from jobmagic.models import Event, JobRun, LogLine
 
 __all__ = ["RunSource", "UpdateCallback"]
 
@@ -45,6 +45,15 @@ class RunSource(Protocol):
     @property
     def url(self) -> str | None:
         """The run's page in the TrueFoundry UI, when known."""
+        ...
+
+    @property
+    def events(self) -> Sequence[Event]:
+        """The pod events of a failed or terminated run (empty before it ends, or if none).
+
+        Reading it never makes a request: the source fetches them once, when it sees the
+        run end, before it tells its subscribers about that update.
+        """
         ...
 
     def refresh(self) -> JobRun:

@@ -180,7 +180,9 @@ class RunsBoard:
                 return
             # A live run's duration ticks (when it is computed from the creation time), so
             # its row changes on every tick even when the JobRun is the same.
-            ticking = not run.is_terminal and run.duration is None and run.created_at is not None
+            ticking = (
+                not run.is_terminal and run.duration_seconds is None and run.created_at is not None
+            )
             changed = ticking or run != entry.run or stale_since != entry.stale_since
             entry.run = run
             entry.stale_since = stale_since

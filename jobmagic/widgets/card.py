@@ -21,13 +21,14 @@ from typing import Any
 import ipywidgets as widgets
 
 from jobmagic.models import JobRun, LogLine
-from jobmagic.widgets._format import format_clock, short_error, status_state
+from jobmagic.widgets._format import format_clock, short_error, shows_events, status_state
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets._threads import start_worker
 from jobmagic.widgets.static import (
     badge_html,
     bundle_with_snapshots,
     error_html,
+    events_html,
     link_html,
     log_lines_html,
     meta_html,
@@ -120,6 +121,7 @@ class RunCard:
         self.link = html_widget("jobmagic-link")
         self.meta = html_widget("jobmagic-meta")
         self.error_box = html_widget("jobmagic-error")
+        self.events_box = html_widget("jobmagic-events")
         self.params_table = html_widget("jobmagic-params")
         self.message = html_widget("jobmagic-message")
         self.refresh_button = button(
@@ -153,6 +155,7 @@ class RunCard:
                 head,
                 self.meta,
                 self.error_box,
+                self.events_box,
                 params_label,
                 self.params_table,
                 actions,
@@ -174,6 +177,7 @@ class RunCard:
             self.link,
             self.meta,
             self.error_box,
+            self.events_box,
             self.params_table,
             self.message,
             self.refresh_button,
@@ -193,6 +197,7 @@ class RunCard:
         _show(self.confirm_box, False)
         _show(self.logs, False)
         _show(self.stale_note, False)
+        _show(self.events_box, False)
 
         self.refresh_button.on_click(self._on_refresh_click)
         self.terminate_button.on_click(self._on_terminate_click)
@@ -260,6 +265,9 @@ class RunCard:
             self.meta.value = meta_html(run, application_fqn=self._source.application_fqn, now=now)
             self.error_box.value = error_html(run.error)
             _show(self.error_box, bool(run.error))
+            # The source fetched these once when it saw the run end; reading makes no request.
+            self.events_box.value = events_html(self._source.events) if shows_events(run) else ""
+            _show(self.events_box, bool(self.events_box.value))
             if stale_since is None:
                 self.stale_note.value = ""
                 _show(self.stale_note, False)
@@ -449,6 +457,7 @@ class RunCard:
             params=source.params,
             application_fqn=source.application_fqn,
             url=source.url,
+            events=source.events,
         )
 
     def __repr__(self) -> str:

@@ -21,15 +21,17 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
-from jobmagic.models import JobRun, LogLine, RunStatus
+from jobmagic.models import Event, JobRun, LogLine, RunStatus
 from jobmagic.widgets._format import (
     application_label,
     count_states,
+    format_clock,
     format_counts,
     format_duration,
     format_params,
     meta_rows,
     safe_url,
+    shows_events,
     status_state,
 )
 
@@ -37,6 +39,7 @@ __all__ = [
     "badge_html",
     "bundle_with_snapshots",
     "error_html",
+    "events_html",
     "link_html",
     "log_lines_html",
     "meta_html",
@@ -208,6 +211,18 @@ _RULES: tuple[tuple[str, str], ...] = (
         "font-size: 12px; line-height: 1.35; white-space: pre-wrap; word-break: break-all;",
     ),
     ("& .jobmagic-log-stderr", "color: var(--jm-error-text);"),
+    (
+        "& table.jobmagic-events-table",
+        "border-collapse: collapse; border: none; margin: 2px 0 6px; font-size: 12px;",
+    ),
+    (
+        "& table.jobmagic-events-table td",
+        "text-align: left; padding: 1px 10px 1px 0; border: none; vertical-align: top; "
+        "color: var(--jm-fg); user-select: text; -webkit-user-select: text;",
+    ),
+    ("& table.jobmagic-events-table td.jobmagic-event-time", "color: var(--jm-muted);"),
+    ("& table.jobmagic-events-table td.jobmagic-event-reason", "font-weight: 600;"),
+    ("& tr.jobmagic-event-warning td.jobmagic-event-reason", "color: var(--jm-error-text);"),
     ("& .jobmagic-board-counts", "font-weight: 600; margin: 2px 0 6px;"),
     (
         "& .jobmagic-board-scroll",
@@ -311,6 +326,30 @@ def error_html(error: str | None) -> str:
     return f'<div class="jobmagic-error-text">{_e(error)}</div>'
 
 
+def events_html(events: Sequence[Event]) -> str:
+    """A run's pod events (time, reason, message), Warnings marked; empty when none.
+
+    >>> "BackOff" in events_html([Event(reason="BackOff", type="Warning", message="exit 3")])
+    True
+    """
+    if not events:
+        return ""
+    rows = []
+    for event in events:
+        kind = "warning" if event.is_warning else "normal"
+        rows.append(
+            f'<tr class="jobmagic-event jobmagic-event-{kind}">'
+            f'<td class="jobmagic-event-time">{_e(format_clock(event.time))}</td>'
+            f'<td class="jobmagic-event-reason" title="{_e(event.type or "")}">'
+            f"{_e(event.reason)}</td>"
+            f'<td class="jobmagic-event-message">{_e(event.message)}</td></tr>'
+        )
+    return (
+        '<div class="jobmagic-section">Events</div>'
+        f'<table class="jobmagic-events-table"><tbody>{"".join(rows)}</tbody></table>'
+    )
+
+
 def link_html(url: str | None, *, css_class: str = "jobmagic-link") -> str:
     """A link to the run's page that opens in a new tab; empty unless ``url`` is http(s)."""
     safe = safe_url(url)
@@ -394,8 +433,12 @@ def render_run_html(
     application_fqn: str | None = None,
     url: str | None = None,
     now: datetime | None = None,
+    events: Sequence[Event] = (),
 ) -> str:
     """A self-contained, escaped HTML snapshot of one run (no JavaScript).
+
+    A failed or terminated run's ``events`` (its pods', as the source fetched them when it
+    ended) follow its error: they say why it ended.
 
     >>> "&lt;b&gt;" in render_run_html(JobRun(name="<b>"))
     True
@@ -410,10 +453,12 @@ def render_run_html(
     )
     error = error_html(run.error)
     error_block = f'<div class="jobmagic-error">{error}</div>' if error else ""
+    shown = events_html(events) if shows_events(run) else ""
+    events_block = f'<div class="jobmagic-events">{shown}</div>' if shown else ""
     return (
         f'<div class="jobmagic-snapshot">{style_block()}{head}'
         f"{meta_html(run, application_fqn=application_fqn, now=now)}"
-        f"{error_block}"
+        f"{error_block}{events_block}"
         '<div class="jobmagic-section">Params</div>'
         f'<div class="jobmagic-params">{params_html(params)}</div></div>'
     )
