@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +238,22 @@ def wait_for_cells_done(page: Any, timeout_ms: float = 90_000) -> None:
         }""",
         timeout=timeout_ms,
     )
+
+
+@contextmanager
+def evidence_on_failure(page: Any, folder: Path, name: str) -> Iterator[None]:
+    """If the block fails, keep a screenshot and the notebook's text (every cell's input and
+    output as Lab shows them): a timeout alone does not say what the page was showing."""
+    try:
+        yield
+    except BaseException:
+        folder.mkdir(parents=True, exist_ok=True)
+        with suppress(Exception):  # the page may be gone; the original error matters more
+            page.screenshot(path=str(folder / f"{name}-failure.png"), full_page=True)
+        with suppress(Exception):
+            text = page.locator(".jp-Notebook").inner_text(timeout=5_000)
+            (folder / f"{name}-failure.txt").write_text(text, encoding="utf-8")
+        raise
 
 
 def copy_notebook(source: Path, folder: Path) -> Path:

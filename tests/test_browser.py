@@ -14,6 +14,7 @@ from lab_support import (
     Lab,
     browser_missing_reason,
     chromium_page,
+    evidence_on_failure,
     run_all_cells,
     wait_for_cells_done,
 )
@@ -67,7 +68,8 @@ def test_card_goes_live_and_terminate_works(tmp_path: Path, dark: bool) -> None:
         }
         with Lab(root, tmp_path / "lab", env) as lab:
             lab.set_theme(dark)
-            with chromium_page() as page:
+            theme = "dark" if dark else "light"
+            with chromium_page() as page, evidence_on_failure(page, ARTIFACTS, f"card-{theme}"):
                 page.goto(lab.url(name))
                 run_all_cells(page)
                 wait_for_cells_done(page)
@@ -76,11 +78,7 @@ def test_card_goes_live_and_terminate_works(tmp_path: Path, dark: bool) -> None:
                 cards = page.locator(".jobmagic-card")
                 cards.nth(1).wait_for(timeout=60_000)
                 train = cards.nth(0)
-                try:
-                    train.locator(".jobmagic-status-finished").wait_for(timeout=90_000)
-                except Exception:
-                    page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
-                    raise
+                train.locator(".jobmagic-status-finished").wait_for(timeout=90_000)
                 assert "exit" in train.inner_text().lower()
                 assert "0" in train.locator(".jobmagic-meta").first.inner_text()
 
@@ -100,7 +98,7 @@ def test_card_goes_live_and_terminate_works(tmp_path: Path, dark: bool) -> None:
                 form = page.locator(".jobmagic-form")
                 form.locator(".jobmagic-trigger").click()
                 form.locator(".jobmagic-form-history .jobmagic-card").first.wait_for(timeout=30_000)
-                shot = ARTIFACTS / f"card-{'dark' if dark else 'light'}.png"
+                shot = ARTIFACTS / f"card-{theme}.png"
                 page.screenshot(path=str(shot), full_page=True)
                 assert shot.stat().st_size > 10_000
         runs = sandbox.runs("app-sandbox-demo-hello")
