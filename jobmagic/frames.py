@@ -16,8 +16,8 @@ Inputs, mixed freely in one iterable:
   caller attaches the params it sent);
 - :class:`~jobmagic.ledger.LedgerEntry` objects; an entry whose trigger was
   never acknowledged has no run, so its row shows the attempt: no name,
-  status ``PENDING`` / ``REJECTED`` / ``UNKNOWN`` (the attempt state), the
-  attempt's time as ``created_at``, and its error;
+  status ``PENDING`` / ``REJECTED`` / ``UNKNOWN`` / ``NOT-CREATED`` / ``AMBIGUOUS`` (the
+  attempt state), the attempt's time as ``created_at``, and its error;
 - run handles: any object with a ``.run`` (JobRun) and, optionally, a
   ``.params`` mapping.
 
@@ -548,8 +548,9 @@ def _status_css(value: Any) -> str:
 
 # --- the timeline --------------------------------------------------------------------
 
-# Over: the terminal statuses, plus REJECTED (a ledger attempt the server refused).
-_OVER = frozenset({"FINISHED", "FAILED", "TERMINATED", "REJECTED"})
+# Over: the terminal statuses, plus REJECTED and NOT-CREATED (ledger attempts that started
+# no run).
+_OVER = frozenset({"FINISHED", "FAILED", "TERMINATED", "REJECTED", "NOT-CREATED"})
 # Beyond this many bars, names would overlap: the y axis goes unlabelled instead.
 _MAX_LABELLED = 80
 

@@ -6,7 +6,12 @@ before the request goes out, then updated with the outcome:
 ``pending``       written, the request is about to be sent (or was, and the kernel died)
 ``acknowledged``  the server answered with a run; its name and JobRun are stored
 ``rejected``      the server said no (validation, auth, …): no run exists
-``unknown``       the answer was lost: a run may exist; check before retrying
+``unknown``       the answer was lost or unclear (5xx): a run may exist; check before retrying
+
+An ``unknown`` or ``pending`` attempt is settled against the server by
+:meth:`jobmagic.session.JobSession.reconcile`, which leaves it ``acknowledged`` (the run it
+started was found), ``not-created`` (no such run, safe to retry) or ``ambiguous`` (several
+runs match; ``candidates`` names them).
 
 So runs survive a kernel restart or crash, and ``%job_runs --all`` can list
 them later with the params that were sent. Tokens are never stored.
@@ -71,6 +76,8 @@ class AttemptState(str, enum.Enum):
     ACKNOWLEDGED = "acknowledged"
     REJECTED = "rejected"
     UNKNOWN = "unknown"
+    NOT_CREATED = "not-created"
+    AMBIGUOUS = "ambiguous"
 
     def __str__(self) -> str:
         return str(self.value)
@@ -115,6 +122,12 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX attempts_by_session ON attempts (session_id, created_at)",
         "CREATE INDEX attempts_by_created ON attempts (created_at)",
     ),
+    # 3: reconciling unknown outcomes: the runs an ambiguous attempt may have started, and
+    # a quick way to the attempts still to settle however large the ledger grows.
+    (
+        "ALTER TABLE attempts ADD COLUMN candidates_json TEXT",
+        "CREATE INDEX attempts_by_state ON attempts (state)",
+    ),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -122,7 +135,7 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 _COLUMNS = (
     "id, state, created_at, updated_at, host, target, application_id, deployment_id, "
     "application_fqn, run_name, params_json, command, alias, session_id, notebook, kernel_id, "
-    "run_json, run_status, error_type, error"
+    "run_json, run_status, error_type, error, candidates_json"
 )
 
 
@@ -276,6 +289,8 @@ class LedgerEntry:
     run: JobRun | None = None
     error_type: str | None = None
     error: str | None = None
+    #: The server runs an ``ambiguous`` attempt may have started.
+    candidates: tuple[str, ...] = ()
 
     @property
     def status(self) -> RunStatus | None:
@@ -318,7 +333,16 @@ def _entry_from_row(row: sqlite3.Row) -> LedgerEntry:
         run=run,
         error_type=row["error_type"],
         error=row["error"],
+        candidates=_loads_names(row["candidates_json"]),
     )
+
+
+def _loads_names(text: str | None) -> tuple[str, ...]:
+    try:
+        names = json.loads(text) if text else []
+    except ValueError:
+        return ()
+    return tuple(str(name) for name in names) if isinstance(names, list) else ()
 
 
 def _values(items: str | Iterable[str] | None) -> list[str] | None:
@@ -510,12 +534,19 @@ class Ledger:
         return attempt_id
 
     def record_acknowledged(
-        self, attempt_id: int, run: JobRun, raw: Mapping[str, Any] | None = None
+        self,
+        attempt_id: int,
+        run: JobRun,
+        raw: Mapping[str, Any] | None = None,
+        *,
+        reconciled: str | None = None,
     ) -> None:
         """The server started ``run``: store it (``raw`` API JSON if given) and commit.
 
         The attempt's application/deployment ids are filled from the run when
         the attempt did not know them (a trigger by FQN or by deployment id).
+        ``reconciled`` says how a run was matched to an attempt whose answer was lost
+        (:meth:`record_reconciled`); it is kept where the error was.
         """
         # The raw JSON wins, and the parsed run fills what it lacks (a trigger response's
         # "data" may carry no name: the name came as jobRunName).
@@ -524,8 +555,8 @@ class Ledger:
             cursor = conn.execute(
                 "UPDATE attempts SET state = ?, updated_at = ?, run_name = ?, run_json = ?, "
                 "run_status = ?, application_id = COALESCE(application_id, ?), "
-                "deployment_id = COALESCE(deployment_id, ?), error_type = NULL, error = NULL "
-                "WHERE id = ?",
+                "deployment_id = COALESCE(deployment_id, ?), error_type = ?, error = ?, "
+                "candidates_json = NULL WHERE id = ?",
                 (
                     AttemptState.ACKNOWLEDGED.value,
                     _iso(_now()),
@@ -534,6 +565,8 @@ class Ledger:
                     str(run.status.value),
                     run.application_id,
                     run.deployment_id,
+                    None if reconciled is None else "reconciled",
+                    None if reconciled is None else _redact(reconciled),
                     attempt_id,
                 ),
             )
@@ -547,8 +580,28 @@ class Ledger:
         """The answer was lost: the request may have started a run. Check before retrying."""
         self._record_failure(attempt_id, AttemptState.UNKNOWN, error)
 
+    def record_reconciled(self, attempt_id: int, run: JobRun, note: str) -> None:
+        """An attempt whose answer was lost, matched to the run it started on the server.
+
+        Acknowledged like an answered trigger; ``note`` (how it was matched) replaces the
+        error, so the row still says that the answer had been lost.
+        """
+        self.record_acknowledged(attempt_id, run, reconciled=note)
+
+    def record_not_created(self, attempt_id: int, reason: str) -> None:
+        """The server has no run this attempt could have started: safe to trigger again."""
+        self._record_failure(attempt_id, AttemptState.NOT_CREATED, reason)
+
+    def record_ambiguous(self, attempt_id: int, candidates: Sequence[str], reason: str) -> None:
+        """Several runs could be this attempt's; they are kept for a person to choose."""
+        self._record_failure(attempt_id, AttemptState.AMBIGUOUS, reason, candidates)
+
     def _record_failure(
-        self, attempt_id: int, state: AttemptState, error: BaseException | str | None
+        self,
+        attempt_id: int,
+        state: AttemptState,
+        error: BaseException | str | None,
+        candidates: Sequence[str] = (),
     ) -> None:
         if isinstance(error, BaseException):
             error_type: str | None = type(error).__name__
@@ -558,9 +611,16 @@ class Ledger:
             text = None if error is None else _redact(str(error))
         with self._write() as conn:
             cursor = conn.execute(
-                "UPDATE attempts SET state = ?, updated_at = ?, error_type = ?, error = ? "
-                "WHERE id = ?",
-                (state.value, _iso(_now()), error_type, text, attempt_id),
+                "UPDATE attempts SET state = ?, updated_at = ?, error_type = ?, error = ?, "
+                "candidates_json = ? WHERE id = ?",
+                (
+                    state.value,
+                    _iso(_now()),
+                    error_type,
+                    text,
+                    json.dumps(list(candidates)) if candidates else None,
+                    attempt_id,
+                ),
             )
             self._require_row(cursor, attempt_id)
 
@@ -620,6 +680,23 @@ class Ledger:
         return changed
 
     # -- reads
+
+    def known_run_names(self, application_id: str, names: Iterable[str]) -> set[str]:
+        """Which of ``names`` are runs of ``application_id`` some attempt already owns."""
+        wanted = sorted({name for name in names if name})
+        known: set[str] = set()
+        with self._lock:
+            conn = self._connection()
+            # Chunked: SQLite bounds the number of parameters of one statement.
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows = conn.execute(
+                    "SELECT run_name FROM attempts WHERE application_id = ? AND run_name IN "
+                    f"({', '.join('?' * len(chunk))})",
+                    (application_id, *chunk),
+                ).fetchall()
+                known.update(row["run_name"] for row in rows)
+        return known
 
     def get(self, attempt_id: int) -> LedgerEntry:
         """One attempt by id; :class:`LedgerError` if there is none."""

@@ -206,6 +206,7 @@ class JobRunsArgs:
     table: bool = False
     out: str | None = None
     limit: int | None = None
+    reconcile: bool = False
 
 
 def parse_duration_or_date(text: str, *, now: datetime | None = None) -> datetime:
@@ -236,13 +237,15 @@ def _status(text: str) -> RunStatus:
 
 
 def parse_job_runs_line(line: str) -> JobRunsArgs:
-    """``%job_runs [--all] [--app T] [--status S …] [--since 2h] [--refresh] [--table] [-o V]``."""
+    """``%job_runs [--all] [--app T] [--status S …] [--since 2h] [--refresh] [--reconcile]
+    [--table] [-o V]``."""
     parser = _Parser(prog="job_runs", add_help=False)
     parser.add_argument("--all", action="store_true")
     parser.add_argument("--app")
     parser.add_argument("--status", nargs="+", type=_status, default=[])
     parser.add_argument("--since")
     parser.add_argument("--refresh", action="store_true")
+    parser.add_argument("--reconcile", action="store_true")
     parser.add_argument("--table", action="store_true")
     parser.add_argument("--limit", type=_positive_int)
     parser.add_argument("--out", "-o", dest="out", type=_variable)
@@ -256,4 +259,5 @@ def parse_job_runs_line(line: str) -> JobRunsArgs:
         table=namespace.table,
         out=namespace.out,
         limit=namespace.limit,
+        reconcile=namespace.reconcile,
     )

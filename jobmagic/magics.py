@@ -27,6 +27,7 @@ from jobmagic.views import DryRunView, InfoView, StatusLine
 
 if TYPE_CHECKING:
     from jobmagic.ledger import LedgerEntry
+    from jobmagic.reconcile import Verdict
     from jobmagic.sandbox.server import SandboxProcess
     from jobmagic.sweeps import SweepResult
     from jobmagic.tracking import RunHandle
@@ -110,7 +111,13 @@ class JobMagics(Magics):
         if not single:
             return self._sweep(args, resolved, param_sets, cell is not None)
         handle = self.session.trigger(
-            target, param_sets[0], command=args.command, alias=args.alias, resolved=resolved
+            target,
+            param_sets[0],
+            command=args.command,
+            alias=args.alias,
+            resolved=resolved,
+            # Waiting means wanting the outcome: a lost answer is looked for on the server.
+            reconcile_unknown=args.wait,
         )
         if cell is not None and not args.quiet:
             display(handle)
@@ -267,10 +274,16 @@ class JobMagics(Magics):
         """The runs you triggered, as a live board or a DataFrame.
 
         %job_runs [--all] [--app TARGET] [--status S ...] [--since 2h|2026-11-01]
-                  [--refresh] [--table] [--limit N] [-o VAR]
+                  [--refresh] [--reconcile] [--table] [--limit N] [-o VAR]
+
+        --reconcile looks for the runs of triggers whose outcome is unknown (a lost answer,
+        a 5xx, a kernel killed mid-trigger) and settles each: acknowledged, not-created
+        (safe to retry) or ambiguous. It never triggers anything.
         """
         args = magic_args.parse_job_runs_line(line)
         with _friendly_errors(args.out, self.user_ns):
+            if args.reconcile:
+                print(_reconcile_summary(self.session.reconcile()))
             entries = self._ledger_entries(args)
             from jobmagic.frames import runs_to_dataframe
 
@@ -421,6 +434,21 @@ class _LogFollower:
             print(line.log.rstrip("\n"))
             if line.time_ns is not None:
                 self.seen_ns = line.time_ns
+
+
+def _reconcile_summary(verdicts: Sequence[Verdict]) -> str:
+    if not verdicts:
+        return "Reconciled: no attempt had an unknown outcome."
+    counts: dict[str, int] = {}
+    for verdict in verdicts:
+        state = verdict.state.value if verdict.decided else "still unknown"
+        counts[state] = counts.get(state, 0) + 1
+    parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    lines = [f"Reconciled {len(verdicts)} attempt(s) against the server: {parts}."]
+    lines += [
+        f"  attempt {v.attempt_id}: {', '.join(v.candidates)}" for v in verdicts if v.candidates
+    ]
+    return "\n".join(lines)
 
 
 def _update(handle: Any, obj: Any) -> None:

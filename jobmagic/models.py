@@ -13,6 +13,7 @@ raw string, and numbers that older servers send as strings are accepted.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,6 +30,7 @@ __all__ = [
     "Subject",
     "TriggerResult",
     "Workspace",
+    "fill_command",
 ]
 
 
@@ -271,6 +273,19 @@ def _command_text(value: Any) -> str | None:
     return _to_str(value)
 
 
+_SLOT_RE = re.compile(r"\{\{\s*([A-Za-z0-9_\-]+)\s*\}\}")
+
+
+def fill_command(template: str, params: Mapping[str, str]) -> str:
+    """A job's command as the API reports a run's: each ``{{name}}`` slot of the manifest's
+    template replaced by the param's text. Slots without a value stay as written.
+
+    >>> fill_command("train.py --lr {{lr}} --tag {{ tag }} {{x}}", {"lr": "0.1", "tag": "a b"})
+    'train.py --lr 0.1 --tag a b {{x}}'
+    """
+    return _SLOT_RE.sub(lambda match: params.get(match.group(1), match.group(0)), template)
+
+
 @dataclass(frozen=True)
 class TriggerResult:
     """The answer to a trigger: the server's message, the new run's name, the run."""
@@ -369,6 +384,14 @@ class Application:
     def deployment_id(self) -> str | None:
         """The deployment a trigger should target: the active one, else the latest."""
         return self.active_deployment_id or self.last_deployment_id
+
+    def run_command(self, params: Mapping[str, str]) -> str | None:
+        """The command a run triggered with ``params`` reports: the template filled with the
+        params over the declared defaults; ``None`` when the manifest has no command."""
+        if self.command is None:
+            return None
+        defaults = {p.name: p.default for p in self.params if p.default is not None}
+        return fill_command(self.command, {**defaults, **params})
 
 
 @dataclass(frozen=True)

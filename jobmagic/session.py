@@ -17,6 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from jobmagic.api._errors import (
@@ -34,6 +35,7 @@ logger = logging.getLogger("jobmagic")
 if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
     from jobmagic.ledger import Ledger
+    from jobmagic.reconcile import Verdict
 
 __all__ = ["JobSession", "Target"]
 
@@ -230,7 +232,7 @@ class JobSession:
         run: JobRun,
         *,
         params: Mapping[str, str] | None = None,
-        command: str | None = None,
+        command: str | Sequence[str] | None = None,
         application_fqn: str | None = None,
         host: str | None = None,
     ) -> RunHandle:
@@ -244,7 +246,7 @@ class JobSession:
             application_id=app_id,
             deployment_id=resolved.deployment_id or run.deployment_id,
             params=params,
-            command=command,
+            command=_command_text(command),
             url=run_page_url(host or self.host, app_id),
             application_fqn=application_fqn,
         )
@@ -300,9 +302,7 @@ class JobSession:
         """The server started ``run`` for an attempt: commit it, then hand out its handle."""
         run = _with_ids(run, resolved)
         self.settle(attempt_id, run)
-        return self.handle_for(
-            resolved, run, params=params, command=_command_text(command), host=host
-        )
+        return self.handle_for(resolved, run, params=params, command=command, host=host)
 
     def trigger(
         self,
@@ -312,10 +312,14 @@ class JobSession:
         command: str | Sequence[str] | None = None,
         alias: str | None = None,
         resolved: ResolvedTarget | None = None,
+        reconcile_unknown: bool = False,
     ) -> RunHandle:
         """Trigger one run: resolve, write the ledger, send once, wrap in a handle.
 
         The same steps as a sweep's, one at a time: :func:`jobmagic.sweeps.run_sweep`.
+        With ``reconcile_unknown``, an unknown outcome is settled against the server at
+        once (:meth:`reconcile`, waiting for the attempt's window to close): the handle of
+        the run it started, or the :class:`TriggerOutcomeUnknown` with its ``verdict``.
         """
         from jobmagic.api._endpoints import check_trigger_input
 
@@ -327,10 +331,81 @@ class JobSession:
             result = self.client.trigger(
                 **resolved.trigger_args(params=params, command=command, alias=alias)
             )
+        except TriggerOutcomeUnknown as exc:
+            self.settle(attempt, exc)
+            if not reconcile_unknown:
+                raise
+            return self._after_lost_answer(attempt, exc, resolved, params, command)
         except JobmagicError as exc:
             self.settle(attempt, exc)
             raise
         return self.accept(attempt, resolved, result.run, params=params, command=command)
+
+    def _after_lost_answer(
+        self,
+        attempt: int,
+        error: TriggerOutcomeUnknown,
+        resolved: ResolvedTarget,
+        params: Mapping[str, str] | None,
+        command: str | Sequence[str] | None,
+    ) -> RunHandle:
+        (verdict,) = self.reconcile([attempt], wait=True)
+        if verdict.run is None:
+            error.verdict = verdict
+            error.args = (f"{error} Looked for it on the server: {verdict.reason}",)
+            raise error
+        logger.info("attempt %s: %s", attempt, verdict.reason)
+        return self.handle_for(
+            resolved,
+            _with_ids(verdict.run, resolved),
+            params=params,
+            command=_command_text(command),
+        )
+
+    def reconcile(
+        self,
+        attempts: Iterable[int] | None = None,
+        *,
+        wait: bool = False,
+        poll: float = 1.0,
+        skew: timedelta | None = None,
+    ) -> list[Verdict]:
+        """Settle attempts whose outcome is unknown against what the server lists.
+
+        ``attempts`` are ledger ids; by default every ``pending``, ``unknown`` or
+        ``ambiguous`` attempt on this host. Each becomes ``acknowledged`` (the run it
+        started was found), ``not-created`` (safe to trigger again) or ``ambiguous``;
+        one whose window is still open stays as it is, unless ``wait``, which looks
+        again every ``poll`` seconds until every window has closed. Never sends a trigger.
+        ``skew`` is how far the server's clock may be from ours (default 5 s).
+        One run listing per application (paged back only as far as the attempts reach).
+        """
+        import time
+
+        from jobmagic.reconcile import CLOCK_SKEW, UNSETTLED, attempt_window, settle
+
+        skew = CLOCK_SKEW if skew is None else skew
+        ledger = self.ledger
+        if attempts is None:
+            host = self.host
+            entries = [e for e in ledger.entries(states=UNSETTLED) if e.host in (None, host)]
+        else:
+            entries = [ledger.get(attempt_id) for attempt_id in attempts]
+            entries = [e for e in entries if e.state in UNSETTLED]
+        verdicts: dict[int, Verdict] = {}
+        while entries:
+            for verdict in settle(self.client, ledger, entries, skew=skew):
+                verdicts[verdict.attempt_id] = verdict
+            entries = [e for e in entries if not verdicts[e.id].decided]
+            if not wait or not entries:
+                break
+            if max(attempt_window(e, skew=skew)[1] for e in entries) < _utcnow():
+                wait = False  # one last look: every window has closed now
+                continue
+            time.sleep(poll)
+            entries = [ledger.get(e.id) for e in entries]
+            entries = [e for e in entries if e.state in UNSETTLED]  # another kernel's doing
+        return list(verdicts.values())
 
     def attach(self, name: str, target: Target) -> RunHandle:
         """A handle for a run that already exists."""
@@ -342,6 +417,10 @@ class JobSession:
             )
         run = self.client.get_run(resolved.application_id, name)
         return self.handle_for(resolved, _with_ids(run, resolved))
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def _build_client(credentials: Credentials, settings: Settings) -> JobsClient:

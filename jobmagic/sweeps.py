@@ -23,6 +23,7 @@ from jobmagic.api._errors import JobmagicError
 from jobmagic.tracking import RunHandle
 
 if TYPE_CHECKING:
+    from jobmagic.reconcile import Verdict
     from jobmagic.session import JobSession, ResolvedTarget
 
 __all__ = ["SweepFailure", "SweepResult", "run_sweep"]
@@ -33,16 +34,27 @@ _P = ParamSpec("_P")
 
 @dataclass(frozen=True)
 class SweepFailure:
-    """One run of a sweep that did not start (or may not have): its params and why."""
+    """One run of a sweep that did not start (or may not have): its params and why.
+
+    ``verdict`` is what looking for it on the server found, when its outcome was unknown
+    (:mod:`jobmagic.reconcile`): not created (safe to retry), ambiguous, or undecided.
+    """
 
     params: Mapping[str, str]
     error: JobmagicError
+    attempt_id: int | None = None
+    verdict: Verdict | None = None
 
     @property
     def outcome_unknown(self) -> bool:
         from jobmagic.api._errors import TriggerOutcomeUnknown
 
         return isinstance(self.error, TriggerOutcomeUnknown)
+
+    def describe(self) -> str:
+        if self.verdict is None:
+            return str(self.error)
+        return f"{self.error} Looked for it on the server: {self.verdict.reason}"
 
 
 @dataclass
@@ -75,7 +87,7 @@ class SweepResult:
         lines = [head + ("." if not self.failures else f"; {len(self.failures)} failed:")]
         for failure in self.failures:
             params = " ".join(f"{k}={v}" for k, v in failure.params.items())
-            lines.append(f"  ✗ {params}: {failure.error}")
+            lines.append(f"  ✗ {params}: {failure.describe()}")
         return "\n".join(lines)
 
     def to_dataframe(self) -> Any:
@@ -112,7 +124,9 @@ def run_sweep(
 ) -> SweepResult:
     """Trigger one run per params mapping, ``concurrency`` at a time; never raises per run.
 
-    Ctrl-C stops sending new triggers; the ones in flight are settled and kept.
+    Ctrl-C stops sending new triggers; the ones in flight are settled and kept. Triggers
+    whose outcome is unknown are then looked for on the server (:meth:`JobSession.reconcile`):
+    a run found becomes a handle like any other; the rest stay failures, with the verdict.
     """
     result = SweepResult()
     cancel = threading.Event()
@@ -149,6 +163,8 @@ def run_sweep(
         worker.join()
     if errors:
         raise errors[0]
+    if not result.interrupted:
+        _reconcile_unknown(session, resolved, slots, command, on_handle)
     result.elapsed = time.perf_counter() - started
     for slot in slots:
         if isinstance(slot, RunHandle):
@@ -156,6 +172,40 @@ def run_sweep(
         elif isinstance(slot, SweepFailure):
             result.failures.append(slot)
     return result
+
+
+def _reconcile_unknown(
+    session: JobSession,
+    resolved: ResolvedTarget,
+    slots: list[RunHandle | SweepFailure | None],
+    command: str | Sequence[str] | None,
+    on_handle: Callable[[RunHandle], None] | None,
+) -> None:
+    """Replace each unknown outcome by the run it started, or keep it with the verdict."""
+    from dataclasses import replace
+
+    lost = {
+        slot.attempt_id: index
+        for index, slot in enumerate(slots)
+        if isinstance(slot, SweepFailure) and slot.outcome_unknown and slot.attempt_id
+    }
+    if not lost:
+        return
+    try:
+        verdicts = session.reconcile(list(lost), wait=True)
+    except (JobmagicError, KeyboardInterrupt):
+        return  # still unknown: %job_runs --reconcile can look again
+    for verdict in verdicts:
+        index = lost[verdict.attempt_id]
+        failure = slots[index]
+        assert isinstance(failure, SweepFailure)
+        if verdict.run is None:
+            slots[index] = replace(failure, verdict=verdict)
+            continue
+        handle = session.handle_for(resolved, verdict.run, params=failure.params, command=command)
+        slots[index] = handle
+        if on_handle is not None:
+            on_handle(handle)
 
 
 async def _sweep(
@@ -203,7 +253,7 @@ async def _sweep(
                     )
                 except JobmagicError as exc:
                     await in_writer(session.settle, attempt, exc)
-                    slots[index] = SweepFailure(dict(params), exc)
+                    slots[index] = SweepFailure(dict(params), exc, attempt)
                     return
                 handle = await in_writer(
                     session.accept,

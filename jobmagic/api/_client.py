@@ -303,8 +303,10 @@ class JobsClient:
         sort_by: str | None = None,
         order: str | None = None,
         triggered_by: Sequence[str] | None = None,
+        created_after: datetime | None = None,
     ) -> list[JobRun]:
-        """A job's runs, across all pages (at most ``limit``)."""
+        """A job's runs, across all pages (at most ``limit``); with ``created_after``, only
+        those created since then, newest first, paging no further back than needed."""
         return self._drive(
             flows.list_runs(
                 application_id,
@@ -315,6 +317,7 @@ class JobsClient:
                 sort_by=sort_by,
                 order=order,
                 triggered_by=triggered_by,
+                created_after=created_after,
             )
         )
 
@@ -488,6 +491,7 @@ class AsyncJobsClient:
         sort_by: str | None = None,
         order: str | None = None,
         triggered_by: Sequence[str] | None = None,
+        created_after: datetime | None = None,
     ) -> list[JobRun]:
         return await self._drive(
             flows.list_runs(
@@ -499,6 +503,7 @@ class AsyncJobsClient:
                 sort_by=sort_by,
                 order=order,
                 triggered_by=triggered_by,
+                created_after=created_after,
             )
         )
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import re
 import secrets
-import shlex
 import string
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from jobmagic.models import RunStatus
+from jobmagic.models import RunStatus, fill_command
 from jobmagic.sandbox import events, render
 from jobmagic.sandbox.errors import ApiError
 from jobmagic.sandbox.jobs import PARAM_NAME_RE, JobCatalog, JobSpec, build_argv
@@ -143,7 +142,7 @@ class SandboxService:
             application_name=job.name,
             deployment_id=job.deployment_id,
             deployment_version="1",
-            command=shlex.join(argv),
+            command=_reported_command(job, command, resolved),
             params=resolved,
             triggered_by=render.USER["id"],
             now_ms=_now_ms(),
@@ -426,3 +425,15 @@ def _resolve_params(job: JobSpec, given: Mapping[str, str]) -> dict[str, str]:
     if details:
         raise ApiError.validation(details)
     return resolved
+
+
+def _reported_command(
+    job: JobSpec, override: str | list[str] | None, params: Mapping[str, str]
+) -> str:
+    """The run's ``command`` as TrueFoundry reports it: an override as given, else the
+    manifest's template with its slots filled as text. What ran is the argv built from the
+    same template (split first, then filled); this is what a person, or a client matching
+    a run to the params it sent, reads."""
+    if override is not None:
+        return override if isinstance(override, str) else " ".join(override)
+    return fill_command(job.display_command(), params)
