@@ -294,6 +294,9 @@ class JobMagics(Magics):
             from jobmagic.frames import style_runs
 
             return style_runs(frame)
+        note = _attempts_without_runs(entries)
+        if note:
+            print(note)  # the board shows runs; these attempts have none to show
         return _board_for(self.session, entries)
 
     def _ledger_entries(self, args: magic_args.JobRunsArgs) -> list[LedgerEntry]:
@@ -434,6 +437,32 @@ class _LogFollower:
             print(line.log.rstrip("\n"))
             if line.time_ns is not None:
                 self.seen_ns = line.time_ns
+
+
+_ATTEMPT_NOTES = {
+    "pending": "pending (sent, never answered: --reconcile looks for its run)",
+    "unknown": "with an unknown outcome (--reconcile looks for its run)",
+    "ambiguous": "ambiguous (several runs match: {candidates})",
+    "not-created": "not created (no run was made: safe to trigger again)",
+    "rejected": "rejected by the server",
+}
+
+
+def _attempts_without_runs(entries: Sequence[LedgerEntry]) -> str:
+    """One line about the listed attempts that have no run, by state."""
+    groups: dict[str, list[LedgerEntry]] = {}
+    for entry in entries:
+        if entry.run is None:
+            groups.setdefault(entry.state.value, []).append(entry)
+    parts = []
+    for state, text in _ATTEMPT_NOTES.items():
+        found = groups.get(state, [])
+        if found:
+            candidates = ", ".join(sorted({c for e in found for c in e.candidates})[:6])
+            parts.append(f"{len(found)} {text.format(candidates=candidates)}")
+    if not parts:
+        return ""
+    return "Attempts without a run (see --table): " + "; ".join(parts) + "."
 
 
 def _reconcile_summary(verdicts: Sequence[Verdict]) -> str:

@@ -297,6 +297,8 @@ def test_job_runs_reconcile_settles_an_attempt_a_killed_kernel_left_pending(
             (never_sent,),
         )
     triggers = server.stats()["trigger"]
+    shell.run_line_magic("job_runs", "--all")  # the board: runs only, and a line for the rest
+    assert "2 pending (sent, never answered: --reconcile" in capsys.readouterr().out
 
     frame = shell.run_line_magic("job_runs", "--all --reconcile --table -o df")
     printed = capsys.readouterr().out
@@ -311,3 +313,5 @@ def test_job_runs_reconcile_settles_an_attempt_a_killed_kernel_left_pending(
         assert ledger.get(sent_id).state is AttemptState.ACKNOWLEDGED
         assert ledger.get(never_sent).state is AttemptState.NOT_CREATED
     assert server.stats()["trigger"] == triggers
+    shell.run_line_magic("job_runs", "--all")
+    assert "1 not created (no run was made: safe to trigger again)" in capsys.readouterr().out
