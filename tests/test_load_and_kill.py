@@ -12,22 +12,39 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import signal
+import sqlite3
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
 
+import jobmagic
+from jobmagic.api import JobmagicError, TransportError, TriggerOutcomeUnknown
 from jobmagic.config import Settings
 from jobmagic.ledger import AttemptState, Ledger
 from jobmagic.models import JobRun, RunStatus
-from jobmagic.sandbox.server import SandboxProcess, start_sandbox_process
+from jobmagic.sandbox import Fault
+from jobmagic.sandbox.address import pid_alive
+from jobmagic.sandbox.server import (
+    DB_FILE,
+    SandboxProcess,
+    generate_token,
+    start_sandbox_process,
+)
+from jobmagic.sandbox.store import Store
 from jobmagic.session import JobSession, ResolvedTarget, Target
+from jobmagic.sweeps import SweepResult
 from jobmagic.tracking import RunHandle
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
@@ -45,9 +62,16 @@ jobs:
     params:
       - name: seconds
         default: "600"
+  - name: tree
+    description: A shell that waits for a child of its own.
+    command: "sh -c 'sleep {{seconds}} & wait'"
+    params:
+      - name: seconds
+        default: "600"
 """
 NOOP = Target("load:kill:noop")
 SLEEP = Target("load:kill:sleep")
+TREE = Target("load:kill:tree")
 CLIENTS = 32
 TRIGGERS = 2000
 #: Generous: the load test takes ~15-25 s on an idle 2-core machine.
@@ -163,3 +187,214 @@ def test_32_clients_send_2000_triggers_and_every_run_is_listed_and_ledgered_once
     finally:
         for session in sessions:
             session.close()
+
+
+# --- SIGKILL -------------------------------------------------------------------------
+
+
+def _run_pids(data_dir: Path) -> dict[str, int]:
+    """Run name -> process id, from the sandbox's own store (what its recovery reads)."""
+    with closing(sqlite3.connect(data_dir / DB_FILE)) as db:
+        rows = db.execute("SELECT name, pid FROM runs WHERE pid IS NOT NULL").fetchall()
+    return {str(name): int(pid) for name, pid in rows}
+
+
+def _sent_names_in_store(data_dir: Path) -> set[str]:
+    with closing(sqlite3.connect(data_dir / DB_FILE)) as db:
+        commands = [row[0] for row in db.execute("SELECT command FROM runs")]
+    return {match.group(1) for c in commands if (match := re.search(r"--name=(\S+)$", c))}
+
+
+def _group_members(pgid: int) -> set[int]:
+    """Live (not zombie) processes in process group ``pgid``, from ``/proc``."""
+    members = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # it ended while we looked
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.add(int(entry.name))
+    return members
+
+
+def _add_unlaunched_run(data_dir: Path, like: str) -> str:
+    """Leave a CREATED run in a dead sandbox's store, as a kill between a trigger's insert and
+    its launch would (a window of microseconds: too short to hit on purpose)."""
+    with closing(Store(data_dir / DB_FILE)) as store:
+        model = next(r for r in store.active_runs() if r.name == like)
+        record = store.create_run(
+            make_name=lambda: "sleep-unlaunched",
+            application_id=model.application_id,
+            application_name=model.application_name,
+            deployment_id=model.deployment_id,
+            deployment_version=model.deployment_version,
+            command=model.command,
+            params=model.params,
+            triggered_by=model.triggered_by,
+            now_ms=model.created_at_ms,
+        )
+    assert record.status == "CREATED"
+    return record.name
+
+
+def _sigkill(process: SandboxProcess) -> None:
+    assert process.popen is not None
+    os.kill(process.pid, signal.SIGKILL)  # a crash: no chance to clean up
+    process.popen.wait(10)
+
+
+@pytest.fixture
+def shell(monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "jobmagic")
+    yield ip
+    ip.run_line_magic("unload_ext", "jobmagic")
+    InteractiveShell.clear_instance()
+
+
+def test_a_sigkilled_sandbox_leaves_no_process_behind_and_its_successor_fails_its_runs(
+    tmp_path: Path,
+    isolated_home: Path,
+    jobs_file: Path,
+    shell: InteractiveShell,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data_dir = tmp_path / "sandbox"
+    ledger_path = tmp_path / "ledger.db"
+    token = generate_token()
+    first = start_sandbox_process(data_dir, jobs_file=jobs_file, token=token, grace_period=1.0)
+    second: SandboxProcess | None = None
+    session = JobSession(_settings(first, ledger_path))
+    processes: set[int] = set()
+    try:
+        handles = [session.trigger(SLEEP, {"seconds": "600"}) for _ in range(2)]
+        handles.append(session.trigger(TREE, {"seconds": "600"}))
+        client = session.client
+        _poll(
+            lambda: all(
+                client.get_run(h.application_id or "", h.name).status == "RUNNING" for h in handles
+            ),
+            30,
+            "the runs starting",
+        )
+        pids = _run_pids(data_dir)
+        tree = pids[handles[2].name]
+        # The tree's shell and the sleep it started in the background, in one group.
+        _poll(lambda: len(_group_members(tree)) == 2, 30, "the tree's child starting")
+        processes = {pid for h in handles for pid in _group_members(pids[h.name])}
+        assert len(processes) == 4
+
+        # A trigger in flight at the kill: the sandbox holds it a minute before handling it.
+        first.set_faults(Fault.latency(60_000, "trigger", times=1))
+        in_flight: list[BaseException] = []
+
+        def trigger_in_flight() -> None:
+            try:
+                session.trigger(SLEEP, {"seconds": "1"})
+            except JobmagicError as exc:
+                in_flight.append(exc)
+
+        sender = threading.Thread(target=trigger_in_flight)
+        sender.start()
+        _poll(lambda: first.stats()["trigger"] == 4, 30, "the fourth trigger reaching the sandbox")
+        _sigkill(first)
+        sender.join(30)
+        assert not sender.is_alive()
+        # It reached the server, which may have started a run: unknown, not rejected.
+        assert len(in_flight) == 1 and isinstance(in_flight[0], TriggerOutcomeUnknown)
+
+        # The runs' own processes die with the sandbox...
+        leaders = {pids[h.name] for h in handles}
+        _poll(lambda: not any(pid_alive(pid) for pid in leaders), 30, "the runs' processes ending")
+        unlaunched = _add_unlaunched_run(data_dir, like=handles[0].name)
+        with Ledger(ledger_path) as ledger:
+            states = Counter(entry.state for entry in ledger.entries())
+        assert states == {AttemptState.ACKNOWLEDGED: 3, AttemptState.UNKNOWN: 1}
+
+        # A new sandbox on the same data dir and port: the same host to every client.
+        second = start_sandbox_process(
+            data_dir, jobs_file=jobs_file, token=token, port=first.port, grace_period=1.0
+        )
+        # ...and what the tree left running is ended by the sandbox that recovers.
+        _poll(lambda: not any(pid_alive(pid) for pid in processes), 30, "the orphans ending")
+        app_runs = {
+            run.name: run
+            for app in {h.application_id or "" for h in handles}
+            for run in client.list_runs(app)
+        }
+        # The trigger in flight started nothing; every run left active ended FAILED.
+        assert set(app_runs) == {h.name for h in handles} | {unlaunched}
+        assert {(run.status, run.error) for run in app_runs.values()} == {
+            (RunStatus.FAILED, "sandbox stopped")
+        }
+        # %job_runs --refresh shows the recovered statuses, and so does the tracker.
+        monkeypatch.setenv("TFY_HOST", second.host)
+        monkeypatch.setenv("TFY_API_KEY", token)
+        shell.run_line_magic("config", f"JobMagic.ledger_path = {str(ledger_path)!r}")
+        shell.run_line_magic("config", "JobMagic.show_cards = False")
+        shell.run_line_magic("job_runs", "--all --refresh -o runs")
+        frame = shell.user_ns["runs"]
+        shown = {row.name: str(row.status) for row in frame.itertuples() if row.name is not pd.NA}
+        assert shown == {h.name: "FAILED" for h in handles}
+        for handle in handles:
+            assert handle.wait(timeout=60).status == RunStatus.FAILED
+    finally:
+        session.close()
+        for process in (first, second):
+            if process is not None:
+                process.stop()
+        for pid in processes:  # a failed test must not leave sleep 600 behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_sweep_ends_with_a_summary_when_the_sandbox_is_killed_under_it(
+    sandbox_process: SandboxProcess, tmp_path: Path
+) -> None:
+    ledger_path = tmp_path / "ledger.db"
+    session = JobSession(_settings(sandbox_process, ledger_path))
+    # 50 ms in the server per trigger: at the kill, most of the 8 in flight are there.
+    sandbox_process.set_faults(Fault.latency(50, "trigger"))
+    names = [f"s{i:03d}" for i in range(120)]
+    results: list[SweepResult] = []
+
+    def sweep() -> None:
+        runs = [{"name": name} for name in names]
+        results.append(jobmagic.sweep(NOOP.app, runs=runs, concurrency=8, session=session))
+
+    worker = threading.Thread(target=sweep)
+    try:
+        worker.start()
+        _poll(lambda: sandbox_process.stats()["trigger"] >= 40, 60, "the sweep getting going")
+        _sigkill(sandbox_process)
+        worker.join(120)  # the other 80 each fail to connect, after their retries
+        assert not worker.is_alive(), "the sweep hangs"
+    finally:
+        session.close()
+    result = results[0]
+    assert result.summary().startswith(f"Triggered {len(result)} of 120 runs")
+    assert len(result) + len(result.failures) == 120
+    assert all(isinstance(failure.error, TransportError) for failure in result.failures)
+
+    with Ledger(ledger_path) as ledger:
+        entries = ledger.entries()
+    by_state: dict[AttemptState, set[str]] = {}
+    for entry in entries:
+        by_state.setdefault(entry.state, set()).add(entry.params["name"])
+    assert len(entries) == 120 and set().union(*by_state.values()) == set(names)
+    assert set(by_state) <= {AttemptState.ACKNOWLEDGED, AttemptState.UNKNOWN, AttemptState.REJECTED}
+    acknowledged = by_state.get(AttemptState.ACKNOWLEDGED, set())
+    unknown = by_state.get(AttemptState.UNKNOWN, set())
+    rejected = by_state.get(AttemptState.REJECTED, set())
+    assert unknown, "the triggers in flight at the kill"
+    assert acknowledged == {handle.params["name"] for handle in result}
+    assert unknown == {
+        failure.params["name"] for failure in result.failures if failure.outcome_unknown
+    }
+    # Every run the server made is acknowledged or unknown: never "rejected" (no run made).
+    made = _sent_names_in_store(sandbox_process.data_dir)
+    assert acknowledged <= made <= acknowledged | unknown
+    assert not rejected & made
