@@ -189,6 +189,15 @@ def test_unknown_outcome_keeps_the_status_code(sandbox: SandboxServer) -> None:
     assert "HTTP 502" in str(lost.value)
 
 
+def test_a_trigger_whose_answer_times_out_is_unknown(sandbox: SandboxServer) -> None:
+    sandbox.set_faults(Fault.latency(1500, "trigger", times=1))
+    client = JobsClient(sandbox.host, sandbox.token, timeout=0.3)
+    with client, pytest.raises(TriggerOutcomeUnknown) as lost:
+        client.trigger(application_id=APP_ID)
+    assert "ReadTimeout" in str(lost.value) and lost.value.status_code is None
+    assert sandbox.stats()["trigger"] == 1  # sent once: a timed-out trigger is not retried
+
+
 def test_a_refused_connection_sends_nothing_and_says_so(tmp_path: Path) -> None:
     import socket
 

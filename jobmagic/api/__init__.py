@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from jobmagic._lazy import lazy_attributes
 from jobmagic.api._errors import (
+    TRIGGER_REJECTED_STATUSES,
     APIError,
     AuthError,
     ConfigError,
@@ -22,6 +23,7 @@ from jobmagic.api._errors import (
     TransportError,
     TriggerOutcomeUnknown,
     ValidationError,
+    trigger_outcome,
 )
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 __all__ = [
+    "TRIGGER_REJECTED_STATUSES",
     "APIError",
     "AmbiguousTargetError",
     "AsyncJobsClient",
@@ -57,4 +60,5 @@ __all__ = [
     "TransportError",
     "TriggerOutcomeUnknown",
     "ValidationError",
+    "trigger_outcome",
 ]
