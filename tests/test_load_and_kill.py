@@ -30,7 +30,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import jobmagic
-from jobmagic.api import JobmagicError, TransportError, TriggerOutcomeUnknown
+from jobmagic.api import JobmagicError, JobsClient, TransportError, TriggerOutcomeUnknown
 from jobmagic.config import Settings
 from jobmagic.ledger import AttemptState, Ledger
 from jobmagic.models import JobRun, RunStatus
@@ -76,6 +76,7 @@ CLIENTS = 32
 TRIGGERS = 2000
 #: Generous: the load test takes ~15-25 s on an idle 2-core machine.
 LOAD_DEADLINE_S = 300.0
+SWEEP_RUNS = 60
 ACTIVE = [status for status in RunStatus if not status.is_terminal]
 
 
@@ -240,6 +241,16 @@ def _add_unlaunched_run(data_dir: Path, like: str) -> str:
     return record.name
 
 
+def _reaper_of(sandbox_pid: int) -> int:
+    """The sandbox's reaper: its child that is not a run (it kills runs' groups)."""
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, IndexError):
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == sandbox_pid and b"killpg" in (entry / "cmdline").read_bytes():
+                return int(entry.name)
+    raise AssertionError(f"sandbox {sandbox_pid} has no reaper")
+
+
 def _sigkill(process: SandboxProcess) -> None:
     assert process.popen is not None
     os.kill(process.pid, signal.SIGKILL)  # a crash: no chance to clean up
@@ -306,9 +317,10 @@ def test_a_sigkilled_sandbox_leaves_no_process_behind_and_its_successor_fails_it
         # It reached the server, which may have started a run: unknown, not rejected.
         assert len(in_flight) == 1 and isinstance(in_flight[0], TriggerOutcomeUnknown)
 
-        # The runs' own processes die with the sandbox...
-        leaders = {pids[h.name] for h in handles}
-        _poll(lambda: not any(pid_alive(pid) for pid in leaders), 30, "the runs' processes ending")
+        # The runs' processes die with the sandbox, the tree's child included.
+        _poll(
+            lambda: not any(pid_alive(pid) for pid in processes), 30, "the runs' processes ending"
+        )
         unlaunched = _add_unlaunched_run(data_dir, like=handles[0].name)
         with Ledger(ledger_path) as ledger:
             states = Counter(entry.state for entry in ledger.entries())
@@ -318,8 +330,6 @@ def test_a_sigkilled_sandbox_leaves_no_process_behind_and_its_successor_fails_it
         second = start_sandbox_process(
             data_dir, jobs_file=jobs_file, token=token, port=first.port, grace_period=1.0
         )
-        # ...and what the tree left running is ended by the sandbox that recovers.
-        _poll(lambda: not any(pid_alive(pid) for pid in processes), 30, "the orphans ending")
         app_runs = {
             run.name: run
             for app in {h.application_id or "" for h in handles}
@@ -358,7 +368,7 @@ def test_a_sweep_ends_with_a_summary_when_the_sandbox_is_killed_under_it(
     session = JobSession(_settings(sandbox_process, ledger_path))
     # 50 ms in the server per trigger: at the kill, most of the 8 in flight are there.
     sandbox_process.set_faults(Fault.latency(50, "trigger"))
-    names = [f"s{i:03d}" for i in range(120)]
+    names = [f"s{i:03d}" for i in range(SWEEP_RUNS)]
     results: list[SweepResult] = []
 
     def sweep() -> None:
@@ -368,15 +378,19 @@ def test_a_sweep_ends_with_a_summary_when_the_sandbox_is_killed_under_it(
     worker = threading.Thread(target=sweep)
     try:
         worker.start()
-        _poll(lambda: sandbox_process.stats()["trigger"] >= 40, 60, "the sweep getting going")
+        _poll(
+            lambda: sandbox_process.stats()["trigger"] >= SWEEP_RUNS // 3,
+            60,
+            "the sweep getting going",
+        )
         _sigkill(sandbox_process)
-        worker.join(120)  # the other 80 each fail to connect, after their retries
+        worker.join(120)  # the rest each fail to connect, after their retries (~1 s)
         assert not worker.is_alive(), "the sweep hangs"
     finally:
         session.close()
     result = results[0]
-    assert result.summary().startswith(f"Triggered {len(result)} of 120 runs")
-    assert len(result) + len(result.failures) == 120
+    assert result.summary().startswith(f"Triggered {len(result)} of {SWEEP_RUNS} runs")
+    assert len(result) + len(result.failures) == SWEEP_RUNS
     assert all(isinstance(failure.error, TransportError) for failure in result.failures)
 
     with Ledger(ledger_path) as ledger:
@@ -384,7 +398,7 @@ def test_a_sweep_ends_with_a_summary_when_the_sandbox_is_killed_under_it(
     by_state: dict[AttemptState, set[str]] = {}
     for entry in entries:
         by_state.setdefault(entry.state, set()).add(entry.params["name"])
-    assert len(entries) == 120 and set().union(*by_state.values()) == set(names)
+    assert len(entries) == SWEEP_RUNS and set().union(*by_state.values()) == set(names)
     assert set(by_state) <= {AttemptState.ACKNOWLEDGED, AttemptState.UNKNOWN, AttemptState.REJECTED}
     acknowledged = by_state.get(AttemptState.ACKNOWLEDGED, set())
     unknown = by_state.get(AttemptState.UNKNOWN, set())
@@ -398,3 +412,32 @@ def test_a_sweep_ends_with_a_summary_when_the_sandbox_is_killed_under_it(
     made = _sent_names_in_store(sandbox_process.data_dir)
     assert acknowledged <= made <= acknowledged | unknown
     assert not rejected & made
+
+
+def test_runs_outliving_a_sandbox_killed_with_its_reaper_are_ended_by_the_next_one(
+    tmp_path: Path, isolated_home: Path, jobs_file: Path
+) -> None:
+    data_dir = tmp_path / "sandbox"
+    first = start_sandbox_process(data_dir, jobs_file=jobs_file, grace_period=1.0)
+    pid = 0
+    try:
+        with JobsClient(credentials=first.credentials()) as client:
+            app = client.find_app(SLEEP.app)
+            name = client.trigger(deployment_id=app.deployment_id).job_run_name
+            _poll(lambda: client.get_run(app.id, name).status == "RUNNING", 30, "the run starting")
+        pid = _run_pids(data_dir)[name]
+        # Both at once, as `kill -9` of the sandbox's whole tree or the OOM killer might.
+        os.kill(_reaper_of(first.pid), signal.SIGKILL)
+        _sigkill(first)
+        assert pid_alive(pid)  # nothing ended it: only the next sandbox can
+        with start_sandbox_process(data_dir, jobs_file=jobs_file) as second:
+            # Found by pid and start time, the orphan's group is killed; its run has failed.
+            _poll(lambda: not pid_alive(pid), 30, "the orphan ending")
+            with JobsClient(credentials=second.credentials()) as client:
+                run = client.get_run(app.id, name)
+        assert (run.status, run.error) == (RunStatus.FAILED, "sandbox stopped")
+    finally:
+        first.stop()
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
