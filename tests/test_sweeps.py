@@ -199,3 +199,23 @@ def test_sigkill_during_a_sweep_leaves_every_run_the_sandbox_knows_in_the_ledger
     assert unanswered <= pending
     # Only the triggers in flight at the kill can be pending: at most the concurrency.
     assert len(pending) <= 8
+
+    # The next kernel settles them against the server, sending nothing: each pending attempt
+    # whose run exists gets it; the others stay pending until their window closes.
+    noop_sandbox.clear_faults()
+    triggers = noop_sandbox.stats()["trigger"]
+    settings = Settings(host=noop_sandbox.host, api_key=noop_sandbox.token)
+    next_kernel = JobSession(settings)
+    try:
+        verdicts = {v.attempt_id: v for v in next_kernel.reconcile()}
+        after = {e.id: e for e in next_kernel.ledger.entries()}
+    finally:
+        next_kernel.close()
+    assert noop_sandbox.stats()["trigger"] == triggers
+    found = {
+        e.params["name"]: e.run_name for e in after.values() if e.id in verdicts and e.run_name
+    }
+    assert found == {sent: name for name, sent in server.items() if sent in found}
+    assert set(found) == unanswered  # every run the server started now has its attempt
+    still = {e.params["name"] for e in after.values() if e.state is AttemptState.PENDING}
+    assert still == pending - unanswered  # never sent, or not yet: undecided, not guessed
