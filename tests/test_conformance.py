@@ -19,10 +19,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pydantic
 import pytest
 from truefoundry_sdk import TrueFoundry
@@ -30,12 +32,21 @@ from truefoundry_sdk.core.api_error import ApiError as SdkApiError
 from truefoundry_sdk.core.parse_error import ParsingError
 from truefoundry_sdk.types import (
     Application,
+    DeleteJobRunResponse,
     Event,
     EventChartCategory,
+    GetApplicationResponse,
+    GetEventsResponse,
+    GetJobRunResponse,
+    GetLogsResponse,
     Job,
     JobRun,
     JobRunStatus,
+    ListApplicationsResponse,
+    ListJobRunResponse,
     SubjectSubjectType,
+    TerminateJobResponse,
+    TriggerJobRunResponse,
 )
 
 from jobmagic.sandbox.faults import ENDPOINTS
@@ -293,6 +304,103 @@ def test_a_missing_field_fails_with_the_models_own_message(
     with pytest.raises(pytest.fail.Exception) as failed:
         sdk(tfy.applications.get, app.id)
     assert "data.createdBySubject" in str(failed.value) and "Field required" in str(failed.value)
+
+
+# --- strict types: no coercion allowed --------------------------------------------------
+
+
+def _iso_text(error: Mapping[str, Any]) -> bool:
+    # Strict mode wants datetime objects even from JSON; an ISO-8601 string is what the
+    # spec's date-time format means on the wire, so that one complaint is no problem.
+    if error["type"] != "datetime_type" or not isinstance(error["input"], str):
+        return False
+    try:
+        datetime.fromisoformat(error["input"].replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def strict_type_errors(model: type[pydantic.BaseModel], text: str) -> list[str]:
+    """What the spec's ``model`` refuses in ``text`` when nothing may be coerced (an int
+    sent as ``"1"``, a float where the spec says int, …); parsing alone lets those pass."""
+    try:
+        model.model_validate_json(text, strict=True)
+    except pydantic.ValidationError as exc:
+        return [
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e['input']!r})"
+            for e in exc.errors()
+            if not _iso_text(e)
+        ]
+    return []
+
+
+def test_the_strict_check_catches_what_parsing_lets_through() -> None:
+    run = {
+        "id": "run-1",
+        "name": "hello-abcde",
+        "applicationName": "hello",
+        "deploymentVersion": "1",
+        "createdAt": 1,
+        "command": "echo",
+        "totalRetries": 0,
+        "status": "FINISHED",
+    }
+    assert strict_type_errors(GetJobRunResponse, json.dumps({"data": run})) == []
+    coerced = json.dumps({"data": {**run, "totalRetries": "0", "createdAt": "1"}})
+    GetJobRunResponse.model_validate_json(coerced)  # lax parsing accepts both
+    errors = strict_type_errors(GetJobRunResponse, coerced)
+    assert sorted(error.split(":")[0] for error in errors) == [
+        "data.createdAt",
+        "data.totalRetries",
+    ]
+    event = {
+        "lastTimestamp": "2024-01-01T00:00:00Z",
+        "involvedObject": {"kind": "Pod", "name": "p"},
+        "type": "Normal",
+        "count": 1,
+        "reason": "Scheduled",
+        "message": "assigned",
+        "chart": {"category": "General"},
+    }
+    assert strict_type_errors(GetEventsResponse, json.dumps({"data": [event]})) == []
+
+
+def test_answers_have_the_spec_types_without_coercion(
+    tfy: TrueFoundry, sandbox_process: SandboxProcess
+) -> None:
+    hello, sleep = app_of(tfy, HELLO_FQN), app_of(tfy, "sandbox:demo:sleep")
+    assert hello.id and sleep.id and sleep.active_deployment_id
+    answers: list[tuple[type[pydantic.BaseModel], httpx.Response]] = []
+    with httpx.Client(
+        base_url=sandbox_process.api_url,
+        headers={"Authorization": f"Bearer {sandbox_process.token}"},
+        trust_env=False,
+        timeout=10.0,
+    ) as http:
+        answers.append((ListApplicationsResponse, http.get("/apps", params={"fqn": HELLO_FQN})))
+        answers.append((GetApplicationResponse, http.get(f"/apps/{hello.id}")))
+        triggered = http.post("/jobs/trigger", json={"applicationId": hello.id})
+        answers.append((TriggerJobRunResponse, triggered))
+        name = triggered.json()["jobRunName"]
+        wait_for_run(tfy, hello.id, name)
+        answers.append((GetJobRunResponse, http.get(f"/jobs/{hello.id}/runs/{name}")))
+        answers.append((ListJobRunResponse, http.get(f"/jobs/{hello.id}/runs")))
+        query = {"applicationId": hello.id, "jobRunName": name}
+        answers.append((GetLogsResponse, http.get("/logs", params=query)))
+        answers.append((GetEventsResponse, http.get("/events", params=query)))
+        answers.append((DeleteJobRunResponse, http.delete(f"/jobs/{hello.id}/runs/{name}")))
+        sleeper = http.post("/jobs/trigger", json={"applicationId": sleep.id}).json()["jobRunName"]
+        wait_for_run(tfy, sleep.id, sleeper, lambda run: run.status == JobRunStatus.RUNNING)
+        terminate = {"deploymentId": sleep.active_deployment_id, "jobRunName": sleeper}
+        answers.append((TerminateJobResponse, http.post("/jobs/terminate", params=terminate)))
+    problems = {
+        f"{answer.request.method} {answer.request.url.path}": errors
+        for model, answer in answers
+        if (errors := strict_type_errors(model, answer.text))
+    }
+    assert all(answer.status_code == 200 for _, answer in answers)
+    assert problems == {}
 
 
 # --- TrueFoundry's own trigger_job ------------------------------------------------------
