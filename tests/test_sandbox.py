@@ -1502,3 +1502,19 @@ def test_a_store_from_before_events_gains_the_table_and_deleting_a_run_drops_its
         assert store.query_events("app-old", start_ms=0, end_ms=100) == []
     finally:
         store.close()
+
+
+def test_stopping_the_sandbox_records_killing_for_its_running_pods(tmp_path: Path) -> None:
+    store = Store(tmp_path / "runs.db")
+    runner = Runner(store, grace_period=1.0)
+    running = _new_run(store, "running")
+    runner.start(
+        running, [sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp_path, container="c"
+    )
+    assert poll(lambda: store.get_run_by_id(running).status == "RUNNING")  # type: ignore[union-attr]
+    runner.stop()
+    events = store.query_events("app", start_ms=0, end_ms=2**62)
+    assert [e.reason for e in events] == ["Scheduled", "Pulled", "Started", "Killing"]
+    assert events[-1].message == "Stopping container c: sandbox stopped"
+    assert store.get_run_by_id(running).status == "TERMINATED"  # type: ignore[union-attr]
+    store.close()

@@ -547,12 +547,14 @@ class Runner:
             stopping = [proc for proc in procs if proc.stop_reason is None]
             for proc in stopping:
                 proc.stop_reason = reason
+            # Only started pods are killed; a queued run simply never starts.
+            started = [proc for proc in stopping if proc.popen is not None]
         try:
             self._store.add_events(
-                [events.killing(p.run_id, p.container, reason, now_ms=now_ms()) for p in stopping]
+                [events.killing(p.run_id, p.container, reason, now_ms=now_ms()) for p in started]
             )
         except Exception:  # the children must be stopped whatever the store says
-            logger.exception("could not record the Killing events of %d runs", len(stopping))
+            logger.exception("could not record the Killing events of %d runs", len(started))
         for proc in procs:
             self._signal(proc, signal.SIGTERM)
         deadline = time.monotonic() + self.grace_period
