@@ -113,7 +113,7 @@ class _Reaper:
     def __init__(self, env: Mapping[str, str]) -> None:
         self._lock = threading.Lock()
         self._popen = subprocess.Popen(
-            [sys.executable, "-S", "-c", _REAPER_SOURCE],
+            [sys.executable, "-I", "-S", "-c", _REAPER_SOURCE],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -149,6 +149,14 @@ class _Reaper:
             except (OSError, ValueError):
                 # The helper is gone: the runs go on; recover() still ends them after a crash.
                 logger.debug("the sandbox's reaper is gone", exc_info=True)
+
+
+def _start_reaper(env: Mapping[str, str]) -> _Reaper | None:
+    try:
+        return _Reaper(env)
+    except (OSError, ValueError) as exc:  # no usable sys.executable (an embedded Python)
+        logger.warning("if this sandbox is killed, its runs go on until the next starts: %s", exc)
+        return None
 
 
 @dataclass(eq=False)
@@ -252,8 +260,7 @@ class Runner:
         for name in _PRIVATE_ENV:
             self._base_env.pop(name, None)
         self._base_env["PYTHONUNBUFFERED"] = "1"
-        # Started now, not at the first launch: a broken interpreter shows at start-up.
-        self._reaper = _Reaper(self._base_env) if _POSIX else None
+        self._reaper = _start_reaper(self._base_env) if _POSIX else None
         self._procs: dict[str, _Proc] = {}
         self._lock = threading.Lock()
         self._stopping = False
