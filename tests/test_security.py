@@ -7,6 +7,7 @@ import base64
 import contextlib
 import inspect
 import ipaddress
+import json
 import os
 import re
 import secrets
@@ -243,7 +244,8 @@ PUBLIC = {
 }
 
 #: Values for path parameters: real ones, so an authorized request would succeed.
-PATH_VALUES = {"application_id": "app-sandbox-demo-hello", "run_name": "no-such-run"}
+HELLO = "app-sandbox-demo-hello"
+PATH_VALUES = {"application_id": HELLO, "run_name": "no-such-run"}
 
 
 def route_table() -> list[tuple[str, str]]:
@@ -327,7 +329,7 @@ def test_the_route_table_is_what_this_test_knows() -> None:
 def test_every_endpoint_refuses_every_bad_token(sandbox: SandboxServer) -> None:
     protected = [entry for entry in route_table() if entry not in PUBLIC]
     cases = bad_authorizations(sandbox.token)
-    runs_before = len(sandbox.runs("app-sandbox-demo-hello"))
+    runs_before = len(sandbox.runs(HELLO))
     faults_before = sandbox.faults()
     answers: dict[tuple[str, str, str], int] = {}
     for method, template in protected:
@@ -344,7 +346,7 @@ def test_every_endpoint_refuses_every_bad_token(sandbox: SandboxServer) -> None:
     refused = {key: code for key, code in answers.items() if code != 401}
     assert refused == {}
     assert len(answers) == len(protected) * len(cases)
-    assert len(sandbox.runs("app-sandbox-demo-hello")) == runs_before
+    assert len(sandbox.runs(HELLO)) == runs_before
     assert sandbox.faults() == faults_before
     assert len(protected) >= 15 and len(cases) >= 15  # the README's counts are not shrinking
 
@@ -358,3 +360,124 @@ def test_the_public_endpoints_answer_without_a_token_and_reveal_nothing(
             assert response.status_code == 200, path
             assert sandbox.token not in response.text
             assert "run-" not in response.text and "app-" not in response.text
+
+
+# --- path traversal ----------------------------------------------------------------------
+
+#: Path-parameter values as they appear on the request line: dot segments (plain, encoded,
+#: double-encoded, overlong UTF-8), encoded slashes and backslashes, NUL, and ways out.
+HOSTILE_SEGMENTS = (
+    ".",
+    "..",
+    "%2e",
+    "%2e%2e",
+    "%2E%2E",
+    ".%2e",
+    "%2e.",
+    "%252e%252e",
+    "%c0%ae%c0%ae",
+    "%2F",
+    "%2f%2f",
+    "a%2Fb",
+    "..%2F",
+    "%2F..",
+    "..%2F..%2F_sandbox%2Fstats",
+    "..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+    "%2e%2e%2f%2e%2e%2fapps",
+    "%252F",
+    "..%5C..",
+    "%5C",
+    "%00",
+    "a%00b",
+    "..%00",
+    "%00..%2F",
+    "..;",
+    "%",
+    "%zz",
+)
+
+#: Whole paths that try to step out of /api/svc/v1 or /_sandbox into the other.
+ESCAPES = (
+    "/api/svc/v1/../_sandbox/stats",
+    "/api/svc/v1/../../_sandbox/faults",
+    "/api/svc/v1/%2e%2e/_sandbox/stats",
+    "/api/svc/v1/%2e%2e%2f_sandbox%2ffaults",
+    "/api/svc/v1/jobs/../apps",
+    "/api/svc/v1/jobs/%2e%2e/apps",
+    "/api/svc/v1/apps/../../../../etc/passwd",
+    "/api/svc/v1/apps/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "/_sandbox/../api/svc/v1/apps",
+    "/_sandbox/%2e%2e/api/svc/v1/apps",
+    "/_sandbox/stats/..",
+    "/_sandbox/stats%2F..%2Ffaults",
+    "/_sandbox/health/../stats",
+    "/%2e%2e/%2e%2e/etc/passwd",
+    "/api/svc/v1//apps",
+    "/api/svc/v1/apps%00",
+    "/api/svc/v1/apps/",
+    "/_sandbox/stats/",
+)
+
+
+def traversal_requests(
+    table: list[tuple[str, str]], real: dict[str, str]
+) -> list[tuple[str, str, str]]:
+    """(method, template, raw path) for each path parameter of each endpoint set to each
+    hostile value (also appended to a real value), then the escape paths as GETs."""
+    requests = []
+    for method, template in table:
+        for name in re.findall(r"{(\w+)", template):
+            for hostile in HOSTILE_SEGMENTS + tuple(real[name] + h for h in ("%2F", "%00", "/")):
+                requests.append((method, template, _fill(template, {**real, name: hostile})))
+    requests += [("GET", "", path) for path in ESCAPES]
+    return requests
+
+
+def test_path_traversal_reaches_no_other_endpoint_and_no_file(sandbox: SandboxServer) -> None:
+    auth = b"Bearer " + sandbox.token.encode()
+    # A real run, so a request that wrongly reached it (a delete above all) would show.
+    status, body = raw_request(
+        sandbox.port,
+        "POST",
+        "/api/svc/v1/jobs/trigger",
+        auth,
+        json.dumps({"applicationId": HELLO, "input": {"params": {"name": "Ada"}}}).encode(),
+    )
+    assert status == 200, body
+    real = {"application_id": HELLO, "run_name": json.loads(body)["jobRunName"]}
+    table = [entry for entry in route_table() if "{" in entry[1]]
+    own_key = {entry: _endpoint_key(sandbox, *entry, real, auth) for entry in table}
+    sandbox.set_faults()  # none: every answer below is the app's own
+    answers = []
+    for method, template, path in traversal_requests(table, real):
+        counts = sandbox.stats()
+        status, body = raw_request(sandbox.port, method, path, auth)
+        reached = {k for k, n in sandbox.stats().items() if n != counts[k]}
+        answers.append((method, path, status, reached))
+        assert reached <= {own_key.get((method, template))}, (method, path, reached)
+        assert status in (400, 404, 405, 422), (method, path, status, body[:200])
+        assert b"root:" not in body and sandbox.token.encode() not in body
+        if body:
+            assert json.loads(body)["statusCode"] == status  # the API's error, not a file
+    assert sandbox.get_run(real["application_id"], real["run_name"]) is not None  # not deleted
+    assert len(answers) >= 150  # the README's count is not shrinking
+
+
+def test_raw_control_bytes_on_the_request_line_are_refused(sandbox: SandboxServer) -> None:
+    auth = b"Bearer " + sandbox.token.encode()
+    for path in ("/api/svc/v1/apps/\x00", "/api/svc/v1/apps/a\x00b", "/api/svc/v1/apps/\x7f"):
+        counts = sandbox.stats()
+        status, _ = raw_request(sandbox.port, "GET", path, auth)
+        assert status in (400, 404)
+        assert sandbox.stats() == counts or status == 404
+
+
+def _endpoint_key(
+    sandbox: SandboxServer, method: str, template: str, real: dict[str, str], auth: bytes
+) -> str:
+    """The stats key of an endpoint, learnt from one harmless request to it."""
+    counts = sandbox.stats()
+    safe = {**real, "run_name": "no-such-run"} if method == "DELETE" else real
+    raw_request(sandbox.port, method, _fill(template, safe), auth)
+    (key,) = {k for k, n in sandbox.stats().items() if n != counts[k]}
+    return key

@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, Router
 
 from jobmagic.models import datetime_to_ms, iso_to_datetime
 from jobmagic.sandbox import render
@@ -381,16 +381,21 @@ def create_app(ctx: AppContext) -> Starlette:
         ),
         Route("/tenant-id", endpoint("tenant_id", tenant_id, auth=False), methods=["GET"]),
     ]
+    # No redirect_slashes: an encoded slash (%2F) in an id decodes to "/", and the redirect
+    # "fixing" it named another resource (307 keeps the method: a DELETE of run "R/" would
+    # delete run "R" for a client that follows redirects).
     routes: list[BaseRoute] = [
-        Mount(API_PREFIX, routes=api),
+        Mount(API_PREFIX, app=Router(api, redirect_slashes=False)),
         Route("/_sandbox/faults", admin(faults), methods=["GET", "POST", "PUT", "DELETE"]),
         Route("/_sandbox/stats", admin(stats), methods=["GET", "DELETE"]),
         Route("/_sandbox/health", health, methods=["GET"]),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_exception, Exception: _server_error},
     )
+    app.router.redirect_slashes = False
+    return app
 
 
 async def _read_body(request: Request) -> bytes:
