@@ -47,7 +47,11 @@ from jobmagic.session import JobSession, ResolvedTarget, Target
 from jobmagic.sweeps import SweepResult
 from jobmagic.tracking import RunHandle
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+# The crash tests read processes from /proc and send SIGKILL.
+needs_linux = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists() or not hasattr(signal, "SIGKILL"),
+    reason="needs Linux's /proc and SIGKILL",
+)
 
 JOBS = """
 cluster: load
@@ -266,6 +270,7 @@ def shell(monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
     InteractiveShell.clear_instance()
 
 
+@needs_linux
 def test_a_sigkilled_sandbox_leaves_no_process_behind_and_its_successor_fails_its_runs(
     tmp_path: Path,
     isolated_home: Path,
@@ -361,6 +366,7 @@ def test_a_sigkilled_sandbox_leaves_no_process_behind_and_its_successor_fails_it
                 os.kill(pid, signal.SIGKILL)
 
 
+@needs_linux
 def test_a_sweep_ends_with_a_summary_when_the_sandbox_is_killed_under_it(
     sandbox_process: SandboxProcess, tmp_path: Path
 ) -> None:
@@ -414,6 +420,7 @@ def test_a_sweep_ends_with_a_summary_when_the_sandbox_is_killed_under_it(
     assert not rejected & made
 
 
+@needs_linux
 def test_runs_outliving_a_sandbox_killed_with_its_reaper_are_ended_by_the_next_one(
     tmp_path: Path, isolated_home: Path, jobs_file: Path
 ) -> None:
