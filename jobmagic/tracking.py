@@ -151,7 +151,11 @@ class RunHandle:
         return events
 
     def _fetch_events_on_end(self, run: JobRun) -> None:
-        """Fetch the events once, the first time ``run`` shows the run failed or terminated."""
+        """Fetch the events once, the first time ``run`` shows the run failed or terminated.
+
+        Synchronous, in the thread that saw the end (the tracker's, or a refresh's): a card
+        stops listening at the terminal update, so the events must be there by then.
+        """
         if not run.status.ended_unsuccessfully or not self.application_id:
             return
         with self._lock:
@@ -280,6 +284,9 @@ class RunHandle:
         return f"<RunHandle {self.name} {self.status} app={self.application_fqn!r}>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        # A handle that never saw its run end (attached to a run that had already failed)
+        # fetches the events now, once, so its card and snapshot can say why.
+        self._fetch_events_on_end(self._run)
         if self._backend.show_cards:
             from jobmagic.widgets import RunCard
 

@@ -1074,5 +1074,12 @@ def test_a_failed_runs_card_and_snapshot_show_its_events_fetched_once(
         failed.refresh()  # a refresh of an ended run does not ask again
         assert sandbox.stats()["events"] == 1
         card.close()
+        # A handle attached after the end fetches them when first shown, and only then.
+        attached = session.attach(failed.name, Target("sandbox:demo:fail"))
+        assert attached.events == ()
+        for _ in range(2):
+            assert "BackOff" in attached._repr_mimebundle_()["text/html"]
+        assert attached.events == failed.events
+        assert sandbox.stats()["events"] == 2
     finally:
         session.close()

@@ -43,7 +43,7 @@ from typing import IO
 
 from jobmagic.sandbox import events
 from jobmagic.sandbox.errors import ApiError
-from jobmagic.sandbox.store import TERMINAL, LogRecord, Store
+from jobmagic.sandbox.store import TERMINAL, EventRecord, LogRecord, Store
 
 __all__ = ["STOPPED_ERROR", "TERMINATED_ERROR", "Runner"]
 
@@ -369,7 +369,7 @@ class Runner:
         popen = proc.popen
         assert popen is not None and popen.stdout is not None and popen.stderr is not None
         if self._store.mark_running(proc.run_id, popen.pid, process_start_ticks(popen.pid)):
-            self._store.add_events(events.started(proc.run_id, proc.container, now_ms=now_ms()))
+            self._record_events(events.started(proc.run_id, proc.container, now_ms=now_ms()))
         else:
             # Terminated while it was being started: the run already says so; end the process.
             proc.stop_reason = proc.stop_reason or TERMINATED_ERROR
@@ -502,7 +502,7 @@ class Runner:
                 )
             return "TERMINATED"
         if first_request:
-            self._store.add_events([killing])
+            self._record_events([killing])
             self._store.transition(
                 run_id, "TERMINATION_REQUESTED", only_from=("CREATED", "RUNNING")
             )
@@ -511,6 +511,14 @@ class Runner:
             ).start()
         current = self._store.get_run_by_id(run_id)
         return current.status if current else "TERMINATED"
+
+    def _record_events(self, records: Sequence[EventRecord]) -> None:
+        """Store events as they happen; a failure is logged, never fatal: a run must not
+        fail, nor a terminate be refused, because its events could not be written."""
+        try:
+            self._store.add_events(records)
+        except Exception:
+            logger.exception("could not record %d events", len(records))
 
     def _kill(self, proc: _Proc) -> None:
         try:
@@ -556,12 +564,9 @@ class Runner:
                 proc.stop_reason = reason
             # Only started pods are killed; a queued run simply never starts.
             started = [proc for proc in stopping if proc.popen is not None]
-        try:
-            self._store.add_events(
-                [events.killing(p.run_id, p.container, reason, now_ms=now_ms()) for p in started]
-            )
-        except Exception:  # the children must be stopped whatever the store says
-            logger.exception("could not record the Killing events of %d runs", len(started))
+        self._record_events(
+            [events.killing(p.run_id, p.container, reason, now_ms=now_ms()) for p in started]
+        )
         for proc in procs:
             self._signal(proc, signal.SIGTERM)
         deadline = time.monotonic() + self.grace_period
