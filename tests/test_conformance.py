@@ -364,6 +364,10 @@ def test_the_strict_check_catches_what_parsing_lets_through() -> None:
         "chart": {"category": "General"},
     }
     assert strict_type_errors(GetEventsResponse, json.dumps({"data": [event]})) == []
+    # An enum value the spec does not list parses (into _UNKNOWN) but is reported.
+    odd = {**event, "chart": {"category": "ContainerTerminatedd"}}
+    parsed = GetEventsResponse.model_validate({"data": [odd]})
+    assert unknown_enum_values(parsed) == [".data[0].chart.category='ContainerTerminatedd'"]
 
 
 def test_answers_have_the_spec_types_without_coercion(
