@@ -82,6 +82,12 @@ class JobMagics(Magics):
 
             run = %trigger_job sandbox:demo:hello name=Ada
         """
+        from jobmagic import params  # PyYAML: imported on first trigger, not at load
+
+        with _friendly_errors():
+            # Before the line is split: splitting is slow on a huge line (IPython has already
+            # expanded any $variable in it). The cell body is checked where it is parsed.
+            params.check_text_size(line, "the magic line")
         args = magic_args.parse_trigger_line(line, cell=cell is not None)
         with _friendly_errors(args.out, self.user_ns):
             result = self._trigger(args, cell)

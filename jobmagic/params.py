@@ -41,6 +41,9 @@ The rules:
   mapping, several YAML documents, a duplicate name, a name the API would reject, an empty
   value, an unknown or malformed ``{{ }}``, anchors and aliases (``&a``, ``*a``), merge keys
   (``<<``), tags other than ``!!str``, and nesting deeper than 64 levels.
+* **Size.** A body (or a magic line, or params from Python or a form) over
+  :data:`MAX_BODY_BYTES` (256 KiB of UTF-8) is refused before anything reads it, and nesting
+  past the limit is refused as soon as it is seen, so no body blocks the kernel for long.
 
 The one-line form ``%trigger_job app lr=0.1`` goes through :func:`parse_kv_args` (or
 :func:`parse_kv_grid`), params given from Python through :func:`validate_params`.
@@ -63,12 +66,15 @@ from typing import Any, Final
 
 import yaml
 
+from jobmagic._body_limits import MAX_BODY_BYTES, MAX_DEPTH, check_size, deep_flow_offset, utf8_size
 from jobmagic.api._errors import ParamsError
 
 __all__ = [
+    "MAX_BODY_BYTES",
     "NAME_PATTERN",
     "NAME_RULE",
     "ParamsError",
+    "check_text_size",
     "expand_grid",
     "grid_size",
     "is_valid_name",
@@ -88,14 +94,17 @@ NAME_RULE: Final = (
     "starting with a letter and ending with a letter or digit"
 )
 
-_MAX_DEPTH: Final = 64
+_MAX_DEPTH: Final = MAX_DEPTH
 # libyaml when PyYAML was built with it (PyPI's wheels are); see _Body._events.
 _FAST_LOADER: Final[Any] = getattr(yaml, "CSafeLoader", None)
 _STR_TAG: Final = "tag:yaml.org,2002:str"
+_DEPTH_MESSAGE: Final = f"the value is nested more than {_MAX_DEPTH} levels deep; flatten it"
 
-# A placeholder stays on one line; these are the line breaks PyYAML knows (YAML 1.1).
-_PLACEHOLDER_RE: Final = re.compile(r"\\\{\{|\{\{([^\n\r\x85\u2028\u2029]*?)\}\}")
+# A placeholder (``{{`` to the first ``}}``) stays on one line; see _placeholder_spans.
+_PLACEHOLDER_OPEN_RE: Final = re.compile(r"\\\{\{|\{\{")
 _ESCAPE: Final = "\\{{"
+# The line breaks PyYAML knows (YAML 1.1).
+_BREAK_RE: Final = re.compile("[\n\r\x85\u2028\u2029]")
 _LINE_BREAK_RE: Final = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
 _HEX_ESCAPE_RE: Final = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8}))")
 _SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
@@ -120,6 +129,23 @@ def is_valid_name(name: object) -> bool:
     (True, False, False)
     """
     return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
+
+
+def check_text_size(text: str, what: str = "the cell body") -> None:
+    """Refuse ``text`` over :data:`MAX_BODY_BYTES` of UTF-8 before anything parses it.
+
+    Every entry point here calls it; the magic also calls it on its line, which it splits
+    before the params are read.
+
+    >>> check_text_size("lr: 0.1")
+    >>> check_text_size("x" * 300_000, "the magic line")
+    Traceback (most recent call last):
+    ...
+    jobmagic.api._errors.ParamsError: the magic line is 300,000 bytes of UTF-8, over the limit \
+of 256 KiB (262,144 bytes); put large data in a file and pass its path or URL as a param
+    """
+    if isinstance(text, str):
+        check_size(utf8_size(text), what)
 
 
 def parse_body(text: str, namespace: Mapping[str, Any] | None = None) -> dict[str, str]:
@@ -200,6 +226,10 @@ strings; pass "3" (str(...)) instead
             f"params must be a mapping of param name to string, e.g. {{'lr': '0.01'}}, "
             f"not {type(params).__name__}"
         )
+    check_size(
+        sum(utf8_size(text) for item in params.items() for text in item if isinstance(text, str)),
+        "the params",
+    )
     out: dict[str, str] = {}
     for name, value in params.items():
         if not isinstance(name, str):
@@ -224,6 +254,8 @@ def parse_kv_args(tokens: Iterable[str]) -> dict[str, str]:
     >>> parse_kv_args(["lr=0.10", "expr=a=b"])
     {'lr': '0.10', 'expr': 'a=b'}
     """
+    tokens = list(tokens)
+    check_size(sum(utf8_size(token) for token in tokens if isinstance(token, str)), "the params")
     params: dict[str, str] = {}
     for token in tokens:
         name, sep, value = token.partition("=")
@@ -346,6 +378,7 @@ class _Body:
     ) -> None:
         if not isinstance(text, str):
             raise ParamsError(f"the cell body must be text, not {type(text).__name__}")
+        check_text_size(text)
         # A leading byte-order mark means nothing in a cell, and the two parsers count it
         # differently; without it, their marks agree.
         text = text.removeprefix("\ufeff")
@@ -364,22 +397,22 @@ class _Body:
 
     def _set_aside_placeholders(self) -> None:
         text = self.source
-        matches = list(_PLACEHOLDER_RE.finditer(text))
+        matches = _placeholder_spans(text)
         if not matches:
             return
         start, pad, *digits = _free_characters(text, _BASE + 2)
         self._digit_value = {ch: i for i, ch in enumerate(digits)}
         pieces: list[str] = []
         last = 0
-        for index, match in enumerate(matches):
-            written = match.group(0)
+        for index, (begin, end) in enumerate(matches):
+            written = text[begin:end]
             encoded = _encode(index, digits)
             if 1 + len(encoded) > len(written):
                 raise ParamsError("the cell body has too many `{{ }}` placeholders")
-            pieces.append(text[last : match.start()])
+            pieces.append(text[last:begin])
             pieces.append(start + encoded + pad * (len(written) - 1 - len(encoded)))
-            self.placeholders.append(_Placeholder(match.start(), written))
-            last = match.end()
+            self.placeholders.append(_Placeholder(begin, written))
+            last = end
         pieces.append(text[last:])
         self.yaml_text = "".join(pieces)
         digit_class = "".join(re.escape(ch) for ch in digits)
@@ -536,7 +569,7 @@ class _Body:
             if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 node = stack.pop()
             elif isinstance(event, yaml.NodeEvent):
-                self._check_node_event(event, depth=len(stack))
+                self._check_node_event(event)
                 if isinstance(event, yaml.ScalarEvent):
                     node = self._scalar(event)
                 else:
@@ -558,14 +591,25 @@ class _Body:
         Whenever it fails, the pure-Python parser reads the body again: it is the reference
         whose error messages :meth:`_yaml_error` knows, and it accepts a few things libyaml
         does not (JSON-style surrogate-pair escapes).
+
+        Both streams are read one event at a time and stop at the first collection nested
+        too deep: the pure-Python scanner is quadratic in the depth of brackets on a line,
+        and libyaml gives up past 1000 levels, so deep nesting must be refused before either
+        reads it all. A linear bracket count guards the pure-Python parser for that reason.
         """
         if self.fast and _FAST_LOADER is not None:
             try:
-                return list(yaml.parse(self.yaml_text, Loader=_FAST_LOADER))
+                return self._depth_checked(yaml.parse(self.yaml_text, Loader=_FAST_LOADER))
+            except ParamsError:
+                raise
             except Exception:  # only the fast path failed: the reference decides
                 pass
+        deep = deep_flow_offset(self.yaml_text, _MAX_DEPTH)
+        if deep is not None:
+            line, column = self.position(deep)
+            raise ParamsError(_DEPTH_MESSAGE, line=line, column=column)
         try:
-            return list(yaml.parse(self.yaml_text, Loader=yaml.SafeLoader))
+            return self._depth_checked(yaml.parse(self.yaml_text, Loader=yaml.SafeLoader))
         except yaml.MarkedYAMLError as err:
             raise self._yaml_error(err) from None
         except yaml.reader.ReaderError as err:
@@ -583,7 +627,22 @@ class _Body:
                 "pairs and the quotes"
             ) from None
 
-    def _check_node_event(self, event: yaml.NodeEvent, depth: int) -> None:
+    def _depth_checked(self, events: Iterable[yaml.Event]) -> list[yaml.Event]:
+        """The events, refused at the first collection more than :data:`_MAX_DEPTH` deep."""
+        out: list[yaml.Event] = []
+        depth = 0  # open collections, the top-level mapping included
+        for event in events:
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                # The top-level mapping counts too, so a value may nest _MAX_DEPTH levels.
+                if depth > _MAX_DEPTH:
+                    raise self._mark_error(event.start_mark, _DEPTH_MESSAGE)
+                depth += 1
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            out.append(event)
+        return out
+
+    def _check_node_event(self, event: yaml.NodeEvent) -> None:
         mark: Any = event.start_mark
         if event.anchor is not None:
             raise self._mark_error(
@@ -598,11 +657,6 @@ class _Body:
                 mark,
                 f"`{self._written_at(mark.index)}` is a YAML tag, which a cell body cannot use "
                 "(values are sent as text); remove it, or quote the value if it is text",
-            )
-        # ``depth`` counts the top-level mapping too, so a value may nest _MAX_DEPTH levels.
-        if depth > _MAX_DEPTH and not isinstance(event, yaml.ScalarEvent):
-            raise self._mark_error(
-                mark, f"the value is nested more than {_MAX_DEPTH} levels deep; flatten it"
             )
 
     def _scalar(self, event: yaml.ScalarEvent) -> _Scalar:
@@ -914,6 +968,38 @@ def _grid_axes(body: _Body) -> dict[str, list[str]]:
                 )
             axes[name] = [body.grid_item(item, name) for item in value.children]
     return axes
+
+
+def _placeholder_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each ``\\{{`` escape and each ``{{`` up to the first ``}}`` on its line.
+
+    Left to right, in linear time: a lazy regex for this rescans to the end of the line from
+    every ``{`` of a long ``{{{{...`` run with no ``}}``, which is quadratic.
+
+    >>> _placeholder_spans("a: {{ x }} \\{{ {{{")
+    [(3, 10), (11, 14)]
+    """
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    line_end = -1  # end of the line known to hold no `}}` after the last failed `{{`
+    while (match := _PLACEHOLDER_OPEN_RE.search(text, pos)) is not None:
+        begin = match.start()
+        if match.group() == _ESCAPE:
+            spans.append((begin, match.end()))
+            pos = match.end()
+            continue
+        pos = begin + 1
+        if begin < line_end:
+            continue
+        brk = _BREAK_RE.search(text, begin + 2)
+        stop = brk.start() if brk is not None else len(text)
+        close = text.find("}}", begin + 2, stop)
+        if close < 0:
+            line_end = stop
+            continue
+        spans.append((begin, close + 2))
+        pos = close + 2
+    return spans
 
 
 def _free_characters(text: str, count: int) -> list[str]:

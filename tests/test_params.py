@@ -509,7 +509,7 @@ def test_body_errors(parser: str, body: str, line: int, column: int, message: st
         ("lr: 'x' y\n", 1, 9, "there is text after the closing quote; put the whole value"),
         ("lr: [a, b] c\n", 1, 12, "there is text after the closing `]`; quote the whole value"),
         (": x\n", 1, 1, "a param name is missing before `:`; write `name: value`"),
-        ("lr: " + "[" * 70, 1, 75, "the cell body ends in the middle of a value"),
+        ("lr: " + "[" * 60, 1, 65, "the cell body ends in the middle of a value"),
     ],
 )
 def test_yaml_errors_are_one_sentence(
