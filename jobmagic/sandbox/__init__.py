@@ -7,7 +7,8 @@
 Modules: ``jobs`` (declarations), ``store`` (SQLite), ``runner`` (child processes),
 ``service`` (the API's operations), ``app`` (HTTP routes), ``faults`` (fault injection and
 request counts), ``transport`` (dropping connections), ``server`` (in-process server and
-separate-process launcher), ``address`` (the address file), ``render`` (JSON shapes).
+separate-process launcher), ``address`` (the address file), ``render`` (JSON shapes),
+``events`` (the Kubernetes-like events of a run's pod).
 
 Importing this package is cheap: the web stack (starlette, uvicorn) is loaded only when a
 server name is first used, so ``read_sandbox_address`` works without the ``sandbox`` extra.
