@@ -1518,3 +1518,18 @@ def test_stopping_the_sandbox_records_killing_for_its_running_pods(tmp_path: Pat
     assert events[-1].message == "Stopping container c: sandbox stopped"
     assert store.get_run_by_id(running).status == "TERMINATED"  # type: ignore[union-attr]
     store.close()
+
+
+def test_a_run_whose_command_cannot_start_has_a_failed_event_with_the_exit_code(
+    shared_sandbox: SandboxServer,
+) -> None:
+    with client_for(shared_sandbox) as client:
+        name = trigger(client, HELLO, command="/no/such/program")["jobRunName"]
+        run = wait_for(client, HELLO, name)
+        events = events_of(client, applicationId=HELLO, jobRunName=name)
+    assert [(e["reason"], e["type"]) for e in events] == [
+        ("Scheduled", "Normal"),
+        ("Failed", "Warning"),
+    ]
+    assert f"exit code {run['exitCode']}" in events[1]["message"]
+    assert "/no/such/program" in events[1]["message"]
