@@ -98,6 +98,8 @@ _MAX_DEPTH: Final = MAX_DEPTH
 # libyaml when PyYAML was built with it (PyPI's wheels are); see _Body._events.
 _FAST_LOADER: Final[Any] = getattr(yaml, "CSafeLoader", None)
 _STR_TAG: Final = "tag:yaml.org,2002:str"
+# The most characters the pure-Python parser re-reads to explain an error (~0.1 s).
+_SLOW_PARSE_CHARS: Final = 8 * 1024
 _DEPTH_MESSAGE: Final = f"the value is nested more than {_MAX_DEPTH} levels deep; flatten it"
 
 # A placeholder (``{{`` to the first ``}}``) stays on one line; see _placeholder_spans.
@@ -596,24 +598,53 @@ class _Body:
         too deep: the pure-Python scanner is quadratic in the depth of brackets on a line,
         and libyaml gives up past 1000 levels, so deep nesting must be refused before either
         reads it all. A linear bracket count guards the pure-Python parser for that reason.
+
+        A failure read again in full would take seconds in a big body, so the reference
+        starts over at the last top-level name libyaml read before failing (the lines above
+        it blanked, so lines and columns still match). A failing value too long even for that
+        is explained from libyaml's own error.
         """
+        fast_error: yaml.MarkedYAMLError | None = None
+        fast_events: list[yaml.Event] = []
         if self.fast and _FAST_LOADER is not None:
             try:
-                return self._depth_checked(yaml.parse(self.yaml_text, Loader=_FAST_LOADER))
+                return self._depth_checked(
+                    yaml.parse(self.yaml_text, Loader=_FAST_LOADER), fast_events
+                )
             except ParamsError:
                 raise
+            except yaml.MarkedYAMLError as err:
+                fast_error = err
             except Exception:  # only the fast path failed: the reference decides
                 pass
         deep = deep_flow_offset(self.yaml_text, _MAX_DEPTH)
         if deep is not None:
             line, column = self.position(deep)
             raise ParamsError(_DEPTH_MESSAGE, line=line, column=column)
+        start = 0
+        # Surrogate-pair escapes are where the parsers disagree: only the reference knows.
+        if fast_error is not None and "Unicode character escape" not in (fast_error.problem or ""):
+            start = _restart_offset(fast_events, self.yaml_text)
+            if len(self.yaml_text) - start > _SLOW_PARSE_CHARS:
+                raise self._yaml_error(self._reference_style(fast_error)) from None
+        if start:
+            self._reference_events(start)  # raises, unless the parsers disagree on that part
+        return self._reference_events(0)
+
+    def _reference_events(self, start: int) -> list[yaml.Event]:
+        """The pure-Python parser's events for the body from ``start`` (a line's start) on."""
+        blanked = _row_column(self.yaml_text, start)[0]
+        shift = start - blanked  # from an index in the text read to one in the body
+        text = "\n" * blanked + self.yaml_text[start:] if start else self.yaml_text
         try:
-            return self._depth_checked(yaml.parse(self.yaml_text, Loader=yaml.SafeLoader))
+            return self._depth_checked(yaml.parse(text, Loader=yaml.SafeLoader), [])
         except yaml.MarkedYAMLError as err:
+            if shift:
+                err.problem_mark = _shifted(err.problem_mark, shift)
+                err.context_mark = _shifted(err.context_mark, shift)
             raise self._yaml_error(err) from None
         except yaml.reader.ReaderError as err:
-            line, column = self.position(err.position)
+            line, column = self.position(err.position + shift)
             code = err.character if isinstance(err.character, int) else 0
             raise ParamsError(
                 f"the cell body contains the control character U+{code:04X}, which YAML does "
@@ -627,9 +658,30 @@ class _Body:
                 "pairs and the quotes"
             ) from None
 
-    def _depth_checked(self, events: Iterable[yaml.Event]) -> list[yaml.Event]:
-        """The events, refused at the first collection more than :data:`_MAX_DEPTH` deep."""
-        out: list[yaml.Event] = []
+    def _reference_style(self, err: yaml.MarkedYAMLError) -> yaml.MarkedYAMLError:
+        """libyaml's error worded, and its marks counted, as the pure-Python parser does."""
+        problem = err.problem or ""
+        problem = _LIBYAML_PROBLEMS.get(problem, problem.removeprefix("did not find "))
+        if err.problem_mark is not None and err.problem_mark.index >= len(self.yaml_text):
+            problem += ", but got '<stream end>'"
+        return yaml.MarkedYAMLError(
+            err.context,
+            self._recounted(err.context_mark),
+            problem,
+            self._recounted(err.problem_mark),
+        )
+
+    def _recounted(self, mark: Any) -> Any:
+        # libyaml puts the end of the body on a line of its own past the last one.
+        if mark is None:
+            return None
+        row, column = _row_column(self.source, min(mark.index, len(self.source)))
+        return yaml.Mark(mark.name, mark.index, row, column, None, 0)
+
+    def _depth_checked(
+        self, events: Iterable[yaml.Event], out: list[yaml.Event]
+    ) -> list[yaml.Event]:
+        """The events, added to ``out`` and refused at the first collection too deep."""
         depth = 0  # open collections, the top-level mapping included
         for event in events:
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
@@ -970,6 +1022,64 @@ def _grid_axes(body: _Body) -> dict[str, list[str]]:
     return axes
 
 
+def _restart_offset(events: Sequence[yaml.Event], text: str) -> int:
+    """The start of the line of the last top-level name in ``events`` (0 if there is none).
+
+    Only a name alone at the start of its line in a block mapping counts: the body read from
+    there on is then a mapping of the remaining params, as it was in the whole body.
+    """
+    depth = 0
+    children = 0  # of the top-level mapping so far: names at even counts
+    column = -1
+    found = 0
+    for event in events:
+        mark: Any = event.start_mark  # both parsers always set it
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth == 1:
+                if not isinstance(event, yaml.MappingStartEvent) or event.flow_style:
+                    return 0
+                column = mark.column
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+            if depth == 1:
+                children += 1
+        elif isinstance(event, yaml.ScalarEvent) and depth == 1:
+            line_start = mark.index - mark.column
+            if (
+                children % 2 == 0
+                and mark.column == column
+                and not text[line_start : mark.index].strip(" ")
+            ):
+                found = line_start
+            children += 1
+    return found
+
+
+# libyaml's wording of a problem → the start of PyYAML's, which _yaml_error knows.
+_LIBYAML_PROBLEMS: Final = {
+    "did not find expected key": "expected <block end>",
+    "did not find expected node content": "expected the node content",
+}
+
+
+def _row_column(text: str, offset: int) -> tuple[int, int]:
+    """0-based (line, column) of ``offset``, as PyYAML counts them (see ``_Body.position``)."""
+    row = 0
+    start = 0
+    for match in _LINE_BREAK_RE.finditer(text, 0, offset):
+        row += 1
+        start = match.end()
+    return row, offset - start - text.count("\ufeff", start, offset)
+
+
+def _shifted(mark: Any, shift: int) -> Any:
+    """``mark`` with its index moved by ``shift`` (a mark is immutable in spirit only)."""
+    if mark is None:
+        return None
+    return yaml.Mark(mark.name, mark.index + shift, mark.line, mark.column, None, 0)
+
+
 def _placeholder_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each ``\\{{`` escape and each ``{{`` up to the first ``}}`` on its line.
 
@@ -981,7 +1091,8 @@ def _placeholder_spans(text: str) -> list[tuple[int, int]]:
     """
     spans: list[tuple[int, int]] = []
     pos = 0
-    line_end = -1  # end of the line known to hold no `}}` after the last failed `{{`
+    stop = -1  # where the current line ends: each line's break is looked for once
+    dead = -1  # up to here, the line holds no `}}` after a `{{` that found none
     while (match := _PLACEHOLDER_OPEN_RE.search(text, pos)) is not None:
         begin = match.start()
         if match.group() == _ESCAPE:
@@ -989,13 +1100,16 @@ def _placeholder_spans(text: str) -> list[tuple[int, int]]:
             pos = match.end()
             continue
         pos = begin + 1
-        if begin < line_end:
+        if begin < dead:  # only an escape can still match before the line ends
+            escape = text.find(_ESCAPE, begin, dead)
+            pos = escape if escape >= 0 else dead
             continue
-        brk = _BREAK_RE.search(text, begin + 2)
-        stop = brk.start() if brk is not None else len(text)
+        if begin + 2 > stop:
+            brk = _BREAK_RE.search(text, begin + 2)
+            stop = brk.start() if brk is not None else len(text)
         close = text.find("}}", begin + 2, stop)
         if close < 0:
-            line_end = stop
+            dead = stop
             continue
         spans.append((begin, close + 2))
         pos = close + 2
