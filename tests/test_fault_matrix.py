@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sessions import sandbox_serving, session_on
 
 from jobmagic.api import (
     AuthError,
@@ -28,7 +29,6 @@ from jobmagic.api import (
     ValidationError,
 )
 from jobmagic.api._retry import RetryPolicy
-from jobmagic.config import Settings
 from jobmagic.ledger import AttemptState
 from jobmagic.sandbox import Fault, SandboxServer
 from jobmagic.session import JobSession, Target
@@ -51,10 +51,7 @@ QUICK_RETRIES = RetryPolicy(backoff_base=0.001, backoff_cap=0.01)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    root = tmp_path_factory.mktemp("fault-matrix")
-    jobs = root / "jobs.yaml"
-    jobs.write_text(JOBS)
-    with SandboxServer(root / "sandbox", jobs_file=jobs) as sandbox:
+    with sandbox_serving(JOBS, tmp_path_factory.mktemp("fault-matrix")) as sandbox:
         yield sandbox
 
 
@@ -67,15 +64,8 @@ def sandbox(server: SandboxServer) -> SandboxServer:
 
 @pytest.fixture
 def session(sandbox: SandboxServer, tmp_path: Path) -> Iterator[JobSession]:
-    settings = Settings(
-        host=sandbox.host,
-        api_key=sandbox.token,
-        ledger_path=str(tmp_path / "ledger.sqlite3"),
-        show_cards=False,
-    )
-    live = JobSession(settings)
-    yield live
-    live.close()
+    with session_on(sandbox, tmp_path / "ledger.sqlite3") as live:
+        yield live
 
 
 # --- the trigger ----------------------------------------------------------------------

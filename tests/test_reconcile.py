@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from sessions import sandbox_serving, session_on, shell_on
 
 import jobmagic
 from jobmagic.api import TriggerOutcomeUnknown
-from jobmagic.config import Settings
 from jobmagic.ledger import AttemptState, LedgerEntry
 from jobmagic.models import Application, JobRun, ParamSpec
 from jobmagic.reconcile import attempt_window, expected_command, match_attempts
@@ -145,24 +145,14 @@ APP_ID = "app-test-recon-noop"
 
 @pytest.fixture
 def server(tmp_path: Path, isolated_home: Path) -> Iterator[SandboxServer]:
-    jobs = tmp_path / "jobs.yaml"
-    jobs.write_text(JOBS)
-    with SandboxServer(tmp_path / "sandbox", jobs_file=jobs) as sandbox:
+    with sandbox_serving(JOBS, tmp_path) as sandbox:
         yield sandbox
 
 
 @pytest.fixture
 def session(server: SandboxServer, tmp_path: Path) -> Iterator[JobSession]:
-    live = JobSession(
-        Settings(
-            host=server.host,
-            api_key=server.token,
-            ledger_path=str(tmp_path / "ledger.sqlite3"),
-            show_cards=False,
-        )
-    )
-    yield live
-    live.close()
+    with session_on(server, tmp_path / "ledger.sqlite3") as live:
+        yield live
 
 
 def lose_one_answer(server: SandboxServer, session: JobSession, fault: Fault, lr: str) -> int:
@@ -247,16 +237,8 @@ def test_a_sweep_settles_its_unknown_outcomes(server: SandboxServer, session: Jo
 def shell(
     server: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[InteractiveShell]:
-    monkeypatch.setenv("TFY_HOST", server.host)
-    monkeypatch.setenv("TFY_API_KEY", server.token)
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "jobmagic")
-    shell.run_line_magic("config", f"JobMagic.ledger_path = {str(tmp_path / 'l.db')!r}")
-    shell.run_line_magic("config", "JobMagic.poll_interval = 0.2")
-    shell.run_line_magic("config", "JobMagic.show_cards = False")
-    yield shell
-    shell.run_line_magic("unload_ext", "jobmagic")
-    InteractiveShell.clear_instance()
+    with shell_on(server, tmp_path / "l.db", monkeypatch) as live:
+        yield live
 
 
 def test_wait_finds_the_run_whose_answer_was_lost(

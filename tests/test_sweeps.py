@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sessions import sandbox_serving, session_on
 
 import jobmagic
 from jobmagic.config import Settings
@@ -39,23 +40,14 @@ NOOP = "app-test-sweeps-noop"
 @pytest.fixture
 def noop_sandbox(tmp_path: Path, isolated_home: Path) -> Iterator[SandboxServer]:
     """A sandbox whose one job is `true`: runs end at once and cost no Python start-up."""
-    jobs = tmp_path / "jobs.yaml"
-    jobs.write_text(JOBS)
-    with SandboxServer(tmp_path / "sandbox", jobs_file=jobs) as server:
+    with sandbox_serving(JOBS, tmp_path) as server:
         yield server
 
 
 @pytest.fixture
 def session(noop_sandbox: SandboxServer, tmp_path: Path) -> Iterator[JobSession]:
-    settings = Settings(
-        host=noop_sandbox.host,
-        api_key=noop_sandbox.token,
-        ledger_path=str(tmp_path / "ledger.db"),
-        show_cards=False,
-    )
-    with_session = JobSession(settings)
-    yield with_session
-    with_session.close()
+    with session_on(noop_sandbox, tmp_path / "ledger.db") as live:
+        yield live
 
 
 def _sent_name(run: dict[str, object]) -> str:
