@@ -15,6 +15,7 @@ import socket
 import stat
 import urllib.parse
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -481,3 +482,156 @@ def _endpoint_key(
     raw_request(sandbox.port, method, _fill(template, safe), auth)
     (key,) = {k for k, n in sandbox.stats().items() if n != counts[k]}
     return key
+
+
+# --- the token scan: notebooks run with a distinctive token and DEBUG logging --------------
+
+#: Files that hold the token by design, each 0600, with the reason.
+TOKEN_HOLDERS = {
+    # So `jobmagic sandbox status --env`, `%jobmagic sandbox start` in another kernel and
+    # ensure_sandbox_process() can connect to the running sandbox; removed when it stops.
+    "sandbox/sandbox.json": "the running sandbox's address file",
+}
+
+SCAN_CELLS = [
+    # DEBUG for everything the kernel logs (httpx, httpcore, jobmagic, asyncio ...).
+    "import logging\nlogging.basicConfig(level=logging.DEBUG, force=True)",
+    "%load_ext jobmagic\n%config JobMagic.poll_interval = 0.2",
+    "%jobmagic sandbox start",
+    "%jobmagic",
+    # The sandbox answers this first trigger 400 (a fault the test armed): an error shown.
+    "%trigger_job sandbox:demo:hello name=refused",
+    "%%trigger_job sandbox:demo:hello --wait --timeout 60\nname: Ada",
+    "%trigger_job sandbox:demo:fail --wait --timeout 60",
+    "%%trigger_job sandbox:demo:hello --dry-run\nname: dry",
+    "run = %trigger_job sandbox:demo:train lr=0.1 epochs=1\nrun",
+    "run.wait(timeout=60)\nrun",
+    "print(run.logs())",
+    "%job_run {run.name} --app sandbox:demo:train",
+    "%job_runs",
+    "%job_runs --refresh --table",
+    "%job_runs --all -o frame\nframe",
+    "import jobmagic\njobmagic.TriggerForm('sandbox:demo:hello')",
+    "%jobmagic sandbox status",
+    "import os\nprint(sorted(k for k in os.environ if 'TFY' in k or 'JOBMAGIC' in k))",
+    # A traceback out of the client, made with the real token.
+    "from jobmagic.api import JobsClient\n"
+    "JobsClient(os.environ['TFY_HOST'], os.environ['TFY_API_KEY']).get_run('app-x', 'nope')",
+]
+#: The cells above that fail on purpose (a UsageError, or an exception with a traceback).
+FAILING_CELLS = {4, 6, len(SCAN_CELLS) - 1}
+
+
+@pytest.mark.notebook
+def test_no_file_holds_the_token_after_notebooks_ran_with_debug_logging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from jobmagic.sandbox import Fault
+
+    token = scan_token()
+    dirs = {
+        name: tmp_path / sub
+        for name, sub in {
+            "HOME": "home",
+            "JOBMAGIC_HOME": "home/.jobmagic",  # created by jobmagic itself: 0700 is checked
+            "IPYTHONDIR": "ipython",
+            "JUPYTER_RUNTIME_DIR": "runtime",
+            "JUPYTER_DATA_DIR": "jupyter-data",
+            "JUPYTER_CONFIG_DIR": "jupyter-config",
+            "TMPDIR": "tmp",
+        }.items()
+    }
+    for name, folder in dirs.items():
+        if name != "JOBMAGIC_HOME":
+            folder.mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv(name, str(folder))
+    monkeypatch.setenv("JOBMAGIC_SANDBOX_TOKEN", token)
+    work, out = tmp_path / "work", tmp_path / "out"
+    work.mkdir()
+    out.mkdir()
+    jobmagic_home = dirs["JOBMAGIC_HOME"]
+    roots = [*dirs.values(), work, out]
+
+    sandbox = start_sandbox_process(jobmagic_home / "sandbox", token=token, log_level="debug")
+    try:
+        monkeypatch.setenv("TFY_HOST", sandbox.host)
+        monkeypatch.setenv("TFY_API_KEY", token)
+        sandbox.set_faults(Fault.status(400, "trigger", times=1))
+        nb = new_notebook(cells=[new_code_cell(source) for source in SCAN_CELLS])
+        for index in FAILING_CELLS:
+            nb.cells[index].metadata["tags"] = ["raises-exception"]
+        client = NotebookClient(
+            nb,
+            kernel_name="python3",
+            timeout=120,
+            store_widget_state=True,
+            resources={"metadata": {"path": str(work)}},
+        )
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+            # While the kernel and the sandbox still run: their live files are there too
+            # (the address file, SQLite's -wal/-shm, the kernel's connection file).
+            live = _scan(roots, token)
+        executed = out / "scan.ipynb"
+        nbformat.write(nb, executed)
+        html, _ = HTMLExporter().from_notebook_node(nb)
+        (out / "scan.html").write_text(html, encoding="utf-8")
+    finally:
+        sandbox.stop()
+
+    # The run went as planned, so the scan covers what it claims to.
+    text = executed.read_text(encoding="utf-8")
+    errors = [i for i, cell in enumerate(nb.cells) if _has_error(cell)]
+    assert set(errors) == FAILING_CELLS, [nb.cells[i].outputs for i in errors]
+    assert "DEBUG" in text and "FINISHED" in text and "FAILED" in text
+    assert "DEBUG" in sandbox.log_path.read_text(encoding="utf-8")
+    assert "application/vnd.jupyter.widget-view+json" in text
+
+    holders = {jobmagic_home / name for name in TOKEN_HOLDERS}
+    assert set(live.found) == holders, f"the token is in {set(live.found) - holders}"
+    assert live.modes == {path: 0o600 for path in holders}
+    assert live.private_problems == {}, "files jobmagic writes are 0600, its folders 0700"
+    after = _scan(roots, token)
+    assert after.found == {}, f"the token is in {after.found}"
+    assert after.private_problems == {}, "files jobmagic writes are 0600, its folders 0700"
+    assert not any(path.exists() for path in holders)  # removed when the sandbox stopped
+    # The README quotes these; they must not shrink unnoticed.
+    assert len(live.scanned) >= 10 and len(after.scanned) >= 7
+    print(
+        f"scanned {len(live.scanned)} + {len(after.scanned)} files, {len(token_forms(token))} forms"
+    )
+
+
+@dataclass
+class _Scan:
+    scanned: list[Path]
+    found: dict[Path, list[str]]
+    modes: dict[Path, int]
+    private_problems: dict[str, str]
+
+
+def _scan(roots: list[Path], token: str) -> _Scan:
+    """Where the token is under ``roots``, the mode of each file holding it, and any file or
+    folder under ``JOBMAGIC_HOME`` that is not 0600 / 0700."""
+    found = {Path(path): forms for path, forms in files_holding(roots, token_forms(token)).items()}
+    home = Path(os.environ["JOBMAGIC_HOME"])
+    problems = {
+        str(path): oct(mode(path))
+        for path in [home, *home.rglob("*")]
+        if path.exists() and mode(path) != (0o700 if path.is_dir() else 0o600)
+    }
+    return _Scan(list(_files(roots)), found, {p: mode(p) for p in found}, problems)
+
+
+def _has_error(cell: object) -> bool:
+    outputs = getattr(cell, "outputs", None) or []
+    return any(
+        output.get("output_type") == "error" or "UsageError:" in str(output.get("text", ""))
+        for output in outputs
+    )
