@@ -66,6 +66,7 @@ BASE_COLUMNS: tuple[str, ...] = (
     "triggered_by",
     "command",
     "error",
+    "rerun_of",
 )
 
 # The nine API statuses in the order the API documents them (queued → running → outcome →
@@ -85,10 +86,10 @@ _MAX_SECONDS = 9.2e9
 # a comprehension allocates nothing but its list, while 100k row tuples would also wake the
 # cyclic garbage collector again and again (it scans every live dict and JobRun).
 #
-# The 13 columns, in order: the 12 base values (raw: ms numbers, datetimes, text, …)
+# The 14 columns, in order: the 13 base values (raw: ms numbers, datetimes, text, …)
 # then each row's params mapping (or None).
 _Columns = list[list[Any]]
-_WIDTH = 13
+_WIDTH = 14
 
 
 def _dict_columns(items: list[Mapping[str, Any]], *, exact: bool = False) -> _Columns:
@@ -126,11 +127,15 @@ def _dict_columns(items: list[Mapping[str, Any]], *, exact: bool = False) -> _Co
         triggered_by,
         column("command"),
         column("error"),
+        # Like "params", not API JSON: the run a caller's dict says this one repeats.
+        column("rerun_of"),
         column("params"),
     ]
 
 
-def _run_columns(runs: list[JobRun], params: list[Any] | None = None) -> _Columns:
+def _run_columns(
+    runs: list[JobRun], params: list[Any] | None = None, rerun_of: list[Any] | None = None
+) -> _Columns:
     return [
         [r.name for r in runs],
         [r.application_name for r in runs],
@@ -150,6 +155,7 @@ def _run_columns(runs: list[JobRun], params: list[Any] | None = None) -> _Column
         ],
         [r.command for r in runs],
         [r.error for r in runs],
+        rerun_of if rerun_of is not None else [None] * len(runs),
         params if params is not None else [None] * len(runs),
     ]
 
@@ -173,6 +179,7 @@ def _attempt_row(entry: LedgerEntry) -> list[Any]:
         None,
         entry.command,
         error,
+        entry.rerun_of,
         entry.params,
     ]
 
@@ -188,7 +195,11 @@ def _collect(runs: Iterable[Any]) -> _Columns:
         # All run handles of one class: unwrap them in bulk.
         inner: list[Any] = [getattr(item, "run", None) for item in items]
         if all(type(run) is JobRun for run in inner):
-            columns = _run_columns(inner, [getattr(item, "params", None) for item in items])
+            columns = _run_columns(
+                inner,
+                [getattr(item, "params", None) for item in items],
+                [getattr(item, "rerun_of", None) for item in items],
+            )
             if None in columns[10]:
                 # The command the handle sent, for runs whose JobRun does not say.
                 sent = [getattr(item, "command", None) for item in items]
@@ -209,6 +220,7 @@ def _mixed_columns(items: list[Any]) -> _Columns:
     run_at: list[int] = []
     runs: list[JobRun] = []
     run_params: list[Any] = []
+    run_reruns: list[Any] = []
     run_commands: list[str | None] = []
     attempt_at: list[int] = []
     attempts: list[list[Any]] = []
@@ -220,6 +232,7 @@ def _mixed_columns(items: list[Any]) -> _Columns:
             run_at.append(index)
             runs.append(item)
             run_params.append(None)
+            run_reruns.append(None)
             run_commands.append(None)
         elif isinstance(item, LedgerEntry):
             if item.run is None:
@@ -229,11 +242,13 @@ def _mixed_columns(items: list[Any]) -> _Columns:
                 run_at.append(index)
                 runs.append(item.run)
                 run_params.append(item.params)
+                run_reruns.append(item.rerun_of)
                 run_commands.append(item.command)  # what was sent, if the run has none
         elif isinstance(getattr(item, "run", None), JobRun):
             run_at.append(index)
             runs.append(item.run)
             run_params.append(getattr(item, "params", None))
+            run_reruns.append(getattr(item, "rerun_of", None))
             run_commands.append(getattr(item, "command", None))
         else:
             raise TypeError(
@@ -246,7 +261,7 @@ def _mixed_columns(items: list[Any]) -> _Columns:
     if dicts:
         groups.append((dict_at, _dict_columns(dicts)))
     if runs:
-        part = _run_columns(runs, run_params)
+        part = _run_columns(runs, run_params, run_reruns)
         part[10] = _first_given(part[10], run_commands)
         groups.append((run_at, part))
     if attempts:
@@ -407,7 +422,7 @@ def runs_to_dataframe(runs: Iterable[Any], *, params: bool = True) -> pd.DataFra
     """Runs (JobRuns, API dicts, LedgerEntries, run handles, mixed) -> a typed DataFrame.
 
     Columns: ``name application_name status created_at end_time duration
-    exit_code total_retries deployment_version triggered_by command error``,
+    exit_code total_retries deployment_version triggered_by command error rerun_of``,
     then ``params.<name>`` per param, in order of first appearance (when
     ``params`` is true). Types: ``created_at``/``end_time``
     ``datetime64[ns, UTC]``; ``duration`` ``timedelta64[ns]`` (end − created
@@ -415,7 +430,8 @@ def runs_to_dataframe(runs: Iterable[Any], *, params: bool = True) -> pd.DataFra
     ``total_retries`` nullable ``Int64``; ``status`` a Categorical of the nine
     statuses in lifecycle order plus any unknown value seen; all text and
     params columns the ``string`` dtype (missing = ``<NA>``).
-    ``triggered_by`` is the friendliest name of who triggered the run.
+    ``triggered_by`` is the friendliest name of who triggered the run; ``rerun_of`` the
+    name of the run this one repeats (:meth:`jobmagic.RunHandle.rerun`), else missing.
 
     >>> df = runs_to_dataframe([{"name": "r1", "status": "PAUSED", "exitCode": "1"}])
     >>> df["status"].cat.categories[-1], df["exit_code"].dtype
@@ -436,6 +452,7 @@ def runs_to_dataframe(runs: Iterable[Any], *, params: bool = True) -> pd.DataFra
         triggered_by,
         commands,
         errors,
+        reruns,
         row_params,
     ) = columns
 
@@ -460,6 +477,7 @@ def runs_to_dataframe(runs: Iterable[Any], *, params: bool = True) -> pd.DataFra
         "triggered_by": _text(triggered_by),
         "command": _text(commands),
         "error": _text(errors, blank_is_missing=True),
+        "rerun_of": _text(reruns),
     }
     if params:
         for key, values in _params_columns(row_params, n).items():

@@ -128,6 +128,10 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE attempts ADD COLUMN candidates_json TEXT",
         "CREATE INDEX attempts_by_state ON attempts (state)",
     ),
+    # 4: a rerun names the run it repeats (same application), so the card and the DataFrame
+    # can say "rerun of train-ab12c"; a run name, not an attempt id, because the run repeated
+    # may have been started outside jobmagic and have no attempt here.
+    ("ALTER TABLE attempts ADD COLUMN rerun_of TEXT",),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -135,7 +139,7 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 _COLUMNS = (
     "id, state, created_at, updated_at, host, target, application_id, deployment_id, "
     "application_fqn, run_name, params_json, command, alias, session_id, notebook, kernel_id, "
-    "run_json, run_status, error_type, error, candidates_json"
+    "run_json, run_status, error_type, error, candidates_json, rerun_of"
 )
 
 
@@ -291,6 +295,8 @@ class LedgerEntry:
     error: str | None = None
     #: The server runs an ``ambiguous`` attempt may have started.
     candidates: tuple[str, ...] = ()
+    #: The name of the run (of the same application) this attempt triggered again.
+    rerun_of: str | None = None
 
     @property
     def status(self) -> RunStatus | None:
@@ -334,6 +340,7 @@ def _entry_from_row(row: sqlite3.Row) -> LedgerEntry:
         error_type=row["error_type"],
         error=row["error"],
         candidates=_loads_names(row["candidates_json"]),
+        rerun_of=row["rerun_of"],
     )
 
 
@@ -474,11 +481,13 @@ class Ledger:
         session_id: str | None = None,
         notebook: str | None = None,
         kernel_id: str | None = None,
+        rerun_of: str | None = None,
     ) -> int:
         """Write a ``pending`` attempt and commit it; call *before* sending the trigger.
 
         Returns the attempt id to pass to ``record_acknowledged`` /
-        ``record_rejected`` / ``record_unknown``. Raises ``ValueError`` if any
+        ``record_rejected`` / ``record_unknown``. ``rerun_of`` names the run this attempt
+        repeats (``RunHandle.rerun``). Raises ``ValueError`` if any
         value looks like a bearer token (there is no token parameter on purpose).
 
         >>> import tempfile, pathlib
@@ -497,6 +506,7 @@ class Ledger:
             "session_id": session_id,
             "notebook": notebook,
             "kernel_id": kernel_id,
+            "rerun_of": rerun_of,
         }
         for name, value in fields.items():
             _refuse_bearer(name, value)
@@ -510,8 +520,8 @@ class Ledger:
             cursor = conn.execute(
                 "INSERT INTO attempts (state, created_at, updated_at, host, target, "
                 "application_id, deployment_id, application_fqn, params_json, command, alias, "
-                "session_id, notebook, kernel_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "session_id, notebook, kernel_id, rerun_of) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     AttemptState.PENDING.value,
                     now,
@@ -527,6 +537,7 @@ class Ledger:
                     session_id,
                     notebook,
                     kernel_id,
+                    rerun_of,
                 ),
             )
             attempt_id = cursor.lastrowid
@@ -697,6 +708,33 @@ class Ledger:
                 ).fetchall()
                 known.update(row["run_name"] for row in rows)
         return known
+
+    def entries_for_runs(
+        self, application_id: str, names: Iterable[str], *, host: str | None = None
+    ) -> dict[str, LedgerEntry]:
+        """The newest attempt that owns each of ``names`` (runs of ``application_id``).
+
+        With ``host``, attempts recorded against another host are left out: the sandbox's
+        application ids are the same on every machine, so an id alone can name another
+        server's run. Names no attempt owns are absent from the answer.
+        """
+        wanted = sorted({name for name in names if name})
+        found: dict[str, LedgerEntry] = {}
+        host_clause = "" if host is None else " AND (host = ? OR host IS NULL)"
+        with self._lock:
+            conn = self._connection()
+            # Chunked: SQLite bounds the number of parameters of one statement.
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} FROM attempts WHERE application_id = ? AND run_name IN "
+                    f"({', '.join('?' * len(chunk))}){host_clause} "
+                    "ORDER BY created_at ASC, id ASC",
+                    (application_id, *chunk, *(() if host is None else (host,))),
+                ).fetchall()
+                # Oldest first, so the newest attempt of a name is the one kept.
+                found.update((row["run_name"], _entry_from_row(row)) for row in rows)
+        return found
 
     def get(self, attempt_id: int) -> LedgerEntry:
         """One attempt by id; :class:`LedgerError` if there is none."""

@@ -235,6 +235,7 @@ class JobSession:
         command: str | Sequence[str] | None = None,
         application_fqn: str | None = None,
         host: str | None = None,
+        rerun_of: str | None = None,
     ) -> RunHandle:
         from jobmagic.api._endpoints import run_page_url
 
@@ -249,6 +250,7 @@ class JobSession:
             command=_command_text(command),
             url=run_page_url(host or self.host, app_id),
             application_fqn=application_fqn,
+            rerun_of=rerun_of,
         )
         self.handles.append(handle)
         return handle
@@ -261,10 +263,12 @@ class JobSession:
         command: str | Sequence[str] | None,
         alias: str | None,
         host: str | None = None,
+        rerun_of: str | None = None,
     ) -> int:
         """Write the attempt to the ledger before anything is sent; returns its id.
 
-        ``host`` saves resolving the credentials again when the caller knows it.
+        ``host`` saves resolving the credentials again when the caller knows it; ``rerun_of``
+        names the run this attempt repeats.
         """
         return self.ledger.record_attempt(
             host=host or self.host,
@@ -278,6 +282,7 @@ class JobSession:
             session_id=self.session_id,
             notebook=self.notebook,
             kernel_id=self.kernel_id,
+            rerun_of=rerun_of,
         )
 
     def settle(self, attempt_id: int, outcome: JobRun | BaseException) -> None:
@@ -298,11 +303,14 @@ class JobSession:
         params: Mapping[str, str] | None,
         command: str | Sequence[str] | None = None,
         host: str | None = None,
+        rerun_of: str | None = None,
     ) -> RunHandle:
         """The server started ``run`` for an attempt: commit it, then hand out its handle."""
         run = _with_ids(run, resolved)
         self.settle(attempt_id, run)
-        return self.handle_for(resolved, run, params=params, command=command, host=host)
+        return self.handle_for(
+            resolved, run, params=params, command=command, host=host, rerun_of=rerun_of
+        )
 
     def trigger(
         self,
@@ -313,10 +321,13 @@ class JobSession:
         alias: str | None = None,
         resolved: ResolvedTarget | None = None,
         reconcile_unknown: bool = False,
+        rerun_of: str | None = None,
     ) -> RunHandle:
         """Trigger one run: resolve, write the ledger, send once, wrap in a handle.
 
         The same steps as a sweep's, one at a time: :func:`jobmagic.sweeps.run_sweep`.
+        ``rerun_of`` names the run this one repeats (:meth:`RunHandle.rerun`): the ledger and
+        the handle keep the link.
         With ``reconcile_unknown``, an unknown outcome is settled against the server at
         once (:meth:`reconcile`, waiting for the attempt's window to close): the handle of
         the run it started, or the :class:`TriggerOutcomeUnknown` with its ``verdict``.
@@ -326,7 +337,9 @@ class JobSession:
         # Refuse bad input before the ledger or the network sees it.
         check_trigger_input(command=command, params=params)
         resolved = resolved or self.resolve(target)
-        attempt = self.begin(resolved, params=params, command=command, alias=alias)
+        attempt = self.begin(
+            resolved, params=params, command=command, alias=alias, rerun_of=rerun_of
+        )
         try:
             result = self.client.trigger(
                 **resolved.trigger_args(params=params, command=command, alias=alias)
@@ -335,11 +348,13 @@ class JobSession:
             self.settle(attempt, exc)
             if not reconcile_unknown:
                 raise
-            return self._after_lost_answer(attempt, exc, resolved, params, command)
+            return self._after_lost_answer(attempt, exc, resolved, params, command, rerun_of)
         except JobmagicError as exc:
             self.settle(attempt, exc)
             raise
-        return self.accept(attempt, resolved, result.run, params=params, command=command)
+        return self.accept(
+            attempt, resolved, result.run, params=params, command=command, rerun_of=rerun_of
+        )
 
     def _after_lost_answer(
         self,
@@ -348,6 +363,7 @@ class JobSession:
         resolved: ResolvedTarget,
         params: Mapping[str, str] | None,
         command: str | Sequence[str] | None,
+        rerun_of: str | None = None,
     ) -> RunHandle:
         (verdict,) = self.reconcile([attempt], wait=True)
         if verdict.run is None:
@@ -360,6 +376,7 @@ class JobSession:
             _with_ids(verdict.run, resolved),
             params=params,
             command=_command_text(command),
+            rerun_of=rerun_of,
         )
 
     def reconcile(

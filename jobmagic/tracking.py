@@ -23,6 +23,7 @@ from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus
 
 if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
+    from jobmagic.session import JobSession
 
 __all__ = ["RunHandle", "Tracker"]
 
@@ -76,6 +77,7 @@ class RunHandle:
         command: str | None = None,
         url: str | None = None,
         application_fqn: str | None = None,
+        rerun_of: str | None = None,
     ):
         self._backend = backend
         self._run = run
@@ -98,6 +100,8 @@ class RunHandle:
         self.command = command
         self.url = url
         self._fqn = application_fqn
+        #: The name of the run (same application) this one repeats, when it is a rerun.
+        self.rerun_of = rerun_of
         self._watch_started = time.monotonic()
         self._events: tuple[Event, ...] = ()
         # "idle" until the run is seen failed or terminated, then "fetching", then "done".
@@ -243,6 +247,44 @@ class RunHandle:
         self._backend.tracker.watch(self)
         return message
 
+    def rerun(
+        self,
+        params: Mapping[str, str] | None = None,
+        /,
+        *,
+        command: str | None = None,
+        alias: str | None = None,
+        **changes: str,
+    ) -> RunHandle:
+        """Trigger the same job again with the same params, changed by ``changes``; returns
+        the new run's handle (the ledger and its card say which run it repeats).
+
+        The params are those the ledger recorded for this run, else the ones read back from
+        its command (a run started outside jobmagic), else its command is sent again as an
+        override. ``params`` gives changes whose names are not Python identifiers (or are
+        ``command`` / ``alias``); ``command`` replaces the command instead.
+
+        >>> again = run.rerun(lr="0.2")   # doctest: +SKIP
+        >>> again.rerun_of == run.name     # doctest: +SKIP
+        True
+        """
+        from jobmagic.history import rerun
+
+        return rerun(
+            _session_of(self._backend),
+            self,
+            {**(params or {}), **changes},
+            command=command,
+            alias=alias,
+        )
+
+    def rerun_form(self) -> Any:
+        """A trigger form prefilled with this run's params whose Trigger reruns it (the
+        card's "Run again")."""
+        from jobmagic.history import rerun_form
+
+        return rerun_form(_session_of(self._backend), self)
+
     def logs(self, tail: int | None = None) -> list[LogLine]:
         """The run's log lines, oldest first; ``tail=N`` gives only the last N."""
         app_id = self._require_application_id()
@@ -308,6 +350,14 @@ class RunHandle:
             "text/plain": render_run_text(self._run, **kwargs),
             "text/html": render_run_html(self._run, events=self._events, **kwargs),
         }
+
+
+def _session_of(backend: Backend) -> JobSession:
+    from jobmagic.session import JobSession
+
+    if not isinstance(backend, JobSession):
+        raise JobmagicError("Only a run handle of a jobmagic session can be run again.")
+    return backend
 
 
 def latest_runs(client: JobsClient, app_id: str, names: set[str]) -> list[JobRun]:

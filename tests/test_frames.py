@@ -61,7 +61,15 @@ def _assert_base_dtypes(frame: pd.DataFrame, extra_statuses: tuple[str, ...] = (
     assert frame["duration"].dtype == np.dtype("timedelta64[ns]")
     assert frame["exit_code"].dtype == pd.Int64Dtype()
     assert frame["total_retries"].dtype == pd.Int64Dtype()
-    text = ["name", "application_name", "deployment_version", "triggered_by", "command", "error"]
+    text = [
+        "name",
+        "application_name",
+        "deployment_version",
+        "triggered_by",
+        "command",
+        "error",
+        "rerun_of",
+    ]
     for column in text:
         assert _is_string_dtype(frame[column].dtype), column
 
@@ -118,6 +126,7 @@ def test_columns_and_dtypes_exactly() -> None:
         "triggered_by",
         "command",
         "error",
+        "rerun_of",
     ]
     _assert_base_dtypes(frame)
     for column in ("params.lr", "params.epochs", "params.seed"):

@@ -304,9 +304,12 @@ class JobsClient:
         order: str | None = None,
         triggered_by: Sequence[str] | None = None,
         created_after: datetime | None = None,
+        version_numbers: Sequence[int | str] | None = None,
     ) -> list[JobRun]:
         """A job's runs, across all pages (at most ``limit``); with ``created_after``, only
-        those created since then, newest first, paging no further back than needed."""
+        those created since then, newest first, paging no further back than needed.
+        ``status``, ``triggered_by``, ``version_numbers`` and ``search_prefix`` (a run-name
+        prefix) are the server's own filters."""
         return self._drive(
             flows.list_runs(
                 application_id,
@@ -318,6 +321,7 @@ class JobsClient:
                 order=order,
                 triggered_by=triggered_by,
                 created_after=created_after,
+                version_numbers=version_numbers,
             )
         )
 
@@ -492,6 +496,7 @@ class AsyncJobsClient:
         order: str | None = None,
         triggered_by: Sequence[str] | None = None,
         created_after: datetime | None = None,
+        version_numbers: Sequence[int | str] | None = None,
     ) -> list[JobRun]:
         return await self._drive(
             flows.list_runs(
@@ -504,6 +509,7 @@ class AsyncJobsClient:
                 order=order,
                 triggered_by=triggered_by,
                 created_after=created_after,
+                version_numbers=version_numbers,
             )
         )
 

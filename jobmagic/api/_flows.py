@@ -61,6 +61,7 @@ def list_runs(
     order: str | None,
     triggered_by: Sequence[str] | None,
     created_after: datetime | None = None,
+    version_numbers: Sequence[int | str] | None = None,
 ) -> Flow[list[JobRun]]:
     """Every page until ``limit`` runs, the server's total, or an empty page.
 
@@ -82,6 +83,7 @@ def list_runs(
             sort_by=sort_by,
             order=order,
             triggered_by=triggered_by,
+            version_numbers=version_numbers,
         )
         page, total = ep.parse_runs_page(body)
         runs.extend(page)
