@@ -44,6 +44,12 @@ from truefoundry_sdk.types import (
     JobRunStatus,
     ListApplicationsResponse,
     ListJobRunResponse,
+    Metric,
+    MlRepo,
+    Run,
+    RunParam,
+    RunTag,
+    RunTagInput,
     SubjectSubjectType,
     TerminateJobResponse,
     TriggerJobRunResponse,
@@ -445,6 +451,79 @@ def test_truefoundry_trigger_job_triggers_a_run_that_finishes(
     assert run.status == JobRunStatus.FINISHED
     lines = sdk(tfy.logs.get, application_id=hello.id, job_run_name=name).data
     assert [line.log for line in lines] == ["hello truefoundry"]
+
+
+# --- ML runs ----------------------------------------------------------------------------
+
+
+def test_ml_repos_list_and_get_parse_as_the_spec_ml_repo(tfy: TrueFoundry) -> None:
+    repos = list(sdk(tfy.ml_repos.list, name="demo"))  # iterating pages until an empty page
+    assert [repo.manifest.name for repo in repos] == ["demo"]
+    again = sdk(tfy.ml_repos.get, repos[0].id).data
+    assert isinstance(again, MlRepo) and again.id == repos[0].id
+    assert again.manifest.type == "ml-repo" and again.created_by_subject.subject_id
+
+
+def test_a_training_run_logs_to_an_ml_run_found_by_the_job_run_tag(tfy: TrueFoundry) -> None:
+    """The demo job logs through the sandbox's HTTP API with its pod's TFY_* variables;
+    truefoundry-sdk then finds its ML run by tag and reads one loss point per epoch."""
+    train = app_of(tfy, "sandbox:demo:train")
+    assert train.id
+    name = sdk(
+        tfy.jobs.trigger, application_id=train.id, input={"params": {"lr": "0.05", "epochs": "3"}}
+    ).job_run_name
+    assert wait_for_run(tfy, train.id, name).status == JobRunStatus.FINISHED
+    found = list(sdk(tfy.runs.search, filter=f"tags.TFY_INTERNAL_JOB_RUN_NAME = '{name}'"))
+    assert len(found) == 1 and isinstance(found[0], Run)
+    tags = {tag.key: tag.value for tag in found[0].data.tags}
+    assert tags == {"TFY_INTERNAL_JOB_RUN_NAME": name, "TFY_INTERNAL_APPLICATION_ID": train.id}
+    assert {p.key: p.value for p in found[0].data.params} == {"lr": "0.05", "epochs": "3"}
+    history = sdk(tfy.runs.get_metric_history, found[0].info.run_id, metric_key="loss").metrics
+    assert [point.step for point in history] == [1, 2, 3]
+    latest = {metric.key: metric.value for metric in found[0].data.metrics}
+    assert latest["loss"] == history[-1].value and set(latest) == {"loss", "accuracy"}
+    assert found[0].info.status == "FINISHED"
+
+
+def test_ml_runs_are_created_logged_tagged_and_searched_through_the_sdk(
+    tfy: TrueFoundry,
+) -> None:
+    repo = next(iter(sdk(tfy.ml_repos.list, name="demo")))
+    created = sdk(
+        tfy.runs.create,
+        experiment_id=repo.id,
+        name="conformance-a",
+        tags=[RunTagInput(key="suite", value="conformance")],
+    ).run
+    other = sdk(tfy.runs.create, experiment_id=repo.id, name="conformance-b").run
+    run_id = created.info.run_id
+    sdk(tfy.runs.log_metric, run_id, key="loss", value=0.5, timestamp=1000, step=1)
+    sdk(
+        tfy.runs.log_batch,
+        other.info.run_id,
+        metrics=[Metric(key="loss", value=0.25, timestamp=1000, step=1)],
+        params=[RunParam(key="lr", value="0.1")],
+        tags=[RunTag(key="suite", value="conformance")],
+    )
+    sdk(tfy.runs.set_tag, run_id, key="owner", value="me")
+    got = sdk(tfy.runs.get, run_id).run
+    assert {t.key: t.value for t in got.data.tags} == {"suite": "conformance", "owner": "me"}
+    updated = sdk(tfy.runs.update, run_id, status="FINISHED")
+    assert updated.run_info.status == "FINISHED" and updated.run_info.end_time
+    by_loss = list(
+        sdk(
+            tfy.runs.search,
+            filter="tags.suite = 'conformance' and metrics.loss < 1",
+            order_by=["metrics.loss ASC"],
+            max_results=1,  # one run per page: the pager follows next_page_token
+        )
+    )
+    assert [run.info.name for run in by_loss] == ["conformance-b", "conformance-a"]
+    by_param = list(sdk(tfy.runs.search, filter="params.lr = '0.1'", experiment_ids=[repo.id]))
+    assert [run.info.name for run in by_param] == ["conformance-b"]
+    with pytest.raises(SdkApiError) as bad:
+        list(tfy.runs.search(filter="metrics.loss < 'low'"))
+    assert bad.value.status_code == 400 and "number" in json.dumps(bad.value.body)
 
 
 # --- coverage of the route table --------------------------------------------------------

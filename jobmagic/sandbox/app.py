@@ -13,6 +13,8 @@ Every API endpoint goes through the same steps, in this order:
 
 Admin endpoints (token required): ``GET/POST/PUT/DELETE /_sandbox/faults``,
 ``GET/DELETE /_sandbox/stats``. ``GET /_sandbox/health`` needs no token and is not counted.
+``GET /deployments/{applicationId}`` is the page a run card links to: the job's runs as HTML
+(:mod:`~jobmagic.sandbox.runs_page`), for a browser, so without a token but for loopback only.
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
 from jobmagic.models import datetime_to_ms, iso_to_datetime
-from jobmagic.sandbox import render
+from jobmagic.sandbox import render, runs_page
 from jobmagic.sandbox.errors import ApiError
 from jobmagic.sandbox.faults import Fault, FaultPlan, RequestStats
 from jobmagic.sandbox.service import RUN_STATUSES, SORT_KEYS, SandboxService
@@ -74,6 +76,11 @@ def _authorized(request: Request, token: str) -> bool:
     # bytes), so the token with such a byte added still passed. compare_digest: the time
     # taken must not tell how much of a guess was right.
     return hmac.compare_digest(value.strip(" \t").encode("utf-8"), token.encode("utf-8"))
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip(" \t") if scheme.lower() == "bearer" else ""
 
 
 def _unauthorized() -> ApiError:
@@ -166,7 +173,7 @@ def create_app(ctx: AppContext) -> Starlette:
     """The Starlette app serving ``ctx``; see the module docstring for the routes."""
     service = ctx.service
 
-    def endpoint(key: str, handler: Handler, *, auth: bool = True) -> Handler:
+    def endpoint(key: str, handler: Handler, *, auth: bool = True, ml: bool = False) -> Handler:
         async def run(request: Request) -> Response:
             ctx.stats.hit(key)
             with ctx.stats.in_flight(key):
@@ -185,7 +192,12 @@ def create_app(ctx: AppContext) -> Starlette:
                     return await _drop(ctx, request)
                 return _fault_response(fault)
             try:
-                if auth and not _authorized(request, ctx.token):
+                # A run's own token (its TFY_API_KEY) opens the ML-runs endpoints only.
+                if (
+                    auth
+                    and not _authorized(request, ctx.token)
+                    and not (ml and service.run_tokens.valid(_bearer(request)))
+                ):
                     raise _unauthorized()
                 response = await handler(request)
             except ApiError as error:
@@ -319,6 +331,47 @@ def create_app(ctx: AppContext) -> Starlette:
         base = str(request.base_url).rstrip("/")
         return JSONResponse({"tenantName": render.TENANT, "auth_server_url": base})
 
+    # --- ML runs (jobmagic.sandbox.mlruns) --------------------------------------------
+
+    ml_runs = service.ml
+
+    async def ml_repos(request: Request) -> Response:
+        query = _Query(request)
+        kwargs = {
+            "name": query.text("name"),
+            "limit": query.integer("limit", 100, 1, 1000),
+            "offset": query.integer("offset", 0, 0, 2**31),
+        }
+        query.check()
+        return await call(ml_runs.list_repos, **kwargs)
+
+    async def get_ml_repo(request: Request) -> Response:
+        return await call(ml_runs.get_repo, request.path_params["repo_id"])
+
+    async def create_ml_run(request: Request) -> Response:
+        return await call(ml_runs.create_run, _json_body(await _read_body(request)))
+
+    async def get_ml_run(request: Request) -> Response:
+        return await call(ml_runs.get_run, request.path_params["run_id"])
+
+    def with_body(method: Callable[[str, Any], dict[str, Any]]) -> Handler:
+        async def handler(request: Request) -> Response:
+            body = _json_body(await _read_body(request))
+            return await call(method, request.path_params["run_id"], body)
+
+        return handler
+
+    async def search_ml_runs(request: Request) -> Response:
+        return await call(ml_runs.search, _json_body(await _read_body(request)))
+
+    async def metric_history(request: Request) -> Response:
+        query = _Query(request)
+        key = query.text("metric_key")
+        if key is None:
+            query.details.append({"field": "metric_key", "message": "is required"})
+        query.check()
+        return await call(ml_runs.metric_history, request.path_params["run_id"], key)
+
     # --- admin -----------------------------------------------------------------------
 
     def admin(handler: Handler) -> Handler:
@@ -354,6 +407,20 @@ def create_app(ctx: AppContext) -> Starlette:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def deployment_page(request: Request) -> Response:
+        # The run card's "Open in TrueFoundry" link, opened by a browser without the token.
+        if not runs_page.is_loopback_host(request.headers.get("host")):
+            return HTMLResponse("Not found", status_code=404, headers=runs_page.PAGE_HEADERS)
+        app_id = request.path_params["application_id"]
+        page = await run_in_threadpool(runs_page.runs_page, service, app_id)
+        if page is None:
+            return HTMLResponse(
+                runs_page.render_missing_page(app_id),
+                status_code=404,
+                headers=runs_page.PAGE_HEADERS,
+            )
+        return HTMLResponse(page, headers=runs_page.PAGE_HEADERS)
+
     api: list[BaseRoute] = [
         Route("/jobs/trigger", endpoint("trigger", trigger), methods=["POST"]),
         Route("/jobs/terminate", endpoint("terminate", terminate), methods=["POST"]),
@@ -380,6 +447,43 @@ def create_app(ctx: AppContext) -> Starlette:
             methods=["GET"],
         ),
         Route("/tenant-id", endpoint("tenant_id", tenant_id, auth=False), methods=["GET"]),
+        Route("/ml-repos", endpoint("ml_repos", ml_repos, ml=True), methods=["GET"]),
+        Route(
+            "/ml-repos/{repo_id}", endpoint("get_ml_repo", get_ml_repo, ml=True), methods=["GET"]
+        ),
+        Route("/runs", endpoint("create_ml_run", create_ml_run, ml=True), methods=["POST"]),
+        Route(
+            "/runs/search",
+            endpoint("search_ml_runs", search_ml_runs, ml=True),
+            methods=["POST"],
+        ),
+        Route("/runs/{run_id}", endpoint("get_ml_run", get_ml_run, ml=True), methods=["GET"]),
+        Route(
+            "/runs/{run_id}",
+            endpoint("update_ml_run", with_body(ml_runs.update_run), ml=True),
+            methods=["PUT"],
+        ),
+        Route(
+            "/runs/{run_id}/metrics",
+            endpoint("log_metric", with_body(ml_runs.log_metric), ml=True),
+            methods=["POST"],
+        ),
+        Route(
+            "/runs/{run_id}/metrics/history",
+            endpoint("metric_history", metric_history, ml=True),
+            methods=["GET"],
+        ),
+        Route(
+            "/runs/{run_id}/batch",
+            endpoint("log_batch", with_body(ml_runs.log_batch), ml=True),
+            methods=["POST"],
+        ),
+        # truefoundry-sdk 0.6.0 sets a tag with PUT; API.md's notes said POST: both work.
+        Route(
+            "/runs/{run_id}/tags",
+            endpoint("set_ml_tag", with_body(ml_runs.set_tag), ml=True),
+            methods=["PUT", "POST"],
+        ),
     ]
     # No redirect_slashes: an encoded slash (%2F) in an id decodes to "/", and the redirect
     # "fixing" it named another resource (307 keeps the method: a DELETE of run "R/" would
@@ -389,6 +493,7 @@ def create_app(ctx: AppContext) -> Starlette:
         Route("/_sandbox/faults", admin(faults), methods=["GET", "POST", "PUT", "DELETE"]),
         Route("/_sandbox/stats", admin(stats), methods=["GET", "DELETE"]),
         Route("/_sandbox/health", health, methods=["GET"]),
+        Route("/deployments/{application_id}", deployment_page, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

@@ -55,6 +55,16 @@ ENDPOINTS = (
     "min_cli_version",
     "tenant_id",
     "events",
+    "ml_repos",
+    "get_ml_repo",
+    "create_ml_run",
+    "get_ml_run",
+    "update_ml_run",
+    "search_ml_runs",
+    "log_metric",
+    "log_batch",
+    "set_ml_tag",
+    "metric_history",
 )
 
 FaultKind = Literal["latency", "status", "rate_limit", "drop", "malformed", "body"]

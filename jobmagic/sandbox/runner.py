@@ -164,7 +164,7 @@ class _Proc:
     run_id: str
     argv: tuple[str, ...]
     cwd: Path
-    env: dict[str, str]
+    env: dict[str, str] = field(repr=False)  # holds the run's TFY_API_KEY
     container: str = "job"
     popen: subprocess.Popen[bytes] | None = None  # None until the launcher starts it
     readers: list[threading.Thread] = field(default_factory=list)

@@ -236,7 +236,11 @@ class SandboxServer:
             self._runner = Runner(self._store, grace_period=self.grace_period)
             self.recovered_runs = self._runner.recover()
             service = SandboxService(
-                self._store, self._runner, self.catalog, default_cwd=self.data_dir
+                self._store,
+                self._runner,
+                self.catalog,
+                default_cwd=self.data_dir,
+                public_host=self.host,
             )
             app = create_app(
                 AppContext(service, self.token, self._faults, self._stats, self.connections)

@@ -24,6 +24,7 @@ from jobmagic.models import RunStatus, fill_command
 from jobmagic.sandbox import events, render
 from jobmagic.sandbox.errors import ApiError
 from jobmagic.sandbox.jobs import PARAM_NAME_RE, JobCatalog, JobSpec, build_argv
+from jobmagic.sandbox.mlruns import MLRuns, RunTokens
 from jobmagic.sandbox.runner import Runner
 from jobmagic.sandbox.store import TERMINAL, RunRecord, SortKey, Store
 
@@ -59,12 +60,22 @@ class SandboxService:
     """The sandbox's API operations over a job catalog, a store and a runner."""
 
     def __init__(
-        self, store: Store, runner: Runner, catalog: JobCatalog, *, default_cwd: Path
+        self,
+        store: Store,
+        runner: Runner,
+        catalog: JobCatalog,
+        *,
+        default_cwd: Path,
+        public_host: str = "",
     ) -> None:
         self.store = store
         self.runner = runner
         self.catalog = catalog
         self.default_cwd = default_cwd
+        #: Where run processes reach this sandbox (their ``TFY_HOST``).
+        self.public_host = public_host
+        self.ml = MLRuns(store)
+        self.run_tokens = RunTokens()
         self._first_seen = store.first_seen((job.application_id for job in catalog), _now_ms())
 
     # --- applications ----------------------------------------------------------------
@@ -151,7 +162,16 @@ class SandboxService:
             record.id,
             argv,
             cwd=job.workdir or job.jobs_dir or self.default_cwd,
-            env={"JOBMAGIC_RUN_NAME": record.name, "JOBMAGIC_APPLICATION_FQN": job.fqn},
+            env={
+                "JOBMAGIC_RUN_NAME": record.name,
+                "JOBMAGIC_APPLICATION_FQN": job.fqn,
+                # What a TrueFoundry pod has: truefoundry.ml tags its ML runs with the first
+                # two, and reaches the platform with the last two.
+                "TFY_INTERNAL_JOB_RUN_NAME": record.name,
+                "TFY_INTERNAL_APPLICATION_ID": job.application_id,
+                "TFY_HOST": self.public_host,
+                "TFY_API_KEY": self.run_tokens.issue(),
+            },
             container=job.name,
         )
         return {

@@ -20,12 +20,13 @@ written by an older sandbox migrates it forward (``events`` arrived that way).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -175,6 +176,13 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held under the store's lock: for modules that keep their own
+        tables in this file (the ML runs of :mod:`jobmagic.sandbox.mlruns`)."""
+        with self._lock:
+            yield self._db
 
     # --- runs ------------------------------------------------------------------------
 

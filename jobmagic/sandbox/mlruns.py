@@ -1,0 +1,637 @@
+"""The sandbox's ML runs: repos, runs, params, tags and metrics, kept in the sandbox's SQLite.
+
+What a job's code logs through TrueFoundry's experiment tracking (``truefoundry.ml``, or plain
+HTTP) lands here, and ``POST /runs/search`` finds it again by tag, param or metric
+(:mod:`jobmagic.sandbox.mlfilter` is the grammar). Shapes follow ``truefoundry-sdk`` 0.6.0's
+``Run``, ``RunInfo``, ``RunData``, ``Metric`` and ``MlRepo`` models (snake_case, unlike the
+Jobs API). Each metric's latest value (highest step, then newest) is kept beside its history,
+so a search of a thousand runs reads one row per metric instead of every point.
+
+Tables are created ``IF NOT EXISTS`` when the service opens a store, like the store's own,
+so an older sandbox file gains them on first use. A repo named :data:`DEMO_REPO` exists out
+of the box.
+
+>>> import tempfile, pathlib
+>>> from jobmagic.sandbox.store import Store
+>>> runs = MLRuns(Store(pathlib.Path(tempfile.mkdtemp()) / "db"))
+>>> repo = runs.list_repos(name=DEMO_REPO)["data"][0]
+>>> run = runs.create_run({"experiment_id": repo["id"], "name": "r1",
+...                        "tags": [{"key": "job", "value": "train-1"}]})["run"]
+>>> for step, loss in enumerate([0.9, 0.5, 0.2], 1):
+...     _ = runs.log_metric(run["info"]["run_id"], {"key": "loss", "value": loss,
+...                                                  "timestamp": 1000 + step, "step": step})
+>>> found = runs.search({"filter": "tags.job = 'train-1' and metrics.loss < 0.3"})["runs"]
+>>> [m["value"] for m in found[0]["data"]["metrics"]]
+[0.2]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import secrets
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from jobmagic.sandbox import render
+from jobmagic.sandbox.errors import ApiError
+from jobmagic.sandbox.mlfilter import Condition, Order, parse_filter, parse_order_by
+from jobmagic.sandbox.store import Store
+
+__all__ = ["DEMO_REPO", "MLRuns", "RunTokens"]
+
+#: The ML repo every sandbox has; the demo ``train`` job logs to it.
+DEMO_REPO = "demo"
+MAX_RESULTS = 50_000
+_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+_VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
+_STORAGE = "sandbox:local:artifacts"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ml_repos (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT,
+    created_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ml_runs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    experiment_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_time_ms INTEGER NOT NULL,
+    end_time_ms INTEGER,
+    description TEXT,
+    UNIQUE (experiment_id, name)
+);
+CREATE TABLE IF NOT EXISTS ml_tags (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_id, key)
+);
+CREATE INDEX IF NOT EXISTS ml_tags_by_value ON ml_tags (key, value);
+CREATE TABLE IF NOT EXISTS ml_params (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_id, key)
+);
+CREATE TABLE IF NOT EXISTS ml_metrics (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value REAL NOT NULL,
+    timestamp_ms INTEGER NOT NULL,
+    step INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ml_metrics_by_key ON ml_metrics (run_id, key, step, timestamp_ms);
+CREATE TABLE IF NOT EXISTS ml_latest (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value REAL NOT NULL,
+    timestamp_ms INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+"""
+
+# The latest value is the one with the highest step, then the newest timestamp; a later
+# write of the same point replaces it (>=), as a re-logged value would.
+_UPSERT_LATEST = """
+INSERT INTO ml_latest (run_id, key, value, timestamp_ms, step) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (run_id, key) DO UPDATE SET
+    value = excluded.value, timestamp_ms = excluded.timestamp_ms, step = excluded.step
+WHERE excluded.step > ml_latest.step
+   OR (excluded.step = ml_latest.step AND excluded.timestamp_ms >= ml_latest.timestamp_ms)
+"""
+
+_ATTRIBUTE_COLUMNS = {
+    "name": "r.name",
+    "run_name": "r.name",
+    "status": "r.status",
+    "run_id": "r.id",
+    "start_time": "r.start_time_ms",
+    "end_time": "r.end_time_ms",
+}
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class RunTokens:
+    """Tokens handed to run processes as ``TFY_API_KEY``, valid for the ML-runs endpoints only.
+
+    Only their SHA-256 digests are kept, in memory: a token is never written anywhere, and
+    looking one up compares digests, not the secret itself.
+    """
+
+    def __init__(self) -> None:
+        self._digests: set[bytes] = set()
+
+    def issue(self) -> str:
+        token = "tfy_run_" + secrets.token_urlsafe(32)
+        self._digests.add(hashlib.sha256(token.encode()).digest())
+        return token
+
+    def valid(self, token: str) -> bool:
+        return hashlib.sha256(token.encode("utf-8", "replace")).digest() in self._digests
+
+
+class MLRuns:
+    """The ML-runs endpoints over the sandbox's store; methods answer JSON-ready dicts."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        with store.locked() as db:
+            db.create_function("ml_like", 3, _like, deterministic=True)
+            db.executescript(_SCHEMA)
+            db.execute(
+                "INSERT OR IGNORE INTO ml_repos (id, name, description, created_at_ms) "
+                "VALUES (?, ?, ?, ?)",
+                (_new_id(), DEMO_REPO, "Metrics of the sandbox's demo jobs.", _now_ms()),
+            )
+
+    # --- repos -----------------------------------------------------------------------
+
+    def list_repos(
+        self, *, name: str | None = None, limit: int = 100, offset: int = 0
+    ) -> dict[str, Any]:
+        where, args = ("WHERE name = ?", [name]) if name else ("", [])
+        with self._store.locked() as db:
+            total = db.execute(f"SELECT COUNT(*) FROM ml_repos {where}", args).fetchone()[0]
+            rows = db.execute(
+                f"SELECT *, (SELECT COUNT(*) FROM ml_runs r WHERE r.experiment_id = ml_repos.id)"
+                f" AS num_runs FROM ml_repos {where} ORDER BY created_at_ms, name "
+                "LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+        return {
+            "data": [_repo_json(row) for row in rows],
+            "pagination": {"total": int(total), "offset": offset, "limit": limit},
+        }
+
+    def get_repo(self, repo_id: str) -> dict[str, Any]:
+        with self._store.locked() as db:
+            row = db.execute(
+                "SELECT *, (SELECT COUNT(*) FROM ml_runs r WHERE r.experiment_id = ml_repos.id)"
+                " AS num_runs FROM ml_repos WHERE id = ?",
+                (repo_id,),
+            ).fetchone()
+        if row is None:
+            raise ApiError.not_found(f"No ML repo with id {repo_id!r}")
+        return {"data": _repo_json(row)}
+
+    # --- runs ------------------------------------------------------------------------
+
+    def create_run(self, body: Any) -> dict[str, Any]:
+        """``POST /runs``: a RUNNING run in the repo ``experiment_id``, with its tags."""
+        body = _object(body)
+        repo_id = _text(body, "experiment_id", required=True)
+        name = _text(body, "name") or f"run-{secrets.token_hex(4)}"
+        start = _number(body, "start_time")
+        description = _text(body, "description")
+        tags = _pairs(body, "tags")
+        run_id = uuid.uuid4().hex
+        with self._store.locked() as db:
+            if db.execute("SELECT 1 FROM ml_repos WHERE id = ?", (repo_id,)).fetchone() is None:
+                raise ApiError.not_found(f"No ML repo with id {repo_id!r}")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(
+                    "INSERT INTO ml_runs (id, experiment_id, name, status, start_time_ms, "
+                    "description) VALUES (?, ?, ?, 'RUNNING', ?, ?)",
+                    (run_id, repo_id, name, int(start or _now_ms()), description),
+                )
+                db.executemany(
+                    "INSERT OR REPLACE INTO ml_tags VALUES (?, ?, ?)",
+                    [(run_id, k, v) for k, v in tags],
+                )
+                db.execute("COMMIT")
+            except sqlite3.IntegrityError:
+                db.execute("ROLLBACK")
+                raise ApiError(
+                    409, f"An ML run named {name!r} already exists in this ML repo."
+                ) from None
+        return {"run": self._runs_json([run_id])[0]}
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        return {"run": self._run_or_404(run_id)}
+
+    def update_run(self, run_id: str, body: Any) -> dict[str, Any]:
+        """``PUT /runs/{id}``: status, end time, description."""
+        body = _object(body)
+        self._run_or_404(run_id)
+        status = _text(body, "status")
+        if status is not None and status not in _STATUSES:
+            raise ApiError.validation(
+                [{"field": "status", "message": f"must be one of {', '.join(_STATUSES)}"}]
+            )
+        end = _number(body, "end_time")
+        if end is None and status in ("FINISHED", "FAILED", "KILLED"):
+            end = _now_ms()
+        description = _text(body, "description")
+        with self._store.locked() as db:
+            db.execute(
+                "UPDATE ml_runs SET status = COALESCE(?, status), "
+                "end_time_ms = COALESCE(?, end_time_ms), "
+                "description = COALESCE(?, description) WHERE id = ?",
+                (status, None if end is None else int(end), description, run_id),
+            )
+        return {"run_info": self._run_or_404(run_id)["info"]}
+
+    def log_metric(self, run_id: str, body: Any) -> dict[str, Any]:
+        """``POST /runs/{id}/metrics``: one point."""
+        self._run_or_404(run_id)
+        self._insert_metrics(run_id, [_metric(_object(body), "body")])
+        return {}
+
+    def log_batch(self, run_id: str, body: Any) -> dict[str, Any]:
+        """``POST /runs/{id}/batch``: metrics, params and tags in one transaction."""
+        body = _object(body)
+        self._run_or_404(run_id)
+        raw_metrics = body.get("metrics") or []
+        if not isinstance(raw_metrics, list):
+            raise ApiError.validation([{"field": "metrics", "message": "must be a list"}])
+        metrics = [
+            _metric(_object(m, f"metrics[{i}]"), f"metrics[{i}]") for i, m in enumerate(raw_metrics)
+        ]
+        params, tags = _pairs(body, "params"), _pairs(body, "tags")
+        with self._store.locked() as db:
+            known = dict(db.execute("SELECT key, value FROM ml_params WHERE run_id = ?", (run_id,)))
+        changed = [k for k, v in params if k in known and known[k] != v]
+        if changed:
+            raise ApiError(
+                400,
+                f"Params are set once: {', '.join(changed)} already has another value in "
+                "this run. Log a new run for new params.",
+            )
+        self._insert_metrics(run_id, metrics, params=params, tags=tags)
+        return {}
+
+    def set_tag(self, run_id: str, body: Any) -> dict[str, Any]:
+        """``PUT /runs/{id}/tags``: one tag, replacing its old value."""
+        body = _object(body)
+        self._run_or_404(run_id)
+        key, value = _text(body, "key", required=True), _text(body, "value", allow_empty=True)
+        with self._store.locked() as db:
+            db.execute("INSERT OR REPLACE INTO ml_tags VALUES (?, ?, ?)", (run_id, key, value))
+        return {}
+
+    def metric_history(self, run_id: str, key: str) -> dict[str, Any]:
+        """``GET /runs/{id}/metrics/history``: every point of one metric, by step then time."""
+        self._run_or_404(run_id)
+        with self._store.locked() as db:
+            rows = db.execute(
+                "SELECT key, value, timestamp_ms, step FROM ml_metrics WHERE run_id = ? AND "
+                "key = ? ORDER BY step, timestamp_ms, seq",
+                (run_id, key),
+            ).fetchall()
+        return {"metrics": [_metric_json(row) for row in rows]}
+
+    def search(self, body: Any) -> dict[str, Any]:
+        """``POST /runs/search``: runs matching ``filter``, ordered, one page at a time."""
+        body = _object(body)
+        try:
+            conditions = parse_filter(_text(body, "filter", allow_empty=True))
+            orders = parse_order_by(_strings(body, "order_by"))
+        except ValueError as exc:
+            raise ApiError(400, f"Bad search: {exc}.") from None
+        limit = _integer(body, "max_results", 1000, 1, MAX_RESULTS)
+        offset = _page_start(body)
+        view = _text(body, "run_view_type") or "ACTIVE_ONLY"
+        if view not in _VIEW_TYPES:
+            raise ApiError.validation(
+                [{"field": "run_view_type", "message": f"must be one of {', '.join(_VIEW_TYPES)}"}]
+            )
+        where, args = _where(conditions, _strings(body, "experiment_ids"), body)
+        if view == "DELETED_ONLY":  # the sandbox never deletes ML runs
+            where.append("0")
+        order_sql, order_args = _order(orders)
+        clause = " AND ".join(where) or "1"
+        with self._store.locked() as db:
+            total = db.execute(f"SELECT COUNT(*) FROM ml_runs r WHERE {clause}", args).fetchone()
+            ids = [
+                row[0]
+                for row in db.execute(
+                    f"SELECT r.id FROM ml_runs r WHERE {clause} ORDER BY {order_sql} "
+                    "LIMIT ? OFFSET ?",
+                    [*args, *order_args, limit, offset],
+                )
+            ]
+        answer: dict[str, Any] = {"runs": self._runs_json(ids), "total": int(total[0])}
+        if offset + len(ids) < int(total[0]):
+            answer["next_page_token"] = str(offset + len(ids))
+        return answer
+
+    # --- reading ---------------------------------------------------------------------
+
+    def _run_or_404(self, run_id: str) -> dict[str, Any]:
+        found = self._runs_json([run_id])
+        if not found:
+            raise ApiError.not_found(f"No ML run with id {run_id!r}")
+        return found[0]
+
+    def _runs_json(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The Run JSON of ``ids``, in that order: four queries however many runs."""
+        if not ids:
+            return []
+        marks = ", ".join("?" for _ in ids)
+        with self._store.locked() as db:
+            rows = db.execute(
+                f"SELECT r.*, e.name AS repo_name FROM ml_runs r JOIN ml_repos e "
+                f"ON e.id = r.experiment_id WHERE r.id IN ({marks})",
+                ids,
+            ).fetchall()
+            tags = _grouped(db.execute(f"SELECT * FROM ml_tags WHERE run_id IN ({marks})", ids))
+            params = _grouped(db.execute(f"SELECT * FROM ml_params WHERE run_id IN ({marks})", ids))
+            latest = _grouped(
+                db.execute(f"SELECT * FROM ml_latest WHERE run_id IN ({marks}) ORDER BY key", ids)
+            )
+        by_id = {row["id"]: row for row in rows}
+        return [
+            _run_json(by_id[i], tags.get(i, []), params.get(i, []), latest.get(i, []))
+            for i in ids
+            if i in by_id
+        ]
+
+    def _insert_metrics(
+        self,
+        run_id: str,
+        metrics: Sequence[tuple[str, float, int, int]],
+        *,
+        params: Sequence[tuple[str, str]] = (),
+        tags: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        points = [(run_id, key, value, ts, step) for key, value, ts, step in metrics]
+        with self._store.locked() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "INSERT INTO ml_metrics (run_id, key, value, timestamp_ms, step) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    points,
+                )
+                db.executemany(_UPSERT_LATEST, points)
+                db.executemany(
+                    "INSERT OR IGNORE INTO ml_params VALUES (?, ?, ?)",
+                    [(run_id, k, v) for k, v in params],
+                )
+                db.executemany(
+                    "INSERT OR REPLACE INTO ml_tags VALUES (?, ?, ?)",
+                    [(run_id, k, v) for k, v in tags],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+
+# --- SQL from the grammar: pure ---------------------------------------------------------
+
+_TABLES = {"tags": "ml_tags", "params": "ml_params", "metrics": "ml_latest"}
+_SQL_OPS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def _where(
+    conditions: Iterable[Condition], experiment_ids: Sequence[str], body: Mapping[str, Any]
+) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    args: list[Any] = []
+    ids = list(experiment_ids)
+    single = _text(body, "experiment_id")
+    if single:
+        ids.append(single)
+    if ids:
+        where.append(f"r.experiment_id IN ({', '.join('?' for _ in ids)})")
+        args.extend(ids)
+    name = _text(body, "name")
+    if name:
+        where.append("r.name = ?")
+        args.append(name)
+    for condition in conditions:
+        if condition.kind == "attributes":
+            where.append(_compare(_ATTRIBUTE_COLUMNS[condition.key], condition.op))
+            args.append(condition.value)
+            continue
+        table = _TABLES[condition.kind]
+        # A run that lacks the key matches neither = nor != (as in MLflow).
+        where.append(
+            f"EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = r.id AND x.key = ? "
+            f"AND {_compare('x.value', condition.op)})"
+        )
+        args.extend([condition.key, condition.value])
+    return where, args
+
+
+def _compare(column: str, op: str) -> str:
+    if op in ("LIKE", "ILIKE"):
+        # SQLite's own LIKE ignores case, MLflow's LIKE does not: both go through _like.
+        return f"ml_like({column}, ?, {int(op == 'ILIKE')})"
+    return f"{column} {_SQL_OPS[op]} ?"
+
+
+def _like(value: Any, pattern: Any, ignore_case: int) -> bool:
+    """SQL LIKE (``%`` any run, ``_`` one character) on text, case-sensitive unless asked."""
+    if not isinstance(value, str) or not isinstance(pattern, str):
+        return False
+    regex = "".join(
+        ".*" if char == "%" else "." if char == "_" else re.escape(char) for char in pattern
+    )
+    return re.fullmatch(regex, value, re.DOTALL | (re.IGNORECASE if ignore_case else 0)) is not None
+
+
+def _order(orders: Sequence[Order]) -> tuple[str, list[Any]]:
+    parts: list[str] = []
+    args: list[Any] = []
+    for order in orders:
+        direction = "DESC" if order.descending else "ASC"
+        if order.kind == "attributes":
+            expression = _ATTRIBUTE_COLUMNS[order.key]
+        else:
+            expression = (
+                f"(SELECT x.value FROM {_TABLES[order.kind]} x WHERE x.run_id = r.id AND x.key = ?)"
+            )
+            args.append(order.key)
+        # Runs without the value go last either way, as MLflow sorts them.
+        parts.append(f"({expression}) IS NULL, {expression} {direction}")
+        if order.kind != "attributes":
+            args.append(order.key)
+    parts.append("r.start_time_ms DESC, r.seq DESC")
+    return ", ".join(parts), args
+
+
+# --- JSON: pure -------------------------------------------------------------------------
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:24]
+
+
+def _grouped(rows: Iterable[sqlite3.Row]) -> dict[str, list[sqlite3.Row]]:
+    groups: dict[str, list[sqlite3.Row]] = {}
+    for row in rows:
+        groups.setdefault(row["run_id"], []).append(row)
+    return groups
+
+
+def _subject() -> dict[str, str]:
+    return render.subject_json()
+
+
+def _repo_json(row: sqlite3.Row) -> dict[str, Any]:
+    created = datetime.fromtimestamp(row["created_at_ms"] / 1000, tz=timezone.utc)
+    manifest: dict[str, Any] = {
+        "type": "ml-repo",
+        "name": row["name"],
+        "storage_integration_fqn": _STORAGE,
+    }
+    if row["description"]:
+        manifest["description"] = row["description"]
+    return {
+        "id": row["id"],
+        "tenant_name": render.TENANT,
+        "manifest": manifest,
+        "created_by_subject": _subject(),
+        "created_at": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "account_id": render.TENANT,
+        "num_runs": int(row["num_runs"]),
+    }
+
+
+def _metric_json(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "key": row["key"],
+        "value": row["value"],
+        "timestamp": row["timestamp_ms"],
+        "step": row["step"],
+    }
+
+
+def _run_json(
+    row: sqlite3.Row,
+    tags: Sequence[sqlite3.Row],
+    params: Sequence[sqlite3.Row],
+    latest: Sequence[sqlite3.Row],
+) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "run_uuid": row["id"],
+        "run_id": row["id"],
+        "experiment_id": row["experiment_id"],
+        "name": row["name"],
+        "fqn": f"{render.TENANT}/{row['repo_name']}/{row['name']}",
+        "user_id": render.USER["slug"],
+        "created_by_subject": _subject(),
+        "status": row["status"],
+        "start_time": row["start_time_ms"],
+        "artifact_uri": f"sandbox://{row['experiment_id']}/{row['id']}/artifacts",
+        "lifecycle_stage": "active",
+    }
+    if row["end_time_ms"] is not None:
+        info["end_time"] = row["end_time_ms"]
+    if row["description"]:
+        info["description"] = row["description"]
+    return {
+        "info": info,
+        "data": {
+            "metrics": [_metric_json(m) for m in latest],
+            "params": [{"key": p["key"], "value": p["value"]} for p in params],
+            "tags": [{"key": t["key"], "value": t["value"]} for t in tags],
+        },
+    }
+
+
+# --- request bodies: pure ---------------------------------------------------------------
+
+
+def _object(body: Any, field: str = "body") -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise ApiError.validation([{"field": field, "message": "must be a JSON object"}])
+    return body
+
+
+def _text(
+    body: Mapping[str, Any], key: str, *, required: bool = False, allow_empty: bool = False
+) -> Any:
+    value = body.get(key)
+    if value is None or (value == "" and not allow_empty and not required):
+        if required:
+            raise ApiError.validation([{"field": key, "message": "is required"}])
+        return "" if allow_empty and value == "" else None
+    if not isinstance(value, str) or (not value and not allow_empty):
+        raise ApiError.validation([{"field": key, "message": "must be a non-empty string"}])
+    return value
+
+
+def _number(body: Mapping[str, Any], key: str) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ApiError.validation([{"field": key, "message": "must be a finite number"}])
+    return float(value)
+
+
+def _integer(body: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = _number(body, key)
+    if value is None:
+        return default
+    if value != int(value) or not low <= value <= high:
+        raise ApiError.validation([{"field": key, "message": f"must be an integer {low}-{high}"}])
+    return int(value)
+
+
+def _page_start(body: Mapping[str, Any]) -> int:
+    token = body.get("page_token")
+    if token not in (None, ""):
+        if not isinstance(token, str) or not token.isdigit():
+            raise ApiError.validation(
+                [{"field": "page_token", "message": "is not a token this server gave"}]
+            )
+        return int(token)
+    return _integer(body, "offset", 0, 0, 2**31)
+
+
+def _strings(body: Mapping[str, Any], key: str) -> list[str]:
+    value = body.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ApiError.validation([{"field": key, "message": "must be a list of strings"}])
+    return list(value)
+
+
+def _pairs(body: Mapping[str, Any], key: str) -> list[tuple[str, str]]:
+    value = body.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ApiError.validation([{"field": key, "message": "must be a list of {key, value}"}])
+    pairs = []
+    for index, item in enumerate(value):
+        field = f"{key}[{index}]"
+        item = _object(item, field)
+        name, text = item.get("key"), item.get("value")
+        if not isinstance(name, str) or not name or not isinstance(text, str):
+            raise ApiError.validation(
+                [{"field": field, "message": "must be {key: non-empty string, value: string}"}]
+            )
+        pairs.append((name, text))
+    return pairs
+
+
+def _metric(item: Mapping[str, Any], field: str) -> tuple[str, float, int, int]:
+    key = item.get("key")
+    if not isinstance(key, str) or not key:
+        raise ApiError.validation(
+            [{"field": f"{field}.key", "message": "must be a non-empty string"}]
+        )
+    value = _number(item, "value")
+    if value is None:
+        raise ApiError.validation([{"field": f"{field}.value", "message": "is required"}])
+    timestamp = _number(item, "timestamp")
+    step = _number(item, "step")
+    if step is not None and step != int(step):
+        raise ApiError.validation([{"field": f"{field}.step", "message": "must be an integer"}])
+    return key, value, int(timestamp if timestamp is not None else _now_ms()), int(step or 0)
