@@ -43,7 +43,7 @@ from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus, Subj
 if TYPE_CHECKING:
     from jobmagic.api._client import AsyncJobsClient, JobsClient
     from jobmagic.frames import plot_timeline, runs_to_dataframe
-    from jobmagic.highlevel import TriggerForm, attach, sweep, trigger
+    from jobmagic.highlevel import TriggerForm, attach, runs, sweep, trigger
     from jobmagic.ledger import Ledger
     from jobmagic.sweeps import SweepResult
     from jobmagic.tracking import RunHandle
@@ -56,6 +56,7 @@ _LAZY = {
     "trigger": "jobmagic.highlevel",
     "sweep": "jobmagic.highlevel",
     "attach": "jobmagic.highlevel",
+    "runs": "jobmagic.highlevel",
     "TriggerForm": "jobmagic.highlevel",
     "Ledger": "jobmagic.ledger",
     "SweepResult": "jobmagic.sweeps",
@@ -110,6 +111,7 @@ __all__ = [
     "attach",
     "load_ipython_extension",
     "plot_timeline",
+    "runs",
     "runs_to_dataframe",
     "sweep",
     "trigger",

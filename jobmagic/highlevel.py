@@ -12,6 +12,7 @@ session from the environment (``TFY_HOST``/``TFY_API_KEY`` or ``tfy login``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from jobmagic.session import JobSession, Target
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from jobmagic.tracking import RunHandle
     from jobmagic.widgets import TriggerFormView
 
-__all__ = ["TriggerForm", "attach", "current_session", "sweep", "trigger"]
+__all__ = ["TriggerForm", "attach", "current_session", "runs", "sweep", "trigger"]
 
 
 def current_session() -> JobSession:
@@ -121,6 +122,48 @@ def attach(
 ) -> RunHandle:
     """A handle for a run that already exists (what ``%job_run`` does)."""
     return (session or current_session()).attach(name, _target(target, application_id, None))
+
+
+def runs(
+    target: str | None = None,
+    *,
+    application_id: str | None = None,
+    status: Sequence[str] | str = (),
+    triggered_by: Sequence[str] | str = (),
+    version: Sequence[int | str] | int | str = (),
+    search: str | None = None,
+    since: str | datetime | None = None,
+    limit: int | None = 50,
+    session: JobSession | None = None,
+) -> list[RunHandle]:
+    """A job's runs as the server lists them (not only jobmagic's), newest first, as handles.
+
+    The filters are the API's own: ``status`` (one or several), ``triggered_by``, ``version``
+    (deployment version numbers), ``search`` (a run-name prefix); ``since`` is a datetime,
+    ``"2h"``/``"7d"`` or an ISO date. Each handle's ``params`` are those jobmagic sent, else
+    the ones read back from the run's command by the job's template (empty when that is
+    ambiguous); ``handle.rerun(lr="0.2")`` triggers it again.
+
+    >>> failed = runs("sandbox:demo:train", status="FAILED", since="1d")   # doctest: +SKIP
+    >>> jobmagic.runs_to_dataframe(failed)                                 # doctest: +SKIP
+    """
+    from jobmagic.history import server_runs
+    from jobmagic.magic_args import parse_duration_or_date
+
+    def many(value: Any) -> list[Any]:
+        return [value] if isinstance(value, (str, int)) else list(value)
+
+    moment = parse_duration_or_date(since) if isinstance(since, str) else since
+    return server_runs(
+        session or current_session(),
+        _target(target, application_id, None),
+        statuses=[str(s).upper() for s in many(status)],
+        triggered_by=many(triggered_by),
+        versions=many(version),
+        search_prefix=search,
+        since=moment,
+        limit=limit,
+    )
 
 
 def TriggerForm(

@@ -20,13 +20,17 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from jobmagic.api._errors import JobmagicError
+from jobmagic.models import JobRun, RunStatus
 from jobmagic.tracking import RunHandle
 
 if TYPE_CHECKING:
     from jobmagic.reconcile import Verdict
     from jobmagic.session import JobSession, ResolvedTarget
 
-__all__ = ["SweepFailure", "SweepResult", "run_sweep"]
+__all__ = ["RERUN_STATUSES", "SweepFailure", "SweepResult", "run_sweep"]
+
+#: The runs ``SweepResult.rerun_failed`` triggers again.
+RERUN_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TERMINATED})
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -61,13 +65,24 @@ class SweepFailure:
 class SweepResult:
     """The runs a sweep started, the ones that failed, and how long triggering took.
 
-    Displayed, it is the live runs board plus a summary of failures.
+    Displayed, it is the live runs board plus a summary of failures, with buttons to
+    refresh, terminate or rerun the failed ones. The whole sweep at once::
+
+        result.wait()            # every run ended (progress shown as for --wait)
+        result.terminate()       # every live run
+        again = result.rerun_failed()   # FAILED and TERMINATED ones, as a new sweep
     """
 
     handles: list[RunHandle] = field(default_factory=list)
     failures: list[SweepFailure] = field(default_factory=list)
     elapsed: float = 0.0
     interrupted: bool = False
+    # How the sweep was started, so rerun_failed can start the same again.
+    session: JobSession | None = field(default=None, repr=False, compare=False)
+    resolved: ResolvedTarget | None = field(default=None, repr=False, compare=False)
+    command: str | Sequence[str] | None = field(default=None, repr=False, compare=False)
+    alias: str | None = field(default=None, repr=False, compare=False)
+    concurrency: int = field(default=8, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.handles)
@@ -90,6 +105,117 @@ class SweepResult:
             lines.append(f"  ✗ {params}: {failure.describe()}")
         return "\n".join(lines)
 
+    # -- the whole sweep at once ---------------------------------------------------------
+
+    @property
+    def live(self) -> list[RunHandle]:
+        """The runs that have not ended (as last seen)."""
+        return [handle for handle in self.handles if not handle.run.is_terminal]
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        progress: bool = True,
+        on_update: Callable[[list[JobRun]], None] | None = None,
+    ) -> list[JobRun]:
+        """Block until every run has ended; returns their final JobRuns, in sweep order.
+
+        With ``progress`` (inside IPython), one line updated in place counts the runs per
+        state, as ``--wait`` does. Raises :class:`TimeoutError` if ``timeout`` seconds pass
+        first (the runs keep going). Ctrl-C stops the wait, not the runs.
+        """
+        handles = list(self.handles)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        line = _ProgressLine(handles) if progress else None
+        # A subscription keeps each run polled (one list call per application per tick).
+        unsubscribers = [handle.subscribe(lambda _run, _stale: None) for handle in handles]
+        seen: tuple[object, ...] = ()
+        try:
+            while True:
+                runs = [handle.run for handle in handles]
+                key = tuple((run.name, run.status) for run in runs)
+                if key != seen:
+                    seen = key
+                    if line is not None:
+                        line.update()
+                    if on_update is not None:
+                        on_update(runs)
+                if all(run.is_terminal for run in runs):
+                    return runs
+                if deadline is not None and time.monotonic() >= deadline:
+                    left = sum(not run.is_terminal for run in runs)
+                    raise TimeoutError(
+                        f"{left} of {len(runs)} runs are still going after {timeout:g} s; they "
+                        "keep going. Wait again with .wait(), or stop them with .terminate()."
+                    )
+                time.sleep(0.2)
+        finally:
+            for unsubscribe in unsubscribers:
+                unsubscribe()
+            if line is not None:
+                line.update()
+
+    def terminate(self) -> dict[str, str]:
+        """Ask the server to stop every live run; returns each one's answer by run name.
+
+        One run that cannot be stopped does not stop the others: its entry is the error.
+        """
+        answers: dict[str, str] = {}
+        for handle in self.live:
+            try:
+                answers[handle.name] = handle.terminate()
+            except JobmagicError as exc:
+                answers[handle.name] = f"not terminated: {exc}"
+        return answers
+
+    def refresh(self) -> list[JobRun]:
+        """Fetch every run's state now: one list call per application; updates every view."""
+        from jobmagic.tracking import latest_runs
+
+        if self.session is None:
+            return [handle.refresh() for handle in self.handles]
+        client = self.session.client
+        by_app: dict[str, list[RunHandle]] = {}
+        for handle in self.handles:
+            by_app.setdefault(handle.application_id or "", []).append(handle)
+        fresh: list[JobRun] = []
+        for app_id, handles in by_app.items():
+            if not app_id:
+                fresh += [handle.refresh() for handle in handles]
+                continue
+            listed = {
+                run.name: run for run in latest_runs(client, app_id, {h.name for h in handles})
+            }
+            for handle in handles:
+                run = listed.get(handle.name) or client.get_run(app_id, handle.name)
+                handle._apply(run, None)
+                fresh.append(run)
+        self.session.record_runs(fresh)
+        return [handle.run for handle in self.handles]
+
+    def rerun_failed(self, *, concurrency: int | None = None) -> SweepResult:
+        """Trigger the FAILED and TERMINATED runs again with the same params, as a new sweep
+        (through :func:`run_sweep`); each new attempt's ``rerun_of`` names the run it repeats.
+
+        Statuses are as last seen: :meth:`refresh` or :meth:`wait` first for fresh ones.
+        """
+        if self.session is None or self.resolved is None:
+            raise JobmagicError(
+                "This sweep result does not know how it was started, so it cannot rerun "
+                "runs; use handle.rerun() on each."
+            )
+        again = [handle for handle in self.handles if handle.run.status in RERUN_STATUSES]
+        return run_sweep(
+            self.session,
+            self.resolved,
+            [dict(handle.params) for handle in again],
+            command=self.command,
+            alias=self.alias,
+            concurrency=concurrency or self.concurrency,
+            rerun_of=[handle.name for handle in again],
+        )
+
     def to_dataframe(self) -> Any:
         """The started runs as a DataFrame (see :func:`jobmagic.runs_to_dataframe`)."""
         from jobmagic.frames import runs_to_dataframe
@@ -106,7 +232,8 @@ class SweepResult:
             return {"text/plain": text, "text/html": summary_html}
         from jobmagic.widgets import RunsBoard
 
-        bundle = RunsBoard(self.handles)._repr_mimebundle_(include=include, exclude=exclude)
+        board = RunsBoard(self.handles, actions=self)
+        bundle = board._repr_mimebundle_(include=include, exclude=exclude)
         bundle["text/plain"] = text + "\n" + str(bundle.get("text/plain", ""))
         bundle["text/html"] = summary_html + str(bundle.get("text/html", ""))
         return bundle
@@ -121,14 +248,22 @@ def run_sweep(
     alias: str | None = None,
     concurrency: int = 8,
     on_handle: Callable[[RunHandle], None] | None = None,
+    rerun_of: Sequence[str | None] | None = None,
 ) -> SweepResult:
     """Trigger one run per params mapping, ``concurrency`` at a time; never raises per run.
+
+    ``rerun_of``, parallel to ``param_sets``, names the run each one repeats (for the ledger).
 
     Ctrl-C stops sending new triggers; the ones in flight are settled and kept. Triggers
     whose outcome is unknown are then looked for on the server (:meth:`JobSession.reconcile`):
     a run found becomes a handle like any other; the rest stay failures, with the verdict.
     """
-    result = SweepResult()
+    result = SweepResult(
+        session=session, resolved=resolved, command=command, alias=alias, concurrency=concurrency
+    )
+    repeats = list(rerun_of) if rerun_of is not None else [None] * len(param_sets)
+    if len(repeats) != len(param_sets):
+        raise ValueError("rerun_of must name one run (or None) per params mapping")
     cancel = threading.Event()
     slots: list[RunHandle | SweepFailure | None] = [None] * len(param_sets)
     errors: list[BaseException] = []
@@ -147,6 +282,7 @@ def run_sweep(
                     concurrency,
                     cancel,
                     on_handle,
+                    repeats,
                 )
             )
         except BaseException as exc:  # surfaced in the caller's thread below
@@ -164,7 +300,7 @@ def run_sweep(
     if errors:
         raise errors[0]
     if not result.interrupted:
-        _reconcile_unknown(session, resolved, slots, command, on_handle)
+        _reconcile_unknown(session, resolved, slots, command, on_handle, repeats)
     result.elapsed = time.perf_counter() - started
     for slot in slots:
         if isinstance(slot, RunHandle):
@@ -180,6 +316,7 @@ def _reconcile_unknown(
     slots: list[RunHandle | SweepFailure | None],
     command: str | Sequence[str] | None,
     on_handle: Callable[[RunHandle], None] | None,
+    repeats: Sequence[str | None] = (),
 ) -> None:
     """Replace each unknown outcome by the run it started, or keep it with the verdict."""
     from dataclasses import replace
@@ -202,7 +339,13 @@ def _reconcile_unknown(
         if verdict.run is None:
             slots[index] = replace(failure, verdict=verdict)
             continue
-        handle = session.handle_for(resolved, verdict.run, params=failure.params, command=command)
+        handle = session.handle_for(
+            resolved,
+            verdict.run,
+            params=failure.params,
+            command=command,
+            rerun_of=repeats[index] if index < len(repeats) else None,
+        )
         slots[index] = handle
         if on_handle is not None:
             on_handle(handle)
@@ -218,6 +361,7 @@ async def _sweep(
     concurrency: int,
     cancel: threading.Event,
     on_handle: Callable[[RunHandle], None] | None,
+    repeats: Sequence[str | None],
 ) -> None:
     from jobmagic.api._client import AsyncJobsClient
 
@@ -245,7 +389,13 @@ async def _sweep(
                 if cancel.is_set():
                     return
                 attempt = await in_writer(
-                    session.begin, resolved, params=params, command=command, alias=alias, host=host
+                    session.begin,
+                    resolved,
+                    params=params,
+                    command=command,
+                    alias=alias,
+                    host=host,
+                    rerun_of=repeats[index],
                 )
                 try:
                     answer = await client.trigger(
@@ -263,6 +413,7 @@ async def _sweep(
                     params=params,
                     command=command,
                     host=host,
+                    rerun_of=repeats[index],
                 )
                 slots[index] = handle
                 if on_handle is not None:
@@ -279,3 +430,41 @@ async def _sweep(
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
+
+
+class _ProgressLine:
+    """``4 of 6 runs ended · 2 running · 4 finished · 12 s``, updated in place (IPython only):
+    what ``SweepResult.wait`` shows while it blocks."""
+
+    def __init__(self, handles: Sequence[RunHandle]) -> None:
+        self._handles = handles
+        self._started = time.monotonic()
+        self._display: Any = None
+        try:
+            from IPython import get_ipython
+        except ImportError:  # pragma: no cover - IPython is a core dependency
+            return
+        if get_ipython() is not None:
+            from IPython.display import display
+
+            self._display = display(self._bundle(), raw=True, display_id=True)
+
+    def text(self) -> str:
+        from jobmagic.widgets._format import count_states, format_counts
+
+        statuses = [handle.run.status for handle in self._handles]
+        ended = sum(status.is_terminal for status in statuses)
+        elapsed = time.monotonic() - self._started
+        counts = format_counts(count_states(statuses))
+        return f"{ended} of {len(statuses)} runs ended · {counts} · {elapsed:.0f} s"
+
+    def _bundle(self) -> dict[str, str]:
+        text = self.text()
+        return {
+            "text/plain": text,
+            "text/html": f"<div class='jobmagic-sweep-progress'>{html.escape(text)}</div>",
+        }
+
+    def update(self) -> None:
+        if self._display is not None:
+            self._display.update(self._bundle(), raw=True)

@@ -16,16 +16,17 @@ import contextlib
 import html
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import ipywidgets as widgets
 
 from jobmagic.models import JobRun
 from jobmagic.widgets._format import count_states, format_clock, format_counts
 from jobmagic.widgets._source import RunSource
+from jobmagic.widgets._threads import start_worker
 from jobmagic.widgets.card import RunCard
 from jobmagic.widgets.static import (
     bundle_with_snapshots,
@@ -35,7 +36,7 @@ from jobmagic.widgets.static import (
     style_block,
 )
 
-__all__ = ["RunsBoard"]
+__all__ = ["RunsBoard", "SweepActions"]
 
 
 @dataclass
@@ -44,6 +45,28 @@ class _Entry:
     run: JobRun
     stale_since: datetime | None = None
     unsubscribe: Callable[[], None] | None = None
+
+
+class SweepActions(Protocol):
+    """What the board's sweep buttons call (a :class:`jobmagic.SweepResult` in practice);
+    each blocks on HTTP, so the board calls it from a worker thread."""
+
+    @property
+    def live(self) -> Sequence[Any]:
+        """The runs that have not ended."""
+        ...
+
+    def refresh(self) -> Any:
+        """Fetch every run's state now."""
+        ...
+
+    def terminate(self) -> Mapping[str, str]:
+        """Stop every live run; each one's answer by run name."""
+        ...
+
+    def rerun_failed(self) -> Any:
+        """Trigger the failed and terminated runs again; the new sweep (displayable)."""
+        ...
 
 
 class RunsBoard:
@@ -62,11 +85,16 @@ class RunsBoard:
         sources: Sequence[RunSource] = (),
         *,
         on_open: Callable[[RunSource], None] | None = None,
+        actions: SweepActions | None = None,
         min_interval: float = 0.5,
     ) -> None:
         self._lock = threading.RLock()
         self._entries: list[_Entry] = []
         self._on_open = on_open
+        # Sweep buttons (refresh all, terminate all, rerun failed) only with actions.
+        self._actions = actions
+        self._actions_busy = False
+        self._confirming_terminate = False
         self._min_interval = min_interval
         self._closed = False
         self._dirty = False
@@ -114,6 +142,69 @@ class RunsBoard:
             self.output,
         ]
         self.open_button.on_click(self._on_open_click)
+        if self._actions is not None:
+            self._build_sweep_actions()
+
+    def _build_sweep_actions(self) -> None:
+        def button(description: str, css_class: str, **kwargs: Any) -> widgets.Button:
+            widget = widgets.Button(description=description, **kwargs)
+            widget.add_class(css_class)
+            return widget
+
+        self.refresh_all_button = button(
+            "Refresh all", "jobmagic-board-refresh", icon="refresh", tooltip="Fetch every run now"
+        )
+        self.terminate_all_button = button(
+            "Terminate all", "jobmagic-board-terminate", icon="stop", tooltip="Stop every live run"
+        )
+        self.rerun_failed_button = button(
+            "Rerun failed",
+            "jobmagic-board-rerun-failed",
+            icon="repeat",
+            tooltip="Trigger the failed and terminated runs again, as a new sweep",
+        )
+        self.terminate_confirm_text = widgets.HTML()
+        self.terminate_confirm_text.add_class("jobmagic-board-confirm-text")
+        self.terminate_confirm_button = button(
+            "Yes, terminate all", "jobmagic-board-confirm", button_style="danger"
+        )
+        self.terminate_cancel_button = button("Cancel", "jobmagic-board-cancel")
+        self.terminate_confirm_box = widgets.HBox(
+            [
+                self.terminate_confirm_text,
+                self.terminate_confirm_button,
+                self.terminate_cancel_button,
+            ]
+        )
+        self.terminate_confirm_box.add_class("jobmagic-board-confirm-box")
+        self.terminate_confirm_box.layout.display = "none"
+        self.actions_message = widgets.HTML()
+        self.actions_message.add_class("jobmagic-board-message")
+        actions = widgets.HBox(
+            [self.refresh_all_button, self.terminate_all_button, self.rerun_failed_button]
+        )
+        actions.add_class("jobmagic-board-actions")
+        children = list(self.widget.children)
+        # Above the area where cards (and a rerun's board) open.
+        at = children.index(self.output) if self.output in children else len(children)
+        children[at:at] = [actions, self.terminate_confirm_box, self.actions_message]
+        self.widget.children = tuple(children)
+        self._widgets += [
+            actions,
+            self.refresh_all_button,
+            self.terminate_all_button,
+            self.rerun_failed_button,
+            self.terminate_confirm_box,
+            self.terminate_confirm_text,
+            self.terminate_confirm_button,
+            self.terminate_cancel_button,
+            self.actions_message,
+        ]
+        self.refresh_all_button.on_click(lambda _b: self.refresh_all())
+        self.terminate_all_button.on_click(lambda _b: self.ask_terminate_all())
+        self.terminate_confirm_button.on_click(lambda _b: self.confirm_terminate_all())
+        self.terminate_cancel_button.on_click(lambda _b: self.cancel_terminate_all())
+        self.rerun_failed_button.on_click(lambda _b: self.rerun_failed())
 
     # -- sources -------------------------------------------------------------------------
 
@@ -258,6 +349,132 @@ class RunsBoard:
             if self.table.value != table_html:
                 self.table.value = table_html
 
+    # -- the whole sweep at once ---------------------------------------------------------
+
+    def _sweep_message(self, text: str, *, error: bool = False) -> None:
+        kind = "jobmagic-message-error" if error else "jobmagic-message-ok"
+        with self._lock:
+            if not self._closed and self._actions is not None:
+                self.actions_message.value = f'<span class="{kind}">{html.escape(text)}</span>'
+
+    def _sync_sweep_buttons(self) -> None:
+        with self._lock:
+            if self._closed or self._actions is None:
+                return
+            busy = self._actions_busy
+            self.refresh_all_button.disabled = busy
+            self.rerun_failed_button.disabled = busy
+            self.terminate_all_button.disabled = busy or self._confirming_terminate
+            self.terminate_confirm_box.layout.display = (
+                None if self._confirming_terminate else "none"
+            )
+
+    def _start_action(self, work: Callable[[], str], name: str) -> bool:
+        """Run one sweep action in a worker; False if another is still running."""
+        with self._lock:
+            # The flag, not only ``disabled``: a second click can arrive before the front end
+            # learns the button is disabled, and must not act twice.
+            if self._closed or self._actions is None or self._actions_busy:
+                return False
+            self._actions_busy = True
+        self._sync_sweep_buttons()
+
+        def run() -> None:
+            try:
+                self._sweep_message(work())
+            except Exception as exc:
+                from jobmagic.widgets._format import short_error
+
+                self._sweep_message(f"{name} failed: {short_error(exc)}", error=True)
+            finally:
+                with self._lock:
+                    self._actions_busy = False
+                self._sync_sweep_buttons()
+
+        start_worker(run, name=f"jobmagic-board-{name.lower().replace(' ', '-')}")
+        return True
+
+    def refresh_all(self) -> bool:
+        """Fetch every run now (the "Refresh all" button); False if an action is running."""
+        actions = self._actions
+        if actions is None:
+            return False
+
+        def work() -> str:
+            actions.refresh()
+            return f"Refreshed at {format_clock(datetime.now(timezone.utc))}."
+
+        self._sweep_message("Refreshing…")
+        return self._start_action(work, "Refresh")
+
+    def ask_terminate_all(self) -> None:
+        """The "Terminate all" button: one confirmation for every live run."""
+        actions = self._actions
+        if actions is None:
+            return
+        with self._lock:
+            if self._closed or self._actions_busy:
+                return
+            live = len(actions.live)
+            self._confirming_terminate = live > 0
+            noun = "run" if live == 1 else "runs"
+            self.terminate_confirm_text.value = (
+                f'<span class="jobmagic-confirm-question">Terminate <b>{live}</b> live {noun}?'
+                "</span>"
+            )
+        if not live:
+            self._sweep_message("No live run to terminate.")
+        self._sync_sweep_buttons()
+
+    def cancel_terminate_all(self) -> None:
+        with self._lock:
+            self._confirming_terminate = False
+        self._sync_sweep_buttons()
+
+    def confirm_terminate_all(self) -> bool:
+        """The "Yes, terminate all" button: ask the server to stop every live run, once."""
+        actions = self._actions
+        with self._lock:
+            if actions is None or not self._confirming_terminate:
+                return False
+            self._confirming_terminate = False
+
+        def work() -> str:
+            answers = actions.terminate()
+            refused = [name for name, answer in answers.items() if answer.startswith("not ")]
+            text = f"Asked {len(answers) - len(refused)} runs to terminate."
+            return text + (f" Not terminated: {', '.join(refused)}." if refused else "")
+
+        self._sweep_message("Terminating…")
+        return self._start_action(work, "Terminate")
+
+    def rerun_failed(self) -> bool:
+        """The "Rerun failed" button: the failed and terminated runs again, as a new sweep
+        whose board opens under this one."""
+        actions = self._actions
+        if actions is None:
+            return False
+
+        def work() -> str:
+            result = actions.rerun_failed()
+            count = len(result) if hasattr(result, "__len__") else 0
+            if not count:
+                return "No failed or terminated run to rerun."
+            with self._lock:
+                if not self._closed:
+                    self.output.outputs = (
+                        {
+                            "output_type": "display_data",
+                            "data": result._repr_mimebundle_(),
+                            "metadata": {},
+                        },
+                    )
+            self.rerun_result = result
+            return f"Triggered {count} runs again; their board is below."
+
+        self._sweep_message("Triggering the failed runs again…")
+        return self._start_action(work, "Rerun")
+
     # -- opening a card ------------------------------------------------------------------
 
     def _on_open_click(self, _button: widgets.Button | None = None) -> None:
@@ -300,6 +517,9 @@ class RunsBoard:
         return self._card
 
     # -- lifetime and display ------------------------------------------------------------
+
+    #: The sweep the "Rerun failed" button started last, if any.
+    rerun_result: Any = None
 
     def close(self) -> None:
         """Unsubscribe from every source, stop the pending render, close the widgets."""

@@ -134,6 +134,16 @@ class RunCard:
             value=False, description="Logs", icon="list", tooltip="Show the run's latest logs"
         )
         self.logs_toggle.add_class("jobmagic-logs-toggle")
+        self.rerun_button = button(
+            "Run again",
+            "jobmagic-rerun",
+            icon="repeat",
+            tooltip="Open this run's params in a form that triggers it again",
+        )
+        self.rerun_of_label = html_widget("jobmagic-rerun-of")
+        # The "Run again" form opens here, under the card's actions.
+        self.rerun_box = widgets.VBox([])
+        self.rerun_box.add_class("jobmagic-rerun-box")
         self.confirm_text = html_widget("jobmagic-confirm-text")
         self.confirm_button = button("Yes, terminate", "jobmagic-confirm", button_style="danger")
         self.cancel_button = button("Cancel", "jobmagic-cancel")
@@ -143,11 +153,15 @@ class RunCard:
         self.confirm_box.add_class("jobmagic-confirm-box")
         self.logs = html_widget("jobmagic-logs")
 
-        head = widgets.HBox([self.name_label, self.status_badge, self.stale_note, self.link])
+        head = widgets.HBox(
+            [self.name_label, self.status_badge, self.stale_note, self.rerun_of_label, self.link]
+        )
         head.add_class("jobmagic-head")
         head.layout.align_items = "center"
         params_label = html_widget("jobmagic-section", "Params")
-        actions = widgets.HBox([self.refresh_button, self.terminate_button, self.logs_toggle])
+        actions = widgets.HBox(
+            [self.refresh_button, self.terminate_button, self.logs_toggle, self.rerun_button]
+        )
         actions.add_class("jobmagic-actions")
         self.widget = widgets.VBox(
             [
@@ -161,6 +175,7 @@ class RunCard:
                 actions,
                 self.confirm_box,
                 self.message,
+                self.rerun_box,
                 self.logs,
             ]
         )
@@ -188,6 +203,9 @@ class RunCard:
             self.confirm_button,
             self.cancel_button,
             self.logs,
+            self.rerun_button,
+            self.rerun_of_label,
+            self.rerun_box,
         ]
 
         source = self._source
@@ -198,12 +216,25 @@ class RunCard:
         _show(self.logs, False)
         _show(self.stale_note, False)
         _show(self.events_box, False)
+        self._rerun_form: Any = None
+        self._rerun_busy = False
+        rerun_of = getattr(source, "rerun_of", None)
+        self.rerun_of_label.value = (
+            f'<span class="jobmagic-rerun-of-text" title="This run repeats that one">'
+            f"rerun of {html.escape(rerun_of)}</span>"
+            if rerun_of
+            else ""
+        )
+        _show(self.rerun_of_label, bool(rerun_of))
+        # A source that cannot build a rerun form (a plain in-memory one) shows no button.
+        _show(self.rerun_button, callable(getattr(source, "rerun_form", None)))
 
         self.refresh_button.on_click(self._on_refresh_click)
         self.terminate_button.on_click(self._on_terminate_click)
         self.confirm_button.on_click(self._on_confirm_click)
         self.cancel_button.on_click(self._on_cancel_click)
         self.logs_toggle.observe(self._on_logs_toggle, names="value")
+        self.rerun_button.on_click(self._on_rerun_click)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -384,6 +415,49 @@ class RunCard:
             self._terminate_sent = self._terminate_sent or sent
             self._sync_buttons()
 
+    # -- run again -----------------------------------------------------------------------
+
+    @property
+    def rerun_form(self) -> Any:
+        """The "Run again" form, once opened (a :class:`TriggerFormView`)."""
+        return self._rerun_form
+
+    def _on_rerun_click(self, _button: widgets.Button | None = None) -> None:
+        with self._lock:
+            if self._closed or self._rerun_busy:
+                return
+            form = self._rerun_form
+            if form is not None:
+                # A second click folds the form away again; its runs' cards stay in it.
+                shown = self.rerun_box.layout.display != "none"
+                _show(self.rerun_box, not shown)
+                return
+            self._rerun_busy = True
+            self.rerun_button.disabled = True
+        self._set_message("Opening the run's params…")
+        start_worker(self._do_open_rerun_form, name="jobmagic-card-rerun")
+
+    def _do_open_rerun_form(self) -> None:
+        # Building the form reads the ledger and maybe the job's template: blocking work.
+        try:
+            form = self._source.rerun_form()  # type: ignore[attr-defined]
+        except Exception as exc:
+            self._set_message(f"Cannot run again: {short_error(exc)}", error=True)
+            form = None
+        with self._lock:
+            self._rerun_busy = False
+            if self._closed:
+                if form is not None:
+                    form.close()
+                return
+            self.rerun_button.disabled = False
+            if form is not None:
+                self._rerun_form = form
+                self.rerun_box.children = (form.widget,)
+                _show(self.rerun_box, True)
+        if form is not None:
+            self._set_message("Change what you want, then Trigger: a new run, with its own card.")
+
     # -- logs ----------------------------------------------------------------------------
 
     def _on_logs_toggle(self, change: dict[str, Any]) -> None:
@@ -439,6 +513,8 @@ class RunCard:
             if self._closed:
                 return
             self._closed = True
+            if self._rerun_form is not None:
+                self._rerun_form.close()
             for widget in self._widgets:
                 widget.close()
 
