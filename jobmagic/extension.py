@@ -1,10 +1,12 @@
-"""Loading and unloading the IPython extension: one ``JobMagics`` per shell."""
+"""Loading and unloading the IPython extension: one ``JobMagics`` and one completer per shell."""
 
 from __future__ import annotations
 
 import atexit
 from typing import Any
 
+from jobmagic.completion import install as install_completer
+from jobmagic.completion import uninstall as uninstall_completer
 from jobmagic.magics import JobMagics
 from jobmagic.settings import JobMagic
 
@@ -18,6 +20,7 @@ def load(shell: Any) -> None:
     shell.configurables.append(settings)
     magics = JobMagics(shell, settings)
     shell.register_magics(magics)
+    install_completer(shell, magics.session)
     # The kernel exiting must not leave a tracker thread or a sandbox behind.
     atexit.register(magics.close)
 
@@ -28,6 +31,7 @@ def unload(shell: Any) -> None:
         return
     magics.close()
     atexit.unregister(magics.close)
+    uninstall_completer(shell)
     for kind in ("line", "cell"):
         table = shell.magics_manager.magics[kind]
         for name in [n for n, fn in table.items() if getattr(fn, "__self__", None) is magics]:

@@ -11,21 +11,25 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
 
+from jobmagic.magic_help import HelpAction, closest, option_strings
 from jobmagic.models import RunStatus
 
 __all__ = [
+    "PARSERS",
     "JobRunArgs",
     "JobRunsArgs",
     "TriggerArgs",
     "parse_duration_or_date",
     "parse_job_run_line",
     "parse_job_runs_line",
+    "parse_jobmagic_line",
     "parse_trigger_line",
     "split_line",
 ]
@@ -34,10 +38,32 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises UsageError instead of printing and exiting."""
+    """argparse that raises UsageError instead of printing and exiting.
+
+    ``-h``/``--help`` raises :class:`~jobmagic.magic_help.HelpRequested` with the generated
+    help; an unknown flag's error names the closest real one.
+    """
+
+    def __init__(self, prog: str, **kwargs: Any):
+        kwargs["add_help"] = False  # ours raises HelpRequested instead of exiting
+        # No prefix abbreviations: `--wa` is a typo to correct, not a flag to guess at.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(prog=prog, **kwargs)
+        self.add_argument("-h", "--help", action=HelpAction)
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"%{self.prog}: {message}. See %{self.prog}? for the flags.")
+        raise UsageError(
+            f"%{self.prog}: {message}{self._did_you_mean(message)}. "
+            f"See %{self.prog}? for the flags."
+        )
+
+    def _did_you_mean(self, message: str) -> str:
+        unknown = re.findall(r"(?<!\S)(--?[A-Za-z][\w-]*)", message.partition(":")[2])
+        if not message.startswith("unrecognized arguments") or not unknown:
+            return ""
+        flag = unknown[0].partition("=")[0]
+        match = closest(flag, option_strings(self), n=1)
+        return f" (did you mean {match[0]}?)" if match else ""
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise UsageError(message or f"%{self.prog}: stopped.")
@@ -101,21 +127,85 @@ class TriggerArgs:
 
 
 def _trigger_parser() -> _Parser:
-    parser = _Parser(prog="trigger_job", add_help=False)
-    parser.add_argument("words", nargs="*")
-    parser.add_argument("--application-id", dest="application_id")
-    parser.add_argument("--deployment-id", dest="deployment_id")
-    parser.add_argument("--command", "-c", dest="command")
-    parser.add_argument("--alias")
-    parser.add_argument("--wait", "-w", action="store_true")
-    parser.add_argument("--timeout", type=_positive_float)
-    parser.add_argument("--logs", action="store_true")
-    parser.add_argument("--cancel-on-interrupt", dest="cancel_on_interrupt", action="store_true")
-    parser.add_argument("--out", "-o", dest="out", type=_variable)
-    parser.add_argument("--dry-run", dest="dry_run", action="store_true")
-    parser.add_argument("--grid", action="store_true")
-    parser.add_argument("--concurrency", type=_positive_int)
-    parser.add_argument("--quiet", "-q", action="store_true")
+    parser = _Parser(prog="trigger_job")
+    parser.add_argument(
+        "words",
+        nargs="*",
+        metavar="TARGET [name=value ...]",
+        help="The job: an application FQN (cluster:workspace:app) or name; in the one-line "
+        "form, then its params as name=value (the cell form takes them from the body).",
+    )
+    add = parser.add_argument
+    add(
+        "--application-id",
+        dest="application_id",
+        metavar="ID",
+        help="Trigger the application with this id instead of naming a TARGET.",
+    )
+    add(
+        "--deployment-id",
+        dest="deployment_id",
+        metavar="ID",
+        help="Trigger this deployment (a version of the job) instead of naming a TARGET.",
+    )
+    add(
+        "--command",
+        "-c",
+        dest="command",
+        metavar="CMD",
+        help="Run this command instead of the job's own; no params are sent with it.",
+    )
+    add(
+        "--alias",
+        metavar="NAME",
+        help="Start the run's name with NAME (1-40 lowercase letters, digits, dashes).",
+    )
+    add(
+        "--wait",
+        "-w",
+        action="store_true",
+        help="Block until the run ends, with a status line; the cell fails unless it FINISHED.",
+    )
+    add(
+        "--timeout",
+        type=_positive_float,
+        metavar="S",
+        help="With --wait: stop waiting after S seconds (the run keeps going). "
+        "Default: JobMagic.wait_timeout, 0 for no limit.",
+    )
+    add("--logs", action="store_true", help="With --wait: print the run's logs as they come.")
+    add(
+        "--cancel-on-interrupt",
+        dest="cancel_on_interrupt",
+        action="store_true",
+        help="With --wait: interrupting the kernel also terminates the run.",
+    )
+    add(
+        "--out",
+        "-o",
+        dest="out",
+        type=_variable,
+        metavar="VAR",
+        help="Store the run's handle (a list of them with --grid) in the variable VAR.",
+    )
+    add(
+        "--dry-run",
+        dest="dry_run",
+        action="store_true",
+        help="Show the request that would be sent (token masked) and send nothing.",
+    )
+    add(
+        "--grid",
+        action="store_true",
+        help="Sweep: each param takes a list of values; one run per combination.",
+    )
+    add(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="With --grid: at most N triggers in flight. Default: JobMagic.concurrency (8).",
+    )
+    add("--quiet", "-q", action="store_true", help="Display no card or board.")
     return parser
 
 
@@ -175,14 +265,34 @@ class JobRunArgs:
     out: str | None = None
 
 
+def _job_run_parser() -> _Parser:
+    parser = _Parser(prog="job_run")
+    parser.add_argument(
+        "name", metavar="NAME", help="The run's name, as its card or %job_runs shows it."
+    )
+    parser.add_argument(
+        "--app", metavar="TARGET", help="The run's job, by FQN or name (or give --application-id)."
+    )
+    parser.add_argument(
+        "--application-id",
+        dest="application_id",
+        metavar="ID",
+        help="The run's job, by application id (instead of --app).",
+    )
+    parser.add_argument(
+        "--out",
+        "-o",
+        dest="out",
+        type=_variable,
+        metavar="VAR",
+        help="Store the run's handle in the variable VAR.",
+    )
+    return parser
+
+
 def parse_job_run_line(line: str) -> JobRunArgs:
     """``%job_run NAME --app TARGET [-o VAR]``."""
-    parser = _Parser(prog="job_run", add_help=False)
-    parser.add_argument("name")
-    parser.add_argument("--app")
-    parser.add_argument("--application-id", dest="application_id")
-    parser.add_argument("--out", "-o", dest="out", type=_variable)
-    namespace = parser.parse_args(split_line(line))
+    namespace = _job_run_parser().parse_args(split_line(line))
     if bool(namespace.app) == bool(namespace.application_id):
         raise UsageError(
             "%job_run: say which job the run belongs to with --app FQN_OR_NAME "
@@ -236,20 +346,51 @@ def _status(text: str) -> RunStatus:
     return RunStatus(value)
 
 
+def _job_runs_parser() -> _Parser:
+    parser = _Parser(prog="job_runs")
+    add = parser.add_argument
+    add("--all", action="store_true", help="Every run in the ledger, not only this session's.")
+    add("--app", metavar="TARGET", help="Only the runs of this job (FQN, name or application id).")
+    add(
+        "--status",
+        nargs="+",
+        type=_status,
+        default=[],
+        metavar="S",
+        help="Only runs in these statuses (RUNNING, FAILED, …).",
+    )
+    add(
+        "--since",
+        metavar="WHEN",
+        help="Only runs triggered since then: a duration ago (30m, 2h, 7d) or a date.",
+    )
+    add(
+        "--refresh",
+        action="store_true",
+        help="Ask the server for live statuses and fail if it cannot be reached.",
+    )
+    add(
+        "--reconcile",
+        action="store_true",
+        help="First settle triggers whose outcome is unknown against the server.",
+    )
+    add("--table", action="store_true", help="Show a styled DataFrame instead of the live board.")
+    add("--limit", type=_positive_int, metavar="N", help="At most N runs, newest first.")
+    add(
+        "--out",
+        "-o",
+        dest="out",
+        type=_variable,
+        metavar="VAR",
+        help="Store the runs' DataFrame in the variable VAR.",
+    )
+    return parser
+
+
 def parse_job_runs_line(line: str) -> JobRunsArgs:
     """``%job_runs [--all] [--app T] [--status S …] [--since 2h] [--refresh] [--reconcile]
     [--table] [-o V]``."""
-    parser = _Parser(prog="job_runs", add_help=False)
-    parser.add_argument("--all", action="store_true")
-    parser.add_argument("--app")
-    parser.add_argument("--status", nargs="+", type=_status, default=[])
-    parser.add_argument("--since")
-    parser.add_argument("--refresh", action="store_true")
-    parser.add_argument("--reconcile", action="store_true")
-    parser.add_argument("--table", action="store_true")
-    parser.add_argument("--limit", type=_positive_int)
-    parser.add_argument("--out", "-o", dest="out", type=_variable)
-    namespace = parser.parse_args(split_line(line))
+    namespace = _job_runs_parser().parse_args(split_line(line))
     return JobRunsArgs(
         all=namespace.all,
         app=namespace.app,
@@ -261,3 +402,40 @@ def parse_job_runs_line(line: str) -> JobRunsArgs:
         limit=namespace.limit,
         reconcile=namespace.reconcile,
     )
+
+
+def _jobmagic_parser() -> _Parser:
+    parser = _Parser(prog="jobmagic")
+    parser.add_argument(
+        "topic",
+        nargs="?",
+        choices=["sandbox"],
+        metavar="sandbox",
+        help="Manage the local sandbox. Without it: where jobmagic points, where the token "
+        "came from, the version and the ledger.",
+    )
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=["start", "stop", "status"],
+        metavar="start|stop|status",
+        help="start a local sandbox and point this session at it; stop it; or say whether it runs.",
+    )
+    return parser
+
+
+def parse_jobmagic_line(line: str) -> list[str]:
+    """``%jobmagic [sandbox start|stop|status]``: the words, checked against the parser."""
+    words = split_line(line)
+    _jobmagic_parser().parse_args(words)
+    return words
+
+
+#: The parser of each magic, by name: help (``%magic?``, ``-h``) and completion of flags are
+#: generated from these, so a magic's parser is registered here once and used everywhere.
+PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
+    "trigger_job": _trigger_parser,
+    "job_run": _job_run_parser,
+    "job_runs": _job_runs_parser,
+    "jobmagic": _jobmagic_parser,
+}

@@ -20,6 +20,7 @@ from IPython.display import display
 
 from jobmagic import magic_args
 from jobmagic.api._errors import JobmagicError
+from jobmagic.magic_help import documented
 from jobmagic.models import JobRun, RunStatus
 from jobmagic.session import JobSession, ResolvedTarget, Target
 from jobmagic.settings import JobMagic
@@ -67,18 +68,16 @@ class JobMagics(Magics):
     # -- %%trigger_job / %trigger_job ------------------------------------------------------
 
     @line_cell_magic
+    @documented(magic_args.PARSERS["trigger_job"])
     def trigger_job(self, line: str, cell: str | None = None) -> Any:
         """Trigger a TrueFoundry job; params come from the cell body (YAML) or name=value.
 
-        %%trigger_job TARGET [--wait [--timeout S] [--logs] [--cancel-on-interrupt]]
-                             [--command CMD] [--alias NAME] [--grid [--concurrency N]]
-                             [--dry-run] [--out VAR] [--quiet]
-        lr: 0.01
-        epochs: 10
+            %%trigger_job sandbox:demo:train --wait
+            lr: 0.01
+            epochs: 10
 
-        TARGET is an application FQN (cluster:workspace:app) or name, or use
-        --application-id ID / --deployment-id ID instead. `{{ var }}` in a value is
-        replaced by that notebook variable. The one-line form returns the run:
+        `{{ var }}` in a value is replaced by that notebook variable. The one-line form
+        returns the run:
 
             run = %trigger_job sandbox:demo:hello name=Ada
         """
@@ -262,8 +261,9 @@ class JobMagics(Magics):
     # -- %job_run ----------------------------------------------------------------------------
 
     @line_magic
+    @documented(magic_args.PARSERS["job_run"])
     def job_run(self, line: str) -> Any:
-        """Attach to a run that already exists: ``%job_run NAME --app TARGET [-o VAR]``."""
+        """Attach to a run that already exists: its handle, shown as a live card."""
         args = magic_args.parse_job_run_line(line)
         with _friendly_errors(args.out, self.user_ns):
             handle = self.session.attach(
@@ -276,11 +276,9 @@ class JobMagics(Magics):
     # -- %job_runs ---------------------------------------------------------------------------
 
     @line_magic
+    @documented(magic_args.PARSERS["job_runs"])
     def job_runs(self, line: str) -> Any:
         """The runs you triggered, as a live board or a DataFrame.
-
-        %job_runs [--all] [--app TARGET] [--status S ...] [--since 2h|2026-11-01]
-                  [--refresh] [--reconcile] [--table] [--limit N] [-o VAR]
 
         --reconcile looks for the runs of triggers whose outcome is unknown (a lost answer,
         a 5xx, a kernel killed mid-trigger) and settles each: acknowledged, not-created
@@ -367,6 +365,7 @@ class JobMagics(Magics):
     # -- %jobmagic ---------------------------------------------------------------------------
 
     @line_magic
+    @documented(magic_args.PARSERS["jobmagic"])
     def jobmagic(self, line: str) -> Any:
         """Where jobmagic points, or manage the local sandbox.
 
@@ -374,7 +373,7 @@ class JobMagics(Magics):
         %jobmagic sandbox start         start a local sandbox and point this session at it
         %jobmagic sandbox stop|status
         """
-        words = magic_args.split_line(line)
+        words = magic_args.parse_jobmagic_line(line)
         if not words:
             return InfoView.build(self.session, self.sandbox)
         if words[0] == "sandbox" and len(words) == 2 and words[1] in _SANDBOX_ACTIONS:

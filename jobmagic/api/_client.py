@@ -250,7 +250,12 @@ class JobsClient:
         try:
             request = next(flow)
             while True:
-                request = flow.send(self._call(request))
+                try:
+                    body = self._call(request)
+                except JobmagicError as exc:
+                    request = flow.throw(exc)  # the flow may catch it (an optional request)
+                else:
+                    request = flow.send(body)
         except StopIteration as done:
             return done.value
 
@@ -377,6 +382,19 @@ class JobsClient:
     def get_app(self, application_id: str) -> Application:
         return self._drive(flows.single(ep.get_app(application_id), ep.parse_app))
 
+    def list_apps(
+        self,
+        *,
+        name_search: str | None = None,
+        workspace_fqn: str | None = None,
+        limit: int = 100,
+    ) -> list[Application]:
+        """Up to ``limit`` jobs: those whose name contains ``name_search``, or in the
+        workspace ``workspace_fqn`` (``cluster:workspace``), or all."""
+        return self._drive(
+            flows.list_apps(name_search=name_search, workspace_fqn=workspace_fqn, limit=limit)
+        )
+
     def session(self) -> dict[str, Any]:
         """Who the token belongs to (``GET /session``)."""
         return dict(self._drive(flows.single(ep.session(), lambda body: body)))
@@ -445,7 +463,12 @@ class AsyncJobsClient:
         try:
             request = next(flow)
             while True:
-                request = flow.send(await self._call(request))
+                try:
+                    body = await self._call(request)
+                except JobmagicError as exc:
+                    request = flow.throw(exc)  # the flow may catch it (an optional request)
+                else:
+                    request = flow.send(body)
         except StopIteration as done:
             return done.value
 
@@ -560,6 +583,17 @@ class AsyncJobsClient:
 
     async def get_app(self, application_id: str) -> Application:
         return await self._drive(flows.single(ep.get_app(application_id), ep.parse_app))
+
+    async def list_apps(
+        self,
+        *,
+        name_search: str | None = None,
+        workspace_fqn: str | None = None,
+        limit: int = 100,
+    ) -> list[Application]:
+        return await self._drive(
+            flows.list_apps(name_search=name_search, workspace_fqn=workspace_fqn, limit=limit)
+        )
 
     async def session(self) -> dict[str, Any]:
         return dict(await self._drive(flows.single(ep.session(), lambda body: body)))

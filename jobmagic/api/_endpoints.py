@@ -247,12 +247,25 @@ def events(
     return ApiRequest("GET", "/events", query=query)
 
 
-def find_apps(*, fqn: str | None = None, name: str | None = None, limit: int = 10) -> ApiRequest:
+def find_apps(
+    *,
+    fqn: str | None = None,
+    name: str | None = None,
+    limit: int = 10,
+    name_search: str | None = None,
+    workspace_fqn: str | None = None,
+) -> ApiRequest:
+    """``GET /apps`` of jobs: by exact FQN or name, by a part of the name
+    (``nameSearchQuery``), or in one workspace."""
     query: QueryItems = [("applicationType", "job"), ("limit", str(limit))]
     if fqn:
         query.append(("fqn", fqn))
     if name:
         query.append(("applicationName", name))
+    if name_search:
+        query.append(("nameSearchQuery", name_search))
+    if workspace_fqn:
+        query.append(("workspaceFqn", workspace_fqn))
     return ApiRequest("GET", "/apps", query=query)
 
 

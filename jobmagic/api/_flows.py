@@ -1,7 +1,8 @@
 """What each client method does, written once for both clients.
 
 A flow is a generator that yields the :class:`ApiRequest` it needs next and
-receives the decoded JSON body back; its return value is the method's result.
+receives the decoded JSON body back (or has the request's error raised where it
+yielded, to catch when a request is optional); its return value is the method's result.
 :class:`JobsClient` drives flows with blocking calls and
 :class:`AsyncJobsClient` with awaits, so paging, lookups and parsing exist in
 exactly one place.
@@ -9,6 +10,7 @@ exactly one place.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Generator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -101,8 +103,20 @@ def _created_before(run: JobRun, moment: datetime) -> bool:
     return run.created_at is not None and run.created_at < moment
 
 
+def list_apps(
+    *, name_search: str | None = None, workspace_fqn: str | None = None, limit: int = 100
+) -> Flow[list[Application]]:
+    """One page of jobs, optionally those whose name contains ``name_search`` or in one
+    workspace (``cluster:workspace``)."""
+    body = yield ep.find_apps(name_search=name_search, workspace_fqn=workspace_fqn, limit=limit)
+    return ep.parse_apps(body)
+
+
 def find_app(target: str) -> Flow[Application]:
-    """An application by FQN (``cluster:workspace:app``) or by plain name."""
+    """An application by FQN (``cluster:workspace:app``) or by plain name.
+
+    When there is none, the error names the closest jobs there are ("did you mean").
+    """
     is_fqn = ":" in target
     request = ep.find_apps(fqn=target) if is_fqn else ep.find_apps(name=target, limit=20)
     body = yield request
@@ -111,10 +125,15 @@ def find_app(target: str) -> Flow[Application]:
         apps = [a for a in apps if a.fqn == target] or apps
     if not apps:
         kind = "FQN" if is_fqn else "name"
+        near = yield from similar_apps(target)
+        hint = (
+            f"; did you mean {' or '.join(repr(n) for n in near)}?"
+            if near
+            else ". Check the spelling (FQNs look like cluster:workspace:app), or pass "
+            "--application-id / --deployment-id."
+        )
         raise NotFoundError(
-            f"No job with the {kind} {target!r} on this host. "
-            "Check the spelling (FQNs look like cluster:workspace:app), or pass "
-            "--application-id / --deployment-id.",
+            f"No job with the {kind} {target!r} on this host{hint}",
             status_code=404,
             method="GET",
             path=request.url_path,
@@ -125,6 +144,73 @@ def find_app(target: str) -> Flow[Application]:
             f"{len(apps)} jobs are named {target!r} ({fqns}). Use the FQN to pick one."
         )
     return apps[0]
+
+
+def similar_apps(target: str, *, n: int = 3) -> Flow[list[str]]:
+    """The FQNs (else names) of up to ``n`` jobs most like ``target``, best first.
+
+    Asks the server for jobs whose name contains the target's last part (a typo in the
+    cluster or workspace), then for the target's workspace (a typo in the name), then for
+    any job (a page of them); difflib ranks, and the first search with a close match wins.
+    Best effort: a failed request gives no suggestions rather than hiding the "not found"
+    behind another error.
+    """
+    last = target.rsplit(":", 1)[-1].strip()
+    workspace = target.rsplit(":", 1)[0] if target.count(":") == 2 else None
+    searches = [ep.find_apps(name_search=last, limit=ep.MAX_PAGE_SIZE)] if last else []
+    if workspace:
+        searches.append(ep.find_apps(workspace_fqn=workspace, limit=ep.MAX_PAGE_SIZE))
+    searches.append(ep.find_apps(limit=ep.MAX_PAGE_SIZE))
+    for request in searches:
+        try:
+            apps = ep.parse_apps((yield request))
+        except JobmagicError:
+            return []
+        near = rank_apps(target, apps, n=n)
+        if near:
+            return near
+    return []
+
+
+#: How alike (difflib's ratio, 0-1) a job's name must be to a misspelt target's to be offered.
+_CLOSE = 0.6
+
+
+def rank_apps(target: str, apps: Sequence[Application], *, n: int = 3) -> list[str]:
+    """The labels (FQN, else name) of the ``apps`` most like ``target``, best first.
+
+    An FQN is compared part by part, so the ``cluster:workspace:`` that most FQNs share
+    does not make every job look alike; the same name in another workspace is offered too.
+
+    >>> apps = [Application(id="1", name="hello", fqn="sandbox:demo:hello"),
+    ...         Application(id="2", name="train", fqn="sandbox:demo:train")]
+    >>> rank_apps("sandbox:demo:helo", apps), rank_apps("trian", apps)
+    (['sandbox:demo:hello'], ['sandbox:demo:train'])
+    """
+    head, _, last = target.rpartition(":")
+    scored: dict[str, float] = {}
+    for app in apps:
+        name_score = _ratio(last, app.name)
+        if head:
+            head_score = _ratio(head, (app.fqn or "").rpartition(":")[0])
+            close = name_score == 1.0 or min(name_score, head_score) >= _CLOSE
+            score = (name_score + head_score) / 2
+        else:
+            score = max(name_score, _ratio(target, app.id))
+            close = score >= _CLOSE
+        label = app.fqn or app.name
+        if close and score > scored.get(label, -1.0):
+            scored[label] = score
+    if not scored:
+        return []
+    # Only those nearly as close as the best: ids sharing a long prefix all look alike.
+    best = max(scored.values())
+    near = [label for label, score in scored.items() if score >= best - 0.1]
+    return sorted(near, key=lambda label: (-scored[label], label))[:n]
+
+
+def _ratio(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b).ratio() if a and b else 0.0
 
 
 def logs(
