@@ -509,14 +509,16 @@ _OTHER_COLOR = "#CC79A7"  # statuses this version does not know look like UNKNOW
 def style_runs(frame: pd.DataFrame) -> Any:
     """A frame from :func:`runs_to_dataframe`, styled for a notebook (``%job_runs --table``).
 
-    Status cells take the timeline's colour-blind-safe palette; times read
+    Status cells take the run cards' badge colours; run names stay on one line; commands
+    and errors longer than :data:`TABLE_TEXT_LIMIT` characters are shortened (the whole
+    text is in the frame); times read
     ``2026-01-02 13:04:05`` (UTC), durations ``42.0 s`` or ``1:02:03``; missing
     values are blank; text is HTML-escaped (a run name cannot inject markup).
     Returns a pandas ``Styler``, or the frame unchanged if jinja2 (which
     Styler needs) is not installed.
 
     >>> html = style_runs(runs_to_dataframe([{"name": "<b>x</b>", "status": "FAILED"}])).to_html()
-    >>> "&lt;b&gt;x&lt;/b&gt;" in html and "#D55E00" in html
+    >>> "&lt;b&gt;x&lt;/b&gt;" in html and "#c62828" in html
     True
     """
     try:
@@ -529,11 +531,27 @@ def style_runs(frame: pd.DataFrame) -> Any:
         styler = styler.format(_format_time, subset=times, na_rep="")
     if "duration" in frame:
         styler = styler.format(_format_duration, subset=["duration"], na_rep="")
+    long_text = [c for c in ("command", "error") if c in frame]
+    if long_text:
+        styler = styler.format(_shorten, subset=long_text, na_rep="", escape="html")
+    if "name" in frame:
+        styler = styler.set_properties(subset=["name"], **{"white-space": "nowrap"})
     if "status" in frame:
         # Styler.map is pandas >= 2.1; applymap before that.
         cell_map = getattr(styler, "map", None) or styler.applymap
         styler = cell_map(_status_css, subset=["status"])
     return styler
+
+
+#: Beyond this many characters a command or error is cut in the styled table.
+TABLE_TEXT_LIMIT = 60
+
+
+def _shorten(value: Any) -> str:
+    if value is None or value is pd.NA:
+        return ""
+    text = " ".join(str(value).split())
+    return text if len(text) <= TABLE_TEXT_LIMIT else text[: TABLE_TEXT_LIMIT - 1] + "…"
 
 
 def _format_time(value: Any) -> str:
@@ -552,16 +570,13 @@ def _format_duration(value: Any) -> str:
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
-# Light fills (sky blue, orange, grey) read best with dark text; the rest with white.
-_DARK_TEXT = frozenset({"#56B4E9", "#E69F00", "#999999"})
-
-
 def _status_css(value: Any) -> str:
+    """The card's badge colours for a status cell (one look for the same facts)."""
+    from jobmagic.widgets._format import BADGE_CSS, status_state
+
     if not isinstance(value, str):
         return ""
-    color = STATUS_COLORS.get(value, _OTHER_COLOR)
-    text = "#000000" if color in _DARK_TEXT else "#FFFFFF"
-    return f"background-color: {color}; color: {text}; font-weight: 600"
+    return f"{BADGE_CSS[status_state(value)]}; font-weight: 600; white-space: nowrap"
 
 
 # --- the timeline --------------------------------------------------------------------
@@ -616,7 +631,7 @@ def plot_timeline(
     count = len(frame)
     if ax is None:
         height = min(24.0, max(2.5, 0.32 * count + 1.4))  # grows with the runs, within reason
-        figure = Figure(figsize=(9.0, height), layout="constrained")
+        figure = _notebook_figure_class()(figsize=(9.0, height), layout="constrained")
         ax = figure.add_subplot()
     else:
         # A SubFigure's .figure is its root Figure, which is what gets displayed.
@@ -670,6 +685,42 @@ def _bar_labels(frame: pd.DataFrame, label: str | None) -> list[str]:
         return [str(n) for n in names]
     values = frame[column].tolist()
     # A run without that param keeps its name, so no bar is left unlabelled.
-    return [
+    labels = [
         f"{label}={v}" if v is not pd.NA else str(n) for v, n in zip(values, names, strict=True)
     ]
+    # Two runs with the same value (a grid's other axis differs) must not share a label.
+    repeated = {text for text in labels if labels.count(text) > 1}
+    return [
+        f"{text} · {name}" if text in repeated and text != str(name) else text
+        for text, name in zip(labels, names, strict=True)
+    ]
+
+
+_FIGURE_CLASS: type[Figure] | None = None
+
+
+def _notebook_figure_class() -> type[Figure]:
+    """A Figure that shows itself as a PNG in any notebook front end, with no ``%matplotlib``.
+
+    A Figure made without pyplot has no display of its own: IPython would show
+    ``<Figure size 900x396 with 1 Axes>``. Where the inline backend is active its PNG
+    formatter (registered for Figure) still wins, so the picture is never shown twice.
+    """
+    global _FIGURE_CLASS
+    if _FIGURE_CLASS is None:
+        from matplotlib.figure import Figure
+
+        class NotebookFigure(Figure):
+            """A matplotlib Figure with ``_repr_png_``."""
+
+            def _repr_png_(self) -> bytes:
+                import io
+
+                buffer = io.BytesIO()
+                self.savefig(buffer, format="png", dpi=100)
+                return buffer.getvalue()
+
+        NotebookFigure.__module__ = __name__
+        NotebookFigure.__qualname__ = "NotebookFigure"
+        _FIGURE_CLASS = NotebookFigure
+    return _FIGURE_CLASS

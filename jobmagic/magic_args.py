@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
 
-from IPython.core.error import UsageError
+from IPython.core import error as _ipython_errors
 
 from jobmagic.magic_help import HelpAction, closest, option_strings
 from jobmagic.models import RunStatus
@@ -26,6 +26,7 @@ __all__ = [
     "JobRunArgs",
     "JobRunsArgs",
     "TriggerArgs",
+    "UsageError",
     "parse_duration_or_date",
     "parse_job_run_line",
     "parse_job_runs_line",
@@ -35,6 +36,21 @@ __all__ = [
 ]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class UsageError(_ipython_errors.UsageError):
+    """IPython's UsageError (one short paragraph, no traceback, the cell fails) that also
+    reaches the notebook's clients.
+
+    IPython shows a plain UsageError by printing it to stderr, so the cell's error as
+    papermill and nbclient report it (``ename``/``evalue`` and the traceback lines) is
+    empty and a CI log says nothing. This subclass goes through the ordinary traceback path
+    instead, with ``_render_traceback_`` giving the message as the whole traceback: the
+    notebook still shows one paragraph, and ``evalue`` carries the same text.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"UsageError: {self}"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -213,12 +229,18 @@ def parse_trigger_line(line: str, *, cell: bool = True) -> TriggerArgs:
     """Parse the line of ``%%trigger_job`` (``cell=True``) or ``%trigger_job``.
 
     The first word without ``=`` is the target; in the one-line form the rest
-    are ``name=value`` params.
+    are ``name=value`` params, before, between or after the flags.
     """
-    namespace = _trigger_parser().parse_args(split_line(line))
+    # Intermixed: `X --wait lr=0.1` puts params after flags, and argparse's plain parse
+    # would refuse them as "unrecognized arguments".
+    namespace = _trigger_parser().parse_intermixed_args(split_line(line))
     words: list[str] = namespace.words
-    target = words[0] if words and "=" not in words[0] else None
-    assignments = tuple(words[1:] if target else words)
+    # The target is the first word that is not a param, wherever the params are.
+    target = next((word for word in words if "=" not in word), None)
+    rest = list(words)
+    if target is not None:
+        rest.remove(target)
+    assignments = tuple(rest)
     if cell and assignments:
         raise UsageError(
             f"%%trigger_job: unexpected {assignments[0]!r} on the magic line. "
@@ -313,6 +335,7 @@ class JobRunsArgs:
     statuses: tuple[RunStatus, ...] = ()
     since: datetime | None = None
     refresh: bool = False
+    stored: bool = False
     table: bool = False
     out: str | None = None
     limit: int | None = None
@@ -370,6 +393,11 @@ def _job_runs_parser() -> _Parser:
         help="Ask the server for live statuses and fail if it cannot be reached.",
     )
     add(
+        "--stored",
+        action="store_true",
+        help="Show the ledger's stored statuses without asking the server.",
+    )
+    add(
         "--reconcile",
         action="store_true",
         help="First settle triggers whose outcome is unknown against the server.",
@@ -388,15 +416,20 @@ def _job_runs_parser() -> _Parser:
 
 
 def parse_job_runs_line(line: str) -> JobRunsArgs:
-    """``%job_runs [--all] [--app T] [--status S …] [--since 2h] [--refresh] [--reconcile]
-    [--table] [-o V]``."""
+    """``%job_runs [--all] [--app T] [--status S …] [--since 2h] [--refresh | --stored]
+    [--reconcile] [--table] [-o V]``."""
     namespace = _job_runs_parser().parse_args(split_line(line))
+    if namespace.refresh and namespace.stored:
+        raise UsageError(
+            "%job_runs: --refresh asks the server, --stored does not; use one of them."
+        )
     return JobRunsArgs(
         all=namespace.all,
         app=namespace.app,
         statuses=tuple(namespace.status),
         since=parse_duration_or_date(namespace.since) if namespace.since else None,
         refresh=namespace.refresh,
+        stored=namespace.stored,
         table=namespace.table,
         out=namespace.out,
         limit=namespace.limit,

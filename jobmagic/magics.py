@@ -14,17 +14,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.display import display
 
 from jobmagic import magic_args
 from jobmagic.api._errors import JobmagicError
+from jobmagic.magic_args import UsageError
 from jobmagic.magic_help import documented
 from jobmagic.models import JobRun, RunStatus
 from jobmagic.session import JobSession, ResolvedTarget, Target
 from jobmagic.settings import JobMagic
-from jobmagic.views import DryRunView, InfoView, StatusLine
+from jobmagic.views import DryRunView, InfoView, ProgressPrinter, WaitLine, sweep_progress_text
 
 if TYPE_CHECKING:
     from jobmagic.ledger import LedgerEntry
@@ -34,6 +34,12 @@ if TYPE_CHECKING:
     from jobmagic.tracking import RunHandle
 
 __all__ = ["JobMagics"]
+
+#: The cell body starts on the cell's second line (the first holds ``%%trigger_job``):
+#: error line numbers count from there, as the user's editor does.
+BODY_FIRST_LINE = 2
+#: How often the --wait line's duration moves on.
+TICK_SECONDS = 1.0
 
 
 @contextmanager
@@ -142,9 +148,9 @@ class JobMagics(Magics):
         namespace = self.user_ns
         if cell is not None:
             if args.grid:
-                axes = params.parse_grid_body(cell, namespace)
+                axes = params.parse_grid_body(cell, namespace, first_line=BODY_FIRST_LINE)
                 return params.expand_grid(axes), False
-            return [params.parse_body(cell, namespace)], True
+            return [params.parse_body(cell, namespace, first_line=BODY_FIRST_LINE)], True
         if args.grid:
             axes = params.parse_kv_grid(list(args.assignments))
             return params.expand_grid(axes), False
@@ -169,7 +175,7 @@ class JobMagics(Magics):
             concurrency=concurrency,
         )
         if not args.quiet:
-            display(result)
+            _show_sweep(result)
         if not result.handles and result.failures:
             raise UsageError(result.summary())
         if args.out:
@@ -181,13 +187,16 @@ class JobMagics(Magics):
     # -- waiting ---------------------------------------------------------------------------
 
     def _wait(self, handle: RunHandle, args: magic_args.TriggerArgs) -> None:
-        """Block with a status line updated in place; stream logs with --logs."""
+        """Block with a status line that ticks every second; stream logs with --logs."""
         timeout = args.timeout or self.session.settings.wait_timeout
-        line = display(StatusLine(handle.run), display_id=True)
+        line = WaitLine(handle)
+        line.show()
+        # Where the line cannot change in place (a terminal), a \r progress line does.
+        progress = _progress_printer(single=True)
         follow = _LogFollower(handle) if args.logs else None
         unsubscribe = handle.subscribe(lambda _run, _stale: None)  # keeps it tracked
         deadline = None if timeout is None else time.monotonic() + timeout
-        shown = handle.run
+        next_tick = time.monotonic() + TICK_SECONDS
         try:
             while not handle.run.is_terminal:
                 if deadline is not None and time.monotonic() >= deadline:
@@ -198,23 +207,33 @@ class JobMagics(Magics):
                     )
                 if follow is not None:
                     follow.poll(self.session.settings.poll_interval)
-                if handle.run != shown:
-                    shown = handle.run
-                    _update(line, StatusLine(shown))
-                time.sleep(0.2)
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + TICK_SECONDS
+                    line.tick()
+                    if progress is not None:
+                        progress.update(line.text())
+                time.sleep(0.1)
             if follow is not None:
-                follow.poll(0.0)
+                follow.poll(0.0, force=True)  # the run's last lines, however recent the poll
         except KeyboardInterrupt:
             raise UsageError(self._interrupted(handle, args.cancel_on_interrupt)) from None
         finally:
             unsubscribe()
-        _update(line, StatusLine(handle.run))
-        _raise_unless_finished(handle.run)
+            line.tick()
+            if progress is not None:
+                progress.finish(line.text())
+        _raise_unless_finished(handle)
 
     def _wait_all(self, result: SweepResult, args: magic_args.TriggerArgs) -> None:
         timeout = args.timeout or self.session.settings.wait_timeout
-        deadline = None if timeout is None else time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
         handles = list(result.handles)
+        progress = _progress_printer(single=False)
+
+        def progress_text() -> str:
+            return sweep_progress_text([h.status for h in handles], time.monotonic() - started)
+
         unsubscribers = [h.subscribe(lambda _run, _stale: None) for h in handles]
         try:
             while not all(h.run.is_terminal for h in handles):
@@ -224,6 +243,8 @@ class JobMagics(Magics):
                         f"{left} of {len(handles)} runs are still going after {timeout:g} s; "
                         "they keep going."
                     )
+                if progress is not None:
+                    progress.update(progress_text())
                 time.sleep(0.2)
         except KeyboardInterrupt:
             live = [h for h in handles if not h.run.is_terminal]
@@ -240,10 +261,16 @@ class JobMagics(Magics):
         finally:
             for unsubscribe in unsubscribers:
                 unsubscribe()
+            if progress is not None:
+                progress.finish(progress_text())
         failed = [h for h in handles if h.run.status != RunStatus.FINISHED]
         if failed:
-            names = ", ".join(f"{h.name} ({h.status})" for h in failed[:5])
-            raise UsageError(f"{len(failed)} of {len(handles)} runs did not finish: {names}.")
+            names = ", ".join(_ended_text(h.run) for h in failed[:5])
+            more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+            raise UsageError(
+                f"{len(failed)} of {len(handles)} runs did not finish: {names}{more}. "
+                "See their logs with run.logs() or the cards' Logs panels."
+            )
 
     def _interrupted(self, handle: RunHandle, cancel: bool) -> str:
         if cancel:
@@ -280,6 +307,10 @@ class JobMagics(Magics):
     def job_runs(self, line: str) -> Any:
         """The runs you triggered, as a live board or a DataFrame.
 
+        Live statuses are asked of the server first (one list call per application with a
+        live run); --stored shows the ledger's statuses without asking. --refresh does the
+        same as the default but fails when the server cannot be reached.
+
         --reconcile looks for the runs of triggers whose outcome is unknown (a lost answer,
         a 5xx, a kernel killed mid-trigger) and settles each: acknowledged, not-created
         (safe to retry) or ambiguous. It never triggers anything.
@@ -305,17 +336,18 @@ class JobMagics(Magics):
 
     def _ledger_entries(self, args: magic_args.JobRunsArgs) -> list[LedgerEntry]:
         wanted = {str(s) for s in args.statuses}
+        refresh = not args.stored
         entries = self.session.ledger.entries(
             session_id=None if args.all else self.session.session_id,
             # With --refresh a stored live status may be stale: filter on the fresh ones.
-            statuses=sorted(wanted) if wanted and not args.refresh else None,
+            statuses=sorted(wanted) if wanted and not refresh else None,
             since=args.since,
         )
         if args.app:
             entries = [
                 e for e in entries if args.app in (e.target, e.application_fqn, e.application_id)
             ]
-        if args.refresh:
+        if refresh:
             if wanted:
                 # An ended run keeps its status: only a live one may still come to match.
                 entries = [
@@ -325,16 +357,19 @@ class JobMagics(Magics):
                 ]
             elif args.limit:
                 entries = entries[: args.limit]  # refresh only what will be shown
-            entries = self._refresh_entries(entries)
+            entries = self._refresh_entries(entries, strict=args.refresh)
             if wanted:
                 entries = [e for e in entries if e.run and str(e.run.status) in wanted]
         return entries[: args.limit] if args.limit else entries
 
-    def _refresh_entries(self, entries: list[LedgerEntry]) -> list[LedgerEntry]:
+    def _refresh_entries(
+        self, entries: list[LedgerEntry], *, strict: bool = True
+    ) -> list[LedgerEntry]:
         """One list call per application with a live run; the ledger keeps what it learns.
 
         An application the server no longer knows (deleted, or another host's) keeps its
-        stored statuses rather than failing the whole listing.
+        stored statuses rather than failing the whole listing; unless ``strict`` (an explicit
+        --refresh), so does one the server could not be asked about.
         """
         from dataclasses import replace
 
@@ -346,11 +381,14 @@ class JobMagics(Magics):
             if entry.run and not entry.run.is_terminal and entry.application_id and entry.run_name:
                 by_app.setdefault(entry.application_id, set()).add(entry.run_name)
         fresh: dict[tuple[str, str], JobRun] = {}
-        client = self.session.client
         for app_id, names in by_app.items():
             try:
-                runs = latest_runs(client, app_id, names)
+                runs = latest_runs(self.session.client, app_id, names)
             except NotFoundError:
+                continue
+            except JobmagicError:
+                if strict:
+                    raise
                 continue
             for run in runs:
                 if run.name in names:
@@ -427,9 +465,9 @@ class _LogFollower:
         self.seen_ns = 0
         self.next_poll = 0.0
 
-    def poll(self, interval: float) -> None:
+    def poll(self, interval: float, *, force: bool = False) -> None:
         now = time.monotonic()
-        if now < self.next_poll:
+        if now < self.next_poll and not force:
             return
         self.next_poll = now + interval
         try:
@@ -485,29 +523,68 @@ def _reconcile_summary(verdicts: Sequence[Verdict]) -> str:
     return "\n".join(lines)
 
 
-def _update(handle: Any, obj: Any) -> None:
-    if handle is not None:
-        handle.update(obj)
+def _progress_printer(*, single: bool) -> ProgressPrinter | None:
+    """The text progress line for where views cannot change in place, or None.
+
+    In a kernel a single run's wait line already ticks by display id; a sweep's board has no
+    such line, and papermill's and nbclient's logs only see text, so sweeps print one there.
+    """
+    from IPython.core.displaypub import DisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance() if InteractiveShell.initialized() else None
+    kernel = shell is not None and getattr(shell, "kernel", None) is not None
+    updatable = shell is not None and type(shell.display_pub) is not DisplayPublisher
+    if single and updatable:
+        return None
+    return ProgressPrinter(kernel=kernel)
 
 
-def _raise_unless_finished(run: JobRun) -> None:
+def _ended_text(run: JobRun) -> str:
+    """``train-x ended FAILED with exit code 3: the error``."""
+    detail = f" with exit code {run.exit_code}" if run.exit_code is not None else ""
+    error = f": {' '.join(run.error.split())[:300]}" if run.error else ""
+    return f"{run.name} ended {run.status}{detail}{error}"
+
+
+def _raise_unless_finished(handle: RunHandle) -> None:
+    run = handle.run
     if run.status == RunStatus.FINISHED:
         return
-    detail = f" with exit code {run.exit_code}" if run.exit_code is not None else ""
-    error = f": {run.error}" if run.error else ""
+    app = f" (job {handle.application_fqn})" if handle.application_fqn else ""
     raise UsageError(
-        f"Run {run.name} ended {run.status}{detail}{error}. "
-        "See its logs with run.logs() or the card's Logs panel."
+        f"Run {_ended_text(run)}{app}. See its logs with run.logs() or the card's Logs panel."
     )
+
+
+def _show_sweep(result: SweepResult) -> None:
+    """The sweep's live board under its summary, displayed so its saved copy follows."""
+    if not result.handles:
+        display(result)
+        return
+    from jobmagic.widgets import RunsBoard
+
+    RunsBoard(result.handles, note=result.summary())._ipython_display_()
 
 
 def _board_for(session: JobSession, entries: Sequence[LedgerEntry]) -> Any:
     """Handles for the ledger's acknowledged runs, shown as one live board."""
     from jobmagic.widgets import RunsBoard
 
+    # A run already shown (a card, an earlier board) keeps its one handle: every view of it
+    # is then kept current by the same tracker updates, and %jobmagic counts it once.
+    known: dict[tuple[str | None, str | None], RunHandle] = {
+        (h.application_id, h.name): h for h in session.handles
+    }
     handles = []
     for entry in entries:
         if entry.run is None:
+            continue
+        existing = known.get((entry.application_id, entry.run_name))
+        if existing is not None:
+            if entry.run.is_terminal and not existing.run.is_terminal:
+                existing._apply(entry.run, None)  # the listing just learnt it ended
+            handles.append(existing)
             continue
         resolved = ResolvedTarget(
             Target(application_id=entry.application_id or "?"),

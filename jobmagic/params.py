@@ -150,21 +150,26 @@ of 256 KiB (262,144 bytes); put large data in a file and pass its path or URL as
         check_size(utf8_size(text), what)
 
 
-def parse_body(text: str, namespace: Mapping[str, Any] | None = None) -> dict[str, str]:
+def parse_body(
+    text: str, namespace: Mapping[str, Any] | None = None, *, first_line: int = 1
+) -> dict[str, str]:
     """Turn a ``%%trigger_job`` cell body into the params to send.
 
     ``namespace`` fills ``{{ name }}`` placeholders (the notebook's variables). Lists and
-    mappings become compact JSON. Raises :class:`ParamsError` with ``line``/``column``.
+    mappings become compact JSON. Raises :class:`ParamsError` with ``line``/``column``;
+    ``first_line`` is the number of the body's first line (2 in a cell, under the magic).
 
     >>> parse_body("lr: 0.10  # a comment\\nepochs: 010\\nnote: 'it''s'")
     {'lr': '0.10', 'epochs': '010', 'note': "it's"}
     >>> parse_body("cfg: {depth: 3, act: relu, p: 0.10}")
     {'cfg': '{"depth":3,"act":"relu","p":0.10}'}
     """
-    return _flat_params(_Body(text, namespace))
+    return _flat_params(_Body(text, namespace, first_line=first_line))
 
 
-def parse_grid_body(text: str, namespace: Mapping[str, Any] | None = None) -> dict[str, list[str]]:
+def parse_grid_body(
+    text: str, namespace: Mapping[str, Any] | None = None, *, first_line: int = 1
+) -> dict[str, list[str]]:
     """Read a cell body for ``--grid``: every param becomes an axis (a list of values).
 
     A list value is an axis of its items' text; a scalar or mapping is a one-value axis. A
@@ -174,7 +179,7 @@ def parse_grid_body(text: str, namespace: Mapping[str, Any] | None = None) -> di
     >>> parse_grid_body("lr: [0.1, 1e-3]\\nopt: adam\\nlrs2: {{ more }}", {"more": (1, 2)})
     {'lr': ['0.1', '1e-3'], 'opt': ['adam'], 'lrs2': ['1', '2']}
     """
-    return _grid_axes(_Body(text, namespace))
+    return _grid_axes(_Body(text, namespace, first_line=first_line))
 
 
 def grid_size(axes: Mapping[str, Sequence[str]]) -> int:
@@ -377,6 +382,7 @@ class _Body:
         *,
         templating: bool = True,
         fast: bool = True,
+        first_line: int = 1,
     ) -> None:
         if not isinstance(text, str):
             raise ParamsError(f"the cell body must be text, not {type(text).__name__}")
@@ -385,6 +391,8 @@ class _Body:
         # differently; without it, their marks agree.
         text = text.removeprefix("\ufeff")
         self.fast = fast
+        # Error lines count as the user sees them: in a cell, the body starts on line 2.
+        self.first_line = first_line
         self.source = text
         self.namespace = namespace
         self._line_starts: list[int] | None = None
@@ -520,7 +528,8 @@ class _Body:
         row = bisect.bisect_right(self._line_starts, offset) - 1
         start = self._line_starts[row]
         # PyYAML's reader does not advance the column over a byte-order mark.
-        return row + 1, offset - start - self.source.count("\ufeff", start, offset) + 1
+        column = offset - start - self.source.count("\ufeff", start, offset) + 1
+        return row + self.first_line, column
 
     def _error_at(self, placeholder: _Placeholder, message: str) -> ParamsError:
         line, column = self.position(placeholder.offset)
@@ -529,7 +538,7 @@ class _Body:
     def _mark_error(self, mark: Any, message: str) -> ParamsError:
         if mark is None:
             return ParamsError(message)
-        return ParamsError(message, line=mark.line + 1, column=mark.column + 1)
+        return ParamsError(message, line=mark.line + self.first_line, column=mark.column + 1)
 
     def _written_at(self, offset: int, stop: str = " \t\r\n\x85\u2028\u2029,[]{}") -> str:
         """The token the user wrote at ``offset`` (for messages), up to ``stop``."""
@@ -576,7 +585,7 @@ class _Body:
                     node = self._scalar(event)
                 else:
                     cls = _Map if isinstance(event, yaml.MappingStartEvent) else _Seq
-                    stack.append(cls(mark.line + 1, mark.column + 1))
+                    stack.append(cls(mark.line + self.first_line, mark.column + 1))
                     continue
             else:
                 continue
@@ -725,7 +734,7 @@ class _Body:
                     "character itself or its `\\U` escape",
                 ) from None
         implicit = not event.style and event.tag is None  # libyaml says "" for plain
-        return _Scalar(value, implicit, mark.line + 1, mark.column + 1, mark.index)
+        return _Scalar(value, implicit, mark.line + self.first_line, mark.column + 1, mark.index)
 
     def entries(self) -> list[tuple[str, _Node]]:
         """(name, value) of the top-level mapping, names checked, in the order written."""
@@ -929,6 +938,13 @@ class _Body:
                     opened,
                     f"this `{bracket}` is never closed; add `{closing}`, or quote the value if "
                     "the bracket is text",
+                )
+            if mark is not None and opened is not None and mark.line > opened.line:
+                # The next line's `name:` is where PyYAML notices; the bracket is the problem.
+                return self._mark_error(
+                    opened,
+                    f"this `{bracket}` is not closed on its line; add the closing `{closing}` "
+                    "(or quote the value if the bracket is text)",
                 )
             return self._mark_error(
                 mark,

@@ -298,12 +298,16 @@ class RunHandle:
         with self._lock:
             self._listeners.append(callback)
         if not self._run.is_terminal:
-            self._backend.tracker.watch(self)
+            self._backend.tracker.watch(self, pin=False)
 
         def unsubscribe() -> None:
             with self._lock:
                 if callback in self._listeners:
                     self._listeners.remove(callback)
+                idle = not self._listeners
+            if idle:
+                # The last view or waiter left: nobody needs this handle polled any more.
+                self._backend.tracker.release(self)
 
         return unsubscribe
 
@@ -324,6 +328,19 @@ class RunHandle:
 
     def __repr__(self) -> str:
         return f"<RunHandle {self.name} {self.status} app={self.application_fqn!r}>"
+
+    def _ipython_display_(self) -> None:
+        """Displayed: the live card (with cards off, the static copy), with a display id,
+        so the saved notebook's copies follow the run to its end."""
+        self._fetch_events_on_end(self._run)
+        if self._backend.show_cards:
+            from jobmagic.widgets import RunCard
+
+            RunCard(self)._ipython_display_()
+            return
+        from jobmagic.widgets.snapshot import SnapshotView
+
+        SnapshotView(self).show()
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         # A handle that never saw its run end (attached to a run that had already failed)
@@ -399,7 +416,12 @@ class Tracker:
         self._interval = interval if callable(interval) else (lambda: float(interval))
         self._on_runs = on_runs
         self._lock = threading.Lock()
-        self._watched: dict[tuple[str, str], RunHandle] = {}
+        # Several handles may show one run (a card's, a board's): all of them are kept
+        # current from the one list call, so displaying a new view never silences an old one.
+        self._watched: dict[tuple[str, str], list[RunHandle]] = {}
+        # Handles watched for their own sake (``watch()``, a terminate), not for a view: kept
+        # until their run ends even with no listener.
+        self._pinned: set[int] = set()
         self._apps: dict[str, _AppState] = {}
         self._wake = threading.Event()
         self._stopped = threading.Event()
@@ -409,19 +431,27 @@ class Tracker:
     @property
     def watched(self) -> list[RunHandle]:
         with self._lock:
-            return list(self._watched.values())
+            return [handle for handles in self._watched.values() for handle in handles]
 
     @property
     def running(self) -> bool:
         thread = self._thread
         return thread is not None and thread.is_alive()
 
-    def watch(self, handle: RunHandle) -> None:
-        """Keep ``handle`` current until it ends; starts the thread if needed."""
+    def watch(self, handle: RunHandle, *, pin: bool = True) -> None:
+        """Keep ``handle`` current until it ends; starts the thread if needed.
+
+        Other handles of the same run stay watched too. With ``pin=False`` (a view's
+        subscription) the handle is dropped again by :meth:`release` once it has no listener.
+        """
         if self._stopped.is_set() or not handle.application_id:
             return
         with self._lock:
-            self._watched[(handle.application_id, handle.name)] = handle
+            handles = self._watched.setdefault((handle.application_id, handle.name), [])
+            if not any(h is handle for h in handles):
+                handles.append(handle)
+            if pin:
+                self._pinned.add(id(handle))
             self._apps.setdefault(handle.application_id, _AppState())
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -431,9 +461,27 @@ class Tracker:
         self._wake.set()
 
     def unwatch(self, handle: RunHandle) -> None:
+        """Stop polling for ``handle`` (other handles of the same run stay watched)."""
         with self._lock:
-            if handle.application_id:
-                self._watched.pop((handle.application_id, handle.name), None)
+            self._drop(handle)
+
+    def release(self, handle: RunHandle) -> None:
+        """Stop polling for ``handle`` if nothing needs it: no listener and not pinned."""
+        with self._lock:
+            if id(handle) not in self._pinned and not handle.has_listeners:
+                self._drop(handle)
+
+    def _drop(self, handle: RunHandle) -> None:
+        # Caller holds the lock.
+        self._pinned.discard(id(handle))
+        if not handle.application_id:
+            return
+        key = (handle.application_id, handle.name)
+        handles = [h for h in self._watched.get(key, []) if h is not handle]
+        if handles:
+            self._watched[key] = handles
+        else:
+            self._watched.pop(key, None)
 
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Stop polling and join the thread; True once no tracker thread runs."""
@@ -475,8 +523,8 @@ class Tracker:
         self.ticks += 1
         with self._lock:
             groups: dict[str, list[RunHandle]] = {}
-            for (app_id, _name), handle in self._watched.items():
-                groups.setdefault(app_id, []).append(handle)
+            for (app_id, _name), handles in self._watched.items():
+                groups.setdefault(app_id, []).extend(handles)
         now = time.monotonic()
         fresh: list[JobRun] = []
         for app_id, handles in groups.items():
@@ -501,9 +549,10 @@ class Tracker:
             with contextlib.suppress(Exception):
                 self._on_runs(fresh)
         with self._lock:
-            for key, handle in list(self._watched.items()):
-                if handle.run.is_terminal or handle._gave_up():
-                    del self._watched[key]
+            for handles in list(self._watched.values()):
+                for handle in handles:
+                    if handle.run.is_terminal or handle._gave_up():
+                        self._drop(handle)
             live_apps = {app_id for app_id, _ in self._watched}
             for app_id in list(self._apps):
                 if app_id not in live_apps:
@@ -513,7 +562,7 @@ class Tracker:
         wanted = {h.name for h in handles}
         runs = latest_runs(client, app_id, wanted)
         by_name = {run.name: run for run in runs if run.name in wanted}
-        for handle in handles:
+        for handle in handles:  # every handle of a run hears of it, not only the newest
             run = by_name.get(handle.name)
             if run is None:
                 # Older than the page (rare): ask for it by name.

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping, Sequence
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from jobmagic._version import __version__
 from jobmagic.api._errors import JobmagicError
@@ -20,8 +22,9 @@ from jobmagic.models import JobRun
 if TYPE_CHECKING:
     from jobmagic.sandbox.server import SandboxProcess
     from jobmagic.session import JobSession, ResolvedTarget
+    from jobmagic.widgets._source import RunSource
 
-__all__ = ["DryRunView", "InfoView", "StatusLine"]
+__all__ = ["DryRunView", "InfoView", "ProgressPrinter", "StatusLine", "WaitLine"]
 
 _BOX = (
     "font-family: var(--jp-code-font-family, monospace); font-size: 12px; "
@@ -53,6 +56,120 @@ class StatusLine:
 
     def _repr_html_(self) -> str:
         return f"<div class='jobmagic-status-line' style='{_BOX}'>{html.escape(self.text())}</div>"
+
+
+class WaitLine:
+    """The ``--wait`` status line, displayed with a display id: it ticks while the cell
+    waits (:meth:`tick`), and after that still follows the run to its end, so a wait that
+    timed out or was interrupted does not leave a frozen line in the saved notebook."""
+
+    def __init__(self, source: RunSource) -> None:
+        from jobmagic.widgets._format import run_state_key
+        from jobmagic.widgets._live import LiveOutput
+
+        self._source = source
+        self._ticks = 0
+        self._key = run_state_key
+        self._live = LiveOutput(self.bundle, self._state, lambda: source.run.is_terminal)
+        self._unsubscribe: Callable[[], None] | None = None
+
+    @property
+    def display_id(self) -> str:
+        return self._live.display_id
+
+    def _state(self) -> tuple[object, ...]:
+        return (self._key(self._source.run), self._ticks)
+
+    def text(self) -> str:
+        return StatusLine(self._source.run).text()
+
+    def bundle(self) -> dict[str, Any]:
+        line = StatusLine(self._source.run)
+        return {"text/plain": line.text(), "text/html": line._repr_html_()}
+
+    def show(self) -> None:
+        """Display the line and follow the run (its status changes) until it ends."""
+        self._live.show()
+        if not self._source.run.is_terminal and self._live.following:
+            self._unsubscribe = self._source.subscribe(self._on_update)
+
+    def tick(self) -> None:
+        """Re-send the line now: its duration moved on (called about once a second)."""
+        self._ticks += 1
+        self._live.push()
+
+    def _on_update(self, run: JobRun, _stale: Any) -> None:
+        self._live.push()
+        if run.is_terminal and self._unsubscribe is not None:
+            unsubscribe, self._unsubscribe = self._unsubscribe, None
+            unsubscribe()
+
+
+class ProgressPrinter:
+    """A compact progress line on stdout, for readers of text rather than widgets.
+
+    On a terminal it is rewritten in place (``\r``) at most every ``tty_interval`` seconds.
+    Elsewhere (papermill and nbclient logs, a pipe) a line is written at most every
+    ``interval`` seconds, and only when it changed: never one line per poll. In a kernel the
+    line starts with ``\r``, which JupyterLab and Notebook render in place as well.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        kernel: bool = False,
+        interval: float = 5.0,
+        tty_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream = stream if stream is not None else sys.stdout
+        isatty = getattr(self._stream, "isatty", None)
+        self.tty = bool(isatty()) if callable(isatty) and not kernel else False
+        self.kernel = kernel
+        self._interval = tty_interval if self.tty else interval
+        self._clock = clock
+        self._last_at = float("-inf")
+        self._last_text = ""
+        self._width = 0
+        self.lines = 0
+
+    def update(self, text: str) -> bool:
+        """Show ``text`` if the interval has passed and it changed; True if written."""
+        now = self._clock()
+        if text == self._last_text or now - self._last_at < self._interval:
+            return False
+        self._write(text, end="")
+        self._last_at = now
+        return True
+
+    def finish(self, text: str) -> None:
+        """The last line: always written, and ended with a newline."""
+        if self.tty or self.kernel or text != self._last_text:
+            self._write(text, end="\n")
+        self._last_text = ""
+
+    def _write(self, text: str, *, end: str) -> None:
+        if self.tty:
+            pad = " " * max(0, self._width - len(text))
+            self._stream.write(f"\r{text}{pad}{end}")
+        elif self.kernel:
+            self._stream.write(f"\r{text}{end}")
+        else:
+            self._stream.write(f"{text}\n")
+        self._stream.flush()
+        self._width = len(text)
+        self._last_text = text
+        self.lines += 1
+
+
+def sweep_progress_text(statuses: Sequence[Any], elapsed: float) -> str:
+    """``4 runs · 1 running · 3 finished · 12.0 s``: counts per status, then the time waited."""
+    from jobmagic.widgets._format import count_states, format_counts
+
+    noun = "run" if len(statuses) == 1 else "runs"
+    counts = format_counts(count_states(statuses))
+    return f"{len(statuses)} {noun} · {counts} · {_fmt_seconds(elapsed)}"
 
 
 @dataclass(frozen=True)
@@ -148,7 +265,7 @@ class InfoView:
         rows += [
             ("ledger", ledger),
             ("poll interval", f"{settings.poll_interval:g} s"),
-            ("runs this session", str(len(session.handles))),
+            ("runs this session", str(_distinct_runs(session))),
         ]
         if sandbox is not None:
             rows += [("sandbox", f"{sandbox.host} (pid {sandbox.pid})")]
@@ -171,3 +288,8 @@ class InfoView:
             f"<div class='jobmagic-info' style='{_BOX}'><b>{html.escape(self.headline)}</b>"
             f"<table>{cells}</table></div>"
         )
+
+
+def _distinct_runs(session: JobSession) -> int:
+    """Runs, not views: a run shown in a card and two boards is one run."""
+    return len({(h.application_id, h.name) for h in session.handles})

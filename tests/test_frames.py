@@ -356,8 +356,18 @@ def test_style_runs_escapes_and_colours() -> None:
     )
     html = style_runs(frame).to_html()
     assert "<script>x" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
-    assert STATUS_COLORS["FAILED"] in html
+    # The card's badge colours (not the timeline's palette): one look for the same facts.
+    assert "var(--jp-error-color1, #c62828)" in html
     assert "1:02:03" in html and "2023-11-14 22:13:20" in html
+
+
+def test_style_runs_keeps_names_on_one_line_and_shortens_commands() -> None:
+    command = "python train.py " + "--flag value " * 40
+    frame = runs_to_dataframe([_api("train-abcde", status="RUNNING", command=command)])
+    html = style_runs(frame).to_html()
+    assert "white-space: nowrap" in html
+    assert command.strip() not in html and "python train.py --flag value" in html
+    assert frame.loc[0, "command"] == command  # the frame keeps the whole text
 
 
 # --- the timeline ---------------------------------------------------------------------------------

@@ -275,4 +275,4 @@ def test_job_runs_all_lists_an_earlier_kernels_runs_with_their_params(
 
     styled = shell.run_line_magic("job_runs", "--all --table")
     html = styled.to_html()
-    assert "hello" in html and "#D55E00" in html  # FAILED's colour on the status cell
+    assert "hello" in html and "#c62828" in html  # the FAILED card badge's colour

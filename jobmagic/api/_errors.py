@@ -213,7 +213,7 @@ def error_for_response(
     parts = [f"{method} {path} failed with HTTP {status_code}"]
     if server_message:
         parts[0] += f": {server_message}"
-    detail_text = _format_details(details)
+    detail_text = _format_details(details, already_said=server_message or "")
     if detail_text:
         parts.append(detail_text)
     if cls is RateLimitedError and retry_after is not None:
@@ -233,8 +233,16 @@ def error_for_response(
     return cls(message, **kwargs)
 
 
-def _format_details(details: list[Any]) -> str:
-    pieces = []
+def _format_details(details: list[Any], *, already_said: str = "") -> str:
+    """The details as ``field: problem; …``, each once.
+
+    Servers often build their ``message`` from the same details (the sandbox does): a detail
+    the message already says is left out, and so is a repeated one.
+
+    >>> _format_details([{"field": "lr", "message": "bad"}], already_said="lr: bad")
+    ''
+    """
+    pieces: list[str] = []
     for item in details[:5]:
         if isinstance(item, Mapping):
             field = item.get("field") or item.get("property") or item.get("path")
@@ -242,4 +250,5 @@ def _format_details(details: list[Any]) -> str:
             pieces.append(f"{field}: {text}" if field else str(text or dict(item)))
         else:
             pieces.append(str(item))
-    return "; ".join(p for p in pieces if p)
+    unique = [p for p in dict.fromkeys(pieces) if p and p not in already_said]
+    return "; ".join(unique)

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from jobmagic.models import JobRun, RunStatus
 
 __all__ = [
+    "BADGE_CSS",
     "MISSING",
     "STATES",
     "application_label",
@@ -31,6 +32,7 @@ __all__ = [
     "format_relative",
     "format_version",
     "meta_rows",
+    "run_state_key",
     "safe_url",
     "short_error",
     "shows_events",
@@ -57,6 +59,21 @@ _STATE_OF: dict[str, str] = {
     RunStatus.TERMINATION_REQUESTED.value: "terminating",
     RunStatus.TERMINATING.value: "terminating",
     RunStatus.TERMINATED.value: "terminated",
+}
+
+#: Each visual state's badge colours as inline CSS (JupyterLab's variables, with the
+#: fallbacks the cards use), for tables styled outside the cards' stylesheet.
+BADGE_CSS: dict[str, str] = {
+    "queued": "background-color: var(--jp-layout-color3, #cfd8dc); "
+    "color: var(--jp-ui-font-color1, #263238)",
+    "running": "background-color: var(--jp-brand-color1, #1976d2); color: #ffffff",
+    "finished": "background-color: var(--jp-success-color1, #2e7d32); color: #ffffff",
+    "failed": "background-color: var(--jp-error-color1, #c62828); color: #ffffff",
+    "terminating": "background-color: var(--jp-warn-color1, #ef6c00); color: #1a1a1a",
+    "terminated": "color: var(--jp-warn-color0, #bf360c); "
+    "box-shadow: inset 0 0 0 1px var(--jp-warn-color1, #ef6c00)",
+    "unknown": "color: var(--jp-content-font-color2, rgba(0, 0, 0, 0.6)); "
+    "box-shadow: inset 0 0 0 1px var(--jp-content-font-color2, rgba(0, 0, 0, 0.6))",
 }
 
 #: Shown where a value is not known (yet).
@@ -201,6 +218,24 @@ def meta_rows(
         ("Exit code", MISSING if run.exit_code is None else str(run.exit_code)),
         ("Retries", MISSING if retries is None else str(retries)),
     ]
+
+
+def run_state_key(run: JobRun) -> tuple[object, ...]:
+    """What a run's static copies show that can change, except a live run's ticking duration.
+
+    Views re-send their saved copies (``update_display``) when this changes, so a notebook
+    shows each run's final status, end time, duration and exit code, without an update per
+    second of a running run.
+    """
+    return (
+        run.name,
+        str(run.status),
+        run.exit_code,
+        run.end_time,
+        run.error,
+        run.duration_seconds if run.is_terminal else None,
+        run.total_retries,
+    )
 
 
 def count_states(statuses: Iterable[RunStatus | str | None]) -> dict[str, int]:

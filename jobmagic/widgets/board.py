@@ -24,7 +24,8 @@ from typing import Any, Protocol
 import ipywidgets as widgets
 
 from jobmagic.models import JobRun
-from jobmagic.widgets._format import count_states, format_clock, format_counts
+from jobmagic.widgets._format import count_states, format_clock, format_counts, run_state_key
+from jobmagic.widgets._live import LiveOutput
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets._threads import start_worker
 from jobmagic.widgets.card import RunCard
@@ -87,8 +88,11 @@ class RunsBoard:
         on_open: Callable[[RunSource], None] | None = None,
         actions: SweepActions | None = None,
         min_interval: float = 0.5,
+        note: str = "",
     ) -> None:
         self._lock = threading.RLock()
+        self._note = note
+        self._live = LiveOutput(self._repr_mimebundle_, self._state_key, self._shows_ended)
         self._entries: list[_Entry] = []
         self._on_open = on_open
         # Sweep buttons (refresh all, terminate all, rerun failed) only with actions.
@@ -327,7 +331,14 @@ class RunsBoard:
             self.render()
 
     def render(self) -> None:
-        """Rebuild the counts line and the table now (one trait update each, if changed)."""
+        """Rebuild the counts line and the table now (one trait update each, if changed).
+
+        Then re-send the board's saved copies if a run's state changed (not on every tick).
+        """
+        self._render()
+        self._live.push()
+
+    def _render(self) -> None:
         with self._lock:
             if self._closed:
                 return
@@ -343,6 +354,9 @@ class RunsBoard:
             if stale:
                 line += f" · stale since {format_clock(min(stale))}"
             counts_html = f'<span class="jobmagic-board-counts-text">{html.escape(line)}</span>'
+            if self._note:
+                note = html.escape(self._note)
+                counts_html = f'<pre class="jobmagic-board-note">{note}</pre>{counts_html}'
             table_html = runs_table_html(rows, now=now)
             if self.counts_label.value != counts_html:
                 self.counts_label.value = counts_html
@@ -538,18 +552,46 @@ class RunsBoard:
             card.close()
         for widget in self._widgets:
             widget.close()
+        self._live.forget()
+
+    @property
+    def display_id(self) -> str:
+        """The id the board's output is displayed (and updated) with."""
+        return self._live.display_id
+
+    @property
+    def live_output(self) -> LiveOutput:
+        return self._live
+
+    def _state_key(self) -> tuple[object, ...]:
+        with self._lock:
+            rows = tuple(run_state_key(entry.run) for entry in self._entries)
+            stale = any(entry.stale_since for entry in self._entries)
+            return (rows, stale, self._closed)
+
+    def _shows_ended(self) -> bool:
+        with self._lock:
+            return self._closed or all(entry.run.is_terminal for entry in self._entries)
 
     def _entries_snapshot(self) -> list[tuple[JobRun, Any]]:
         with self._lock:
             return [(entry.run, entry.source.params) for entry in self._entries]
 
     def text(self) -> str:
-        """``12 runs: 3 running · 9 finished``."""
-        return render_runs_text(self._entries_snapshot())
+        """``12 runs: 3 running · 9 finished`` (under the board's note, if it has one)."""
+        text = render_runs_text(self._entries_snapshot())
+        return f"{self._note}\n{text}" if self._note else text
 
     def snapshot_html(self) -> str:
-        """A static HTML table of the runs as they are now."""
-        return render_runs_html(self._entries_snapshot())
+        """A static HTML table of the runs as they are now (under the note, if any)."""
+        table = render_runs_html(self._entries_snapshot())
+        if not self._note:
+            return table
+        return f"<pre class='jobmagic-sweep-summary'>{html.escape(self._note)}</pre>{table}"
+
+    def _ipython_display_(self) -> None:
+        """Display the board with a display id, so its saved copies follow the runs."""
+        self._live.show()
 
     def __repr__(self) -> str:
         return f"<RunsBoard {self.text()}>"

@@ -21,7 +21,14 @@ from typing import Any
 import ipywidgets as widgets
 
 from jobmagic.models import JobRun, LogLine
-from jobmagic.widgets._format import format_clock, short_error, shows_events, status_state
+from jobmagic.widgets._format import (
+    format_clock,
+    run_state_key,
+    short_error,
+    shows_events,
+    status_state,
+)
+from jobmagic.widgets._live import LiveOutput
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets._threads import start_worker
 from jobmagic.widgets.static import (
@@ -87,6 +94,7 @@ class RunCard:
         self._logs_busy = False
         self._logs_again = False
         self._logs_fetched_at = float("-inf")
+        self._live = LiveOutput(self._repr_mimebundle_, self._state_key, self._shows_ended)
         self._build()
         self._apply(self._run, self._stale_since)
         if not self._run.is_terminal:
@@ -260,10 +268,29 @@ class RunCard:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def display_id(self) -> str:
+        """The id the card's output is displayed (and updated) with."""
+        return self._live.display_id
+
+    @property
+    def live_output(self) -> LiveOutput:
+        return self._live
+
+    def _state_key(self) -> tuple[object, ...]:
+        with self._lock:
+            events = len(self._source.events) if shows_events(self._run) else 0
+            return (run_state_key(self._run), events, self._stale_since is None, self._closed)
+
+    def _shows_ended(self) -> bool:
+        return self._run.is_terminal or self._closed
+
     def _on_update(self, run: JobRun, stale_since: datetime | None) -> None:
         """Subscription callback: runs on the tracker's thread."""
         was_terminal = self._run.is_terminal
         self._apply(run, stale_since)
+        # Outside the card's lock: a cell's end sends every output under the outputs' lock.
+        self._live.push()
         self._after_update(run, was_terminal)
 
     def _after_update(self, run: JobRun, was_terminal: bool) -> None:
@@ -358,6 +385,7 @@ class RunCard:
             self._set_message(f"Refresh failed: {short_error(exc)}", error=True)
         else:
             self._apply(run, None)
+            self._live.push()
             self._set_message(f"Refreshed at {format_clock(datetime.now(timezone.utc))}.")
             self._after_update(run, was_terminal)
         finally:
@@ -517,6 +545,7 @@ class RunCard:
                 self._rerun_form.close()
             for widget in self._widgets:
                 widget.close()
+        self._live.forget()
 
     def text(self) -> str:
         """The one-line summary (also the ``text/plain`` of the output)."""
@@ -538,6 +567,10 @@ class RunCard:
 
     def __repr__(self) -> str:
         return f"<RunCard {self.text()}>"
+
+    def _ipython_display_(self) -> None:
+        """Display the card with a display id, so its saved copies follow the run."""
+        self._live.show()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         """The live widget, plus static HTML and a text line for viewers without widgets."""

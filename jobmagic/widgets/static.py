@@ -192,6 +192,9 @@ _RULES: tuple[tuple[str, str], ...] = (
         "color: var(--jm-warn-text); font-style: italic; font-size: 12px;",
     ),
     ("& .jobmagic-muted", "color: var(--jm-muted);"),
+    # Labels for readers without this stylesheet (JupyterLab strips <style> from untrusted
+    # outputs; GitHub does too): hidden where it applies, read as plain text where not.
+    ("& .jobmagic-plain", "display: none;"),
     ("& .jobmagic-message-error", "color: var(--jm-error-text);"),
     ("& .jobmagic-message-ok", "color: var(--jm-muted);"),
     (
@@ -445,11 +448,17 @@ def render_run_html(
     """
     name = run.name or "(unnamed run)"
     status_class = f"jobmagic-status jobmagic-status-{status_state(run.status)}"
+    exit_text = "" if run.exit_code is None else f" · Exit code: {run.exit_code}"
+    link = link_html(url)
+    # Without the stylesheet the head reads "train-x · Status: FINISHED · Exit code: 0 ·
+    # Open in TrueFoundry ↗": labelled facts, not words run together.
     head = (
         '<div class="jobmagic-head">'
-        f'<span class="jobmagic-name">{_e(name)}</span>'
+        f'<span class="jobmagic-plain">Run: </span><span class="jobmagic-name">{_e(name)}</span>'
+        '<span class="jobmagic-plain"> · Status: </span>'
         f"{badge_html(run.status, extra_class=status_class)}"
-        f"{link_html(url)}</div>"
+        f'<span class="jobmagic-plain">{_e(exit_text)}{" · " if link else ""}</span>'
+        f"{link}</div>"
     )
     error = error_html(run.error)
     error_block = f'<div class="jobmagic-error">{error}</div>' if error else ""
@@ -492,9 +501,10 @@ def render_runs_html(runs_with_params: Iterable[RunEntry], *, now: datetime | No
     """
     entries = _entries(runs_with_params)
     counts = format_counts(count_states(run.status for run, _ in entries))
+    noun = "run" if len(entries) == 1 else "runs"
     return (
         f'<div class="jobmagic-snapshot jobmagic-board">{style_block()}'
-        f'<div class="jobmagic-board-counts">{_e(counts)}</div>'
+        f'<div class="jobmagic-board-counts">{len(entries)} {noun}: {_e(counts)}</div>'
         f"{runs_table_html(entries, now=now)}</div>"
     )
 
