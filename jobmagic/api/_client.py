@@ -35,6 +35,7 @@ from jobmagic.api._errors import (
     error_for_response,
     trigger_outcome,
 )
+from jobmagic.api._mlclient import AsyncMLRunsMethods, MLRunsMethods
 from jobmagic.api._retry import NEVER_SENT, RetryPolicy, parse_retry_after
 from jobmagic.config import Credentials, mask_token, resolve_credentials
 from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus, TriggerResult
@@ -184,7 +185,7 @@ class _ClientCore:
         )
 
 
-class JobsClient:
+class JobsClient(MLRunsMethods):
     """A blocking client for the Jobs API, with one pooled connection per client.
 
     Host and token are found as :func:`jobmagic.config.resolve_credentials`
@@ -400,7 +401,7 @@ class JobsClient:
         return dict(self._drive(flows.single(ep.session(), lambda body: body)))
 
 
-class AsyncJobsClient:
+class AsyncJobsClient(AsyncMLRunsMethods):
     """The asyncio twin of :class:`JobsClient`: same methods, awaited.
 
     >>> async with AsyncJobsClient() as client:                      # doctest: +SKIP
