@@ -32,7 +32,6 @@ __all__ = ["LiveOutput", "flush_live_outputs", "live_outputs"]
 
 _lock = threading.RLock()
 _live: dict[str, LiveOutput] = {}
-_hooked: set[int] = set()
 # True between pre_run_cell and post_run_cell on the main thread: a message sent now carries
 # the running cell's parent header, so nbclient and papermill record it.
 _in_cell = False
@@ -68,9 +67,10 @@ def _post_run_cell(*_args: Any) -> None:
 
 def _hook(shell: Any) -> None:
     with _lock:
-        if id(shell) in _hooked:
+        # Marked on the shell itself: a later shell may reuse a cleared one's id().
+        if getattr(shell, "_jobmagic_live_hooks", False):
             return
-        _hooked.add(id(shell))
+        shell._jobmagic_live_hooks = True
     shell.events.register("pre_run_cell", _pre_run_cell)
     shell.events.register("post_run_cell", _post_run_cell)
 
