@@ -147,13 +147,13 @@ def _handle(
     entry: LedgerEntry | None,
 ) -> RunHandle:
     sent = sent_with(run, application, entry)
-    # A command read back as an override is already the run's command: the handle keeps it
-    # as what a rerun would send, and the DataFrame shows the run's own.
+    # A handle's command is an override it sent; a run whose params are unknown keeps its
+    # command on its JobRun (the DataFrame shows it, a rerun resends it), not as one.
     return session.handle_for(
         replace(resolved, application=resolved.application or application),
         run,
         params=sent.params,
-        command=sent.command,
+        command=sent.command if sent.source == "ledger" else None,
         application_fqn=(entry.application_fqn if entry else None)
         or (application.fqn if application else None),
         rerun_of=entry.rerun_of if entry else None,

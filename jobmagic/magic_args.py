@@ -14,12 +14,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from IPython.core import error as _ipython_errors
 
 from jobmagic.magic_help import HelpAction, closest, option_strings
 from jobmagic.models import RunStatus
+
+if TYPE_CHECKING:
+    from jobmagic.history_args import ServerRunsArgs
 
 __all__ = [
     "PARSERS",
@@ -340,6 +343,8 @@ class JobRunsArgs:
     out: str | None = None
     limit: int | None = None
     reconcile: bool = False
+    #: With ``--server``: the server's listing and its own filters (see jobmagic.history_args).
+    server: ServerRunsArgs | None = None
 
 
 def parse_duration_or_date(text: str, *, now: datetime | None = None) -> datetime:
@@ -412,12 +417,17 @@ def _job_runs_parser() -> _Parser:
         metavar="VAR",
         help="Store the runs' DataFrame in the variable VAR.",
     )
+    from jobmagic.history_args import add_server_flags  # it imports this module
+
+    add_server_flags(parser)
     return parser
 
 
 def parse_job_runs_line(line: str) -> JobRunsArgs:
     """``%job_runs [--all] [--app T] [--status S …] [--since 2h] [--refresh | --stored]
     [--reconcile] [--table] [-o V]``."""
+    from jobmagic.history_args import server_args  # it imports this module
+
     namespace = _job_runs_parser().parse_args(split_line(line))
     if namespace.refresh and namespace.stored:
         raise UsageError(
@@ -434,7 +444,14 @@ def parse_job_runs_line(line: str) -> JobRunsArgs:
         out=namespace.out,
         limit=namespace.limit,
         reconcile=namespace.reconcile,
+        server=server_args(namespace),
     )
+
+
+def _job_rerun_parser() -> _Parser:
+    from jobmagic.history_args import job_rerun_parser  # it imports this module
+
+    return job_rerun_parser()
 
 
 def _jobmagic_parser() -> _Parser:
@@ -470,5 +487,6 @@ PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "trigger_job": _trigger_parser,
     "job_run": _job_run_parser,
     "job_runs": _job_runs_parser,
+    "job_rerun": _job_rerun_parser,
     "jobmagic": _jobmagic_parser,
 }

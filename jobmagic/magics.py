@@ -316,6 +316,8 @@ class JobMagics(Magics):
         (safe to retry) or ambiguous. It never triggers anything.
         """
         args = magic_args.parse_job_runs_line(line)
+        if args.server is not None:
+            return self._server_runs(args)
         with _friendly_errors(args.out, self.user_ns):
             if args.reconcile:
                 print(_reconcile_summary(self.session.reconcile()))
@@ -399,6 +401,70 @@ class JobMagics(Magics):
             replace(e, run=fresh.get((e.application_id or "", e.run_name or ""), e.run))
             for e in entries
         ]
+
+    def _server_runs(self, args: magic_args.JobRunsArgs) -> Any:
+        """``%job_runs --server``: the job's runs as the server lists them, with the params
+        the ledger recorded or read back from each run's command."""
+        from jobmagic.frames import runs_to_dataframe
+        from jobmagic.history import DEFAULT_LIMIT, server_runs
+
+        server = args.server
+        assert server is not None
+        with _friendly_errors(args.out, self.user_ns):
+            handles = server_runs(
+                self.session,
+                Target(app=args.app),
+                statuses=[str(status) for status in args.statuses],
+                triggered_by=server.triggered_by,
+                versions=server.versions,
+                search_prefix=server.search,
+                since=args.since,
+                limit=args.limit or DEFAULT_LIMIT,
+            )
+            frame = runs_to_dataframe(handles)
+        if args.out:
+            self.user_ns[args.out] = frame
+        if args.table:
+            from jobmagic.frames import style_runs
+
+            return style_runs(frame)
+        from jobmagic.widgets import RunsBoard
+
+        return RunsBoard(handles)
+
+    # -- %job_rerun --------------------------------------------------------------------------
+
+    @line_magic
+    @documented(magic_args.PARSERS["job_rerun"])
+    def job_rerun(self, line: str) -> Any:
+        """Trigger a run again: the same job and params, with the changes given as
+        name=value; returns the new run's handle, whose card says which run it repeats.
+
+            %job_rerun train-ab12c --app sandbox:demo:train lr=0.2 --wait
+
+        The params are those jobmagic sent, else the ones read back from the run's command
+        (a run started outside jobmagic); when they cannot be, its command is sent again.
+        """
+        from jobmagic import params
+        from jobmagic.history import rerun
+        from jobmagic.history_args import parse_job_rerun_line
+
+        args = parse_job_rerun_line(line)
+        with _friendly_errors(args.out, self.user_ns):
+            changes = params.parse_kv_args(list(args.assignments))
+            original = self.session.attach(
+                args.name, Target(app=args.app, application_id=args.application_id)
+            )
+            handle = rerun(self.session, original, changes, command=args.command, alias=args.alias)
+        if args.out:
+            self.user_ns[args.out] = handle
+        if args.wait:
+            if not args.quiet:
+                display(handle)
+            wait_args = magic_args.TriggerArgs(wait=True, timeout=args.timeout, logs=args.logs)
+            self._wait(handle, wait_args)
+            return None
+        return None if args.quiet else handle
 
     # -- %jobmagic ---------------------------------------------------------------------------
 
@@ -564,7 +630,7 @@ def _show_sweep(result: SweepResult) -> None:
         return
     from jobmagic.widgets import RunsBoard
 
-    RunsBoard(result.handles, note=result.summary())._ipython_display_()
+    RunsBoard(result.handles, note=result.summary(), actions=result)._ipython_display_()
 
 
 def _board_for(session: JobSession, entries: Sequence[LedgerEntry]) -> Any:
