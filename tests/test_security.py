@@ -9,10 +9,16 @@ import inspect
 import ipaddress
 import json
 import os
+import pty
 import re
 import secrets
+import select
+import signal
 import socket
 import stat
+import subprocess
+import sys
+import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -146,13 +152,6 @@ def test_sandbox_start_magic_writes_no_token(isolated_home: Path) -> None:
 
 
 def test_a_terminal_still_sees_the_token(tmp_path: Path, isolated_home: Path) -> None:
-    import pty
-    import select
-    import signal
-    import subprocess
-    import sys
-    import time
-
     token = scan_token()
     leader, follower = pty.openpty()
     env = dict(os.environ, JOBMAGIC_SANDBOX_TOKEN=token)
