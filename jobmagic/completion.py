@@ -418,6 +418,7 @@ class JobCompleter:
             completions=[SimpleCompletion(text, type=kind) for text, kind in found],
             matched_fragment=fragment,
             suppress=bool(found),
+            do_not_suppress=set(),
             ordered=True,
         )
 

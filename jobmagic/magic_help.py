@@ -122,14 +122,16 @@ def format_usage(parser: argparse.ArgumentParser, *, prefix: str = "%") -> str:
         spelling = _spellings(action)[0]
         metavar = _metavar(action)
         parts.append(f"[{spelling} {metavar}]" if metavar else f"[{spelling}]")
-    return textwrap.fill(
-        " ".join(p for p in parts if p),
+    # A no-break space inside each part keeps "[--command CMD]" on one line.
+    wrapped = textwrap.fill(
+        " ".join(p.replace(" ", "\xa0") for p in parts if p),
         width=_WIDTH,
         initial_indent="Usage: ",
         subsequent_indent=" " * (len("Usage: ") + len(parts[0]) + 1),
         break_on_hyphens=False,
         break_long_words=False,
     )
+    return wrapped.replace("\xa0", " ")
 
 
 def _positional_synopsis(action: argparse.Action) -> str:
@@ -138,7 +140,7 @@ def _positional_synopsis(action: argparse.Action) -> str:
         return f"[{_metavar(action)}]"
     if action.nargs == "*":
         metavar = action.metavar if isinstance(action.metavar, str) else action.dest.upper()
-        return f"[{metavar}]"
+        return f"[{metavar}]" if "..." in metavar else f"[{metavar} ...]"
     return name
 
 

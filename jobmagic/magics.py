@@ -108,6 +108,8 @@ class JobMagics(Magics):
 
             check_trigger_input(command=args.command, params=one)
         resolved = self.session.resolve(target)
+        for one in param_sets[:1]:  # a sweep's runs share their names
+            resolved.check(one, args.command)
         if args.dry_run:
             view = DryRunView.build(
                 self.session.host,

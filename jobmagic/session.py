@@ -75,6 +75,19 @@ class ResolvedTarget:
             return self.application.fqn
         return None
 
+    def check(self, params: Mapping[str, Any] | None, command: str | Sequence[str] | None) -> None:
+        """:func:`~jobmagic.api._endpoints.check_trigger_input`, against the params the
+        job declares (known when it was looked up by FQN or name)."""
+        from jobmagic.api._endpoints import check_trigger_input
+
+        app = self.application
+        check_trigger_input(
+            command=command,
+            params=params,
+            declared=app.params if app is not None else (),
+            job=(app.fqn or app.name) if app is not None else None,
+        )
+
     def trigger_args(
         self,
         *,
@@ -337,6 +350,7 @@ class JobSession:
         # Refuse bad input before the ledger or the network sees it.
         check_trigger_input(command=command, params=params)
         resolved = resolved or self.resolve(target)
+        resolved.check(params, command)  # now that the job's declared params are known
         attempt = self.begin(
             resolved, params=params, command=command, alias=alias, rerun_of=rerun_of
         )

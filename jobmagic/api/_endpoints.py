@@ -20,7 +20,15 @@ from jobmagic.api._errors import (
     TriggerOutcomeUnknown,
     ValidationError,
 )
-from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus, TriggerResult
+from jobmagic.models import (
+    Application,
+    Event,
+    JobRun,
+    LogLine,
+    ParamSpec,
+    RunStatus,
+    TriggerResult,
+)
 
 __all__ = ["API_PREFIX", "ApiRequest", "run_page_url"]
 
@@ -97,9 +105,17 @@ def _ns(value: datetime | int) -> str:
 
 
 def check_trigger_input(
-    *, command: str | Sequence[str] | None, params: Mapping[str, Any] | None
+    *,
+    command: str | Sequence[str] | None,
+    params: Mapping[str, Any] | None,
+    declared: Sequence[ParamSpec] = (),
+    job: str | None = None,
 ) -> None:
-    """Refuse, before anything is sent, what the API or TrueFoundry's SDK would refuse."""
+    """Refuse, before anything is sent, what the API or TrueFoundry's SDK would refuse.
+
+    With ``declared`` (the params the job's manifest declares, once it is known), a param
+    it does not declare is refused too, naming the closest declared one.
+    """
     if command is not None and params:
         raise ParamsError(
             "A command override replaces the job's command template, so params would be "
@@ -111,6 +127,18 @@ def check_trigger_input(
                 f"Param {name!r} is a {type(value).__name__}; the API takes strings only. "
                 f"Pass {name}=str(value)."
             )
+    names = [spec.name for spec in declared if spec.name]
+    # A manifest that declares nothing may just not have been read: the server decides.
+    unknown = [name for name in params or {} if names and name not in names]
+    if unknown:
+        import difflib
+
+        near = difflib.get_close_matches(unknown[0], names, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        known = ", ".join(names)
+        raise ParamsError(
+            f"{job or 'The job'} has no param {unknown[0]!r}{hint}. Its params: {known}."
+        )
 
 
 def trigger(
