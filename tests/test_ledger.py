@@ -378,6 +378,7 @@ _WRITER = textwrap.dedent(
 
     path, who, go, count = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
     with Ledger(path) as ledger:
+        Path(f"{go}.{who}.ready").touch()
         deadline = time.monotonic() + 60
         while not go.exists() and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -408,7 +409,14 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
         )
         for who in ("kernel-a", "kernel-b")
     ]
-    time.sleep(0.3)  # both are open and waiting
+    # Both must have the ledger open and be waiting before either starts: on a loaded
+    # machine one interpreter can take seconds to start.
+    ready = [Path(f"{go}.{who}.ready") for who in ("kernel-a", "kernel-b")]
+    deadline = time.monotonic() + 60
+    while not all(flag.exists() for flag in ready):
+        assert all(proc.poll() is None for proc in procs), "a writer died before starting"
+        assert time.monotonic() < deadline, "the writers did not start"
+        time.sleep(0.01)
     go.touch()
     windows = []
     for proc in procs:
