@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from jobmagic.frames import plot_timeline, runs_to_dataframe
     from jobmagic.highlevel import TriggerForm, attach, runs, sweep, trigger
     from jobmagic.ledger import Ledger
+    from jobmagic.metrics import compare, metric_history, plot_metric
+    from jobmagic.mlmodels import Metric, MLRepo, MLRun
     from jobmagic.sweeps import SweepResult
     from jobmagic.tracking import RunHandle
 
@@ -53,6 +55,12 @@ _LAZY = {
     "AsyncJobsClient": "jobmagic.api._client",
     "runs_to_dataframe": "jobmagic.frames",
     "plot_timeline": "jobmagic.frames",
+    "compare": "jobmagic.metrics",
+    "metric_history": "jobmagic.metrics",
+    "plot_metric": "jobmagic.metrics",
+    "MLRun": "jobmagic.mlmodels",
+    "MLRepo": "jobmagic.mlmodels",
+    "Metric": "jobmagic.mlmodels",
     "trigger": "jobmagic.highlevel",
     "sweep": "jobmagic.highlevel",
     "attach": "jobmagic.highlevel",
@@ -94,6 +102,9 @@ __all__ = [
     "JobsClient",
     "Ledger",
     "LogLine",
+    "MLRepo",
+    "MLRun",
+    "Metric",
     "NotFoundError",
     "ParamsError",
     "RateLimitedError",
@@ -109,7 +120,10 @@ __all__ = [
     "ValidationError",
     "__version__",
     "attach",
+    "compare",
     "load_ipython_extension",
+    "metric_history",
+    "plot_metric",
     "plot_timeline",
     "runs",
     "runs_to_dataframe",

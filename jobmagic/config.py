@@ -195,6 +195,8 @@ class Settings:
     verify_tls: bool = True
     ca_bundle: str | None = None
     concurrency: int = 8
+    #: ``(metric name, regular expression)`` pairs that read metrics from logs.
+    metric_patterns: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:
         shown = ", ".join(

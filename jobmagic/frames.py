@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from jobmagic.api._client import JobsClient
+
 __all__ = [
     "BASE_COLUMNS",
     "STATUS_COLORS",
@@ -418,7 +420,14 @@ def _params_columns(params: list[Any], n: int) -> dict[str, list[Any]]:
 _NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
 
 
-def runs_to_dataframe(runs: Iterable[Any], *, params: bool = True) -> pd.DataFrame:
+def runs_to_dataframe(
+    runs: Iterable[Any],
+    *,
+    params: bool = True,
+    metrics: bool = False,
+    metric_patterns: Mapping[str, Any] | None = None,
+    client: JobsClient | None = None,
+) -> pd.DataFrame:
     """Runs (JobRuns, API dicts, LedgerEntries, run handles, mixed) -> a typed DataFrame.
 
     Columns: ``name application_name status created_at end_time duration
@@ -433,10 +442,18 @@ def runs_to_dataframe(runs: Iterable[Any], *, params: bool = True) -> pd.DataFra
     ``triggered_by`` is the friendliest name of who triggered the run; ``rerun_of`` the
     name of the run this one repeats (:meth:`jobmagic.RunHandle.rerun`), else missing.
 
+    With ``metrics=True``, one float ``metrics.<name>`` column per metric holds each run's
+    latest value (NaN where a run has none): from the runs' ML runs, found with one search
+    per application (:mod:`jobmagic.metrics`), and from their logs by ``metric_patterns``
+    (``{"acc": r"acc=([0-9.]+)"}``). ``client`` is the one to ask (default: the runs'
+    session's).
+
     >>> df = runs_to_dataframe([{"name": "r1", "status": "PAUSED", "exitCode": "1"}])
     >>> df["status"].cat.categories[-1], df["exit_code"].dtype
     ('PAUSED', Int64Dtype())
     """
+    if metrics:
+        runs = list(runs)  # read twice: once for the columns, once for the metrics
     columns = _collect(runs)
     n = len(columns[0])
     (
@@ -482,6 +499,12 @@ def runs_to_dataframe(runs: Iterable[Any], *, params: bool = True) -> pd.DataFra
     if params:
         for key, values in _params_columns(row_params, n).items():
             data[f"params.{key}"] = _text(values)
+    if metrics:
+        from jobmagic.metrics import metric_columns
+
+        found = metric_columns(runs, client=client, metric_patterns=metric_patterns)
+        for key, values in found.items():
+            data[key] = np.asarray(values, dtype="float64")
     # copy=False: every column is a fresh array built above; no need to copy it again.
     return pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
 

@@ -343,6 +343,8 @@ class JobRunsArgs:
     out: str | None = None
     limit: int | None = None
     reconcile: bool = False
+    #: Add the runs' metrics (``metrics.<name>`` columns).
+    metrics: bool = False
     #: With ``--server``: the server's listing and its own filters (see jobmagic.history_args).
     server: ServerRunsArgs | None = None
 
@@ -408,6 +410,11 @@ def _job_runs_parser() -> _Parser:
         help="First settle triggers whose outcome is unknown against the server.",
     )
     add("--table", action="store_true", help="Show a styled DataFrame instead of the live board.")
+    add(
+        "--metrics",
+        action="store_true",
+        help="Add each run's metrics (metrics.<name> columns): one search per job.",
+    )
     add("--limit", type=_positive_int, metavar="N", help="At most N runs, newest first.")
     add(
         "--out",
@@ -444,6 +451,7 @@ def parse_job_runs_line(line: str) -> JobRunsArgs:
         out=namespace.out,
         limit=namespace.limit,
         reconcile=namespace.reconcile,
+        metrics=namespace.metrics,
         server=server_args(namespace),
     )
 

@@ -326,7 +326,11 @@ class JobMagics(Magics):
             entries = self._ledger_entries(args)
             from jobmagic.frames import runs_to_dataframe
 
-            frame = runs_to_dataframe(entries)
+            frame = runs_to_dataframe(
+                entries,
+                metrics=args.metrics,
+                metric_patterns=dict(self.session.settings.metric_patterns) or None,
+            )
         if args.out:
             self.user_ns[args.out] = frame
         if args.table:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from traitlets import Bool, Float, Int, TraitType, Unicode
+from traitlets import Bool, Dict, Float, Int, TraitError, TraitType, Unicode, validate
 from traitlets.config import Configurable
 
 from jobmagic.config import Settings, mask_token
@@ -68,6 +68,23 @@ class JobMagic(Configurable):
         config=True
     )
     concurrency = Int(8, help="Default --concurrency of --grid sweeps.").tag(config=True)
+    metric_patterns = Dict(
+        value_trait=Unicode(),
+        key_trait=Unicode(),
+        help='Metrics read from run logs: {"acc": r"acc=([0-9.eE+-]+)"}; the group holds '
+        "the value, the last match is the latest. ML-run metrics win for the same name.",
+    ).tag(config=True)
+
+    @validate("metric_patterns")
+    def _check_patterns(self, proposal: Any) -> Any:
+        # Refused when set, not at the first run: a typo is named where it was made.
+        from jobmagic.metrics import compile_patterns
+
+        try:
+            compile_patterns(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+        return proposal["value"]
 
     def to_settings(self) -> Settings:
         return Settings(
@@ -82,4 +99,5 @@ class JobMagic(Configurable):
             verify_tls=bool(self.verify_tls),
             ca_bundle=self.ca_bundle or None,
             concurrency=max(1, int(self.concurrency)),
+            metric_patterns=tuple((str(k), str(v)) for k, v in self.metric_patterns.items()),
         )

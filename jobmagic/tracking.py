@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from jobmagic.api._errors import JobmagicError
+from jobmagic.metrics import refresh_handles as refresh_metrics
 from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus
 
 if TYPE_CHECKING:
@@ -134,6 +135,31 @@ class RunHandle:
         if self.application is not None:
             return self.application.fqn or self.application.name
         return self._run.application_name
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """``{metric: latest value}``: from the run's ML runs (and, once it ended, from its
+        logs by ``%config JobMagic.metric_patterns``).
+
+        The first read fetches them (one search); from then on the tracker keeps them
+        current while the run is live, with one search per application per tick.
+        """
+        from jobmagic.metrics import handle_metrics
+
+        return handle_metrics(self)
+
+    def fetch_metrics(self) -> dict[str, float]:
+        """Fetch the run's metrics now (blocking) and keep them for :attr:`metrics`."""
+        from jobmagic.metrics import handle_metrics
+
+        return handle_metrics(self, refresh=True)
+
+    @property
+    def metric_series(self) -> dict[str, tuple[float, ...]]:
+        """Each metric's values so far, oldest first (the card's trend); no request."""
+        from jobmagic.metrics import metric_series
+
+        return metric_series(self)
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -333,6 +359,7 @@ class RunHandle:
         """Displayed: the live card (with cards off, the static copy), with a display id,
         so the saved notebook's copies follow the run to its end."""
         self._fetch_events_on_end(self._run)
+        _ = self.metrics  # fetched once when first shown (one search), like the events
         if self._backend.show_cards:
             from jobmagic.widgets import RunCard
 
@@ -346,6 +373,7 @@ class RunHandle:
         # A handle that never saw its run end (attached to a run that had already failed)
         # fetches the events now, once, so its card and snapshot can say why.
         self._fetch_events_on_end(self._run)
+        _ = self.metrics  # fetched once when first shown (one search), like the events
         if self._backend.show_cards:
             from jobmagic.widgets import RunCard
 
@@ -365,7 +393,9 @@ class RunHandle:
         }
         return {
             "text/plain": render_run_text(self._run, **kwargs),
-            "text/html": render_run_html(self._run, events=self._events, **kwargs),
+            "text/html": render_run_html(
+                self._run, events=self._events, metrics=self.metric_series, **kwargs
+            ),
         }
 
 
@@ -561,6 +591,8 @@ class Tracker:
     def _poll_app(self, client: JobsClient, app_id: str, handles: list[RunHandle]) -> list[JobRun]:
         wanted = {h.name for h in handles}
         runs = latest_runs(client, app_id, wanted)
+        # Before the views hear of these runs, so an update shows its metrics: one search.
+        refresh_metrics(client, app_id, handles, runs)
         by_name = {run.name: run for run in runs if run.name in wanted}
         for handle in handles:  # every handle of a run hears of it, not only the newest
             run = by_name.get(handle.name)

@@ -102,7 +102,7 @@ class MLRunLogger:
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         now = int(time.time() * 1000)
-        body = {
+        body: dict[str, object] = {
             "metrics": [
                 {"key": k, "value": v, "timestamp": now, "step": step} for k, v in metrics.items()
             ]

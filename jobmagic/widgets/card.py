@@ -29,6 +29,7 @@ from jobmagic.widgets._format import (
     status_state,
 )
 from jobmagic.widgets._live import LiveOutput
+from jobmagic.widgets._metrics_html import metrics_html
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets._threads import start_worker
 from jobmagic.widgets.static import (
@@ -131,6 +132,7 @@ class RunCard:
         self.error_box = html_widget("jobmagic-error")
         self.events_box = html_widget("jobmagic-events")
         self.params_table = html_widget("jobmagic-params")
+        self.metrics_box = html_widget("jobmagic-metrics")
         self.message = html_widget("jobmagic-message")
         self.refresh_button = button(
             "Refresh", "jobmagic-refresh", icon="refresh", tooltip="Fetch the run's state now"
@@ -180,6 +182,7 @@ class RunCard:
                 self.events_box,
                 params_label,
                 self.params_table,
+                self.metrics_box,
                 actions,
                 self.confirm_box,
                 self.message,
@@ -202,6 +205,7 @@ class RunCard:
             self.error_box,
             self.events_box,
             self.params_table,
+            self.metrics_box,
             self.message,
             self.refresh_button,
             self.terminate_button,
@@ -224,6 +228,7 @@ class RunCard:
         _show(self.logs, False)
         _show(self.stale_note, False)
         _show(self.events_box, False)
+        _show(self.metrics_box, False)
         self._rerun_form: Any = None
         self._rerun_busy = False
         rerun_of = getattr(source, "rerun_of", None)
@@ -326,6 +331,8 @@ class RunCard:
             # The source fetched these once when it saw the run end; reading makes no request.
             self.events_box.value = events_html(self._source.events) if shows_events(run) else ""
             _show(self.events_box, bool(self.events_box.value))
+            self.metrics_box.value = metrics_html(getattr(self._source, "metric_series", {}))
+            _show(self.metrics_box, bool(self.metrics_box.value))
             if stale_since is None:
                 self.stale_note.value = ""
                 _show(self.stale_note, False)
@@ -563,6 +570,7 @@ class RunCard:
             application_fqn=source.application_fqn,
             url=source.url,
             events=source.events,
+            metrics=getattr(source, "metric_series", {}),
         )
 
     def __repr__(self) -> str:

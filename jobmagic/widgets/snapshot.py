@@ -45,7 +45,12 @@ class SnapshotView:
         }
         return {
             "text/plain": render_run_text(source.run, **kwargs),
-            "text/html": render_run_html(source.run, events=source.events, **kwargs),
+            "text/html": render_run_html(
+                source.run,
+                events=source.events,
+                metrics=getattr(source, "metric_series", {}),
+                **kwargs,
+            ),
         }
 
     def show(self) -> None:

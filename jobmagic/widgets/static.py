@@ -34,6 +34,7 @@ from jobmagic.widgets._format import (
     shows_events,
     status_state,
 )
+from jobmagic.widgets._metrics_html import metrics_html
 
 __all__ = [
     "badge_html",
@@ -54,6 +55,7 @@ __all__ = [
 ]
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+_EMPTY_SERIES: Mapping[str, Sequence[float]] = MappingProxyType({})
 
 #: A board row: a run and the params it was sent with (or a bare run).
 RunEntry = JobRun | tuple[JobRun, Mapping[str, str]]
@@ -437,8 +439,11 @@ def render_run_html(
     url: str | None = None,
     now: datetime | None = None,
     events: Sequence[Event] = (),
+    metrics: Mapping[str, Sequence[float]] = _EMPTY_SERIES,
 ) -> str:
     """A self-contained, escaped HTML snapshot of one run (no JavaScript).
+
+    ``metrics`` (``{name: values so far}``) show as the latest value and an inline SVG trend.
 
     A failed or terminated run's ``events`` (its pods', as the source fetched them when it
     ended) follow its error: they say why it ended.
@@ -469,8 +474,16 @@ def render_run_html(
         f"{meta_html(run, application_fqn=application_fqn, now=now)}"
         f"{error_block}{events_block}"
         '<div class="jobmagic-section">Params</div>'
-        f'<div class="jobmagic-params">{params_html(params)}</div></div>'
+        f'<div class="jobmagic-params">{params_html(params)}</div>'
+        f"{_metrics_section(metrics)}</div>"
     )
+
+
+def _metrics_section(metrics: Mapping[str, Sequence[float]]) -> str:
+    table = metrics_html(metrics)
+    if not table:
+        return ""
+    return f'<div class="jobmagic-section">Metrics</div><div class="jobmagic-metrics">{table}</div>'
 
 
 def render_run_text(

@@ -1,0 +1,572 @@
+"""Outcomes: each run's metrics, from TrueFoundry's ML runs or from its logs by pattern.
+
+A job's code logs metrics to an ML run tagged with the job run's name and application id
+(``truefoundry.ml`` does it inside every pod); a job that logs nothing anywhere still prints
+its metrics, and for it a pattern (``{"acc": r"acc=([0-9.eE+-]+)"}``) reads them from the
+logs: the last match is the value, all matches in order the history. ML-run metrics win over
+patterns for the same name.
+
+Cost: one search per application (paged, stopping once every wanted run is found) gives
+the latest metrics of any number of runs; patterns cost one log read per run; a history
+costs one call per ML run and metric.
+
+>>> patterns = compile_patterns({"acc": r"acc=([0-9.]+)"})
+>>> scan_logs(["epoch 1 acc=0.5", "noise", "acc=0.75"], patterns)
+{'acc': [0.5, 0.75]}
+>>> compile_patterns({"acc": r"acc=[0-9.]+"})  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+ValueError: metric pattern 'acc' has no group: put the value in parentheses, ...
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jobmagic.api._errors import JobmagicError
+from jobmagic.api._mlendpoints import equals
+from jobmagic.mlmodels import APPLICATION_TAG, JOB_RUN_TAG, Metric, MLRun
+from jobmagic.models import JobRun
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from jobmagic.api._client import JobsClient
+
+__all__ = [
+    "RunMetrics",
+    "compare",
+    "compile_patterns",
+    "fetch_metrics",
+    "lower_is_better",
+    "metric_history",
+    "plot_metric",
+    "scan_logs",
+]
+
+RunKey = tuple[str, str]  # (application id, job run name)
+#: Metric names whose smaller values are better; any other metric is best when largest.
+_LOWER_IS_BETTER = re.compile(
+    r"loss|err|mse|mae|rmse|mape|perplexity|latency|time|cost|regret|wer|cer", re.IGNORECASE
+)
+_LOG_LIMIT = 5000
+
+
+def lower_is_better(name: str) -> bool:
+    """Whether a smaller ``name`` is the better outcome (losses, errors, times)."""
+    return bool(_LOWER_IS_BETTER.search(name))
+
+
+# --- patterns: pure ---------------------------------------------------------------------
+
+
+def compile_patterns(patterns: Mapping[str, Any] | None) -> dict[str, re.Pattern[str]]:
+    """Checked metric patterns: each must compile and have a group holding the value.
+
+    The value is the group named ``value`` if there is one, else the first group.
+    """
+    compiled: dict[str, re.Pattern[str]] = {}
+    if patterns is None:
+        return compiled
+    if not isinstance(patterns, Mapping):
+        raise ValueError(
+            "metric_patterns must be a dict of metric name -> regular expression, e.g. "
+            '{"acc": r"acc=([0-9.eE+-]+)"}'
+        )
+    for name, pattern in patterns.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"metric pattern names must be non-empty strings, got {name!r}")
+        if isinstance(pattern, re.Pattern):
+            regex = pattern
+        elif isinstance(pattern, str):
+            try:
+                regex = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"metric pattern {name!r} is not a valid regular expression ({exc}): "
+                    f"{pattern!r}"
+                ) from None
+        else:
+            raise ValueError(
+                f"metric pattern {name!r} must be a string (a regular expression), "
+                f"got {type(pattern).__name__}"
+            )
+        if regex.groups < 1:
+            raise ValueError(
+                f"metric pattern {name!r} has no group: put the value in parentheses, "
+                f"e.g. '{re.escape(name)}=([0-9.eE+-]+)'"
+            )
+        compiled[name] = regex
+    return compiled
+
+
+def _value_of(match: re.Match[str]) -> float | None:
+    text = match.group("value") if "value" in match.re.groupindex else match.group(1)
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def scan_logs(
+    lines: Iterable[str], patterns: Mapping[str, re.Pattern[str]]
+) -> dict[str, list[float]]:
+    """Every value each pattern finds in ``lines``, in order (names with none left out)."""
+    found: dict[str, list[float]] = {}
+    for line in lines:
+        for name, regex in patterns.items():
+            for match in regex.finditer(line):
+                value = _value_of(match)
+                if value is not None:
+                    found.setdefault(name, []).append(value)
+    return found
+
+
+# --- which runs ---------------------------------------------------------------------------
+
+
+def run_key(item: Any) -> RunKey | None:
+    """(application id, run name) of anything ``runs_to_dataframe`` accepts, if known."""
+    if isinstance(item, JobRun):
+        return (item.application_id, item.name) if item.application_id and item.name else None
+    if isinstance(item, Mapping):
+        app, name = item.get("applicationId"), item.get("name")
+        return (str(app), str(name)) if app and name else None
+    run = getattr(item, "run", None)
+    app = getattr(item, "application_id", None) or getattr(run, "application_id", None)
+    name = getattr(run, "name", None)
+    return (str(app), str(name)) if app and name else None
+
+
+def _client_for(items: Sequence[Any], client: JobsClient | None) -> JobsClient:
+    if client is not None:
+        return client
+    for item in items:
+        backend = getattr(item, "_backend", None)  # a RunHandle's session
+        if backend is not None:
+            return backend.client
+    from jobmagic.highlevel import current_session
+
+    return current_session().client
+
+
+# --- fetching -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """One job run's metrics: ``latest`` values, the ML runs they came from, and the
+    histories read from its logs by pattern (``{name: [values in order]}``)."""
+
+    latest: Mapping[str, float]
+    ml_runs: tuple[MLRun, ...] = ()
+    from_logs: Mapping[str, Sequence[float]] | None = None
+
+
+def _newest(points: Iterable[Metric]) -> dict[str, float]:
+    best: dict[str, tuple[float, float, float]] = {}
+    for point in points:
+        if point.value is None:
+            continue
+        rank = (float(point.step or 0), point.timestamp_ms or 0.0)
+        if point.key not in best or rank >= best[point.key][:2]:
+            best[point.key] = (*rank, point.value)
+    return {key: value[2] for key, value in best.items()}
+
+
+def search_app(client: JobsClient, app_id: str, names: set[str] | None) -> dict[str, list[MLRun]]:
+    """The ML runs of one application's job runs, by job run name: one search, paged.
+
+    With ``names``, paging stops once every named run has been seen (newest first, so a
+    look at a recent sweep does not read the application's whole history).
+    """
+    filter_ = equals(f"tags.{APPLICATION_TAG}", app_id)
+    if names is not None and len(names) == 1:
+        filter_ += " and " + equals(f"tags.{JOB_RUN_TAG}", next(iter(names)))
+
+    def seen_all(runs: Sequence[MLRun]) -> bool:
+        return names is not None and names <= {run.job_run_name for run in runs}
+
+    found: dict[str, list[MLRun]] = {}
+    for run in client.search_ml_runs(filter_, stop_when=seen_all):
+        name = run.job_run_name
+        if name and (names is None or name in names):
+            found.setdefault(name, []).append(run)
+    return found
+
+
+def fetch_metrics(
+    runs: Iterable[Any],
+    *,
+    client: JobsClient | None = None,
+    metric_patterns: Mapping[str, Any] | None = None,
+) -> list[RunMetrics]:
+    """The metrics of each run, in input order (runs with no known application get none)."""
+    items = list(runs)
+    keys = [run_key(item) for item in items]
+    patterns = compile_patterns(metric_patterns)
+    if not any(keys):
+        return [RunMetrics({}) for _ in items]
+    api = _client_for(items, client)
+    by_app: dict[str, set[str]] = {}
+    for key in keys:
+        if key is not None:
+            by_app.setdefault(key[0], set()).add(key[1])
+    ml: dict[RunKey, list[MLRun]] = {}
+    for app_id, names in by_app.items():
+        for name, found in search_app(api, app_id, names).items():
+            ml[(app_id, name)] = found
+    results = []
+    for key in keys:
+        if key is None:
+            results.append(RunMetrics({}))
+            continue
+        ml_runs = tuple(ml.get(key, ()))
+        latest = _newest(point for run in ml_runs for point in run.metrics.values())
+        from_logs = None
+        if patterns and not set(patterns) <= set(latest):
+            lines = [line.log for line in api.logs(key[0], key[1], limit=_LOG_LIMIT)]
+            from_logs = scan_logs(lines, patterns)
+            for name, values in from_logs.items():
+                latest.setdefault(name, values[-1])  # ML-run metrics win
+        results.append(RunMetrics(latest, ml_runs, from_logs))
+    return results
+
+
+def metric_columns(
+    items: Iterable[Any], *, client: JobsClient | None, metric_patterns: Mapping[str, Any] | None
+) -> dict[str, list[float]]:
+    """``{"metrics.<name>": [latest value or NaN per run]}``, names in first-seen order."""
+    fetched = fetch_metrics(items, client=client, metric_patterns=metric_patterns)
+    names: dict[str, None] = {}
+    for result in fetched:
+        names.update(dict.fromkeys(result.latest))
+    return {
+        f"metrics.{name}": [float(r.latest.get(name, math.nan)) for r in fetched] for name in names
+    }
+
+
+# --- analysis -----------------------------------------------------------------------------
+
+
+def _patterns_setting(metric_patterns: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The ``metric_patterns=`` argument, else ``%config JobMagic.metric_patterns``."""
+    if metric_patterns is not None:
+        return metric_patterns
+    from jobmagic.highlevel import current_session
+
+    try:
+        configured = current_session().settings.metric_patterns
+    except (AttributeError, JobmagicError):
+        return None
+    return dict(configured) or None
+
+
+def _unknown_metric(name: str, known: Iterable[str]) -> ValueError:
+    names = sorted(known)
+    listing = ", ".join(names) if names else "none (no run logged a metric or matched a pattern)"
+    return ValueError(f"No metric {name!r} in these runs. Metrics that exist: {listing}.")
+
+
+def _run_label(item: Any, key: RunKey | None) -> str:
+    return key[1] if key else str(getattr(getattr(item, "run", None), "name", "?"))
+
+
+def metric_history(
+    runs: Iterable[Any],
+    name: str | None = None,
+    *,
+    client: JobsClient | None = None,
+    metric_patterns: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Every logged point of the runs' metrics (only ``name`` if given) as a long DataFrame.
+
+    Columns: ``run key step value timestamp`` (``timestamp`` UTC; missing for values read
+    from logs, whose step is their order, from 1), then the runs' ``params.*``.
+    """
+    import pandas as pd
+
+    from jobmagic.frames import runs_to_dataframe
+
+    items = list(runs)
+    api = _client_for(items, client) if any(run_key(i) for i in items) else client
+    fetched = fetch_metrics(items, client=api, metric_patterns=_patterns_setting(metric_patterns))
+    rows: list[tuple[str, str, int, float, float]] = []
+    for item, result in zip(items, fetched, strict=True):
+        label = _run_label(item, run_key(item))
+        from_ml: set[str] = set()
+        for ml_run in result.ml_runs:
+            for key in ml_run.metrics:
+                if name is not None and key != name:
+                    continue
+                from_ml.add(key)
+                assert api is not None
+                for point in api.metric_history(ml_run.run_id, key):
+                    if point.value is not None:
+                        rows.append(
+                            (
+                                label,
+                                key,
+                                point.step or 0,
+                                point.value,
+                                point.timestamp_ms or math.nan,
+                            )
+                        )
+        for key, values in (result.from_logs or {}).items():
+            if key in from_ml or (name is not None and key != name):
+                continue
+            rows.extend((label, key, step, value, math.nan) for step, value in enumerate(values, 1))
+    if name is not None and not any(row[1] == name for row in rows):
+        raise _unknown_metric(name, {k for r in fetched for k in r.latest})
+    frame = pd.DataFrame(rows, columns=["run", "key", "step", "value", "timestamp"])
+    frame["run"] = frame["run"].astype("string")
+    frame["key"] = frame["key"].astype("string")
+    frame["step"] = frame["step"].astype("int64")
+    frame["value"] = frame["value"].astype("float64")
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="ms", utc=True)
+    params = runs_to_dataframe(items)
+    param_columns = [c for c in map(str, params.columns) if c.startswith("params.")]
+    if param_columns:
+        by_run = params.set_index(params["name"].astype(str))[param_columns]
+        by_run = by_run[~by_run.index.duplicated(keep="last")]
+        frame = frame.join(by_run, on="run")
+    return frame
+
+
+def compare(
+    runs: Iterable[Any],
+    *,
+    by: str | None = None,
+    ascending: bool | None = None,
+    client: JobsClient | None = None,
+    metric_patterns: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """The runs side by side: name, only the params that differ, and the metrics; best first.
+
+    ``by`` names the metric to rank by (default: the first one); best means smallest for
+    losses, errors and times (:func:`lower_is_better`), else largest, unless ``ascending``
+    says otherwise. Runs without that metric go last.
+    """
+    from jobmagic.frames import runs_to_dataframe
+
+    frame = runs_to_dataframe(
+        runs, metrics=True, metric_patterns=_patterns_setting(metric_patterns), client=client
+    )
+    metrics = [c for c in map(str, frame.columns) if c.startswith("metrics.")]
+    params = [c for c in map(str, frame.columns) if c.startswith("params.")]
+    differing = [c for c in params if frame[c].astype("object").nunique(dropna=False) > 1]
+    table = frame[["name", *differing, *metrics]]
+    if not metrics:
+        if by is not None:
+            raise _unknown_metric(by, [])
+        return table.reset_index(drop=True)
+    key = by.removeprefix("metrics.") if by is not None else metrics[0].removeprefix("metrics.")
+    if f"metrics.{key}" not in table:
+        raise _unknown_metric(key, [m.removeprefix("metrics.") for m in metrics])
+    order = lower_is_better(key) if ascending is None else ascending
+    return table.sort_values(
+        f"metrics.{key}", ascending=order, na_position="last", kind="stable"
+    ).reset_index(drop=True)
+
+
+def plot_metric(
+    runs: Iterable[Any],
+    name: str,
+    *,
+    color_by: str | None = None,
+    ax: Axes | None = None,
+    client: JobsClient | None = None,
+    metric_patterns: Mapping[str, Any] | None = None,
+) -> Figure:
+    """One line per run: metric ``name`` over steps, coloured by the param ``color_by``.
+
+    Returns the figure, which shows itself as a PNG in a notebook (no ``%matplotlib``
+    needed). Needs matplotlib.
+    """
+    try:
+        from matplotlib import colormaps
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError("plot_metric needs matplotlib: pip install 'jobmagic[plot]'") from exc
+    try:
+        from jobmagic.frames import _notebook_figure_class  # one figure class for every plot
+    except ImportError:  # an older frames module: a plain Figure (no PNG display of its own)
+
+        def _notebook_figure_class() -> type[Figure]:
+            return Figure
+
+    history = metric_history(runs, name, client=client, metric_patterns=metric_patterns)
+    column = f"params.{color_by}" if color_by else None
+    if column is not None and column not in history:
+        known = sorted(
+            c.removeprefix("params.") for c in map(str, history.columns) if c.startswith("params.")
+        )
+        raise ValueError(
+            f"No param {color_by!r} to colour by. Params that exist: {', '.join(known) or 'none'}."
+        )
+    if ax is None:
+        figure = _notebook_figure_class()(figsize=(8.0, 4.5), layout="constrained")
+        ax = figure.add_subplot()
+    else:
+        # A SubFigure's .figure is its root Figure, which is what gets displayed.
+        owner: Any = ax.figure
+        figure = owner if isinstance(owner, Figure) else owner.figure
+    runs_in_order = list(dict.fromkeys(history["run"].tolist()))
+    labels = {run: run for run in runs_in_order}
+    colors: dict[str, Any] = {}
+    if column is not None:
+        values = history.drop_duplicates("run").set_index("run")[column]
+        labels = {run: f"{color_by}={values.get(run)}" for run in runs_in_order}
+        distinct = sorted(set(values.dropna().tolist()), key=_numeric_first)
+        cmap = colormaps["viridis"]
+        shade = {v: cmap(i / max(1, len(distinct) - 1)) for i, v in enumerate(distinct)}
+        colors = {run: shade.get(values.get(run), "#999999") for run in runs_in_order}
+    for run in runs_in_order:
+        points = history[history["run"] == run].sort_values("step", kind="stable")
+        ax.plot(
+            points["step"].to_numpy(),
+            points["value"].to_numpy(),
+            marker="o",
+            markersize=3,
+            label=labels[run],
+            **({"color": colors[run]} if run in colors else {}),
+        )
+    ax.set_xlabel("step")
+    ax.set_ylabel(name)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{name} of {len(runs_in_order)} run{'s' if len(runs_in_order) != 1 else ''}")
+    if runs_in_order:
+        ax.legend(fontsize="small", frameon=False, loc="best")
+    return figure
+
+
+def _numeric_first(value: Any) -> tuple[int, float, str]:
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(value))
+
+
+# --- a run handle's metrics (RunHandle.metrics, kept current by the tracker) -------------
+
+
+class MetricState:
+    """What a run handle knows of its run's metrics: the latest values and a trend per
+    metric (the values seen while it ran, replaced by the full history once it ended)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.latest: dict[str, float] = {}
+        self.series: dict[str, list[float]] = {}
+        self.wanted = False  # someone read the metrics: the tracker keeps them current
+        self.fetched = False
+        self.complete = False  # histories read after the run ended: nothing more to fetch
+
+    def take(self, latest: Mapping[str, float]) -> None:
+        with self._lock:
+            for name, value in latest.items():
+                trend = self.series.setdefault(name, [])
+                if not trend or trend[-1] != value or self.latest.get(name) != value:
+                    trend.append(value)
+            self.latest.update(latest)
+            self.fetched = True
+
+    def take_histories(self, histories: Mapping[str, Sequence[float]]) -> None:
+        with self._lock:
+            for name, values in histories.items():
+                if values:
+                    self.series[name] = list(values)
+                    self.latest.setdefault(name, values[-1])
+            self.complete = True
+
+    def snapshot(self) -> tuple[dict[str, float], dict[str, tuple[float, ...]]]:
+        with self._lock:
+            return dict(self.latest), {k: tuple(v) for k, v in self.series.items()}
+
+
+_STATES_LOCK = threading.Lock()
+
+
+def state_of(handle: Any) -> MetricState:
+    """The handle's :class:`MetricState`, made on first use."""
+    with _STATES_LOCK:
+        state = getattr(handle, "_metric_state", None)
+        if state is None:
+            state = MetricState()
+            handle._metric_state = state
+        return state
+
+
+def _handle_patterns(handle: Any) -> dict[str, re.Pattern[str]]:
+    settings = getattr(getattr(handle, "_backend", None), "settings", None)
+    try:
+        return compile_patterns(dict(getattr(settings, "metric_patterns", ()) or ()))
+    except ValueError:
+        return {}
+
+
+def _fill_histories(client: JobsClient, handle: Any, ml_runs: Sequence[MLRun]) -> None:
+    """Once the run ended: each metric's whole history (one call per ML run and metric),
+    and the pattern metrics read from its logs (one call)."""
+    histories: dict[str, list[float]] = {}
+    for ml_run in ml_runs:
+        for key in ml_run.metrics:
+            points = client.metric_history(ml_run.run_id, key)
+            histories[key] = [p.value for p in points if p.value is not None]
+    patterns = _handle_patterns(handle)
+    if patterns and handle.application_id:
+        lines = [
+            line.log for line in client.logs(handle.application_id, handle.name, limit=_LOG_LIMIT)
+        ]
+        for key, values in scan_logs(lines, patterns).items():
+            histories.setdefault(key, values)  # ML-run metrics win
+    state_of(handle).take_histories(histories)
+
+
+def refresh_handles(
+    client: JobsClient, app_id: str, handles: Sequence[Any], runs: Sequence[JobRun] = ()
+) -> None:
+    """Bring the metrics of one application's wanted handles up to date: one search.
+
+    The tracker calls it once per tick per application, before it tells the views of the
+    runs it just listed (``runs``); a run seen ended gets its histories too. Failures are
+    swallowed: metrics are extra, and the next tick tries again.
+    """
+    wanted = [h for h in handles if state_of(h).wanted and not state_of(h).complete]
+    if not wanted:
+        return
+    ended = {run.name for run in runs if run.is_terminal}
+    try:
+        found = search_app(client, app_id, {h.name for h in wanted})
+        for handle in wanted:
+            ml_runs = found.get(handle.name, [])
+            state_of(handle).take(_newest(p for run in ml_runs for p in run.metrics.values()))
+            if handle.name in ended or handle.run.is_terminal:
+                _fill_histories(client, handle, ml_runs)
+    except JobmagicError:
+        pass
+
+
+def handle_metrics(handle: Any, *, refresh: bool = False) -> dict[str, float]:
+    """``handle.metrics``: fetched on first use (and on ``refresh``), kept current after."""
+    state = state_of(handle)
+    state.wanted = True
+    if (refresh or not state.fetched) and handle.application_id:
+        client = handle._backend.client
+        if refresh:
+            state.complete = False
+        refresh_handles(client, handle.application_id, [handle], [handle.run])
+    return state.snapshot()[0]
+
+
+def metric_series(handle: Any) -> dict[str, tuple[float, ...]]:
+    """Each metric's values so far (for the card's trend); never makes a request."""
+    return state_of(handle).snapshot()[1]
