@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import time
@@ -260,3 +261,34 @@ def test_unknown_param_names_the_declared_ones(
     # By id the declared params are not known here: the server's 422 names them.
     with pytest.raises(UsageError, match=r"422.*input\.params\.nmae.*declared: name"):
         shell.run_line_magic("trigger_job", "--application-id app-sandbox-demo-hello nmae=Ada")
+
+
+def test_suggestions_are_best_effort_and_shared_by_both_clients(
+    shared_sandbox: SandboxServer,
+) -> None:
+    from jobmagic.api import AsyncJobsClient, JobsClient, NotFoundError
+    from jobmagic.api._retry import RetryPolicy
+    from jobmagic.sandbox import Fault
+
+    host, token = shared_sandbox.host, shared_sandbox.token
+
+    async def async_lookup() -> str:
+        async with AsyncJobsClient(host, token) as client:
+            with pytest.raises(NotFoundError) as error:
+                await client.find_app("sandbox:demo:helo")
+            return str(error.value)
+
+    assert "did you mean 'sandbox:demo:hello'?" in asyncio.run(async_lookup())
+    # The lookup finds nothing, then every search for suggestions fails: still "not found",
+    # without suggestions, rather than the search's server error.
+    shared_sandbox.set_faults(
+        Fault.replace_body('{"data": []}', "apps", times=1), Fault.status(500, "apps", times=None)
+    )
+    try:
+        with (
+            JobsClient(host, token, retry=RetryPolicy(max_attempts=2)) as client,
+            pytest.raises(NotFoundError, match="Check the spelling"),
+        ):
+            client.find_app("sandbox:demo:hello")
+    finally:
+        shared_sandbox.clear_faults()
