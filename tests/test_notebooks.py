@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -99,3 +100,89 @@ def test_truefoundry_notebook_against_the_sandbox(kernel_env: Path, tmp_path: Pa
     assert sandbox.token not in text
     assert "NotFoundError:" in text
     assert stats.get("trigger", 0) == 0  # the dry run sent nothing
+
+
+# --- saved outputs follow the runs (issue 11) ---------------------------------------------------
+
+#: Runs that end after their cards are shown, in several views, then a timeline.
+VIEWS_CELLS = (
+    "%load_ext jobmagic",
+    "%%trigger_job sandbox:demo:sleep -o s\nseconds: 2",
+    "f = %trigger_job sandbox:demo:fail\nf",
+    "%job_runs",
+    "s.wait(60)\nf.wait(60);",
+    "import jobmagic\njobmagic.plot_timeline([s, f])",
+)
+
+
+def execute_views_notebook(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The notebook of :data:`VIEWS_CELLS`, executed by nbclient against ``sandbox``."""
+    monkeypatch.setenv("TFY_HOST", sandbox.host)
+    monkeypatch.setenv("TFY_API_KEY", sandbox.token)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in VIEWS_CELLS])
+    NotebookClient(nb, kernel_name="python3", timeout=120, store_widget_state=True).execute()
+    return nb
+
+
+def _data(cell: Any) -> dict[str, str]:
+    (output,) = [o for o in cell.outputs if o.output_type in ("display_data", "execute_result")]
+    return dict(output.data)
+
+
+def test_a_saved_notebook_shows_how_its_runs_ended(
+    kernel_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with SandboxServer(tmp_path / "sandbox") as sandbox:
+        nb = execute_views_notebook(sandbox, monkeypatch)
+    saved = tmp_path / "saved.ipynb"
+    nbformat.write(nb, saved)
+    nb = nbformat.read(saved, as_version=4)
+    sleep_card, fail_card, board = (_data(nb.cells[i]) for i in (1, 2, 3))
+    # Every card was displayed while its run was queued; the saved copies say how it ended.
+    assert "FINISHED" in sleep_card["text/plain"] and "exit 0" in sleep_card["text/plain"]
+    assert "Status: </span>" in sleep_card["text/html"]
+    assert "FINISHED" in sleep_card["text/html"] and "Exit code: 0" in sleep_card["text/html"]
+    assert "FAILED" in fail_card["text/plain"] and "exit 3" in fail_card["text/plain"]
+    assert "FAILED" in fail_card["text/html"] and "Exit code: 3" in fail_card["text/html"]
+    assert "CREATED" not in sleep_card["text/html"] + fail_card["text/html"]
+    assert board["text/plain"] == "2 runs: 1 finished · 1 failed"
+    for data in (sleep_card, fail_card, board):
+        assert "application/vnd.jupyter.widget-view+json" in data  # still live where widgets run
+    # The timeline shows itself, with no %matplotlib line.
+    assert "image/png" in _data(nb.cells[5])
+
+
+def test_papermill_names_the_failed_run_and_why(
+    kernel_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    source = tmp_path / "fails.ipynb"
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("%load_ext jobmagic"),
+            nbformat.v4.new_code_cell("%trigger_job sandbox:demo:fail --wait --timeout 60"),
+            nbformat.v4.new_code_cell("print('not reached')"),
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, source)
+    with SandboxServer(tmp_path / "sandbox") as sandbox:
+        monkeypatch.setenv("TFY_HOST", sandbox.host)
+        monkeypatch.setenv("TFY_API_KEY", sandbox.token)
+        with pytest.raises(PapermillExecutionError) as caught:
+            papermill.execute_notebook(
+                str(source), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False
+            )
+    error = caught.value
+    assert error.ename == "UsageError"
+    assert "ended FAILED with exit code 3" in error.evalue and "fail-" in error.evalue
+    # papermill's own message (what a CI log shows) carries the same text, and no traceback.
+    message = str(error)
+    assert error.evalue in message
+    assert "Traceback" not in message and "File " not in message
