@@ -463,13 +463,11 @@ class JobMagics(Magics):
             )
             handle = rerun(self.session, original, changes, command=args.command, alias=args.alias)
         if args.out:
-            self.user_ns[args.out] = handle
+            self.user_ns[args.out] = handle  # before waiting: an interrupted wait keeps it
         if args.wait:
-            if not args.quiet:
-                display(handle)
+            # The status line shows the run while waiting; the handle (its card) comes after.
             wait_args = magic_args.TriggerArgs(wait=True, timeout=args.timeout, logs=args.logs)
             self._wait(handle, wait_args)
-            return None
         return None if args.quiet else handle
 
     # -- %jobmagic ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from jobmagic.tracking import RunHandle
 if TYPE_CHECKING:
     from jobmagic.reconcile import Verdict
     from jobmagic.session import JobSession, ResolvedTarget
+    from jobmagic.views import ProgressPrinter
 
 __all__ = ["RERUN_STATUSES", "SweepFailure", "SweepResult", "run_sweep"]
 
@@ -121,13 +122,21 @@ class SweepResult:
     ) -> list[JobRun]:
         """Block until every run has ended; returns their final JobRuns, in sweep order.
 
-        With ``progress`` (inside IPython), one line updated in place counts the runs per
-        state, as ``--wait`` does. Raises :class:`TimeoutError` if ``timeout`` seconds pass
-        first (the runs keep going). Ctrl-C stops the wait, not the runs.
+        With ``progress``, the line ``--wait`` prints for a sweep counts the runs per state
+        (rewritten in place where the front end allows). Raises :class:`TimeoutError` if
+        ``timeout`` seconds pass first (the runs keep going). Ctrl-C stops the wait, not the
+        runs.
         """
+        from jobmagic.views import sweep_progress_text
+
         handles = list(self.handles)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        line = _ProgressLine(handles) if progress else None
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
+        printer = _progress_printer() if progress else None
+
+        def progress_text() -> str:
+            return sweep_progress_text([h.status for h in handles], time.monotonic() - started)
+
         # A subscription keeps each run polled (one list call per application per tick).
         unsubscribers = [handle.subscribe(lambda _run, _stale: None) for handle in handles]
         seen: tuple[object, ...] = ()
@@ -135,12 +144,11 @@ class SweepResult:
             while True:
                 runs = [handle.run for handle in handles]
                 key = tuple((run.name, run.status) for run in runs)
-                if key != seen:
-                    seen = key
-                    if line is not None:
-                        line.update()
-                    if on_update is not None:
-                        on_update(runs)
+                if key != seen and on_update is not None:
+                    on_update(runs)
+                seen = key
+                if printer is not None:
+                    printer.update(progress_text())  # it writes only as often as --wait does
                 if all(run.is_terminal for run in runs):
                     return runs
                 if deadline is not None and time.monotonic() >= deadline:
@@ -153,8 +161,8 @@ class SweepResult:
         finally:
             for unsubscribe in unsubscribers:
                 unsubscribe()
-            if line is not None:
-                line.update()
+            if printer is not None:
+                printer.finish(progress_text())
 
     def terminate(self) -> dict[str, str]:
         """Ask the server to stop every live run; returns each one's answer by run name.
@@ -432,39 +440,13 @@ async def _sweep(
             raise outcome
 
 
-class _ProgressLine:
-    """``4 of 6 runs ended · 2 running · 4 finished · 12 s``, updated in place (IPython only):
-    what ``SweepResult.wait`` shows while it blocks."""
+def _progress_printer() -> ProgressPrinter:
+    """The text progress line ``--wait`` prints for a sweep (see :class:`ProgressPrinter`)."""
+    from jobmagic.views import ProgressPrinter
 
-    def __init__(self, handles: Sequence[RunHandle]) -> None:
-        self._handles = handles
-        self._started = time.monotonic()
-        self._display: Any = None
-        try:
-            from IPython import get_ipython
-        except ImportError:  # pragma: no cover - IPython is a core dependency
-            return
-        if get_ipython() is not None:
-            from IPython.display import display
-
-            self._display = display(self._bundle(), raw=True, display_id=True)
-
-    def text(self) -> str:
-        from jobmagic.widgets._format import count_states, format_counts
-
-        statuses = [handle.run.status for handle in self._handles]
-        ended = sum(status.is_terminal for status in statuses)
-        elapsed = time.monotonic() - self._started
-        counts = format_counts(count_states(statuses))
-        return f"{ended} of {len(statuses)} runs ended · {counts} · {elapsed:.0f} s"
-
-    def _bundle(self) -> dict[str, str]:
-        text = self.text()
-        return {
-            "text/plain": text,
-            "text/html": f"<div class='jobmagic-sweep-progress'>{html.escape(text)}</div>",
-        }
-
-    def update(self) -> None:
-        if self._display is not None:
-            self._display.update(self._bundle(), raw=True)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a core dependency
+        return ProgressPrinter()
+    shell = get_ipython()
+    return ProgressPrinter(kernel=shell is not None and getattr(shell, "kernel", None) is not None)

@@ -231,6 +231,8 @@ def test_rerun_of_an_outside_run_changes_one_param_and_sends_the_rest_unchanged(
     name = _raw_trigger(shared_sandbox, TRAIN_APP, {"lr": "0.3", "epochs": "2"})
     again = shell.run_line_magic("job_rerun", f"{name} --app sandbox:demo:train lr=0.4 -o again")
     assert shell.user_ns["again"] is again
+    with pytest.raises(UsageError, match="--wait"):
+        shell.run_line_magic("job_rerun", f"{name} --app sandbox:demo:train --logs")
     assert again.name != name and again.rerun_of == name
     sent = shared_sandbox.get_run(TRAIN_APP, again.name)
     assert sent is not None
@@ -242,6 +244,12 @@ def test_rerun_of_an_outside_run_changes_one_param_and_sends_the_rest_unchanged(
     row = frame[frame["name"] == again.name].iloc[0]
     assert row["rerun_of"] == name
     assert (row["params.lr"], row["params.epochs"]) == ("0.4", "2")
+    # A rerun of the rerun, waited for: its params come from the ledger this time.
+    waited = shell.run_line_magic(
+        "job_rerun", f"{again.name} --app sandbox:demo:train --wait --timeout 60"
+    )
+    assert waited.status == RunStatus.FINISHED and waited.rerun_of == again.name
+    assert dict(waited.params) == {"lr": "0.4", "epochs": "2"}
     again.wait(timeout=60)
 
 
@@ -295,15 +303,20 @@ def test_an_ambiguous_template_keeps_the_command_and_a_rerun_resends_it(tmp_path
 # --- the whole sweep at once ------------------------------------------------------------------
 
 
-def test_a_sweep_of_sleeps_is_terminated_as_a_whole_and_rerun(shell: InteractiveShell) -> None:
+def test_a_sweep_of_sleeps_is_terminated_as_a_whole_and_rerun(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
     sweep = jobmagic.sweep("sandbox:demo:sleep", grid={"seconds": ["600", "601", "602"]})
     assert len(sweep) == 3 and not sweep.failures
     for handle in sweep:  # running, so there is a process to stop
         _until(lambda h=handle: h.refresh().status == RunStatus.RUNNING, f"{handle.name} running")
     answers = sweep.terminate()
     assert set(answers) == {handle.name for handle in sweep}
-    finals = sweep.wait(timeout=120, progress=False)
+    capsys.readouterr()
+    finals = sweep.wait(timeout=120)
     assert [run.status for run in finals] == [RunStatus.TERMINATED] * 3
+    # The progress line --wait prints for a sweep, ending with the final counts.
+    assert "3 runs · 3 terminated" in capsys.readouterr().out
     assert sweep.live == [] and sweep.terminate() == {}
 
     again = sweep.rerun_failed()
