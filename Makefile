@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_frames.py
 	$(BIN)/python benchmarks/bench_load_ext.py
 	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_hostile_bodies.py
 
 clean:
 	rm -rf $(VENV) $(ARTIFACTS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

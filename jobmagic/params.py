@@ -235,7 +235,7 @@ strings; pass "3" (str(...)) instead
         )
     check_size(
         sum(utf8_size(text) for item in params.items() for text in item if isinstance(text, str)),
-        "the params",
+        "the params' text",
     )
     out: dict[str, str] = {}
     for name, value in params.items():
@@ -262,7 +262,9 @@ def parse_kv_args(tokens: Iterable[str]) -> dict[str, str]:
     {'lr': '0.10', 'expr': 'a=b'}
     """
     tokens = list(tokens)
-    check_size(sum(utf8_size(token) for token in tokens if isinstance(token, str)), "the params")
+    check_size(
+        sum(utf8_size(token) for token in tokens if isinstance(token, str)), "the params' text"
+    )
     params: dict[str, str] = {}
     for token in tokens:
         name, sep, value = token.partition("=")
