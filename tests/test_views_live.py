@@ -158,6 +158,29 @@ def _target(handle: RunHandle) -> Any:
     return Target(application_id=handle.application_id)
 
 
+def test_a_forms_saved_copy_lists_its_runs_as_they_end(
+    shell: InteractiveShell, frontend: CapturingDisplayPublisher
+) -> None:
+    from jobmagic.models import ParamSpec
+    from jobmagic.session import Target
+    from jobmagic.widgets import TriggerFormView
+
+    session = shell.magics_manager.registry["JobMagics"].session
+
+    def submit(values: Any, command: str | None) -> RunHandle:
+        return session.trigger(Target("sandbox:demo:hello"), values)
+
+    form = TriggerFormView([ParamSpec("name", default="Ada")], on_submit=submit)
+    form._ipython_display_()
+    form.trigger_button.click()
+    _until(lambda: form.history and form.history[0].run.is_terminal, "the form's run to end")
+    shell.run_cell("pass")
+    saved = _saved(frontend)[form.display_id]
+    assert form.history[0].name in saved["text/html"]
+    assert "FINISHED" in saved["text/html"] and "FINISHED" in saved["text/plain"]
+    form.close()
+
+
 # --- saved copies: when updates are sent ---------------------------------------------------
 
 

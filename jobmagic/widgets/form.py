@@ -20,7 +20,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from jobmagic.models import ParamSpec
-from jobmagic.widgets._format import css_token, short_error
+from jobmagic.widgets._format import css_token, run_state_key, short_error
+from jobmagic.widgets._live import LiveOutput
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets._threads import start_worker
 from jobmagic.widgets.card import RunCard
@@ -68,6 +69,9 @@ class TriggerFormView:
         self._closed = False
         self.history: list[RunSource] = []
         self.cards: list[RunCard] = []
+        self._unsubscribers: list[Callable[[], None]] = []
+        # The form's saved copy lists its runs: re-sent when one is added or changes state.
+        self._live = LiveOutput(self._repr_mimebundle_, self._state_key, self._shows_ended)
         self._build()
 
     def _build(self) -> None:
@@ -223,6 +227,9 @@ class TriggerFormView:
                     self.history_box.children = tuple(c.widget for c in self.cards)
             if closed:
                 card.close()
+            else:
+                self._follow(source)
+                self._live.push()
         finally:
             with self._lock:
                 self._busy = False
@@ -232,6 +239,34 @@ class TriggerFormView:
 
     # -- lifetime and display ------------------------------------------------------------
 
+    def _follow(self, source: RunSource) -> None:
+        if source.run.is_terminal:
+            return
+        holder: list[Callable[[], None]] = []
+
+        def on_update(run: Any, _stale: Any) -> None:
+            self._live.push()
+            if run.is_terminal and holder:
+                holder.pop()()
+
+        unsubscribe = source.subscribe(on_update)
+        holder.append(unsubscribe)
+        with self._lock:
+            self._unsubscribers.append(unsubscribe)
+
+    def _state_key(self) -> tuple[object, ...]:
+        with self._lock:
+            return (tuple(run_state_key(source.run) for source in self.history), self._closed)
+
+    def _shows_ended(self) -> bool:
+        with self._lock:
+            return self._closed or all(source.run.is_terminal for source in self.history)
+
+    @property
+    def display_id(self) -> str:
+        """The id the form's output is displayed (and updated) with."""
+        return self._live.display_id
+
     def close(self) -> None:
         """Close the form's widgets and every card it shows."""
         with self._lock:
@@ -239,10 +274,14 @@ class TriggerFormView:
                 return
             self._closed = True
             cards = list(self.cards)
+            unsubscribers, self._unsubscribers = self._unsubscribers, []
+        for unsubscribe in unsubscribers:
+            unsubscribe()
         for card in cards:
             card.close()
         for widget in self._widgets:
             widget.close()
+        self._live.forget()
 
     def text(self) -> str:
         """A few lines: the title, how many runs were triggered, one line per run."""
@@ -284,6 +323,10 @@ class TriggerFormView:
 
     def __repr__(self) -> str:
         return f"<TriggerFormView {self.text().splitlines()[0]}>"
+
+    def _ipython_display_(self) -> None:
+        """Display the form with a display id, so its saved copy lists its runs as they end."""
+        self._live.show()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         """The live form, plus static HTML and text for viewers without widgets."""
