@@ -326,11 +326,16 @@ class JobMagics(Magics):
             entries = self._ledger_entries(args)
             from jobmagic.frames import runs_to_dataframe
 
-            frame = runs_to_dataframe(
-                entries,
-                metrics=args.metrics,
-                metric_patterns=dict(self.session.settings.metric_patterns) or None,
-            )
+            if args.metrics:
+                from jobmagic.metrics import frame_with_metrics
+
+                frame, found = frame_with_metrics(
+                    entries,
+                    client=self.session.client,
+                    metric_patterns=dict(self.session.settings.metric_patterns) or None,
+                )
+            else:
+                frame, found = runs_to_dataframe(entries), {}
         if args.out:
             self.user_ns[args.out] = frame
         if args.table:
@@ -340,7 +345,13 @@ class JobMagics(Magics):
         note = _attempts_without_runs(entries)
         if note:
             print(note)  # the board shows runs; these attempts have none to show
-        return _board_for(self.session, entries)
+        board = _board_for(self.session, entries)
+        if found:
+            from jobmagic.metrics import seed_handles
+
+            seed_handles(board.sources, found)  # the board's metric columns, no new search
+            board.render()
+        return board
 
     def _ledger_entries(self, args: magic_args.JobRunsArgs) -> list[LedgerEntry]:
         wanted = {str(s) for s in args.statuses}

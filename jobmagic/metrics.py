@@ -242,10 +242,16 @@ def fetch_metrics(
 
 
 def metric_columns(
-    items: Iterable[Any], *, client: JobsClient | None, metric_patterns: Mapping[str, Any] | None
+    items: Iterable[Any],
+    *,
+    client: JobsClient | None,
+    metric_patterns: Mapping[str, Any] | None,
+    fetched: Sequence[RunMetrics] | None = None,
 ) -> dict[str, list[float]]:
-    """``{"metrics.<name>": [latest value or NaN per run]}``, names in first-seen order."""
-    fetched = fetch_metrics(items, client=client, metric_patterns=metric_patterns)
+    """``{"metrics.<name>": [latest value or NaN per run]}``, names in first-seen order
+    (from ``fetched``, the runs' :func:`fetch_metrics`, when the caller has it)."""
+    if fetched is None:
+        fetched = fetch_metrics(items, client=client, metric_patterns=metric_patterns)
     names: dict[str, None] = {}
     for result in fetched:
         names.update(dict.fromkeys(result.latest))
@@ -570,3 +576,44 @@ def handle_metrics(handle: Any, *, refresh: bool = False) -> dict[str, float]:
 def metric_series(handle: Any) -> dict[str, tuple[float, ...]]:
     """Each metric's values so far (for the card's trend); never makes a request."""
     return state_of(handle).snapshot()[1]
+
+
+def frame_with_metrics(
+    items: Sequence[Any],
+    *,
+    client: JobsClient | None = None,
+    metric_patterns: Mapping[str, Any] | None = None,
+) -> tuple[pd.DataFrame, dict[RunKey, RunMetrics]]:
+    """``runs_to_dataframe(items, metrics=True)`` and the metrics it found, by run, so views
+    of the same runs (a board's handles, :func:`seed_handles`) need no second search."""
+    import numpy as np
+
+    from jobmagic.frames import runs_to_dataframe
+
+    fetched = fetch_metrics(items, client=client, metric_patterns=metric_patterns)
+    frame = runs_to_dataframe(items)
+    columns = metric_columns(items, client=None, metric_patterns=None, fetched=fetched)
+    for name, values in columns.items():
+        frame[name] = np.asarray(values, dtype="float64")
+    found = {
+        key: result
+        for key, result in zip((run_key(i) for i in items), fetched, strict=True)
+        if key is not None
+    }
+    return frame, found
+
+
+def seed_handles(handles: Iterable[Any], found: Mapping[RunKey, RunMetrics]) -> None:
+    """Give handles metrics already fetched; the tracker keeps the live ones current."""
+    for handle in handles:
+        result = found.get((handle.application_id, handle.name))
+        if result is not None:
+            state = state_of(handle)
+            state.take(result.latest)
+            state.wanted = True
+
+
+def want_metrics(handle: Any) -> None:
+    """Ask the tracker to keep a live handle's metrics current, without fetching now: a
+    board of many runs then costs one search per application per tick, not one per run."""
+    state_of(handle).wanted = True

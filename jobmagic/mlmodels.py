@@ -28,6 +28,9 @@ JOB_RUN_TAG = "TFY_INTERNAL_JOB_RUN_NAME"
 APPLICATION_TAG = "TFY_INTERNAL_APPLICATION_ID"
 
 
+_NUMBERS = (int, float)
+
+
 def _float(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
@@ -66,12 +69,17 @@ class Metric:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Metric:
-        step = _float(data.get("step"))
+        # type() fast paths: a search answer holds thousands of points.
+        key: Any = data.get("key")
+        value: Any = data.get("value")
+        step: Any = data.get("step")
+        stamp: Any = data.get("timestamp")
+        step = step if type(step) is int else _float(step)
         return cls(
-            key=_str(data.get("key")) or "",
-            value=_float(data.get("value")),
+            key=key if type(key) is str else _str(key) or "",
+            value=float(value) if type(value) in _NUMBERS else _float(value),
             step=None if step is None else int(step),
-            timestamp_ms=_float(data.get("timestamp")),
+            timestamp_ms=float(stamp) if type(stamp) in _NUMBERS else _float(stamp),
         )
 
     @property
@@ -88,8 +96,8 @@ class MLRun:
     experiment_id: str | None = None
     fqn: str | None = None
     status: str | None = None
-    start_time: datetime | None = None
-    end_time: datetime | None = None
+    start_time_ms: float | None = None
+    end_time_ms: float | None = None
     metrics: Mapping[str, Metric] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -114,12 +122,20 @@ class MLRun:
             experiment_id=_str(info.get("experiment_id")),
             fqn=_str(info.get("fqn")),
             status=_str(info.get("status")),
-            start_time=ms_to_datetime(info.get("start_time")),
-            end_time=ms_to_datetime(info.get("end_time")),
+            start_time_ms=_float(info.get("start_time")),
+            end_time_ms=_float(info.get("end_time")),
             metrics=metrics,
             params=_pairs(body.get("params")),
             tags=_pairs(body.get("tags")),
         )
+
+    @property
+    def start_time(self) -> datetime | None:
+        return ms_to_datetime(self.start_time_ms)
+
+    @property
+    def end_time(self) -> datetime | None:
+        return ms_to_datetime(self.end_time_ms)
 
     @property
     def latest(self) -> dict[str, float]:

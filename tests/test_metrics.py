@@ -159,6 +159,24 @@ def test_the_cards_static_html_names_the_metrics_with_a_trend(
     assert len(points.split()) == EPOCHS
 
 
+def test_the_board_has_sortable_metric_columns_with_the_best_value_marked(
+    sweep_env: tuple[SandboxServer, InteractiveShell, Any],
+) -> None:
+    server, ip, runs = sweep_env
+    server.reset_stats()
+    board = ip.run_line_magic("job_runs", "--metrics --stored")
+    assert server.stats()["search_ml_runs"] == 1  # the frame's search also fills the board
+    table = board.table.value
+    assert '<th class="jobmagic-col-metric">loss</th>' in table
+    assert table.count("jobmagic-best") == 2  # one best loss, one best accuracy
+    assert "loss" in [label for label, _ in board.sort_select.options]
+    board.sort_select.value = "loss"  # best (smallest) first
+    names = re.findall(r'jobmagic-name-text">([^<]+)<', board.table.value)
+    best = jobmagic.compare(runs, by="loss")["name"].tolist()
+    assert names[: len(best)] == best
+    assert "★" in board.snapshot_html()  # the saved copy marks the best too
+
+
 # --- metrics from logs, by pattern --------------------------------------------------------
 
 SCORER = """

@@ -16,7 +16,16 @@ import html
 import math
 from collections.abc import Mapping, Sequence
 
-__all__ = ["format_metric", "metrics_html", "sparkline_svg"]
+__all__ = [
+    "best_values",
+    "format_metric",
+    "metric_cells",
+    "metric_head_cells",
+    "metric_names",
+    "metrics_html",
+    "sort_best_first",
+    "sparkline_svg",
+]
 
 
 def format_metric(value: float) -> str:
@@ -72,3 +81,65 @@ def metrics_html(series: Mapping[str, Sequence[float]]) -> str:
     return (
         f'<table class="jobmagic-kv jobmagic-metrics-table"><tbody>{"".join(rows)}</tbody></table>'
     )
+
+
+# --- metric columns of a runs table ---------------------------------------------------------
+
+
+def metric_names(rows: Sequence[Mapping[str, float]]) -> list[str]:
+    """Every metric name in ``rows``, in order of first appearance."""
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    return list(names)
+
+
+def best_values(rows: Sequence[Mapping[str, float]], names: Sequence[str]) -> dict[str, float]:
+    """The best value of each metric: smallest for losses and errors, else largest."""
+    from jobmagic.metrics import lower_is_better
+
+    best: dict[str, float] = {}
+    for name in names:
+        values = [row[name] for row in rows if name in row and math.isfinite(row[name])]
+        if values:
+            best[name] = min(values) if lower_is_better(name) else max(values)
+    return best
+
+
+def sort_best_first(rows: Sequence[Mapping[str, float]], name: str) -> list[int]:
+    """Row indexes ordered by metric ``name``, best first; rows without it last, in order."""
+    from jobmagic.metrics import lower_is_better
+
+    sign = 1.0 if lower_is_better(name) else -1.0
+
+    def key(index: int) -> tuple[int, float, int]:
+        value = rows[index].get(name)
+        if value is None or not math.isfinite(value):
+            return (1, 0.0, index)
+        return (0, sign * value, index)
+
+    return sorted(range(len(rows)), key=key)
+
+
+def metric_head_cells(names: Sequence[str]) -> str:
+    return "".join(f'<th class="jobmagic-col-metric">{html.escape(name)}</th>' for name in names)
+
+
+def metric_cells(row: Mapping[str, float], names: Sequence[str], best: Mapping[str, float]) -> str:
+    """One ``<td>`` per metric; the best value is bold with a star (readable without CSS)."""
+    cells = []
+    for name in names:
+        value = row.get(name)
+        if value is None:
+            cells.append('<td class="jobmagic-col-metric"></td>')
+        elif best.get(name) == value:
+            text = html.escape(format_metric(value))
+            cells.append(
+                '<td class="jobmagic-col-metric jobmagic-best" title="best of these runs">'
+                f"<strong>★ {text}</strong></td>"
+            )
+        else:
+            cells.append(
+                f'<td class="jobmagic-col-metric">{html.escape(format_metric(value))}</td>'
+            )
+    return "".join(cells)

@@ -26,6 +26,7 @@ import ipywidgets as widgets
 from jobmagic.models import JobRun
 from jobmagic.widgets._format import count_states, format_clock, format_counts, run_state_key
 from jobmagic.widgets._live import LiveOutput
+from jobmagic.widgets._metrics_html import metric_names, sort_best_first
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets._threads import start_worker
 from jobmagic.widgets.card import RunCard
@@ -38,6 +39,12 @@ from jobmagic.widgets.static import (
 )
 
 __all__ = ["RunsBoard", "SweepActions"]
+
+
+def _latest_metrics(source: RunSource) -> dict[str, float]:
+    """A source's latest metric values, from what it already knows (no request)."""
+    series = getattr(source, "metric_series", None) or {}
+    return {name: values[-1] for name, values in series.items() if values}
 
 
 @dataclass
@@ -129,7 +136,14 @@ class RunsBoard:
         self.open_button.add_class("jobmagic-board-open")
         self.output = widgets.Output()
         self.output.add_class("jobmagic-board-output")
-        controls = widgets.HBox([self.select, self.open_button])
+        # Shown once some run has metrics: order the table by one, best first.
+        self.sort_select = widgets.Dropdown(
+            options=[("trigger order", "")], value="", description="Sort by"
+        )
+        self.sort_select.add_class("jobmagic-board-sort")
+        self.sort_select.layout.display = "none"
+        self.sort_select.observe(lambda _change: self.render(), names="value")
+        controls = widgets.HBox([self.select, self.open_button, self.sort_select])
         controls.add_class("jobmagic-board-controls")
         self.widget = widgets.VBox(
             [self.style, self.counts_label, self.table, controls, self.output]
@@ -143,6 +157,7 @@ class RunsBoard:
             self.table,
             self.select,
             self.open_button,
+            self.sort_select,
             self.output,
         ]
         self.open_button.on_click(self._on_open_click)
@@ -242,6 +257,10 @@ class RunsBoard:
 
     def _add(self, source: RunSource) -> None:
         entry = _Entry(source, source.run, getattr(source, "stale_since", None))
+        if hasattr(source, "metric_series"):  # a run handle: its metric columns stay current
+            from jobmagic.metrics import want_metrics
+
+            want_metrics(source)
         with self._lock:
             if self._closed:
                 return
@@ -357,7 +376,12 @@ class RunsBoard:
             if self._note:
                 note = html.escape(self._note)
                 counts_html = f'<pre class="jobmagic-board-note">{note}</pre>{counts_html}'
-            table_html = runs_table_html(rows, now=now)
+            metrics = [_latest_metrics(entry.source) for entry in self._entries]
+            self._sync_sort_options(metric_names(metrics))
+            if self.sort_select.value:
+                order = sort_best_first(metrics, self.sort_select.value)
+                rows, metrics = [rows[i] for i in order], [metrics[i] for i in order]
+            table_html = runs_table_html(rows, now=now, metrics=metrics)
             if self.counts_label.value != counts_html:
                 self.counts_label.value = counts_html
             if self.table.value != table_html:
@@ -565,13 +589,25 @@ class RunsBoard:
 
     def _state_key(self) -> tuple[object, ...]:
         with self._lock:
-            rows = tuple(run_state_key(entry.run) for entry in self._entries)
+            rows = tuple(
+                (run_state_key(entry.run), tuple(_latest_metrics(entry.source).items()))
+                for entry in self._entries
+            )
             stale = any(entry.stale_since for entry in self._entries)
             return (rows, stale, self._closed)
 
     def _shows_ended(self) -> bool:
         with self._lock:
             return self._closed or all(entry.run.is_terminal for entry in self._entries)
+
+    def _sync_sort_options(self, names: list[str]) -> None:
+        # Caller holds the lock. Metric names only ever grow, so the choice survives.
+        options = [("trigger order", ""), *((name, name) for name in names)]
+        if list(self.sort_select.options) != options:
+            chosen = self.sort_select.value
+            self.sort_select.options = options
+            self.sort_select.value = chosen if chosen in names else ""
+        self.sort_select.layout.display = "" if names else "none"
 
     def _entries_snapshot(self) -> list[tuple[JobRun, Any]]:
         with self._lock:
@@ -584,7 +620,9 @@ class RunsBoard:
 
     def snapshot_html(self) -> str:
         """A static HTML table of the runs as they are now (under the note, if any)."""
-        table = render_runs_html(self._entries_snapshot())
+        with self._lock:
+            metrics = [_latest_metrics(entry.source) for entry in self._entries]
+        table = render_runs_html(self._entries_snapshot(), metrics=metrics)
         if not self._note:
             return table
         return f"<pre class='jobmagic-sweep-summary'>{html.escape(self._note)}</pre>{table}"

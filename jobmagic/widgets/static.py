@@ -34,7 +34,13 @@ from jobmagic.widgets._format import (
     shows_events,
     status_state,
 )
-from jobmagic.widgets._metrics_html import metrics_html
+from jobmagic.widgets._metrics_html import (
+    best_values,
+    metric_cells,
+    metric_head_cells,
+    metric_names,
+    metrics_html,
+)
 
 __all__ = [
     "badge_html",
@@ -56,6 +62,7 @@ __all__ = [
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _EMPTY_SERIES: Mapping[str, Sequence[float]] = MappingProxyType({})
+_EMPTY_METRICS: Mapping[str, float] = MappingProxyType({})
 
 #: A board row: a run and the params it was sent with (or a bare run).
 RunEntry = JobRun | tuple[JobRun, Mapping[str, str]]
@@ -388,11 +395,22 @@ def _entries(items: Iterable[RunEntry]) -> list[tuple[JobRun, Mapping[str, str]]
     return [item if isinstance(item, tuple) else (item, _EMPTY) for item in items]
 
 
-def runs_table_html(entries: Iterable[RunEntry], *, now: datetime | None = None) -> str:
-    """One table row per run: name, status badge, params, duration, exit code."""
+def runs_table_html(
+    entries: Iterable[RunEntry],
+    *,
+    now: datetime | None = None,
+    metrics: Sequence[Mapping[str, float]] | None = None,
+) -> str:
+    """One table row per run: name, status badge, params, duration, exit code; then one
+    column per metric when ``metrics`` (each row's latest values) is given, the best value
+    of each column marked."""
     now = now or datetime.now(timezone.utc)
     rows = []
-    for run, params in _entries(entries):
+    listed = _entries(entries)
+    latest = list(metrics) if metrics is not None else [_EMPTY_METRICS] * len(listed)
+    names = metric_names(latest)
+    best = best_values(latest, names)
+    for (run, params), values in zip(listed, latest, strict=True):
         state = status_state(run.status)
         exit_code = "" if run.exit_code is None else str(run.exit_code)
         params_text = format_params(params, limit=200)
@@ -403,11 +421,12 @@ def runs_table_html(entries: Iterable[RunEntry], *, now: datetime | None = None)
             f'<td class="jobmagic-col-status">{badge_html(run.status)}</td>'
             f'<td class="jobmagic-col-params" title="{_e(params_text)}">{_e(params_text)}</td>'
             f'<td class="jobmagic-col-duration">{_e(format_duration(run.elapsed(now)))}</td>'
-            f'<td class="jobmagic-col-exit">{_e(exit_code)}</td></tr>'
+            f'<td class="jobmagic-col-exit">{_e(exit_code)}</td>'
+            f"{metric_cells(values, names, best)}</tr>"
         )
     head = (
         "<thead><tr><th>Run</th><th>Status</th><th>Params</th><th>Duration</th>"
-        "<th>Exit</th></tr></thead>"
+        f"<th>Exit</th>{metric_head_cells(names)}</tr></thead>"
     )
     return (
         '<div class="jobmagic-board-scroll"><table class="jobmagic-board-table">'
@@ -507,10 +526,16 @@ def render_run_text(
     return " · ".join(parts)
 
 
-def render_runs_html(runs_with_params: Iterable[RunEntry], *, now: datetime | None = None) -> str:
+def render_runs_html(
+    runs_with_params: Iterable[RunEntry],
+    *,
+    now: datetime | None = None,
+    metrics: Sequence[Mapping[str, float]] | None = None,
+) -> str:
     """A self-contained HTML snapshot of many runs: counts per status, then one table.
 
-    Items are ``(run, params)`` pairs or bare JobRuns.
+    Items are ``(run, params)`` pairs or bare JobRuns; ``metrics`` as in
+    :func:`runs_table_html`.
     """
     entries = _entries(runs_with_params)
     counts = format_counts(count_states(run.status for run, _ in entries))
@@ -518,7 +543,7 @@ def render_runs_html(runs_with_params: Iterable[RunEntry], *, now: datetime | No
     return (
         f'<div class="jobmagic-snapshot jobmagic-board">{style_block()}'
         f'<div class="jobmagic-board-counts">{len(entries)} {noun}: {_e(counts)}</div>'
-        f"{runs_table_html(entries, now=now)}</div>"
+        f"{runs_table_html(entries, now=now, metrics=metrics)}</div>"
     )
 
 
