@@ -85,6 +85,12 @@ def test_sweeps_and_analysis(kernel_env: Path) -> None:
     assert "image/png" in str(nb.cells)  # the timeline
     assert "params.lr" in text
     assert "Triggered 2 of 2 runs" in text
+    # Sweep -> metrics -> compare -> plot -> best run.
+    assert "metrics.loss" in text and "metrics.accuracy" in text
+    plot = next(cell for cell in nb.cells if "plot_metric" in cell.source)
+    assert any("image/png" in output.get("data", {}) for output in plot.outputs)
+    best = next(cell for cell in nb.cells if "best.params" in cell.source)
+    assert "'lr': '0.1'" in _outputs(nbformat.v4.new_notebook(cells=[best]))
 
 
 def test_truefoundry_notebook_against_the_sandbox(kernel_env: Path, tmp_path: Path) -> None:

@@ -132,6 +132,31 @@ df[["name", "status", "duration", "exit_code", "params.lr", "params.epochs"]]
     code("""
 df.groupby("params.epochs", observed=True)["duration"].mean()
 """),
+    md("""
+## Outcomes: metrics beside params
+
+The demo job logs `loss` and `accuracy` once per epoch to an ML run (TrueFoundry's
+experiment tracking), tagged with the job run's name. `metrics=True` adds each run's latest
+values as float `metrics.<name>` columns: one search per job, however many runs.
+"""),
+    code("""
+df = jobmagic.runs_to_dataframe(sweep, metrics=True)
+df[["name", "params.lr", "params.epochs", "metrics.loss", "metrics.accuracy"]]
+"""),
+    md("""
+`compare` keeps only the params that differ between the runs, adds their metrics and sorts
+best first (smallest for losses and errors, largest otherwise).
+"""),
+    code('jobmagic.compare(sweep, by="loss")'),
+    md("Every logged point, one line per run, coloured by a param:"),
+    code('jobmagic.plot_metric(sweep, "loss", color_by="lr")'),
+    code('jobmagic.metric_history(sweep, "loss").head()'),
+    md("## The best run\n\nIts handle has its params and metrics; `rerun` would repeat it."),
+    code("""
+best_name = jobmagic.compare(sweep, by="loss")["name"].iloc[0]
+best = next(run for run in sweep if run.name == best_name)
+best.params, best.metrics
+"""),
     md("## When did each run go?\n\nOne bar per run, coloured by status, labelled by a param."),
     code("""
 %matplotlib inline
