@@ -476,12 +476,8 @@ def test_body_errors(parser: str, body: str, line: int, column: int, message: st
             "`\\q` is not a valid escape inside double quotes; use single quotes, or write "
             "`\\\\` for a backslash",
         ),
-        (
-            "lr: [1, 2\nbb: 3\n",
-            2,
-            3,
-            "the items inside `[ ]` must be separated by commas; add one, or quote the value",
-        ),
+        ("lr: [1, 2\nbb: 3\n", 1, 5, "this `[` is not closed on its line; add the closing `]`"),
+        ("lr: {a: 1 b: 2}\n", 1, 12, "the items inside `{ }` must be separated by commas"),
         ("lr: {bb: 1\n", 1, 5, "this `{` is never closed; add `}`, or quote the value"),
         ("lr: [a, [b]", 1, 5, "this `[` is never closed; add `]`"),
         (
