@@ -225,6 +225,28 @@ def test_an_unchanged_view_sends_nothing(
     assert not [o for o in frontend.outputs if o["update"]]
 
 
+def test_a_busy_view_spaces_out_its_updates_but_never_holds_back_the_last(
+    shell: InteractiveShell, frontend: CapturingDisplayPublisher
+) -> None:
+    view = _View()
+    output = LiveOutput(
+        view.bundle, lambda: view.status, lambda: view.status == "FINISHED", min_interval=0.5
+    )
+    output.show()
+    view.status = "RUNNING 1"
+    assert output.push()
+    view.status = "RUNNING 2"
+    assert not output.push()  # too soon: a timer sends it
+    _until(lambda: output.updates == 2, "the held-back update")
+    view.status = "RUNNING 3"
+    assert not output.push()
+    view.status = "FINISHED"
+    assert output.push()  # the final state goes at once
+    updates = [o["data"]["text/plain"] for o in frontend.outputs if o["update"]]
+    assert updates[:2] == ["RUNNING 1", "RUNNING 2"] and updates[-1] == "FINISHED"
+    output.forget()
+
+
 def test_a_terminal_ipython_gets_no_updates(shell: InteractiveShell) -> None:
     # IPython's plain publisher prints every update again: none must be sent there.
     view = _View()

@@ -24,6 +24,7 @@ Where updates land:
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -99,6 +100,10 @@ class LiveOutput:
     ``bundle()`` builds the view's whole output bundle as it is now; ``state()`` is a cheap,
     hashable summary of what the static copies show (changes only when they should be
     re-sent); ``done()`` says the view shows only ended runs.
+
+    ``min_interval`` spaces out the updates a view sends between its final one: JupyterLab
+    re-renders a widget output on each, and a 200-run board changes many times a second. A
+    change held back is sent by a one-shot timer, and the final state is never held back.
     """
 
     def __init__(
@@ -106,10 +111,15 @@ class LiveOutput:
         bundle: Callable[[], dict[str, Any]],
         state: Callable[[], Hashable],
         done: Callable[[], bool],
+        *,
+        min_interval: float = 0.0,
     ) -> None:
         self._bundle = bundle
         self._state = state
         self._done = done
+        self._min_interval = min_interval
+        self._last_sent_at = float("-inf")
+        self._timer: threading.Timer | None = None
         self.display_id = f"jobmagic-{uuid.uuid4().hex}"
         self._sent: Hashable = None  # state of the last update sent (to Lab, at once)
         self._recorded: Hashable = None  # state of the last one sent while a cell ran
@@ -156,9 +166,14 @@ class LiveOutput:
             state = self._state()
             last = self._recorded if from_cell_end else self._sent
             sent = False
+            wait = self._last_sent_at + self._min_interval - time.monotonic()
+            if state != last and wait > 0 and not from_cell_end and not self._done():
+                self._send_later(wait)
+                return False
             if state != last:
                 update_display(self._bundle(), raw=True, display_id=self.display_id)
                 self.updates += 1
+                self._last_sent_at = time.monotonic()
                 self._sent = state
                 if _in_cell:
                     self._recorded = state
@@ -169,7 +184,24 @@ class LiveOutput:
                 _live.setdefault(self.display_id, self)
             return sent
 
+    def _send_later(self, delay: float) -> None:
+        # Caller holds the lock. One pending timer at most: it sends the state as it is then.
+        if self._timer is not None:
+            return
+
+        def fire() -> None:
+            with _lock:
+                self._timer = None
+            self.push()
+
+        self._timer = threading.Timer(delay, fire)
+        self._timer.daemon = True
+        self._timer.start()
+
     def forget(self) -> None:
         """Stop following (the view was closed)."""
         with _lock:
             _live.pop(self.display_id, None)
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()

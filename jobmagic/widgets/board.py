@@ -99,7 +99,10 @@ class RunsBoard:
     ) -> None:
         self._lock = threading.RLock()
         self._note = note
-        self._live = LiveOutput(self._repr_mimebundle_, self._state_key, self._shows_ended)
+        # Spaced out: every update re-renders the board's widget in JupyterLab.
+        self._live = LiveOutput(
+            self._repr_mimebundle_, self._state_key, self._shows_ended, min_interval=2.0
+        )
         self._entries: list[_Entry] = []
         self._on_open = on_open
         # Sweep buttons (refresh all, terminate all, rerun failed) only with actions.
