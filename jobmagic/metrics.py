@@ -433,7 +433,8 @@ def plot_metric(
         labels = {run: f"{color_by}={values.get(run)}" for run in runs_in_order}
         distinct = sorted(set(values.dropna().tolist()), key=_numeric_first)
         cmap = colormaps["viridis"]
-        shade = {v: cmap(i / max(1, len(distinct) - 1)) for i, v in enumerate(distinct)}
+        # 0.9: the far end of viridis is a pale yellow that vanishes on white.
+        shade = {v: cmap(0.9 * i / max(1, len(distinct) - 1)) for i, v in enumerate(distinct)}
         colors = {run: shade.get(values.get(run), "#999999") for run in runs_in_order}
     for run in runs_in_order:
         points = history[history["run"] == run].sort_values("step", kind="stable")
