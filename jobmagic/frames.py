@@ -13,7 +13,7 @@ Inputs, mixed freely in one iterable:
 - :class:`~jobmagic.models.JobRun` objects (no params);
 - raw API dicts — the camelCase JobRun JSON. A top-level ``"params"`` mapping,
   if present, gives the run's params (the API's JobRun has none; it is how a
-  caller attaches the params it sent);
+  caller attaches the params it sent), and ``"rerun_of"`` the run it repeats;
 - :class:`~jobmagic.ledger.LedgerEntry` objects; an entry whose trigger was
   never acknowledged has no run, so its row shows the attempt: no name,
   status ``PENDING`` / ``REJECTED`` / ``UNKNOWN`` / ``NOT-CREATED`` / ``AMBIGUOUS`` (the

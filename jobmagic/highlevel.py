@@ -153,7 +153,13 @@ def runs(
     def many(value: Any) -> list[Any]:
         return [value] if isinstance(value, (str, int)) else list(value)
 
-    moment = parse_duration_or_date(since) if isinstance(since, str) else since
+    from jobmagic.api._errors import ParamsError
+    from jobmagic.magic_args import UsageError
+
+    try:
+        moment = parse_duration_or_date(since) if isinstance(since, str) else since
+    except UsageError as exc:  # the magics' wording, raised as the Python API's error
+        raise ParamsError(str(exc).replace("--since ", "since=")) from None
     return server_runs(
         session or current_session(),
         _target(target, application_id, None),

@@ -25,6 +25,7 @@ from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus
 if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
     from jobmagic.session import JobSession
+    from jobmagic.widgets.form import TriggerFormView
 
 __all__ = ["RunHandle", "Tracker"]
 
@@ -304,7 +305,7 @@ class RunHandle:
             alias=alias,
         )
 
-    def rerun_form(self) -> Any:
+    def rerun_form(self) -> TriggerFormView:
         """A trigger form prefilled with this run's params whose Trigger reruns it (the
         card's "Run again")."""
         from jobmagic.history import rerun_form

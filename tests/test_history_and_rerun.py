@@ -204,6 +204,8 @@ def test_server_listing_is_newest_first_and_uses_the_servers_filters(
     only = jobmagic.runs("sandbox:demo:train", search=first, since="1h")
     assert [handle.name for handle in only] == [first]
     assert jobmagic.runs("sandbox:demo:train", search=first, version=99) == []
+    with pytest.raises(jobmagic.ParamsError, match="since='soon' is neither"):
+        jobmagic.runs("sandbox:demo:train", since="soon")
     assert jobmagic.runs("sandbox:demo:train", search=first, triggered_by="someone-else") == []
     with pytest.raises(UsageError, match="add --server"):
         shell.run_line_magic("job_runs", "--search train")
