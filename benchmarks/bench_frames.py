@@ -45,8 +45,17 @@ _CAMEL_TO_SNAKE = {
     "triggeredBy": "triggered_by",
     "command": "command",
     "error": "error",
+    "rerun_of": "rerun_of",
 }
-_TEXT = ("name", "application_name", "deployment_version", "triggered_by", "command", "error")
+_TEXT = (
+    "name",
+    "application_name",
+    "deployment_version",
+    "triggered_by",
+    "command",
+    "error",
+    "rerun_of",
+)
 _STATUSES = ["FINISHED"] * 6 + ["FAILED", "RUNNING", "TERMINATED", "SCHEDULED"]
 
 
