@@ -32,6 +32,7 @@ from truefoundry_sdk.core.api_error import ApiError as SdkApiError
 from truefoundry_sdk.core.parse_error import ParsingError
 from truefoundry_sdk.types import (
     Application,
+    CreateRunResponse,
     DeleteJobRunResponse,
     Event,
     EventChartCategory,
@@ -39,20 +40,26 @@ from truefoundry_sdk.types import (
     GetEventsResponse,
     GetJobRunResponse,
     GetLogsResponse,
+    GetMetricHistoryResponse,
+    GetMlRepoResponse,
+    GetRunResponse,
     Job,
     JobRun,
     JobRunStatus,
     ListApplicationsResponse,
     ListJobRunResponse,
+    ListMlReposResponse,
     Metric,
     MlRepo,
     Run,
     RunParam,
     RunTag,
     RunTagInput,
+    SearchRunsResponse,
     SubjectSubjectType,
     TerminateJobResponse,
     TriggerJobRunResponse,
+    UpdateRunResponse,
 )
 
 from jobmagic.sandbox.faults import ENDPOINTS
@@ -404,6 +411,21 @@ def test_answers_have_the_spec_types_without_coercion(
         wait_for_run(tfy, sleep.id, sleeper, lambda run: run.status == JobRunStatus.RUNNING)
         terminate = {"deploymentId": sleep.active_deployment_id, "jobRunName": sleeper}
         answers.append((TerminateJobResponse, http.post("/jobs/terminate", params=terminate)))
+        repos = http.get("/ml-repos", params={"name": "demo"})
+        answers.append((ListMlReposResponse, repos))
+        repo_id = repos.json()["data"][0]["id"]
+        answers.append((GetMlRepoResponse, http.get(f"/ml-repos/{repo_id}")))
+        created = http.post("/runs", json={"experiment_id": repo_id, "name": "strict-types"})
+        answers.append((CreateRunResponse, created))
+        run_id = created.json()["run"]["info"]["run_id"]
+        point = {"key": "loss", "value": 0.5, "timestamp": 1000, "step": 1}
+        http.post(f"/runs/{run_id}/metrics", json=point).raise_for_status()
+        answers.append((GetRunResponse, http.get(f"/runs/{run_id}")))
+        answers.append((SearchRunsResponse, http.post("/runs/search", json={"max_results": 5})))
+        history = http.get(f"/runs/{run_id}/metrics/history", params={"metric_key": "loss"})
+        answers.append((GetMetricHistoryResponse, history))
+        finished = http.put(f"/runs/{run_id}", json={"status": "FINISHED"})
+        answers.append((UpdateRunResponse, finished))
     problems = {
         f"{answer.request.method} {answer.request.url.path}": errors
         for model, answer in answers

@@ -108,6 +108,7 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
             break
         match = _TOKEN.match(text, position)
         if match is None or match.end() == position:
+            position += len(text[position:]) - len(text[position:].lstrip())
             raise ValueError(
                 f"cannot read the filter at character {position + 1}: "
                 f"{text[position : position + 20]!r}"
