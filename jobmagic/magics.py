@@ -177,7 +177,7 @@ class JobMagics(Magics):
             concurrency=concurrency,
         )
         if not args.quiet:
-            _show_sweep(result)
+            display(result)  # the live board, followed by display id (SweepResult)
         if not result.handles and result.failures:
             raise UsageError(result.summary())
         if args.out:
@@ -636,16 +636,6 @@ def _raise_unless_finished(handle: RunHandle) -> None:
     raise UsageError(
         f"Run {_ended_text(run)}{app}. See its logs with run.logs() or the card's Logs panel."
     )
-
-
-def _show_sweep(result: SweepResult) -> None:
-    """The sweep's live board under its summary, displayed so its saved copy follows."""
-    if not result.handles:
-        display(result)
-        return
-    from jobmagic.widgets import RunsBoard
-
-    RunsBoard(result.handles, note=result.summary(), actions=result)._ipython_display_()
 
 
 def _board_for(session: JobSession, entries: Sequence[LedgerEntry]) -> Any:

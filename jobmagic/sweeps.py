@@ -233,6 +233,18 @@ class SweepResult:
     def __repr__(self) -> str:
         return self.summary()
 
+    def _ipython_display_(self) -> None:
+        """Displayed: the live board under the summary, with a display id, so the saved
+        notebook's copy follows the runs to their end (not "6 queued" forever)."""
+        if not self.handles:
+            from IPython.display import display
+
+            display(self._repr_mimebundle_(), raw=True)
+            return
+        from jobmagic.widgets import RunsBoard
+
+        RunsBoard(self.handles, actions=self, note=self.summary())._ipython_display_()
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         text = self.summary()
         summary_html = f"<pre class='jobmagic-sweep-summary'>{html.escape(text)}</pre>"

@@ -30,6 +30,7 @@ from jobmagic.widgets import RunsBoard
 from jobmagic.widgets._live import LiveOutput, live_outputs
 
 DEADLINE = 60.0
+WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
 def _until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
@@ -114,6 +115,29 @@ def test_a_card_two_boards_and_the_table_all_follow_one_run_to_its_end(
     _until(lambda: not shell.magics_manager.registry["JobMagics"].session.tracker.watched, "idle")
     text = shell.run_line_magic("jobmagic", "").text()
     assert "runs this session  1" in text  # runs, not views
+
+
+def test_a_sweeps_board_is_followed_to_the_end(
+    shell: InteractiveShell, frontend: CapturingDisplayPublisher
+) -> None:
+    shell.run_cell("%%trigger_job sandbox:demo:hello --grid -o runs\nname: [Ada, Bo]\n")
+    handles: list[RunHandle] = shell.user_ns["runs"]
+    (board_id,) = [i for i, d in _saved(frontend).items() if "Triggered 2 of 2" in d["text/plain"]]
+    _until(lambda: all(h.run.is_terminal for h in handles), "the sweep to end")
+    shell.run_cell("pass")
+    saved = _saved(frontend)[board_id]
+    assert saved["text/plain"].endswith("2 runs: 2 finished")
+    assert WIDGET in saved  # still the live board where widgets run
+
+
+def test_a_sweep_waited_on_in_a_terminal_prints_a_few_progress_lines(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_line_magic("config", "JobMagic.show_cards = False")
+    shell.run_cell_magic("trigger_job", "sandbox:demo:train --grid --wait", "epochs: [1, 2]\n")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("2 runs")]
+    assert 1 <= len(lines) <= 4  # at most one per 5 s, plus the last: never one per poll
+    assert lines[-1].startswith("2 runs · 2 finished")
 
 
 def test_closing_one_view_leaves_the_others_live(shell: InteractiveShell) -> None:
