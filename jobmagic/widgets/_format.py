@@ -197,16 +197,24 @@ def application_label(run: JobRun, application_fqn: str | None) -> str:
 
 
 def meta_rows(
-    run: JobRun, *, application_fqn: str | None = None, now: datetime | None = None
+    run: JobRun,
+    *,
+    application_fqn: str | None = None,
+    now: datetime | None = None,
+    relative: bool = True,
 ) -> list[tuple[str, str]]:
-    """The card's facts as (label, text) pairs, in display order; plain text, not escaped."""
+    """The card's facts as (label, text) pairs, in display order; plain text, not escaped.
+
+    ``relative`` adds "(3 min ago)" to the times: right on a live card, which keeps it
+    current, wrong in a saved copy read a week later.
+    """
     now = _now(now)
     created = format_local_time(run.created_at)
-    relative = format_relative(run.created_at, now)
-    if relative:
-        created = f"{created} ({relative})"
+    ago = format_relative(run.created_at, now) if relative else ""
+    if ago:
+        created = f"{created} ({ago})"
     ended = format_local_time(run.end_time)
-    if run.end_time is not None:
+    if run.end_time is not None and relative:
         ended = f"{ended} ({format_relative(run.end_time, now)})"
     retries = run.total_retries
     return [

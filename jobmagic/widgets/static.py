@@ -318,10 +318,15 @@ def _kv_table(rows: Iterable[tuple[str, str]], css_class: str) -> str:
 
 
 def meta_html(
-    run: JobRun, *, application_fqn: str | None = None, now: datetime | None = None
+    run: JobRun,
+    *,
+    application_fqn: str | None = None,
+    now: datetime | None = None,
+    relative: bool = True,
 ) -> str:
     """Application and version, created, ended, duration, triggered by, exit code, retries."""
-    return _kv_table(meta_rows(run, application_fqn=application_fqn, now=now), "jobmagic-meta")
+    rows = meta_rows(run, application_fqn=application_fqn, now=now, relative=relative)
+    return _kv_table(rows, "jobmagic-meta")
 
 
 def params_html(params: Mapping[str, str]) -> str:
@@ -490,7 +495,8 @@ def render_run_html(
     events_block = f'<div class="jobmagic-events">{shown}</div>' if shown else ""
     return (
         f'<div class="jobmagic-snapshot">{style_block()}{head}'
-        f"{meta_html(run, application_fqn=application_fqn, now=now)}"
+        # Absolute times only: a saved copy is read long after "just now".
+        f"{meta_html(run, application_fqn=application_fqn, now=now, relative=False)}"
         f"{error_block}{events_block}"
         '<div class="jobmagic-section">Params</div>'
         f'<div class="jobmagic-params">{params_html(params)}</div>'
