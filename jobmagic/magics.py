@@ -195,7 +195,7 @@ class JobMagics(Magics):
         line.show()
         # Where the line cannot change in place (a terminal), a \r progress line does.
         progress = _progress_printer(single=True)
-        follow = _LogFollower(handle) if args.logs else None
+        follow = _LogFollower(handle, progress) if args.logs else None
         unsubscribe = handle.subscribe(lambda _run, _stale: None)  # keeps it tracked
         deadline = None if timeout is None else time.monotonic() + timeout
         next_tick = time.monotonic() + TICK_SECONDS
@@ -541,8 +541,9 @@ _SANDBOX_ACTIONS: dict[str, Callable[[JobMagics], Any]] = {
 class _LogFollower:
     """Prints new log lines of a run from the main thread, at most once per interval."""
 
-    def __init__(self, handle: RunHandle):
+    def __init__(self, handle: RunHandle, progress: ProgressPrinter | None = None):
         self.handle = handle
+        self.progress = progress  # its in-place line is cleared before log lines print
         self.seen_ns = 0
         self.next_poll = 0.0
 
@@ -558,6 +559,8 @@ class _LogFollower:
         for line in lines:
             if line.time_ns is not None and line.time_ns <= self.seen_ns:
                 continue
+            if self.progress is not None:
+                self.progress.interrupt()
             print(line.log.rstrip("\n"))
             if line.time_ns is not None:
                 self.seen_ns = line.time_ns

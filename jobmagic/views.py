@@ -143,6 +143,15 @@ class ProgressPrinter:
         self._last_at = now
         return True
 
+    def interrupt(self) -> None:
+        """Clear an in-place line before other output (log lines) is printed under it."""
+        if self.tty and self._width:
+            self._stream.write("\r" + " " * self._width + "\r")
+            self._stream.flush()
+            self._width = 0
+            self._last_text = ""  # the next update writes the line again, at once
+            self._last_at = float("-inf")
+
     def finish(self, text: str) -> None:
         """The last line: always written, and ended with a newline."""
         if self.tty or self.kernel or text != self._last_text:

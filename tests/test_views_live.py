@@ -413,6 +413,19 @@ def test_progress_on_a_terminal_changes_in_place() -> None:
     assert out.count("\r") == 6
 
 
+def test_a_terminals_progress_line_is_cleared_before_log_lines() -> None:
+    stream, clock = _Tty(), _Clock()
+    printer = ProgressPrinter(stream, clock=clock)
+    printer.update("train-x · RUNNING · 1.0 s")
+    printer.interrupt()
+    stream.write("epoch=1\n")
+    printer.update("train-x · RUNNING · 1.0 s")  # written again under the log line
+    blank = "\r" + " " * len("train-x · RUNNING · 1.0 s") + "\r"
+    assert stream.getvalue() == (
+        f"\rtrain-x · RUNNING · 1.0 s{blank}epoch=1\n\rtrain-x · RUNNING · 1.0 s"
+    )
+
+
 def test_progress_in_a_kernel_starts_each_line_with_a_carriage_return() -> None:
     stream, clock = io.StringIO(), _Clock()
     printer = ProgressPrinter(stream, kernel=True, clock=clock)
