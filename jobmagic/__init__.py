@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from jobmagic.frames import plot_timeline, runs_to_dataframe
     from jobmagic.highlevel import TriggerForm, attach, runs, sweep, trigger
     from jobmagic.ledger import Ledger
-    from jobmagic.metrics import compare, metric_history, plot_metric
+    from jobmagic.metric_views import compare, metric_history, plot_metric
     from jobmagic.mlmodels import Metric, MLRepo, MLRun
     from jobmagic.sweeps import SweepResult
     from jobmagic.tracking import RunHandle
@@ -55,9 +55,9 @@ _LAZY = {
     "AsyncJobsClient": "jobmagic.api._client",
     "runs_to_dataframe": "jobmagic.frames",
     "plot_timeline": "jobmagic.frames",
-    "compare": "jobmagic.metrics",
-    "metric_history": "jobmagic.metrics",
-    "plot_metric": "jobmagic.metrics",
+    "compare": "jobmagic.metric_views",
+    "metric_history": "jobmagic.metric_views",
+    "plot_metric": "jobmagic.metric_views",
     "MLRun": "jobmagic.mlmodels",
     "MLRepo": "jobmagic.mlmodels",
     "Metric": "jobmagic.mlmodels",

@@ -16,6 +16,7 @@ import jobmagic.metrics
 import jobmagic.mlmodels
 import jobmagic.sandbox.mlfilter
 import jobmagic.sandbox.mlruns
+import jobmagic.sandbox.mlshapes
 import jobmagic.widgets._metrics_html
 from jobmagic.api import JobsClient
 from jobmagic.config import Settings
@@ -30,6 +31,7 @@ from jobmagic.session import JobSession
     [
         jobmagic.sandbox.mlfilter,
         jobmagic.sandbox.mlruns,
+        jobmagic.sandbox.mlshapes,
         jobmagic.metrics,
         jobmagic.mlmodels,
         jobmagic.widgets._metrics_html,

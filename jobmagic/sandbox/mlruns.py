@@ -4,7 +4,7 @@ What a job's code logs through TrueFoundry's experiment tracking (``truefoundry.
 HTTP) lands here, and ``POST /runs/search`` finds it again by tag, param or metric
 (:mod:`jobmagic.sandbox.mlfilter` is the grammar). Shapes follow ``truefoundry-sdk`` 0.6.0's
 ``Run``, ``RunInfo``, ``RunData``, ``Metric`` and ``MlRepo`` models (snake_case, unlike the
-Jobs API). Each metric's latest value (highest step, then newest) is kept beside its history,
+Jobs API; :mod:`.mlshapes` builds them). Each metric's latest value (highest step, then newest) is kept beside its history,
 so a search of a thousand runs reads one row per metric instead of every point.
 
 Tables are created ``IF NOT EXISTS`` when the service opens a store, like the store's own,
@@ -28,17 +28,15 @@ of the box.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import secrets
 import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
-from jobmagic.sandbox import render
+from jobmagic.sandbox import mlshapes as shapes
 from jobmagic.sandbox.errors import ApiError
 from jobmagic.sandbox.mlfilter import Condition, Order, parse_filter, parse_order_by
 from jobmagic.sandbox.store import Store
@@ -50,7 +48,6 @@ DEMO_REPO = "demo"
 MAX_RESULTS = 50_000
 _STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 _VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
-_STORAGE = "sandbox:local:artifacts"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ml_repos (
@@ -168,7 +165,7 @@ class MLRuns:
                 [*args, limit, offset],
             ).fetchall()
         return {
-            "data": [_repo_json(row) for row in rows],
+            "data": [shapes.repo_json(row) for row in rows],
             "pagination": {"total": int(total), "offset": offset, "limit": limit},
         }
 
@@ -181,18 +178,18 @@ class MLRuns:
             ).fetchone()
         if row is None:
             raise ApiError.not_found(f"No ML repo with id {repo_id!r}")
-        return {"data": _repo_json(row)}
+        return {"data": shapes.repo_json(row)}
 
     # --- runs ------------------------------------------------------------------------
 
     def create_run(self, body: Any) -> dict[str, Any]:
         """``POST /runs``: a RUNNING run in the repo ``experiment_id``, with its tags."""
-        body = _object(body)
-        repo_id = _text(body, "experiment_id", required=True)
-        name = _text(body, "name") or f"run-{secrets.token_hex(4)}"
-        start = _number(body, "start_time")
-        description = _text(body, "description")
-        tags = _pairs(body, "tags")
+        body = shapes.body_object(body)
+        repo_id = shapes.text(body, "experiment_id", required=True)
+        name = shapes.text(body, "name") or f"run-{secrets.token_hex(4)}"
+        start = shapes.number(body, "start_time")
+        description = shapes.text(body, "description")
+        tags = shapes.pairs(body, "tags")
         run_id = uuid.uuid4().hex
         with self._store.locked() as db:
             if db.execute("SELECT 1 FROM ml_repos WHERE id = ?", (repo_id,)).fetchone() is None:
@@ -221,17 +218,17 @@ class MLRuns:
 
     def update_run(self, run_id: str, body: Any) -> dict[str, Any]:
         """``PUT /runs/{id}``: status, end time, description."""
-        body = _object(body)
+        body = shapes.body_object(body)
         self._run_or_404(run_id)
-        status = _text(body, "status")
+        status = shapes.text(body, "status")
         if status is not None and status not in _STATUSES:
             raise ApiError.validation(
                 [{"field": "status", "message": f"must be one of {', '.join(_STATUSES)}"}]
             )
-        end = _number(body, "end_time")
+        end = shapes.number(body, "end_time")
         if end is None and status in ("FINISHED", "FAILED", "KILLED"):
             end = _now_ms()
-        description = _text(body, "description")
+        description = shapes.text(body, "description")
         with self._store.locked() as db:
             db.execute(
                 "UPDATE ml_runs SET status = COALESCE(?, status), "
@@ -244,20 +241,21 @@ class MLRuns:
     def log_metric(self, run_id: str, body: Any) -> dict[str, Any]:
         """``POST /runs/{id}/metrics``: one point."""
         self._run_or_404(run_id)
-        self._insert_metrics(run_id, [_metric(_object(body), "body")])
+        self._insert_metrics(run_id, [shapes.metric_point(shapes.body_object(body), "body")])
         return {}
 
     def log_batch(self, run_id: str, body: Any) -> dict[str, Any]:
         """``POST /runs/{id}/batch``: metrics, params and tags in one transaction."""
-        body = _object(body)
+        body = shapes.body_object(body)
         self._run_or_404(run_id)
         raw_metrics = body.get("metrics") or []
         if not isinstance(raw_metrics, list):
             raise ApiError.validation([{"field": "metrics", "message": "must be a list"}])
         metrics = [
-            _metric(_object(m, f"metrics[{i}]"), f"metrics[{i}]") for i, m in enumerate(raw_metrics)
+            shapes.metric_point(shapes.body_object(m, f"metrics[{i}]"), f"metrics[{i}]")
+            for i, m in enumerate(raw_metrics)
         ]
-        params, tags = _pairs(body, "params"), _pairs(body, "tags")
+        params, tags = shapes.pairs(body, "params"), shapes.pairs(body, "tags")
         with self._store.locked() as db:
             known = dict(db.execute("SELECT key, value FROM ml_params WHERE run_id = ?", (run_id,)))
         changed = [k for k, v in params if k in known and known[k] != v]
@@ -272,9 +270,12 @@ class MLRuns:
 
     def set_tag(self, run_id: str, body: Any) -> dict[str, Any]:
         """``PUT /runs/{id}/tags``: one tag, replacing its old value."""
-        body = _object(body)
+        body = shapes.body_object(body)
         self._run_or_404(run_id)
-        key, value = _text(body, "key", required=True), _text(body, "value", allow_empty=True)
+        key, value = (
+            shapes.text(body, "key", required=True),
+            shapes.text(body, "value", allow_empty=True),
+        )
         with self._store.locked() as db:
             db.execute("INSERT OR REPLACE INTO ml_tags VALUES (?, ?, ?)", (run_id, key, value))
         return {}
@@ -288,24 +289,24 @@ class MLRuns:
                 "key = ? ORDER BY step, timestamp_ms, seq",
                 (run_id, key),
             ).fetchall()
-        return {"metrics": [_metric_json(row) for row in rows]}
+        return {"metrics": [shapes.metric_json(row) for row in rows]}
 
     def search(self, body: Any) -> dict[str, Any]:
         """``POST /runs/search``: runs matching ``filter``, ordered, one page at a time."""
-        body = _object(body)
+        body = shapes.body_object(body)
         try:
-            conditions = parse_filter(_text(body, "filter", allow_empty=True))
-            orders = parse_order_by(_strings(body, "order_by"))
+            conditions = parse_filter(shapes.text(body, "filter", allow_empty=True))
+            orders = parse_order_by(shapes.strings(body, "order_by"))
         except ValueError as exc:
             raise ApiError(400, f"Bad search: {exc}.") from None
-        limit = _integer(body, "max_results", 1000, 1, MAX_RESULTS)
-        offset = _page_start(body)
-        view = _text(body, "run_view_type") or "ACTIVE_ONLY"
+        limit = shapes.integer(body, "max_results", 1000, 1, MAX_RESULTS)
+        offset = shapes.page_start(body)
+        view = shapes.text(body, "run_view_type") or "ACTIVE_ONLY"
         if view not in _VIEW_TYPES:
             raise ApiError.validation(
                 [{"field": "run_view_type", "message": f"must be one of {', '.join(_VIEW_TYPES)}"}]
             )
-        where, args = _where(conditions, _strings(body, "experiment_ids"), body)
+        where, args = _where(conditions, shapes.strings(body, "experiment_ids"), body)
         if view == "DELETED_ONLY":  # the sandbox never deletes ML runs
             where.append("0")
         order_sql, order_args = _order(orders)
@@ -351,7 +352,7 @@ class MLRuns:
             )
         by_id = {row["id"]: row for row in rows}
         return [
-            _run_json(by_id[i], tags.get(i, []), params.get(i, []), latest.get(i, []))
+            shapes.run_json(by_id[i], tags.get(i, []), params.get(i, []), latest.get(i, []))
             for i in ids
             if i in by_id
         ]
@@ -400,13 +401,13 @@ def _where(
     where: list[str] = []
     args: list[Any] = []
     ids = list(experiment_ids)
-    single = _text(body, "experiment_id")
+    single = shapes.text(body, "experiment_id")
     if single:
         ids.append(single)
     if ids:
         where.append(f"r.experiment_id IN ({', '.join('?' for _ in ids)})")
         args.extend(ids)
-    name = _text(body, "name")
+    name = shapes.text(body, "name")
     if name:
         where.append("r.name = ?")
         args.append(name)
@@ -462,7 +463,7 @@ def _order(orders: Sequence[Order]) -> tuple[str, list[Any]]:
     return ", ".join(parts), args
 
 
-# --- JSON: pure -------------------------------------------------------------------------
+# --- helpers -------------------------------------------------------------------------
 
 
 def _new_id() -> str:
@@ -474,164 +475,3 @@ def _grouped(rows: Iterable[sqlite3.Row]) -> dict[str, list[sqlite3.Row]]:
     for row in rows:
         groups.setdefault(row["run_id"], []).append(row)
     return groups
-
-
-def _subject() -> dict[str, str]:
-    return render.subject_json()
-
-
-def _repo_json(row: sqlite3.Row) -> dict[str, Any]:
-    created = datetime.fromtimestamp(row["created_at_ms"] / 1000, tz=timezone.utc)
-    manifest: dict[str, Any] = {
-        "type": "ml-repo",
-        "name": row["name"],
-        "storage_integration_fqn": _STORAGE,
-    }
-    if row["description"]:
-        manifest["description"] = row["description"]
-    return {
-        "id": row["id"],
-        "tenant_name": render.TENANT,
-        "manifest": manifest,
-        "created_by_subject": _subject(),
-        "created_at": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "account_id": render.TENANT,
-        "num_runs": int(row["num_runs"]),
-    }
-
-
-def _metric_json(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "key": row["key"],
-        "value": row["value"],
-        "timestamp": row["timestamp_ms"],
-        "step": row["step"],
-    }
-
-
-def _run_json(
-    row: sqlite3.Row,
-    tags: Sequence[sqlite3.Row],
-    params: Sequence[sqlite3.Row],
-    latest: Sequence[sqlite3.Row],
-) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "run_uuid": row["id"],
-        "run_id": row["id"],
-        "experiment_id": row["experiment_id"],
-        "name": row["name"],
-        "fqn": f"{render.TENANT}/{row['repo_name']}/{row['name']}",
-        "user_id": render.USER["slug"],
-        "created_by_subject": _subject(),
-        "status": row["status"],
-        "start_time": row["start_time_ms"],
-        "artifact_uri": f"sandbox://{row['experiment_id']}/{row['id']}/artifacts",
-        "lifecycle_stage": "active",
-    }
-    if row["end_time_ms"] is not None:
-        info["end_time"] = row["end_time_ms"]
-    if row["description"]:
-        info["description"] = row["description"]
-    return {
-        "info": info,
-        "data": {
-            "metrics": [_metric_json(m) for m in latest],
-            "params": [{"key": p["key"], "value": p["value"]} for p in params],
-            "tags": [{"key": t["key"], "value": t["value"]} for t in tags],
-        },
-    }
-
-
-# --- request bodies: pure ---------------------------------------------------------------
-
-
-def _object(body: Any, field: str = "body") -> Mapping[str, Any]:
-    if not isinstance(body, Mapping):
-        raise ApiError.validation([{"field": field, "message": "must be a JSON object"}])
-    return body
-
-
-def _text(
-    body: Mapping[str, Any], key: str, *, required: bool = False, allow_empty: bool = False
-) -> Any:
-    value = body.get(key)
-    if value is None or (value == "" and not allow_empty and not required):
-        if required:
-            raise ApiError.validation([{"field": key, "message": "is required"}])
-        return "" if allow_empty and value == "" else None
-    if not isinstance(value, str) or (not value and not allow_empty):
-        raise ApiError.validation([{"field": key, "message": "must be a non-empty string"}])
-    return value
-
-
-def _number(body: Mapping[str, Any], key: str) -> float | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ApiError.validation([{"field": key, "message": "must be a finite number"}])
-    return float(value)
-
-
-def _integer(body: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = _number(body, key)
-    if value is None:
-        return default
-    if value != int(value) or not low <= value <= high:
-        raise ApiError.validation([{"field": key, "message": f"must be an integer {low}-{high}"}])
-    return int(value)
-
-
-def _page_start(body: Mapping[str, Any]) -> int:
-    token = body.get("page_token")
-    if token not in (None, ""):
-        if not isinstance(token, str) or not token.isdigit():
-            raise ApiError.validation(
-                [{"field": "page_token", "message": "is not a token this server gave"}]
-            )
-        return int(token)
-    return _integer(body, "offset", 0, 0, 2**31)
-
-
-def _strings(body: Mapping[str, Any], key: str) -> list[str]:
-    value = body.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ApiError.validation([{"field": key, "message": "must be a list of strings"}])
-    return list(value)
-
-
-def _pairs(body: Mapping[str, Any], key: str) -> list[tuple[str, str]]:
-    value = body.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ApiError.validation([{"field": key, "message": "must be a list of {key, value}"}])
-    pairs = []
-    for index, item in enumerate(value):
-        field = f"{key}[{index}]"
-        item = _object(item, field)
-        name, text = item.get("key"), item.get("value")
-        if not isinstance(name, str) or not name or not isinstance(text, str):
-            raise ApiError.validation(
-                [{"field": field, "message": "must be {key: non-empty string, value: string}"}]
-            )
-        pairs.append((name, text))
-    return pairs
-
-
-def _metric(item: Mapping[str, Any], field: str) -> tuple[str, float, int, int]:
-    key = item.get("key")
-    if not isinstance(key, str) or not key:
-        raise ApiError.validation(
-            [{"field": f"{field}.key", "message": "must be a non-empty string"}]
-        )
-    value = _number(item, "value")
-    if value is None:
-        raise ApiError.validation([{"field": f"{field}.value", "message": "is required"}])
-    timestamp = _number(item, "timestamp")
-    step = _number(item, "step")
-    if step is not None and step != int(step):
-        raise ApiError.validation([{"field": f"{field}.step", "message": "must be an integer"}])
-    return key, value, int(timestamp if timestamp is not None else _now_ms()), int(step or 0)
