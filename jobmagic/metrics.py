@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,7 @@ RunKey = tuple[str, str]  # (application id, job run name)
 _LOWER_IS_BETTER = re.compile(
     r"loss|err|mse|mae|rmse|mape|perplexity|latency|time|cost|regret|wer|cer", re.IGNORECASE
 )
+#: Patterns read a run's last this-many log lines (the newest values are what count).
 _LOG_LIMIT = 5000
 
 
@@ -239,7 +241,7 @@ def fetch_metrics(
         latest = _newest(point for run in ml_runs for point in run.metrics.values())
         from_logs = None
         if patterns and not set(patterns) <= set(latest):
-            lines = [line.log for line in api.logs(key[0], key[1], limit=_LOG_LIMIT)]
+            lines = [line.log for line in api.logs(key[0], key[1], limit=_LOG_LIMIT, tail=True)]
             from_logs = scan_logs(lines, patterns)
             for name, values in from_logs.items():
                 latest.setdefault(name, values[-1])  # ML-run metrics win
@@ -279,6 +281,7 @@ class MetricState:
         self.series: dict[str, list[float]] = {}
         self.wanted = False  # someone read the metrics: the tracker keeps them current
         self.fetched = False
+        self.fetched_at = -math.inf  # time.monotonic() of the last fetch
         self.complete = False  # histories read after the run ended: nothing more to fetch
 
     def take(self, latest: Mapping[str, float]) -> None:
@@ -289,6 +292,7 @@ class MetricState:
                     trend.append(value)
             self.latest.update(latest)
             self.fetched = True
+            self.fetched_at = time.monotonic()
 
     def take_histories(self, histories: Mapping[str, Sequence[float]]) -> None:
         with self._lock:
@@ -335,7 +339,8 @@ def _fill_histories(client: JobsClient, handle: Any, ml_runs: Sequence[MLRun]) -
     patterns = _handle_patterns(handle)
     if patterns and handle.application_id:
         lines = [
-            line.log for line in client.logs(handle.application_id, handle.name, limit=_LOG_LIMIT)
+            line.log
+            for line in client.logs(handle.application_id, handle.name, limit=_LOG_LIMIT, tail=True)
         ]
         for key, values in scan_logs(lines, patterns).items():
             histories.setdefault(key, values)  # ML-run metrics win
@@ -367,10 +372,15 @@ def refresh_handles(
 
 
 def handle_metrics(handle: Any, *, refresh: bool = False) -> dict[str, float]:
-    """``handle.metrics``: fetched on first use (and on ``refresh``), kept current after."""
+    """``handle.metrics``: fetched on first use (and on ``refresh``), kept current after by
+    the tracker; a live run that no tracker follows is fetched again on a read once the
+    last fetch is a poll interval old."""
     state = state_of(handle)
     state.wanted = True
-    if (refresh or not state.fetched) and handle.application_id:
+    settings = getattr(handle._backend, "settings", None)
+    interval = float(getattr(settings, "poll_interval", 2.0))
+    stale = not handle.run.is_terminal and time.monotonic() - state.fetched_at > interval
+    if (refresh or not state.fetched or stale) and handle.application_id:
         client = handle._backend.client
         if refresh:
             state.complete = False

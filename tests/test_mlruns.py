@@ -161,7 +161,7 @@ def test_a_runs_token_opens_the_ml_endpoints_only_and_is_never_stored(
     seen = tmp_path / "seen.txt"
     jobs = tmp_path / "jobs" / "jobs.yaml"
     command = f"{{python}} env.py {seen}"
-    jobs.write_text(f'cluster: lab\nworkspace: env\njobs:\n  - {{name: env, command: "{command}"}}\n')
+    jobs.write_text(f'cluster: lab\nworkspace: env\njobs:\n- {{name: env, command: "{command}"}}\n')
     with SandboxServer(tmp_path / "sandbox", jobs_file=jobs, grace_period=0.5) as server:
         with JobsClient(server.host, server.token) as client:
             app = client.find_app("lab:env:env")

@@ -4,8 +4,9 @@ What a job's code logs through TrueFoundry's experiment tracking (``truefoundry.
 HTTP) lands here, and ``POST /runs/search`` finds it again by tag, param or metric
 (:mod:`jobmagic.sandbox.mlfilter` is the grammar). Shapes follow ``truefoundry-sdk`` 0.6.0's
 ``Run``, ``RunInfo``, ``RunData``, ``Metric`` and ``MlRepo`` models (snake_case, unlike the
-Jobs API; :mod:`.mlshapes` builds them). Each metric's latest value (highest step, then newest) is kept beside its history,
-so a search of a thousand runs reads one row per metric instead of every point.
+Jobs API; :mod:`.mlshapes` builds them). Each metric's latest value (highest step, then
+newest) is kept beside its history, so a search of a thousand runs reads one row per metric
+instead of every point.
 
 Tables are created ``IF NOT EXISTS`` when the service opens a store, like the store's own,
 so an older sandbox file gains them on first use. A repo named :data:`DEMO_REPO` exists out
