@@ -140,6 +140,33 @@ def test_a_sweep_waited_on_in_a_terminal_prints_a_few_progress_lines(
     assert lines[-1].startswith("2 runs · 2 finished")
 
 
+def test_a_wait_that_timed_out_leaves_a_line_that_still_follows_the_run(
+    shell: InteractiveShell, frontend: CapturingDisplayPublisher
+) -> None:
+    result = shell.run_cell("%trigger_job sandbox:demo:sleep --wait --timeout 0.5 seconds=1")
+    assert "still" in str(result.error_in_exec)  # the wait gave up; the run goes on
+    (line_id,) = [
+        i for i, d in _saved(frontend).items() if "jobmagic-status-line" in d["text/html"]
+    ]
+    handle = shell.magics_manager.registry["JobMagics"].session.handles[-1]
+    _until(lambda: handle.run.is_terminal, "the run to end")
+    shell.run_cell("pass")
+    assert "FINISHED" in _saved(frontend)[line_id]["text/plain"]
+
+
+def test_with_cards_off_the_static_copy_still_follows_the_run(
+    shell: InteractiveShell, frontend: CapturingDisplayPublisher
+) -> None:
+    shell.run_line_magic("config", "JobMagic.show_cards = False")
+    shell.run_cell("%%trigger_job sandbox:demo:hello -o h\nname: Ada\n")
+    handle: RunHandle = shell.user_ns["h"]
+    (copy_id,) = _ids_showing(frontend, handle.name)
+    assert WIDGET not in _saved(frontend)[copy_id]
+    _until(lambda: handle.run.is_terminal, "the run to end")
+    shell.run_cell("pass")
+    assert "FINISHED" in _saved(frontend)[copy_id]["text/html"]
+
+
 def test_closing_one_view_leaves_the_others_live(shell: InteractiveShell) -> None:
     handle = shell.run_line_magic("trigger_job", "sandbox:demo:sleep seconds=1")
     first, second = RunsBoard([handle]), RunsBoard([handle])
