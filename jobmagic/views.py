@@ -64,12 +64,10 @@ class WaitLine:
     timed out or was interrupted does not leave a frozen line in the saved notebook."""
 
     def __init__(self, source: RunSource) -> None:
-        from jobmagic.widgets._format import run_state_key
         from jobmagic.widgets._live import LiveOutput
 
         self._source = source
         self._ticks = 0
-        self._key = run_state_key
         self._live = LiveOutput(self.bundle, self._state, lambda: source.run.is_terminal)
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -78,7 +76,10 @@ class WaitLine:
         return self._live.display_id
 
     def _state(self) -> tuple[object, ...]:
-        return (self._key(self._source.run), self._ticks)
+        from jobmagic.widgets._format import run_state_key
+
+        # The tick count is part of the state: each tick re-sends the moved-on duration.
+        return (run_state_key(self._source.run), self._ticks)
 
     def text(self) -> str:
         return StatusLine(self._source.run).text()
