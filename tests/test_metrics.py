@@ -157,6 +157,14 @@ def test_the_cards_static_html_names_the_metrics_with_a_trend(
     # The trend is the whole history: one point per epoch.
     (points,) = re.findall(r'<polyline[^>]*points="([^"]+)"', html.split("accuracy")[-1])[:1]
     assert len(points.split()) == EPOCHS
+    from jobmagic.widgets import RunCard
+
+    card = RunCard(runs[1])  # the live card: the same table in its metrics box
+    try:
+        assert "loss" in card.metrics_box.value and "<svg" in card.metrics_box.value
+        assert card.metrics_box.layout.display != "none"
+    finally:
+        card.close()
 
 
 def test_the_board_has_sortable_metric_columns_with_the_best_value_marked(
