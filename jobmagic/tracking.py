@@ -391,6 +391,7 @@ class RunHandle:
             "params": self.params,
             "application_fqn": self.application_fqn,
             "url": self.url,
+            "rerun_of": self.rerun_of,
         }
         return {
             "text/plain": render_run_text(self._run, **kwargs),

@@ -362,6 +362,10 @@ def test_card_run_again_opens_the_params_and_triggers_a_linked_run(
         form.trigger_button.click()
         new_card = _until(lambda: form.cards and form.cards[0], "the rerun's card")
         assert "rerun of " + first.name in new_card.rerun_of_label.value
+        # The saved copies say it too: the text line and the static HTML.
+        assert new_card.text().endswith(f"rerun of {first.name}")
+        assert f"rerun of {first.name}" in new_card.snapshot_html()
+        assert "rerun of" not in card.snapshot_html()
         sent = shared_sandbox.get_run(TRAIN_APP, new_card.run.name)
         assert sent is not None and sent["command"].endswith("--lr=0.02 --epochs=1")
         for handle in (first, form.history[0]):

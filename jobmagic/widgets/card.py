@@ -558,7 +558,10 @@ class RunCard:
         """The one-line summary (also the ``text/plain`` of the output)."""
         source = self._source
         return render_run_text(
-            self._run, params=source.params, application_fqn=source.application_fqn
+            self._run,
+            params=source.params,
+            application_fqn=source.application_fqn,
+            rerun_of=getattr(source, "rerun_of", None),
         )
 
     def snapshot_html(self) -> str:
@@ -571,6 +574,7 @@ class RunCard:
             url=source.url,
             events=source.events,
             metrics=getattr(source, "metric_series", {}),
+            rerun_of=getattr(source, "rerun_of", None),
         )
 
     def __repr__(self) -> str:

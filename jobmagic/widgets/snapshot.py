@@ -42,6 +42,7 @@ class SnapshotView:
             "params": source.params,
             "application_fqn": source.application_fqn,
             "url": source.url,
+            "rerun_of": getattr(source, "rerun_of", None),
         }
         return {
             "text/plain": render_run_text(source.run, **kwargs),

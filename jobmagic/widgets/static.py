@@ -464,10 +464,12 @@ def render_run_html(
     now: datetime | None = None,
     events: Sequence[Event] = (),
     metrics: Mapping[str, Sequence[float]] = _EMPTY_SERIES,
+    rerun_of: str | None = None,
 ) -> str:
     """A self-contained, escaped HTML snapshot of one run (no JavaScript).
 
-    ``metrics`` (``{name: values so far}``) show as the latest value and an inline SVG trend.
+    ``metrics`` (``{name: values so far}``) show as the latest value and an inline SVG trend;
+    ``rerun_of`` names the run this one repeats.
 
     A failed or terminated run's ``events`` (its pods', as the source fetched them when it
     ended) follow its error: they say why it ended.
@@ -486,7 +488,9 @@ def render_run_html(
         f'<span class="jobmagic-plain">Run: </span><span class="jobmagic-name">{_e(name)}</span>'
         '<span class="jobmagic-plain"> · Status: </span>'
         f"{badge_html(run.status, extra_class=status_class)}"
-        f'<span class="jobmagic-plain">{_e(exit_text)}{" · " if link else ""}</span>'
+        f'<span class="jobmagic-plain">{_e(exit_text)}</span>'
+        f"{_rerun_of_html(rerun_of)}"
+        f'<span class="jobmagic-plain">{" · " if link else ""}</span>'
         f"{link}</div>"
     )
     error = error_html(run.error)
@@ -504,6 +508,15 @@ def render_run_html(
     )
 
 
+def _rerun_of_html(rerun_of: str | None) -> str:
+    if not rerun_of:
+        return ""
+    return (
+        '<span class="jobmagic-plain"> · </span>'
+        f'<span class="jobmagic-rerun-of-text">rerun of {_e(rerun_of)}</span>'
+    )
+
+
 def _metrics_section(metrics: Mapping[str, Sequence[float]]) -> str:
     table = metrics_html(metrics)
     if not table:
@@ -518,8 +531,10 @@ def render_run_text(
     application_fqn: str | None = None,
     url: str | None = None,
     now: datetime | None = None,
+    rerun_of: str | None = None,
 ) -> str:
-    """One line: ``JobRun train-k3x9q · FINISHED · sandbox:demo:train v1 · 12.3 s · exit 0``."""
+    """One line: ``JobRun train-k3x9q · FINISHED · sandbox:demo:train v1 · 12.3 s · exit 0``
+    (then ``· rerun of train-ab12c`` for a rerun)."""
     parts = [f"JobRun {run.name or '(unnamed run)'}", str(run.status)]
     app = application_label(run, application_fqn)
     if app:
@@ -529,6 +544,8 @@ def render_run_text(
         parts.append(format_duration(elapsed))
     if run.exit_code is not None:
         parts.append(f"exit {run.exit_code}")
+    if rerun_of:
+        parts.append(f"rerun of {rerun_of}")
     return " · ".join(parts)
 
 
