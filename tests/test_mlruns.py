@@ -246,3 +246,24 @@ def test_the_tracker_refreshes_metrics_once_per_tick_per_application(
             assert len(run.metric_series["loss"]) == 4  # the whole history once it ended
     finally:
         session.close()
+
+
+def test_a_runs_own_calls_are_neither_faulted_nor_counted(
+    sandbox: SandboxServer, isolated_home: Path
+) -> None:
+    from jobmagic.sandbox import Fault
+
+    with JobsClient(sandbox.host, sandbox.token) as client:
+        train = client.find_app("sandbox:demo:train")
+        sandbox.set_faults(Fault.status(503, "log_batch"), Fault.status(503, "create_ml_run"))
+        sandbox.reset_stats()
+        name = client.trigger(
+            application_id=train.id, params={"lr": "0.1", "epochs": "2"}
+        ).job_run_name
+        sandbox.wait_for_run(train.id, name, timeout=30)
+        stats = sandbox.stats()
+        sandbox.clear_faults()
+        assert stats["log_batch"] == stats["create_ml_run"] == stats["ml_repos"] == 0
+        assert not any("warning" in line.log for line in client.logs(train.id, name))
+        (found,) = client.search_ml_runs(f"tags.TFY_INTERNAL_JOB_RUN_NAME = '{name}'")
+        assert [p.step for p in client.metric_history(found.run_id, "loss")] == [1, 2]

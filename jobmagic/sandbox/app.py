@@ -11,6 +11,9 @@ Every API endpoint goes through the same steps, in this order:
    worker thread (SQLite blocks; a run's process is started later by the launcher thread),
 5. apply any fault that acts *after* handling (dropped connection, malformed body, status).
 
+The ML-runs endpoints also take a run's own token (the ``TFY_API_KEY`` its process gets);
+such calls skip steps 1, 2 and 5: they are the platform's traffic, not the client's.
+
 Admin endpoints (token required): ``GET/POST/PUT/DELETE /_sandbox/faults``,
 ``GET/DELETE /_sandbox/stats``. ``GET /_sandbox/health`` needs no token and is not counted.
 ``GET /deployments/{applicationId}`` is the page a run card links to: the job's runs as HTML
@@ -175,9 +178,20 @@ def create_app(ctx: AppContext) -> Starlette:
 
     def endpoint(key: str, handler: Handler, *, auth: bool = True, ml: bool = False) -> Handler:
         async def run(request: Request) -> Response:
+            if ml and service.run_tokens.valid(_bearer(request)):
+                return await from_run(request)
             ctx.stats.hit(key)
             with ctx.stats.in_flight(key):
                 return await handle(request)
+
+        async def from_run(request: Request) -> Response:
+            # A run's own calls (its metrics logging, with its TFY_API_KEY) are the platform's
+            # traffic, not the client's under test: no fault spoils them and the stats leave
+            # them out, so a test's faults and counts concern only what the client sent.
+            try:
+                return await handler(request)
+            except ApiError as error:
+                return error_response(error)
 
         async def handle(request: Request) -> Response:
             decision = ctx.faults.take(key)
@@ -192,12 +206,7 @@ def create_app(ctx: AppContext) -> Starlette:
                     return await _drop(ctx, request)
                 return _fault_response(fault)
             try:
-                # A run's own token (its TFY_API_KEY) opens the ML-runs endpoints only.
-                if (
-                    auth
-                    and not _authorized(request, ctx.token)
-                    and not (ml and service.run_tokens.valid(_bearer(request)))
-                ):
+                if auth and not _authorized(request, ctx.token):
                     raise _unauthorized()
                 response = await handler(request)
             except ApiError as error:
