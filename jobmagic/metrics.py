@@ -155,6 +155,8 @@ def run_key(item: Any) -> RunKey | None:
 
 
 def client_for(items: Sequence[Any], client: JobsClient | None) -> JobsClient:
+    """``client``, else the session of the first run handle among ``items``, else the
+    current session's (the extension's in IPython, else one from the environment)."""
     if client is not None:
         return client
     for item in items:
