@@ -42,9 +42,11 @@ if _missing:
     pytest.skip(_missing, allow_module_level=True)
 
 #: One run in four views: its card, two boards, then a second run waited on with --wait.
+#: The first run outlives the last cell: its end reaches Lab only from the tracker's thread,
+#: while no cell runs — the update Lab must route by display id alone.
 CELLS = [
     "%load_ext jobmagic\n%config JobMagic.poll_interval = 0.5",
-    "%%trigger_job sandbox:demo:sleep -o s\nseconds: 4",
+    "%%trigger_job sandbox:demo:sleep -o s\nseconds: 10",
     "%job_runs --app sandbox:demo:sleep",
     "%job_runs --app sandbox:demo:sleep",
     "w = %trigger_job sandbox:demo:sleep --wait seconds=2",
