@@ -14,7 +14,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import (
+    Magics,
+    line_cell_magic,
+    line_magic,
+    magics_class,
+    needs_local_scope,
+    no_var_expand,
+)
 from IPython.display import display
 
 from jobmagic import magic_args
@@ -74,8 +81,12 @@ class JobMagics(Magics):
     # -- %%trigger_job / %trigger_job ------------------------------------------------------
 
     @line_cell_magic
+    @no_var_expand  # expanded below, after the size check: IPython's own way is quadratic
+    @needs_local_scope
     @documented(magic_args.PARSERS["trigger_job"])
-    def trigger_job(self, line: str, cell: str | None = None) -> Any:
+    def trigger_job(
+        self, line: str, cell: str | None = None, local_ns: dict[str, Any] | None = None
+    ) -> Any:
         """Trigger a TrueFoundry job; params come from the cell body (YAML) or name=value.
 
             %%trigger_job sandbox:demo:train --wait
@@ -90,9 +101,10 @@ class JobMagics(Magics):
         from jobmagic import params  # PyYAML: imported on first trigger, not at load
 
         with _friendly_errors():
-            # Before the line is split: splitting is slow on a huge line (IPython has already
-            # expanded any $variable in it). The cell body is checked where it is parsed.
+            # Before the line is expanded and split, both slow on a huge line. The cell body
+            # is checked where it is parsed.
             params.check_text_size(line, "the magic line")
+        line = magic_args.expand_variables(line, {**self.user_ns, **(local_ns or {})})
         args = magic_args.parse_trigger_line(line, cell=cell is not None)
         with _friendly_errors(args.out, self.user_ns):
             result = self._trigger(args, cell)
