@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 import sqlite3
 import threading
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from jobmagic.models import RunStatus
+from jobmagic.sandbox.private import private_dir, touch_private
 
 __all__ = ["TERMINAL", "EventRecord", "LogRecord", "RunRecord", "Store"]
 
@@ -160,12 +160,13 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        # Created 0600 before SQLite opens it, so it is never readable by others, even
+        # briefly: job logs may be private. SQLite's WAL files take the file's mode.
+        touch_private(self.path).close()
         self._lock = threading.RLock()
         # isolation_level=None: autocommit; transactions are opened explicitly where needed.
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        if os.name == "posix":
-            os.chmod(self.path, 0o600)  # job logs may be private; SQLite's WAL files follow suit
         self._db.row_factory = sqlite3.Row
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
