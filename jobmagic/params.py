@@ -62,7 +62,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import yaml
 
@@ -552,53 +552,10 @@ class _Body:
     # --- reading the YAML --------------------------------------------------------------
 
     def compose(self) -> _Node | None:
-        """The document's tree, built from PyYAML's events.
+        """The document's tree, built from PyYAML's events as they are read.
 
         Events rather than ``yaml.compose``: they say whether a tag or anchor was written, and
         building the tree with an explicit stack keeps deep nesting from recursing.
-        """
-        root: _Node | None = None
-        stack: list[_Seq | _Map] = []
-        documents = 0
-        for event in self._events():
-            node: _Node
-            mark: Any = event.start_mark  # both parsers always set it
-            if isinstance(event, yaml.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    raise self._mark_error(
-                        mark,
-                        "the cell body holds more than one YAML document; remove the "
-                        "`---` line and put all params in one mapping",
-                    )
-                continue
-            if isinstance(event, yaml.AliasEvent):
-                written = self._written_at(mark.index)
-                raise self._mark_error(
-                    mark,
-                    f"`{written}` is a YAML alias, which a cell body cannot use; write the "
-                    f'value out, or quote it (`"{written}"`) if it is text',
-                )
-            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                node = stack.pop()
-            elif isinstance(event, yaml.NodeEvent):
-                self._check_node_event(event)
-                if isinstance(event, yaml.ScalarEvent):
-                    node = self._scalar(event)
-                else:
-                    cls = _Map if isinstance(event, yaml.MappingStartEvent) else _Seq
-                    stack.append(cls(mark.line + self.first_line, mark.column + 1))
-                    continue
-            else:
-                continue
-            if stack:
-                stack[-1].children.append(node)
-            else:
-                root = node
-        return root
-
-    def _events(self) -> list[yaml.Event]:
-        """All of the body's YAML events, or the error that stops them, summarised.
 
         libyaml is the fast path (pure-Python PyYAML needs ~70 ms for 1000 lines of lists).
         Whenever it fails, the pure-Python parser reads the body again: it is the reference
@@ -619,9 +576,7 @@ class _Body:
         fast_events: list[yaml.Event] = []
         if self.fast and _FAST_LOADER is not None:
             try:
-                return self._depth_checked(
-                    yaml.parse(self.yaml_text, Loader=_FAST_LOADER), fast_events
-                )
+                return self._build(_read_events(_FAST_LOADER(self.yaml_text), fast_events))
             except ParamsError:
                 raise
             except yaml.MarkedYAMLError as err:
@@ -640,7 +595,62 @@ class _Body:
                 raise self._yaml_error(self._reference_style(fast_error)) from None
         if start:
             self._reference_events(start)  # raises, unless the parsers disagree on that part
-        return self._reference_events(0)
+        return self._build(self._reference_events(0))
+
+    def _build(self, events: Iterable[yaml.Event]) -> _Node | None:
+        """The tree of ``events``; refused at the first collection nested too deep.
+
+        The hot loop of every parse (one pass per event, ~20,000 in 64 KiB of lists): event
+        kinds are told apart by exact type, the commonest first.
+        """
+        root: _Node | None = None
+        stack: list[_Seq | _Map] = []
+        documents = 0
+        first_line = self.first_line
+        for event in events:
+            kind = type(event)
+            node: _Node
+            mark: Any = event.start_mark  # both parsers always set it
+            if kind is yaml.ScalarEvent:
+                scalar = cast(yaml.ScalarEvent, event)
+                if scalar.anchor is not None or scalar.tag is not None:
+                    self._check_node_event(scalar)
+                node = self._scalar(scalar)
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                # The top-level mapping counts too, so a value may nest _MAX_DEPTH levels.
+                if len(stack) > _MAX_DEPTH:
+                    raise self._mark_error(mark, _DEPTH_MESSAGE)
+                start = cast(yaml.CollectionStartEvent, event)
+                if start.anchor is not None or start.tag is not None:
+                    self._check_node_event(start)
+                cls = _Map if kind is yaml.MappingStartEvent else _Seq
+                stack.append(cls(mark.line + first_line, mark.column + 1))
+                continue
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                node = stack.pop()
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise self._mark_error(
+                        mark,
+                        "the cell body holds more than one YAML document; remove the "
+                        "`---` line and put all params in one mapping",
+                    )
+                continue
+            elif kind is yaml.AliasEvent:
+                written = self._written_at(mark.index)
+                raise self._mark_error(
+                    mark,
+                    f"`{written}` is a YAML alias, which a cell body cannot use; write the "
+                    f'value out, or quote it (`"{written}"`) if it is text',
+                )
+            else:
+                continue
+            if stack:
+                stack[-1].children.append(node)
+            else:
+                root = node
+        return root
 
     def _reference_events(self, start: int) -> list[yaml.Event]:
         """The pure-Python parser's events for the body from ``start`` (a line's start) on."""
@@ -1038,6 +1048,18 @@ def _grid_axes(body: _Body) -> dict[str, list[str]]:
                 )
             axes[name] = [body.grid_item(item, name) for item in value.children]
     return axes
+
+
+def _read_events(loader: Any, out: list[yaml.Event]) -> Iterator[yaml.Event]:
+    """The loader's events one at a time, each also kept in ``out`` (to restart after an
+    error); the loader is disposed of at the end, however it ends."""
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            out.append(event)
+            yield event
+    finally:
+        loader.dispose()
 
 
 def _restart_offset(events: Sequence[yaml.Event], text: str) -> int:
