@@ -31,7 +31,7 @@ from jobmagic.magic_help import documented
 from jobmagic.models import JobRun, RunStatus
 from jobmagic.session import JobSession, ResolvedTarget, Target
 from jobmagic.settings import JobMagic
-from jobmagic.views import DryRunView, InfoView, ProgressPrinter, WaitLine, sweep_progress_text
+from jobmagic.views import DryRunView, InfoView, ProgressPrinter, WaitLine
 
 if TYPE_CHECKING:
     from jobmagic.ledger import LedgerEntry
@@ -176,7 +176,7 @@ class JobMagics(Magics):
         resolved: ResolvedTarget,
         param_sets: list[dict[str, str]],
         show: bool,
-    ) -> list[RunHandle]:
+    ) -> SweepResult:
         from jobmagic.sweeps import run_sweep
 
         concurrency = args.concurrency or self.session.settings.concurrency
@@ -193,10 +193,12 @@ class JobMagics(Magics):
         if not result.handles and result.failures:
             raise UsageError(result.summary())
         if args.out:
-            self.user_ns[args.out] = list(result.handles)
+            # The whole sweep: a sequence of its handles that can also wait, terminate,
+            # refresh and rerun its failures.
+            self.user_ns[args.out] = result
         if args.wait:
             self._wait_all(result, args)
-        return list(result.handles)
+        return result
 
     # -- waiting ---------------------------------------------------------------------------
 
@@ -239,50 +241,29 @@ class JobMagics(Magics):
         _raise_unless_finished(handle)
 
     def _wait_all(self, result: SweepResult, args: magic_args.TriggerArgs) -> None:
+        """``SweepResult.wait`` with the magic's errors: a timeout, Ctrl-C, runs that failed."""
         timeout = args.timeout or self.session.settings.wait_timeout
-        started = time.monotonic()
-        deadline = None if timeout is None else started + timeout
-        handles = list(result.handles)
-        progress = _progress_printer(single=False)
-
-        def progress_text() -> str:
-            return sweep_progress_text([h.status for h in handles], time.monotonic() - started)
-
-        unsubscribers = [h.subscribe(lambda _run, _stale: None) for h in handles]
         try:
-            while not all(h.run.is_terminal for h in handles):
-                if deadline is not None and time.monotonic() >= deadline:
-                    left = sum(not h.run.is_terminal for h in handles)
-                    raise UsageError(
-                        f"{left} of {len(handles)} runs are still going after {timeout:g} s; "
-                        "they keep going."
-                    )
-                if progress is not None:
-                    progress.update(progress_text())
-                time.sleep(0.2)
+            runs = result.wait(timeout)
+        except TimeoutError as exc:
+            raise UsageError(str(exc)) from None
         except KeyboardInterrupt:
-            live = [h for h in handles if not h.run.is_terminal]
+            live = result.live
             if args.cancel_on_interrupt:
-                for h in live:
-                    h.terminate()
+                result.terminate()
                 raise UsageError(
                     f"Stopped waiting and asked {len(live)} runs to terminate."
                 ) from None
             raise UsageError(
-                f"Stopped waiting; {len(live)} runs are still going. Terminate them with "
-                "[run.terminate() for run in RUNS] (RUNS is your -o variable)."
+                f"Stopped waiting; {len(live)} runs are still going. Stop them with "
+                "RUNS.terminate() (RUNS is your -o variable) or the board's Terminate all."
             ) from None
-        finally:
-            for unsubscribe in unsubscribers:
-                unsubscribe()
-            if progress is not None:
-                progress.finish(progress_text())
-        failed = [h for h in handles if h.run.status != RunStatus.FINISHED]
+        failed = [run for run in runs if run.status != RunStatus.FINISHED]
         if failed:
-            names = ", ".join(_ended_text(h.run) for h in failed[:5])
+            names = ", ".join(_ended_text(run) for run in failed[:5])
             more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
             raise UsageError(
-                f"{len(failed)} of {len(handles)} runs did not finish: {names}{more}. "
+                f"{len(failed)} of {len(runs)} runs did not finish: {names}{more}. "
                 "See their logs with run.logs() or the cards' Logs panels."
             )
 
