@@ -500,9 +500,10 @@ def runs_to_dataframe(
         for key, values in _params_columns(row_params, n).items():
             data[f"params.{key}"] = _text(values)
     if metrics:
-        from jobmagic.metrics import metric_columns
+        from jobmagic.metrics import metric_columns, patterns_or_setting
 
-        found = metric_columns(runs, client=client, metric_patterns=metric_patterns)
+        patterns = patterns_or_setting(metric_patterns)
+        found = metric_columns(runs, client=client, metric_patterns=patterns)
         for key, values in found.items():
             data[key] = np.asarray(values, dtype="float64")
     # copy=False: every column is a fresh array built above; no need to copy it again.

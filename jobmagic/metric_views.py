@@ -12,8 +12,14 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from jobmagic.api._errors import JobmagicError
-from jobmagic.metrics import RunKey, client_for, fetch_metrics, lower_is_better, run_key
+from jobmagic.metrics import (
+    RunKey,
+    client_for,
+    fetch_metrics,
+    lower_is_better,
+    patterns_or_setting,
+    run_key,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,19 +29,6 @@ if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
 
 __all__ = ["compare", "metric_history", "plot_metric"]
-
-
-def _patterns_setting(metric_patterns: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """The ``metric_patterns=`` argument, else ``%config JobMagic.metric_patterns``."""
-    if metric_patterns is not None:
-        return metric_patterns
-    from jobmagic.highlevel import current_session
-
-    try:
-        configured = current_session().settings.metric_patterns
-    except (AttributeError, JobmagicError):
-        return None
-    return dict(configured) or None
 
 
 def _unknown_metric(name: str, known: Iterable[str]) -> ValueError:
@@ -66,7 +59,7 @@ def metric_history(
 
     items = list(runs)
     api = client_for(items, client) if any(run_key(i) for i in items) else client
-    fetched = fetch_metrics(items, client=api, metric_patterns=_patterns_setting(metric_patterns))
+    fetched = fetch_metrics(items, client=api, metric_patterns=patterns_or_setting(metric_patterns))
     rows: list[tuple[str, str, int, float, float]] = []
     for item, result in zip(items, fetched, strict=True):
         label = _run_label(item, run_key(item))
@@ -126,7 +119,7 @@ def compare(
     from jobmagic.frames import runs_to_dataframe
 
     frame = runs_to_dataframe(
-        runs, metrics=True, metric_patterns=_patterns_setting(metric_patterns), client=client
+        runs, metrics=True, metric_patterns=patterns_or_setting(metric_patterns), client=client
     )
     metrics = [c for c in map(str, frame.columns) if c.startswith("metrics.")]
     params = [c for c in map(str, frame.columns) if c.startswith("params.")]

@@ -50,6 +50,7 @@ __all__ = [
     "lower_is_better",
     "metric_columns",
     "metric_series",
+    "patterns_or_setting",
     "refresh_handles",
     "run_key",
     "scan_logs",
@@ -434,3 +435,16 @@ def want_metrics(handle: Any) -> None:
     """Ask the tracker to keep a live handle's metrics current, without fetching now: a
     board of many runs then costs one search per application per tick, not one per run."""
     state_of(handle).wanted = True
+
+
+def patterns_or_setting(metric_patterns: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The ``metric_patterns=`` argument, else ``%config JobMagic.metric_patterns``."""
+    if metric_patterns is not None:
+        return metric_patterns
+    from jobmagic.highlevel import current_session
+
+    try:
+        configured = current_session().settings.metric_patterns
+    except (AttributeError, JobmagicError):
+        return None
+    return dict(configured) or None

@@ -241,6 +241,24 @@ def test_a_job_that_only_prints_acc_yields_metrics_acc_through_a_pattern(
         assert "metrics.acc" not in jobmagic.runs_to_dataframe(runs, metrics=True, client=client)
 
 
+def test_configured_patterns_reach_the_frame_and_ml_run_metrics_win(
+    sweep_env: tuple[SandboxServer, InteractiveShell, Any],
+) -> None:
+    _, ip, runs = sweep_env
+    plain = jobmagic.runs_to_dataframe(runs, metrics=True)
+    # `loss` is also an ML-run metric: the pattern (which reads the epoch) must lose to it.
+    ip.run_line_magic(
+        "config", "JobMagic.metric_patterns = {'loss': r'epoch=(\\d+)', 'seen': r'epoch=(\\d+)'}"
+    )
+    try:
+        frame = jobmagic.runs_to_dataframe(runs, metrics=True)
+    finally:
+        ip.run_line_magic("config", "JobMagic.metric_patterns = {}")
+    assert frame["metrics.seen"].tolist() == [float(EPOCHS)] * len(runs)  # through %config
+    assert frame["metrics.loss"].tolist() == plain["metrics.loss"].tolist()
+    assert set(plain["metrics.loss"]) != {float(EPOCHS)}
+
+
 def test_bad_patterns_are_refused_when_set(
     sweep_env: tuple[SandboxServer, InteractiveShell, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
