@@ -4,6 +4,7 @@ metrics across applications; the tracker's one search per application per tick."
 from __future__ import annotations
 
 import doctest
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -147,9 +148,35 @@ def test_latest_is_the_highest_step_and_params_are_set_once(sandbox_client: http
 
 
 TOKEN_JOB = """
-import os, pathlib, sys
-pathlib.Path(sys.argv[1]).write_text(os.environ["TFY_API_KEY"] + "\\n" + os.environ["TFY_HOST"])
-print("run", os.environ["TFY_INTERNAL_JOB_RUN_NAME"], os.environ["TFY_INTERNAL_APPLICATION_ID"])
+import json, os, pathlib, sys, urllib.error, urllib.request
+
+token, host = os.environ["TFY_API_KEY"], os.environ["TFY_HOST"]
+app = os.environ["TFY_INTERNAL_APPLICATION_ID"]
+
+
+def status(method, path, body=None):
+    request = urllib.request.Request(
+        host + "/api/svc/v1" + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+# What the run's own token opens while the run is live.
+codes = [
+    status("POST", "/runs/search", {}),
+    status("GET", "/ml-repos"),
+    status("POST", "/jobs/trigger", {"applicationId": app}),
+    status("GET", "/jobs/" + app + "/runs"),
+]
+pathlib.Path(sys.argv[1]).write_text(json.dumps([token, host, codes]))
+print("run", os.environ["TFY_INTERNAL_JOB_RUN_NAME"], app)
 """
 
 
@@ -169,15 +196,15 @@ def test_a_runs_token_opens_the_ml_endpoints_only_and_is_never_stored(
             server.wait_for_run(app.id, name, timeout=30)
             logged = [line.log for line in client.logs(app.id, name)]
         assert logged == [f"run {name} {app.id}"]
-        token, host = seen.read_text().splitlines()
+        token, host, codes = json.loads(seen.read_text())
         assert host == server.host and token.startswith("tfy_") and token != server.token
+        assert codes == [200, 200, 401, 401]  # while the run was live: the ML endpoints only
         with httpx.Client(
             base_url=server.api_url, headers={"Authorization": f"Bearer {token}"}, trust_env=False
         ) as as_run:
-            assert as_run.post("/runs/search", json={}).status_code == 200
-            assert as_run.get("/ml-repos").status_code == 200
-            assert as_run.post("/jobs/trigger", json={"applicationId": app.id}).status_code == 401
-            assert as_run.get(f"/jobs/{app.id}/runs").status_code == 401
+            # The run has ended: its token opens nothing any more.
+            assert as_run.post("/runs/search", json={}).status_code == 401
+            assert as_run.get("/ml-repos").status_code == 401
     stored = b"".join(
         path.read_bytes() for path in (tmp_path / "sandbox").rglob("*") if path.is_file()
     )

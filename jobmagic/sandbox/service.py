@@ -75,13 +75,17 @@ class SandboxService:
         #: Where run processes reach this sandbox (their ``TFY_HOST``).
         self.public_host = public_host
         self.ml = MLRuns(store)
-        self.run_tokens = RunTokens()
+        self.run_tokens = RunTokens(self._run_is_live)
         self._first_seen = store.first_seen((job.application_id for job in catalog), _now_ms())
 
     # --- applications ----------------------------------------------------------------
 
     def _app(self, job: JobSpec) -> dict[str, Any]:
         return render.application_json(job, created_at_ms=self._first_seen[job.application_id])
+
+    def _run_is_live(self, run_id: str) -> bool:
+        record = self.store.get_run_by_id(run_id)
+        return record is not None and not record.is_terminal
 
     def job_by_application_id(self, application_id: str) -> JobSpec:
         job = self.catalog.by_application_id(application_id)
@@ -170,7 +174,7 @@ class SandboxService:
                 "TFY_INTERNAL_JOB_RUN_NAME": record.name,
                 "TFY_INTERNAL_APPLICATION_ID": job.application_id,
                 "TFY_HOST": self.public_host,
-                "TFY_API_KEY": self.run_tokens.issue(),
+                "TFY_API_KEY": self.run_tokens.issue(record.id),
             },
             container=job.name,
         )
