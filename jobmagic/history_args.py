@@ -65,7 +65,11 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=[],
         metavar="WHO",
-        help="With --server: only runs triggered by these users (the API's triggeredBy).",
+        help=(
+            "With --server: only runs triggered by these users, named as the API records "
+            "them in triggeredBy (an id or e-mail, as in run.run.triggered_by), not the "
+            "display name the board shows."
+        ),
     )
     add(
         "--version",

@@ -216,6 +216,17 @@ def test_server_listing_is_newest_first_and_uses_the_servers_filters(
     with pytest.raises(jobmagic.ParamsError, match="since='soon' is neither"):
         jobmagic.runs("sandbox:demo:train", since="soon")
     assert jobmagic.runs("sandbox:demo:train", search=first, triggered_by="someone-else") == []
+    (by_me,) = jobmagic.runs("sandbox:demo:train", search=first, triggered_by="sandbox-user")
+    assert by_me.name == first and by_me.run.triggered_by == "sandbox-user"
+    # The server's own status filter, once the run has ended.
+    shared_sandbox.wait_for_run(TRAIN_APP, first, timeout=60)
+    (done,) = jobmagic.runs("sandbox:demo:train", search=first, status="FINISHED")
+    assert done.name == first
+    assert jobmagic.runs("sandbox:demo:train", search=first, status=["RUNNING", "FAILED"]) == []
+    shell.run_line_magic(
+        "job_runs", f"--server --app sandbox:demo:train --search {first} --status FAILED -o failed"
+    )
+    assert len(shell.user_ns["failed"]) == 0  # it did not fail: the server filtered it out
     with pytest.raises(UsageError, match="add --server"):
         shell.run_line_magic("job_runs", "--search train")
     with pytest.raises(UsageError, match="--app"):
