@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from jobmagic.api._errors import (
     ConfigError,
     JobmagicError,
+    NotFoundError,
     ParamsError,
     TriggerOutcomeUnknown,
 )
@@ -365,9 +366,38 @@ class JobSession:
             return self._after_lost_answer(attempt, exc, resolved, params, command, rerun_of)
         except JobmagicError as exc:
             self.settle(attempt, exc)
+            if isinstance(exc, NotFoundError) and resolved.application is None:
+                raise self._unknown_id(exc, target) from None
             raise
         return self.accept(
             attempt, resolved, result.run, params=params, command=command, rerun_of=rerun_of
+        )
+
+    def _unknown_id(self, error: NotFoundError, target: Target) -> NotFoundError:
+        """The 404 of a trigger by id, with the closest ids of the jobs there are."""
+        import difflib
+
+        wanted = target.application_id or target.deployment_id or ""
+        try:
+            apps = self.client.list_apps(limit=1000)
+        except JobmagicError:
+            return error  # best effort: the 404 says enough without suggestions
+        ids = {
+            (app.id if target.application_id else app.deployment_id) or "": app.fqn or app.name
+            for app in apps
+        }
+        near = difflib.get_close_matches(wanted, [i for i in ids if i], n=3, cutoff=0.6)
+        if not near:
+            return error
+        kind = "--application-id" if target.application_id else "--deployment-id"
+        options = " or ".join(f"{kind} {i} ({ids[i]})" for i in near)
+        message = f"{error} No job has the id {wanted!r}; did you mean {options}?"
+        return NotFoundError(
+            message,
+            status_code=error.status_code,
+            method=error.method,
+            path=error.path,
+            server_message=error.server_message,
         )
 
     def _after_lost_answer(

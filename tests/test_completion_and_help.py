@@ -229,6 +229,20 @@ def test_unknown_target_names_the_closest_application(
     assert shared_sandbox.stats()["trigger"] == 0
 
 
+def test_an_unknown_id_names_the_closest_ids(
+    shell: InteractiveShell, shared_sandbox: SandboxServer
+) -> None:
+    shared_sandbox.reset_stats()
+    with pytest.raises(UsageError) as error:
+        shell.run_line_magic("trigger_job", "--application-id app-sandbox-demo-helo")
+    assert "did you mean --application-id app-sandbox-demo-hello (sandbox:demo:hello)" in str(
+        error.value
+    )
+    assert shared_sandbox.stats()["trigger"] == 1  # the server said 404; nothing more was sent
+    with pytest.raises(UsageError, match=r"did you mean --deployment-id dep-sandbox-demo-hello"):
+        shell.run_line_magic("trigger_job", "--deployment-id dep-sandbox-demo-hellp")
+
+
 def test_unknown_target_without_anything_close_says_how_to_name_one(
     shell: InteractiveShell,
 ) -> None:
