@@ -530,3 +530,21 @@ def test_grid_out_holds_the_whole_sweep(shell: InteractiveShell) -> None:
     assert isinstance(sweep, SweepResult) and [h.params["name"] for h in sweep] == ["Ada", "Bo"]
     runs = sweep.wait(timeout=DEADLINE, progress=False)
     assert [run.status for run in runs] == [RunStatus.FINISHED, RunStatus.FINISHED]
+
+
+def test_the_wait_line_ticks_its_duration_while_the_run_runs(
+    shell: InteractiveShell, frontend: CapturingDisplayPublisher
+) -> None:
+    shell.run_line_magic("config", "JobMagic.show_cards = False")
+    shell.run_line_magic("trigger_job", "sandbox:demo:sleep seconds=3 --wait -o run")
+    name = shell.user_ns["run"].name
+    sent = [
+        o["data"]["text/plain"]
+        for o in frontend.outputs
+        if "jobmagic-status-line" in o["data"].get("text/html", "")
+        and o["data"]["text/plain"].startswith(f"{name} · RUNNING · ")
+    ]
+    seconds = [float(text.split(" · ")[2].removesuffix(" s")) for text in sent]
+    # A 3 s run, re-sent about once a second: at least two RUNNING lines, each later than the
+    # one before, however slow the machine (a slower one only ticks more often).
+    assert len(seconds) >= 2 and seconds == sorted(seconds) and len(set(seconds)) == len(seconds)
