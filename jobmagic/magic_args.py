@@ -268,7 +268,7 @@ def _trigger_parser() -> _Parser:
         dest="out",
         type=_variable,
         metavar="VAR",
-        help="Store the run's handle (a list of them with --grid) in the variable VAR.",
+        help="Store the run's handle (with --grid, the SweepResult) in the variable VAR.",
     )
     add(
         "--dry-run",
