@@ -1,7 +1,8 @@
 """Hostile cell bodies: each is accepted with the right params or refused with a clear error,
 fast, and a refused one sends nothing and writes nothing (issue 12, points 3 and 4).
 
-Times are CPU seconds (``time.process_time``) and are asserted only against ten times the
+Times are CPU seconds of the calling thread (``time.thread_time``: the threads of the
+in-process sandbox and trackers do not count) and are asserted only against ten times the
 issue's targets (50 ms at 64 KiB, 1 s at the 256 KiB limit), so a loaded machine does not
 fail them; the real figures are printed (``pytest -s``) and benchmarks/bench_hostile_bodies.py
 reports them against the targets.
@@ -191,12 +192,12 @@ CORPUS: list[Case] = [
 
 
 def _timed(parse: Callable[[str], object], body: str) -> tuple[float, object]:
-    start = time.process_time()
+    start = time.thread_time()
     try:
         outcome: object = parse(body)
     except ParamsError as err:
         outcome = err
-    return time.process_time() - start, outcome
+    return time.thread_time() - start, outcome
 
 
 def _check(case: Case, parse: Callable[[str], object] = parse_body) -> None:
@@ -323,10 +324,10 @@ def test_the_magic_refuses_fast_and_sends_and_writes_nothing(
     shell: InteractiveShell, shared_sandbox: SandboxServer, ledger_path: Path, case: Case
 ) -> None:
     shared_sandbox.reset_stats()
-    start = time.process_time()
+    start = time.thread_time()
     with pytest.raises(UsageError) as caught:
         shell.run_cell_magic("trigger_job", "sandbox:demo:hello", case.body)
-    elapsed = time.process_time() - start
+    elapsed = time.thread_time() - start
     print(f"magic {case.id:28} {case.size / KIB:8.1f} KiB {elapsed * 1000:9.1f} ms")
     assert case.error in str(caught.value)
     assert elapsed < case.bound
@@ -354,25 +355,25 @@ def test_the_one_line_form_is_refused_before_its_line_is_expanded_or_split(
     # expands the line itself, word by word, after the size check.
     shared_sandbox.reset_stats()
     for value in ("a" * MAX_BODY_BYTES, "a" * (5 << 20)):
-        start = time.process_time()
+        start = time.thread_time()
         with pytest.raises(UsageError, match=r"^the magic line is .* over the limit of 256 KiB"):
             shell.run_line_magic("trigger_job", f"sandbox:demo:hello name={value}")
-        elapsed = time.process_time() - start
+        elapsed = time.thread_time() - start
         print(f"line form {len(value) / KIB:8.1f} KiB {elapsed * 1000:9.1f} ms")
         assert elapsed < SMALL_BOUND
-    start = time.process_time()
+    start = time.thread_time()
     with pytest.raises(UsageError, match=DEPTH):
         shell.run_line_magic("trigger_job", "sandbox:demo:hello --grid name=[" + "[" * 10_000 + "]")
-    assert time.process_time() - start < SMALL_BOUND
+    assert time.thread_time() - start < SMALL_BOUND
     assert not any(shared_sandbox.stats().values())
     # A long line under the limit: 53 KiB of words (30 s through IPython's expansion). It
     # is read, then refused for naming params the job does not declare: nothing is sent.
     shell.run_line_magic("trigger_job", "sandbox:demo:hello --dry-run name=warm")  # the client
     words = " ".join(f"k{i:05d}=v" for i in range(6_000))
-    start = time.process_time()
+    start = time.thread_time()
     with pytest.raises(UsageError, match="has no param 'k00000'"):
         shell.run_line_magic("trigger_job", f"sandbox:demo:hello {words}")
-    elapsed = time.process_time() - start
+    elapsed = time.thread_time() - start
     print(f"line form, {len(words) / KIB:.1f} KiB of params: {elapsed * 1000:.1f} ms")
     assert elapsed < SMALL_BOUND
     assert shared_sandbox.stats()["trigger"] == 0
