@@ -1121,7 +1121,7 @@ def _shifted(mark: Any, shift: int) -> Any:
 
 
 def _placeholder_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each ``\\{{`` escape and each ``{{`` up to the first ``}}`` on its line.
+    r"""(start, end) of each ``\{{`` escape and each ``{{`` up to the first ``}}`` on its line.
 
     Left to right, in linear time: a lazy regex for this rescans to the end of the line from
     every ``{`` of a long ``{{{{...`` run with no ``}}``, which is quadratic.

@@ -220,18 +220,21 @@ def test_each_body_is_accepted_or_refused_fast(case: Case) -> None:
     _check(case)
 
 
-@pytest.mark.parametrize(
-    "case",
-    [case for case in CORPUS if "depth" in case.id or "brackets" in case.id or "limit" in case.id],
-    ids=lambda case: case.id,
-)
+GRID_CASES = [
+    case
+    for case in CORPUS
+    if ("depth" in case.id or "brackets" in case.id or "limit" in case.id)
+    # In a grid a list is an axis, not one value: those bodies mean something else there.
+    and not (case.params is not None and any(v.startswith("[") for v in case.params.values()))
+]
+
+
+@pytest.mark.parametrize("case", GRID_CASES, ids=lambda case: case.id)
 def test_grid_bodies_too(case: Case) -> None:
     def grid(body: str) -> object:
         axes = parse_grid_body(body)
         return None if case.params is None else {k: v[0] for k, v in axes.items()}
 
-    if case.params is not None and any(v.startswith("[") for v in case.params.values()):
-        pytest.skip("a list is an axis in a grid, not one value")
     _check(case, grid)
 
 
