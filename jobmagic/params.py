@@ -98,6 +98,9 @@ _MAX_DEPTH: Final = MAX_DEPTH
 # libyaml when PyYAML was built with it (PyPI's wheels are); see _Body._events.
 _FAST_LOADER: Final[Any] = getattr(yaml, "CSafeLoader", None)
 _STR_TAG: Final = "tag:yaml.org,2002:str"
+# json.dumps(text, ensure_ascii=False) without its per-call set-up (20x faster: a value may
+# hold tens of thousands of strings).
+_json_string: Final = json.encoder.encode_basestring
 # The most characters the pure-Python parser re-reads to explain an error (~0.1 s).
 _SLOW_PARSE_CHARS: Final = 8 * 1024
 _DEPTH_MESSAGE: Final = f"the value is nested more than {_MAX_DEPTH} levels deep; flatten it"
@@ -812,22 +815,30 @@ class _Body:
             return self.fill(item.value)
         return self.json(item, param)
 
+    def _json_scalar(self, node: _Scalar) -> str:
+        text = self.fill(node.value)
+        if node.implicit:
+            if text in _JSON_TRUE:
+                return "true"
+            if text in _JSON_FALSE:
+                return "false"
+            if text in _JSON_NULL:
+                return "null"
+            if _JSON_NUMBER_RE.fullmatch(text):
+                return text
+        return _json_string(text)
+
     def json(self, node: _Node, param: str) -> str:
         """Compact JSON of a value, numbers kept as written (see the module's rules)."""
         if isinstance(node, _Scalar):
-            text = self.fill(node.value)
-            if node.implicit:
-                if text in _JSON_TRUE:
-                    return "true"
-                if text in _JSON_FALSE:
-                    return "false"
-                if text in _JSON_NULL:
-                    return "null"
-                if _JSON_NUMBER_RE.fullmatch(text):
-                    return text
-            return json.dumps(text, ensure_ascii=False)
+            return self._json_scalar(node)
         if isinstance(node, _Seq):
-            return "[" + ",".join(self.json(item, param) for item in node.children) + "]"
+            # Scalars inline: a long list is tens of thousands of them.
+            items = [
+                self._json_scalar(item) if isinstance(item, _Scalar) else self.json(item, param)
+                for item in node.children
+            ]
+            return "[" + ",".join(items) + "]"
         members: list[str] = []
         first_line: dict[str, int] = {}
         for key, value in node.pairs():
@@ -848,7 +859,7 @@ class _Body:
                     column=key.column,
                 )
             first_line[name] = key.line
-            members.append(json.dumps(name, ensure_ascii=False) + ":" + self.json(value, param))
+            members.append(_json_string(name) + ":" + self.json(value, param))
         return "{" + ",".join(members) + "}"
 
     # --- YAML errors, summarised -------------------------------------------------------
@@ -1053,11 +1064,15 @@ def _grid_axes(body: _Body) -> dict[str, list[str]]:
 def _read_events(loader: Any, out: list[yaml.Event]) -> Iterator[yaml.Event]:
     """The loader's events one at a time, each also kept in ``out`` (to restart after an
     error); the loader is disposed of at the end, however it ends."""
+    # One call per event (get_event; the stream's last is StreamEndEvent), not two.
+    get_event, keep, end = loader.get_event, out.append, yaml.StreamEndEvent
     try:
-        while loader.check_event():
-            event = loader.get_event()
-            out.append(event)
+        while True:
+            event = get_event()
+            keep(event)
             yield event
+            if type(event) is end:
+                return
     finally:
         loader.dispose()
 
