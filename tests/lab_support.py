@@ -38,6 +38,38 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: Where the browser tests keep their screenshots (and the evidence of a failure).
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+
+
+def skip_unless_browser() -> None:
+    """At a browser test module's top: skip it where no browser can run, with the reason;
+    fail instead where one is required (CI sets JOBMAGIC_REQUIRE_BROWSER)."""
+    import pytest
+
+    missing = browser_missing_reason()
+    if missing and os.environ.get("JOBMAGIC_REQUIRE_BROWSER"):
+        raise RuntimeError(f"browser tests are required here but cannot run: {missing}")
+    if missing:
+        pytest.skip(missing, allow_module_level=True)
+
+
+def write_notebook(folder: Path, name: str, cells: list[str]) -> str:
+    """A notebook of code ``cells`` for the python3 kernel at ``folder / name``; its name."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell(cell) for cell in cells])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / name)
+    return name
+
+
 def browser_missing_reason() -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
     if not Path(CHROMIUM).exists():

@@ -5,43 +5,25 @@ Screenshots go to ``artifacts/screenshots/`` (kept as test artifacts).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import nbformat
 import pytest
 from lab_support import (
+    ARTIFACTS,
     Lab,
-    browser_missing_reason,
     chromium_page,
     evidence_on_failure,
     run_all_cells,
+    skip_unless_browser,
     wait_for_cells_done,
+    write_notebook,
 )
-from nbformat.v4 import new_code_cell, new_notebook
 
 from jobmagic.sandbox import SandboxServer
 
 pytestmark = pytest.mark.browser
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 
-_missing = browser_missing_reason()
-if _missing and os.environ.get("JOBMAGIC_REQUIRE_BROWSER"):
-    raise RuntimeError(f"browser tests are required here but cannot run: {_missing}")
-if _missing:
-    pytest.skip(_missing, allow_module_level=True)
-
-
-def _notebook(folder: Path, name: str, cells: list[str]) -> str:
-    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, folder / name)
-    return name
+skip_unless_browser()
 
 
 @pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
@@ -49,7 +31,7 @@ def test_card_goes_live_and_terminate_works(tmp_path: Path, dark: bool) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with SandboxServer(tmp_path / "sandbox") as sandbox:
         root = tmp_path / "root"
-        name = _notebook(
+        name = write_notebook(
             root,
             "card.ipynb",
             [

@@ -6,51 +6,33 @@ A run's card opens its params in an inline form; Trigger starts a new run whose 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import nbformat
 import pytest
 from lab_support import (
+    ARTIFACTS,
     Lab,
-    browser_missing_reason,
     chromium_page,
     evidence_on_failure,
     run_all_cells,
+    skip_unless_browser,
     wait_for_cells_done,
+    write_notebook,
 )
-from nbformat.v4 import new_code_cell, new_notebook
 
 from jobmagic.sandbox import SandboxServer
 
 pytestmark = pytest.mark.browser
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 TRAIN_APP = "app-sandbox-demo-train"
 
-_missing = browser_missing_reason()
-if _missing and os.environ.get("JOBMAGIC_REQUIRE_BROWSER"):
-    raise RuntimeError(f"browser tests are required here but cannot run: {_missing}")
-if _missing:
-    pytest.skip(_missing, allow_module_level=True)
-
-
-def _notebook(folder: Path, name: str, cells: list[str]) -> str:
-    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, folder / name)
-    return name
+skip_unless_browser()
 
 
 def test_run_again_on_a_card_triggers_a_run_whose_card_says_rerun_of(tmp_path: Path) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with SandboxServer(tmp_path / "sandbox") as sandbox:
         root = tmp_path / "root"
-        name = _notebook(
+        name = write_notebook(
             root,
             "rerun.ipynb",
             [

@@ -10,36 +10,31 @@ light and dark go to ``artifacts/screenshots/``. Every wait is on a state, never
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
 from lab_support import (
+    ARTIFACTS,
     Lab,
-    browser_missing_reason,
     chromium_page,
     evidence_on_failure,
     run_all_cells,
+    skip_unless_browser,
     wait_for_cells_done,
     wait_for_notebook_ready,
+    write_notebook,
 )
-from nbformat.v4 import new_code_cell, new_notebook
 from test_notebooks import execute_views_notebook
 
 from jobmagic.demo import static_html_exporter
 from jobmagic.sandbox import SandboxServer
 
 pytestmark = pytest.mark.browser
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
-_missing = browser_missing_reason()
-if _missing and os.environ.get("JOBMAGIC_REQUIRE_BROWSER"):
-    raise RuntimeError(f"browser tests are required here but cannot run: {_missing}")
-if _missing:
-    pytest.skip(_missing, allow_module_level=True)
+skip_unless_browser()
 
 #: One run in four views: its card, two boards, then a second run waited on with --wait.
 #: The first run outlives the last cell: its end reaches Lab only from the tracker's thread,
@@ -63,18 +58,6 @@ _ALL_FINISHED_JS = """() => {
         && boards.every(b => done(b.textContent))
         && lines.every(l => done(l.textContent));
 }"""
-
-
-def _write(folder: Path, name: str, cells: list[str]) -> str:
-    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, folder / name)
-    return name
 
 
 def _env(sandbox: SandboxServer, tmp_path: Path) -> dict[str, str]:
@@ -106,7 +89,7 @@ def test_every_view_of_a_run_reaches_finished_and_lab_saves_it(tmp_path: Path, d
     theme = "dark" if dark else "light"
     with SandboxServer(tmp_path / "sandbox") as sandbox:
         root = tmp_path / "root"
-        name = _write(root, "views.ipynb", CELLS)
+        name = write_notebook(root, "views.ipynb", CELLS)
         with Lab(root, tmp_path / "lab", _env(sandbox, tmp_path)) as lab:
             lab.set_theme(dark)
             with chromium_page() as page, evidence_on_failure(page, ARTIFACTS, f"views-{theme}"):
