@@ -31,7 +31,7 @@ from jobmagic.magic_help import documented
 from jobmagic.models import JobRun, RunStatus
 from jobmagic.session import JobSession, ResolvedTarget, Target
 from jobmagic.settings import JobMagic
-from jobmagic.views import DryRunView, InfoView, ProgressPrinter, WaitLine
+from jobmagic.views import DryRunView, InfoView, ProgressPrinter, WaitLine, progress_printer
 
 if TYPE_CHECKING:
     from jobmagic.ledger import LedgerEntry
@@ -208,7 +208,7 @@ class JobMagics(Magics):
         line = WaitLine(handle)
         line.show()
         # Where the line cannot change in place (a terminal), a \r progress line does.
-        progress = _progress_printer(single=True)
+        progress = progress_printer(single=True)
         follow = _LogFollower(handle, progress) if args.logs else None
         unsubscribe = handle.subscribe(lambda _run, _stale: None)  # keeps it tracked
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -598,23 +598,6 @@ def _reconcile_summary(verdicts: Sequence[Verdict]) -> str:
         f"  attempt {v.attempt_id}: {', '.join(v.candidates)}" for v in verdicts if v.candidates
     ]
     return "\n".join(lines)
-
-
-def _progress_printer(*, single: bool) -> ProgressPrinter | None:
-    """The text progress line for where views cannot change in place, or None.
-
-    In a kernel a single run's wait line already ticks by display id; a sweep's board has no
-    such line, and papermill's and nbclient's logs only see text, so sweeps print one there.
-    """
-    from IPython.core.displaypub import DisplayPublisher
-    from IPython.core.interactiveshell import InteractiveShell
-
-    shell = InteractiveShell.instance() if InteractiveShell.initialized() else None
-    kernel = shell is not None and getattr(shell, "kernel", None) is not None
-    updatable = shell is not None and type(shell.display_pub) is not DisplayPublisher
-    if single and updatable:
-        return None
-    return ProgressPrinter(kernel=kernel)
 
 
 def _ended_text(run: JobRun) -> str:

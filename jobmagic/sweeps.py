@@ -26,7 +26,6 @@ from jobmagic.tracking import RunHandle
 if TYPE_CHECKING:
     from jobmagic.reconcile import Verdict
     from jobmagic.session import JobSession, ResolvedTarget
-    from jobmagic.views import ProgressPrinter
 
 __all__ = ["RERUN_STATUSES", "SweepFailure", "SweepResult", "run_sweep"]
 
@@ -127,12 +126,12 @@ class SweepResult:
         ``timeout`` seconds pass first (the runs keep going). Ctrl-C stops the wait, not the
         runs.
         """
-        from jobmagic.views import sweep_progress_text
+        from jobmagic.views import progress_printer, sweep_progress_text
 
         handles = list(self.handles)
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
-        printer = _progress_printer() if progress else None
+        printer = progress_printer() if progress else None
 
         def progress_text() -> str:
             return sweep_progress_text([h.status for h in handles], time.monotonic() - started)
@@ -450,15 +449,3 @@ async def _sweep(
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
-
-
-def _progress_printer() -> ProgressPrinter:
-    """The text progress line ``--wait`` prints for a sweep (see :class:`ProgressPrinter`)."""
-    from jobmagic.views import ProgressPrinter
-
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython is a core dependency
-        return ProgressPrinter()
-    shell = get_ipython()
-    return ProgressPrinter(kernel=shell is not None and getattr(shell, "kernel", None) is not None)

@@ -303,3 +303,18 @@ class InfoView:
 def _distinct_runs(session: JobSession) -> int:
     """Runs, not views: a run shown in a card and two boards is one run."""
     return len({(h.application_id, h.name) for h in session.handles})
+
+
+def progress_printer(*, single: bool = False) -> ProgressPrinter | None:
+    """The text progress line ``--wait`` prints where views cannot change in place, or None.
+
+    In a front end that updates outputs, a single run's wait line already ticks by display
+    id; a sweep's board has no such line, and papermill's and nbclient's logs only see text,
+    so sweeps print one everywhere (rewritten in place on a terminal).
+    """
+    from jobmagic.widgets._live import _shell, _updates_supported
+
+    shell = _shell()
+    if single and _updates_supported(shell):
+        return None
+    return ProgressPrinter(kernel=shell is not None and getattr(shell, "kernel", None) is not None)
