@@ -346,12 +346,14 @@ class JobSession:
         once (:meth:`reconcile`, waiting for the attempt's window to close): the handle of
         the run it started, or the :class:`TriggerOutcomeUnknown` with its ``verdict``.
         """
-        from jobmagic.api._endpoints import check_trigger_input
+        if resolved is None:
+            from jobmagic.api._endpoints import check_trigger_input
 
-        # Refuse bad input before the ledger or the network sees it.
-        check_trigger_input(command=command, params=params)
-        resolved = resolved or self.resolve(target)
-        resolved.check(params, command)  # now that the job's declared params are known
+            # Refuse bad input before the lookup, the ledger or the trigger sees it.
+            check_trigger_input(command=command, params=params)
+            resolved = self.resolve(target)
+        # The whole check, the job's declared params included, once they are known.
+        resolved.check(params, command)
         attempt = self.begin(
             resolved, params=params, command=command, alias=alias, rerun_of=rerun_of
         )
@@ -419,7 +421,7 @@ class JobSession:
             resolved,
             _with_ids(verdict.run, resolved),
             params=params,
-            command=_command_text(command),
+            command=command,
             rerun_of=rerun_of,
         )
 
