@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobmagic._lazy import lazy_attributes
 from jobmagic._version import __version__
-from jobmagic.api._errors import (
+from jobmagic.errors import (
     APIError,
     AuthError,
     ConfigError,

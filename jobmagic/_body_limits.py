@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from jobmagic.api._errors import ParamsError
+from jobmagic.errors import ParamsError
 
 __all__ = ["MAX_BODY_BYTES", "MAX_DEPTH", "check_size", "deep_flow_offset", "utf8_size"]
 
@@ -52,7 +52,7 @@ def check_size(size: int, what: str) -> None:
     >>> check_size(300_000, "the cell body")
     Traceback (most recent call last):
     ...
-    jobmagic.api._errors.ParamsError: the cell body is 300,000 bytes of UTF-8, over the limit \
+    jobmagic.errors.ParamsError: the cell body is 300,000 bytes of UTF-8, over the limit \
 of 256 KiB (262,144 bytes); put large data in a file and pass its path or URL as a param
     """
     if size > MAX_BODY_BYTES:

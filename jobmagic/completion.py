@@ -157,7 +157,7 @@ class _Sources:
         self.app_cache = apps
 
     def credentials(self) -> Credentials | None:
-        from jobmagic.api._errors import JobmagicError
+        from jobmagic.errors import JobmagicError
 
         try:
             return self.session.credentials()

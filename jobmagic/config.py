@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from jobmagic.api._errors import ConfigError
+from jobmagic.errors import ConfigError
 
 __all__ = [
     "Credentials",

@@ -89,7 +89,7 @@ def sweep(
     ... # doctest: +SKIP
     >>> result.to_dataframe()                                                # doctest: +SKIP
     """
-    from jobmagic.api._errors import ParamsError
+    from jobmagic.errors import ParamsError
     from jobmagic.params import expand_grid, validate_params
     from jobmagic.sweeps import run_sweep
 
@@ -153,7 +153,7 @@ def runs(
     def many(value: Any) -> list[Any]:
         return [value] if isinstance(value, (str, int)) else list(value)
 
-    from jobmagic.api._errors import ParamsError
+    from jobmagic.errors import ParamsError
     from jobmagic.magic_args import UsageError
 
     try:

@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from jobmagic.api._errors import JobmagicError, ParamsError
 from jobmagic.command_match import match_command
+from jobmagic.errors import JobmagicError, ParamsError
 from jobmagic.models import Application, JobRun, RunStatus
 
 if TYPE_CHECKING:

@@ -47,9 +47,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from jobmagic.api._errors import JobmagicError
 from jobmagic.config import jobmagic_home
-from jobmagic.models import JobRun, RunStatus, datetime_to_ms
+from jobmagic.errors import JobmagicError
+from jobmagic.models import JobRun, RunStatus
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -58,7 +58,6 @@ __all__ = [
     "LedgerEntry",
     "LedgerError",
     "default_ledger_path",
-    "run_to_api",
 ]
 
 LEDGER_FILENAME = "ledger.sqlite3"
@@ -193,50 +192,6 @@ def _refuse_bearer(field_name: str, value: Any) -> None:
 def _redact(text: str) -> str:
     """Error text and server JSON are kept, minus anything shaped like ``Bearer <token>``."""
     return _BEARER.sub("Bearer …", text)
-
-
-# --- JobRun <-> JSON ----------------------------------------------------------------
-
-
-def run_to_api(run: JobRun) -> dict[str, Any]:
-    """A JobRun as the API's camelCase JSON, so that ``JobRun.from_api`` reads it back.
-
-    Times become integer milliseconds, as the API sends them (sub-millisecond
-    precision is dropped).
-
-    >>> from jobmagic.models import RunStatus
-    >>> run = JobRun(name="train-x1", status=RunStatus.FINISHED, exit_code=0)
-    >>> JobRun.from_api(run_to_api(run)) == run
-    True
-    """
-    subject = run.triggered_by_subject
-    return {
-        "id": run.id,
-        "name": run.name,
-        "applicationName": run.application_name,
-        "applicationId": run.application_id,
-        "deploymentId": run.deployment_id,
-        "deploymentVersion": run.deployment_version,
-        "createdAt": datetime_to_ms(run.created_at),
-        "endTime": datetime_to_ms(run.end_time),
-        "duration": run.duration,
-        "command": run.command,
-        "totalRetries": run.total_retries,
-        "status": str(run.status.value),
-        "error": run.error,
-        "exitCode": run.exit_code,
-        "triggeredBy": run.triggered_by,
-        "triggeredBySubject": None
-        if subject is None
-        else {
-            "subjectId": subject.subject_id,
-            "subjectType": subject.subject_type,
-            "subjectSlug": subject.subject_slug,
-            "subjectDisplayName": subject.subject_display_name,
-        },
-        "externalId": run.external_id,
-        "tenantName": run.tenant_name,
-    }
 
 
 def _dumps(data: Any) -> str:
@@ -561,7 +516,7 @@ class Ledger:
         """
         # The raw JSON wins, and the parsed run fills what it lacks (a trigger response's
         # "data" may carry no name: the name came as jobRunName).
-        payload = _dumps(run_to_api(run) if raw is None else {**run_to_api(run), **raw})
+        payload = _dumps(run.to_api() if raw is None else {**run.to_api(), **raw})
         with self._write() as conn:
             cursor = conn.execute(
                 "UPDATE attempts SET state = ?, updated_at = ?, run_name = ?, run_json = ?, "
@@ -678,7 +633,7 @@ class Ledger:
                         continue  # ambiguous without an application id
                 for row in rows:
                     previous = _loads_mapping(row["run_json"]) or {}
-                    merged = {**previous, **run_to_api(run)}
+                    merged = {**previous, **run.to_api()}
                     payload = _dumps(merged)
                     if payload == row["run_json"]:
                         continue  # nothing new: no write, so a quiet tick costs no fsync

@@ -25,7 +25,7 @@ from IPython.core.magic import (
 from IPython.display import display
 
 from jobmagic import magic_args
-from jobmagic.api._errors import JobmagicError
+from jobmagic.errors import JobmagicError
 from jobmagic.magic_args import UsageError
 from jobmagic.magic_help import documented
 from jobmagic.models import JobRun, RunStatus
@@ -385,7 +385,7 @@ class JobMagics(Magics):
         """
         from dataclasses import replace
 
-        from jobmagic.api._errors import NotFoundError
+        from jobmagic.errors import NotFoundError
         from jobmagic.tracking import latest_runs
 
         by_app: dict[str, set[str]] = {}

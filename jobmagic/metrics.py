@@ -29,8 +29,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jobmagic.api._errors import JobmagicError
 from jobmagic.api._mlendpoints import equals
+from jobmagic.errors import JobmagicError
 from jobmagic.mlmodels import APPLICATION_TAG, JOB_RUN_TAG, Metric, MLRun
 from jobmagic.models import JobRun
 

@@ -17,9 +17,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Final
 
 __all__ = [
+    "API_PREFIX",
+    "PARAM_NAME_PATTERN",
     "Application",
     "Event",
     "InvolvedObject",
@@ -32,6 +34,14 @@ __all__ = [
     "Workspace",
     "fill_command",
 ]
+
+#: Where the control plane serves the API, under the host: shared by the client and the
+#: sandbox so that the two cannot drift apart.
+API_PREFIX: Final = "/api/svc/v1"
+
+#: A param name, as the deployment spec allows it (the client checks it before sending; the
+#: sandbox enforces it as the server does).
+PARAM_NAME_PATTERN: Final = re.compile(r"^[a-z][a-z0-9\-_]{0,30}[a-z0-9]$")
 
 
 class RunStatus(str, enum.Enum):
@@ -174,6 +184,14 @@ class Subject:
         """The friendliest name available: display name, slug, then id."""
         return self.subject_display_name or self.subject_slug or self.subject_id
 
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "subjectId": self.subject_id,
+            "subjectType": self.subject_type,
+            "subjectSlug": self.subject_slug,
+            "subjectDisplayName": self.subject_display_name,
+        }
+
 
 @dataclass(frozen=True)
 class JobRun:
@@ -229,6 +247,43 @@ class JobRun:
             external_id=_to_str(data.get("externalId")),
             tenant_name=_to_str(data.get("tenantName")),
         )
+
+    def to_api(self, *, drop_none: bool = False) -> dict[str, Any]:
+        """The API's camelCase JSON, so that :meth:`from_api` reads it back.
+
+        Times become integer milliseconds, as the API sends them (sub-millisecond precision
+        is dropped). ``drop_none`` leaves out the fields that are not known, as a server does.
+
+        >>> run = JobRun(name="train-x1", status=RunStatus.FINISHED, exit_code=0)
+        >>> JobRun.from_api(run.to_api()) == run
+        True
+        >>> sorted(run.to_api(drop_none=True))
+        ['exitCode', 'name', 'status']
+        """
+        subject = self.triggered_by_subject
+        data = {
+            "id": self.id,
+            "name": self.name,
+            "applicationName": self.application_name,
+            "applicationId": self.application_id,
+            "deploymentId": self.deployment_id,
+            "deploymentVersion": self.deployment_version,
+            "createdAt": datetime_to_ms(self.created_at),
+            "endTime": datetime_to_ms(self.end_time),
+            "duration": self.duration,
+            "command": self.command,
+            "totalRetries": self.total_retries,
+            "status": str(self.status.value),
+            "error": self.error,
+            "exitCode": self.exit_code,
+            "triggeredBy": self.triggered_by,
+            "triggeredBySubject": None if subject is None else subject.to_api(),
+            "externalId": self.external_id,
+            "tenantName": self.tenant_name,
+        }
+        if drop_none:
+            return {key: value for key, value in data.items() if value is not None}
+        return data
 
     @property
     def is_terminal(self) -> bool:

@@ -67,7 +67,8 @@ from typing import Any, Final, cast
 import yaml
 
 from jobmagic._body_limits import MAX_BODY_BYTES, MAX_DEPTH, check_size, deep_flow_offset, utf8_size
-from jobmagic.api._errors import ParamsError
+from jobmagic.errors import ParamsError
+from jobmagic.models import PARAM_NAME_PATTERN
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -86,7 +87,7 @@ __all__ = [
 ]
 
 #: The API's rule for param names (always applied with ``fullmatch``, so ``"lr\n"`` fails).
-NAME_PATTERN: Final = re.compile(r"^[a-z][a-z0-9\-_]{0,30}[a-z0-9]$")
+NAME_PATTERN: Final = PARAM_NAME_PATTERN
 
 #: :data:`NAME_PATTERN` in words, for error messages.
 NAME_RULE: Final = (
@@ -146,7 +147,7 @@ def check_text_size(text: str, what: str = "the cell body") -> None:
     >>> check_text_size("x" * 300_000, "the magic line")
     Traceback (most recent call last):
     ...
-    jobmagic.api._errors.ParamsError: the magic line is 300,000 bytes of UTF-8, over the limit \
+    jobmagic.errors.ParamsError: the magic line is 300,000 bytes of UTF-8, over the limit \
 of 256 KiB (262,144 bytes); put large data in a file and pass its path or URL as a param
     """
     if isinstance(text, str):
@@ -228,7 +229,7 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, str]:
     >>> validate_params({"epochs": 3})
     Traceback (most recent call last):
     ...
-    jobmagic.api._errors.ParamsError: `epochs` is an int (3), but param values must be \
+    jobmagic.errors.ParamsError: `epochs` is an int (3), but param values must be \
 strings; pass "3" (str(...)) instead
     """
     if not isinstance(params, Mapping):

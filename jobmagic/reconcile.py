@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from jobmagic.api._errors import NotFoundError
+from jobmagic.errors import NotFoundError
 from jobmagic.ledger import AttemptState, Ledger, LedgerEntry
 from jobmagic.models import Application, JobRun
 

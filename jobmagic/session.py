@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from jobmagic.api._errors import (
+from jobmagic.config import Credentials, Settings
+from jobmagic.errors import (
     ConfigError,
     JobmagicError,
     NotFoundError,
     ParamsError,
     TriggerOutcomeUnknown,
 )
-from jobmagic.config import Credentials, Settings
 from jobmagic.models import Application, JobRun
 from jobmagic.tracking import RunHandle, Tracker
 

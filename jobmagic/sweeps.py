@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from jobmagic.api._errors import JobmagicError
+from jobmagic.errors import JobmagicError
 from jobmagic.models import JobRun, RunStatus
 from jobmagic.tracking import RunHandle
 
@@ -51,7 +51,7 @@ class SweepFailure:
 
     @property
     def outcome_unknown(self) -> bool:
-        from jobmagic.api._errors import TriggerOutcomeUnknown
+        from jobmagic.errors import TriggerOutcomeUnknown
 
         return isinstance(self.error, TriggerOutcomeUnknown)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
-from jobmagic.api._errors import JobmagicError
+from jobmagic.errors import JobmagicError
 from jobmagic.metrics import refresh_handles as refresh_metrics
 from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from jobmagic._version import __version__
-from jobmagic.api._errors import JobmagicError
 from jobmagic.config import mask_token
+from jobmagic.errors import JobmagicError
 from jobmagic.models import JobRun
 
 if TYPE_CHECKING:
@@ -269,9 +269,9 @@ class InfoView:
                 ("token from", credentials.token_source),
             ]
         settings = session.settings
-        from jobmagic.config import jobmagic_home
+        from jobmagic.ledger import default_ledger_path
 
-        ledger = settings.ledger_path or str(jobmagic_home() / "ledger.sqlite3")
+        ledger = settings.ledger_path or str(default_ledger_path())
         rows += [
             ("ledger", ledger),
             ("poll interval", f"{settings.poll_interval:g} s"),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from jobmagic.api._errors import ConfigError
 from jobmagic.config import Settings, jobmagic_home, mask_token, resolve_credentials
+from jobmagic.errors import ConfigError
 from jobmagic.settings import JobMagic
 
 SECRET = "tfy_very-secret-token-value"

@@ -3,7 +3,7 @@
 For each pair the table says which exception the caller gets, how many requests the server
 RECEIVED (counted before faults and auth), and — for the trigger — what the ledger records
 and whether a run really exists. The rule under test is the outcome table in
-``jobmagic.api._errors``: a trigger is *rejected* only when the answer means no run was
+``jobmagic.errors``: a trigger is *rejected* only when the answer means no run was
 made; everything else that may have reached the server leaves it *unknown*.
 """
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobmagic.api._errors import ValidationError
+from jobmagic.errors import ValidationError
 from jobmagic.frames import (
     BASE_COLUMNS,
     STATUS_COLORS,

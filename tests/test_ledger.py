@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from jobmagic.api._errors import TriggerOutcomeUnknown, ValidationError
+from jobmagic.errors import TriggerOutcomeUnknown, ValidationError
 from jobmagic.ledger import (
     _MIGRATIONS,
     SCHEMA_VERSION,
@@ -26,7 +26,6 @@ from jobmagic.ledger import (
     LedgerEntry,
     LedgerError,
     _migrate,
-    run_to_api,
 )
 from jobmagic.models import JobRun, RunStatus, Subject
 
@@ -212,7 +211,7 @@ def test_acknowledged_without_raw_round_trips_every_field(ledger: Ledger) -> Non
         external_id="ext",
         tenant_name="acme",
     )
-    assert JobRun.from_api(run_to_api(run)) == run
+    assert JobRun.from_api(run.to_api()) == run
     attempt = _attempt(ledger)
     ledger.record_acknowledged(attempt, run)
     assert ledger.get(attempt).run == run

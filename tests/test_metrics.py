@@ -22,7 +22,7 @@ from truefoundry_sdk import TrueFoundry
 
 import jobmagic
 from jobmagic.api import AsyncJobsClient, JobsClient, NotFoundError, RetryPolicy, ValidationError
-from jobmagic.api._errors import APIError
+from jobmagic.errors import APIError
 from jobmagic.metrics import compile_patterns, lower_is_better, scan_logs
 from jobmagic.mlmodels import JOB_RUN_TAG
 from jobmagic.models import RunStatus

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jobmagic.params as params_module
-from jobmagic.api._errors import ParamsError
+from jobmagic.errors import ParamsError
 from jobmagic.params import (
     NAME_PATTERN,
     NAME_RULE,

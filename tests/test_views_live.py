@@ -20,7 +20,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from jobmagic.api import JobsClient
-from jobmagic.api._errors import error_for_response
+from jobmagic.errors import error_for_response
 from jobmagic.frames import plot_timeline
 from jobmagic.models import JobRun, RunStatus
 from jobmagic.sandbox import SandboxServer

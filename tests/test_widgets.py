@@ -22,8 +22,8 @@ from typing import Any
 import ipywidgets as widgets
 import pytest
 
-from jobmagic.api._errors import ConflictError, ParamsError, TransportError
 from jobmagic.config import Settings
+from jobmagic.errors import ConflictError, ParamsError, TransportError
 from jobmagic.models import Event, JobRun, LogLine, ParamSpec, RunStatus, Subject
 from jobmagic.sandbox import SandboxServer
 from jobmagic.session import JobSession, Target

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from jobmagic._lazy import lazy_attributes
-from jobmagic.api._errors import (
+from jobmagic.errors import (
     TRIGGER_REJECTED_STATUSES,
     APIError,
     AuthError,

@@ -27,7 +27,10 @@ import httpx
 from jobmagic._version import __version__
 from jobmagic.api import _endpoints as ep
 from jobmagic.api import _flows as flows
-from jobmagic.api._errors import (
+from jobmagic.api._mlclient import AsyncMLRunsMethods, MLRunsMethods
+from jobmagic.api._retry import NEVER_SENT, RetryPolicy, parse_retry_after
+from jobmagic.config import Credentials, mask_token, resolve_credentials
+from jobmagic.errors import (
     APIError,
     JobmagicError,
     TransportError,
@@ -35,9 +38,6 @@ from jobmagic.api._errors import (
     error_for_response,
     trigger_outcome,
 )
-from jobmagic.api._mlclient import AsyncMLRunsMethods, MLRunsMethods
-from jobmagic.api._retry import NEVER_SENT, RetryPolicy, parse_retry_after
-from jobmagic.config import Credentials, mask_token, resolve_credentials
 from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus, TriggerResult
 
 __all__ = ["AsyncJobsClient", "JobsClient"]

@@ -14,13 +14,14 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from jobmagic.api._errors import (
+from jobmagic.errors import (
     ParamsError,
     TransportError,
     TriggerOutcomeUnknown,
     ValidationError,
 )
 from jobmagic.models import (
+    API_PREFIX,
     Application,
     Event,
     JobRun,
@@ -32,7 +33,6 @@ from jobmagic.models import (
 
 __all__ = ["API_PREFIX", "ApiRequest", "run_page_url"]
 
-API_PREFIX = "/api/svc/v1"
 MAX_PAGE_SIZE = 1000
 
 QueryItems = list[tuple[str, str | int | float | bool | None]]

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from jobmagic.api import _endpoints as ep
-from jobmagic.api._errors import JobmagicError, NotFoundError
+from jobmagic.errors import JobmagicError, NotFoundError
 from jobmagic.models import Application, JobRun, LogLine, RunStatus, TriggerResult
 
 T = TypeVar("T")

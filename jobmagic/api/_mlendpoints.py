@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jobmagic.api._endpoints import ApiRequest, _require_mapping, _seg
-from jobmagic.api._errors import TransportError
+from jobmagic.errors import TransportError
 from jobmagic.mlmodels import Metric, MLRepo, MLRun
 
 __all__ = [

@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
-from jobmagic.models import datetime_to_ms, iso_to_datetime
+from jobmagic.models import API_PREFIX, datetime_to_ms, iso_to_datetime
 from jobmagic.sandbox import render, runs_page
 from jobmagic.sandbox.errors import ApiError
 from jobmagic.sandbox.faults import Fault, FaultPlan, RequestStats
@@ -47,7 +47,6 @@ from jobmagic.sandbox.transport import ConnectionRegistry
 
 __all__ = ["API_PREFIX", "AppContext", "create_app"]
 
-API_PREFIX = "/api/svc/v1"
 MAX_BODY_BYTES = 1024 * 1024
 MIN_VERSION = "0.0.0"
 

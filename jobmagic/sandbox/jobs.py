@@ -43,10 +43,11 @@ from typing import Any
 
 import yaml
 
+from jobmagic.models import PARAM_NAME_PATTERN
+
 __all__ = [
     "DEMO_DIR",
     "DEMO_JOBS_FILE",
-    "PARAM_NAME_RE",
     "JobCatalog",
     "JobSpec",
     "JobsFileError",
@@ -58,7 +59,6 @@ __all__ = [
 ]
 
 #: The API's rule for param names.
-PARAM_NAME_RE = re.compile(r"^[a-z][a-z0-9\-_]{0,30}[a-z0-9]$")
 #: Names of jobs, clusters and workspaces: lowercase DNS-like labels (they end up in ids).
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 #: ``{{ name }}`` param slots and ``{python}``-style placeholders, matched in one pass so a
@@ -314,9 +314,9 @@ def _parse_params(value: Any, where: str) -> tuple[ParamDecl, ...]:
         if unknown:
             raise JobsFileError(f"{where}: param has unknown field(s) {', '.join(sorted(unknown))}")
         name = item.get("name")
-        if not isinstance(name, str) or not PARAM_NAME_RE.match(name):
+        if not isinstance(name, str) or not PARAM_NAME_PATTERN.match(name):
             raise JobsFileError(
-                f"{where}: param name {name!r} must match {PARAM_NAME_RE.pattern} "
+                f"{where}: param name {name!r} must match {PARAM_NAME_PATTERN.pattern} "
                 "(2-32 characters: lowercase letters, digits, - and _)"
             )
         if any(p.name == name for p in params):

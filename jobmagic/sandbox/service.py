@@ -20,10 +20,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from jobmagic.models import RunStatus, fill_command
+from jobmagic.models import PARAM_NAME_PATTERN, RunStatus, fill_command
 from jobmagic.sandbox import events, render
 from jobmagic.sandbox.errors import ApiError
-from jobmagic.sandbox.jobs import PARAM_NAME_RE, JobCatalog, JobSpec, build_argv
+from jobmagic.sandbox.jobs import JobCatalog, JobSpec, build_argv
 from jobmagic.sandbox.mlruns import MLRuns, RunTokens
 from jobmagic.sandbox.runner import Runner
 from jobmagic.sandbox.store import TERMINAL, RunRecord, SortKey, Store
@@ -391,11 +391,11 @@ def _parse_trigger_input(
     elif raw_params:
         for name, value in raw_params.items():
             field = f"input.params.{name}"
-            if not isinstance(name, str) or not PARAM_NAME_RE.match(name):
+            if not isinstance(name, str) or not PARAM_NAME_PATTERN.match(name):
                 details.append(
                     {
                         "field": field,
-                        "message": f"is not a valid param name ({PARAM_NAME_RE.pattern})",
+                        "message": f"is not a valid param name ({PARAM_NAME_PATTERN.pattern})",
                     }
                 )
             elif not isinstance(value, str):

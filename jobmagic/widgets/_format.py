@@ -277,7 +277,7 @@ def short_error(exc: BaseException, *, limit: int = 400) -> str:
     >>> short_error(ValueError("Bearer tfy_abcdef123 rejected"))
     'ValueError: Bearer … rejected'
     """
-    from jobmagic.api._errors import JobmagicError
+    from jobmagic.errors import JobmagicError
 
     message = " ".join(str(exc).split())
     if not isinstance(exc, JobmagicError):
