@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from types import ModuleType
 from typing import Any
 
 __all__ = ["lazy_attributes"]
@@ -30,6 +31,16 @@ def lazy_attributes(
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     def __dir__() -> list[str]:
-        return sorted(set(namespace) | set(modules))
+        # What tab completion offers: the exports, the submodules and the dunders, not the
+        # names a package imported for itself (``Any``, ``lazy_attributes``).
+        exported = namespace.get("__all__")
+        if exported is None:
+            return sorted(set(namespace) | set(modules))
+        own = {
+            name
+            for name, value in namespace.items()
+            if name.startswith("__") or isinstance(value, ModuleType)
+        }
+        return sorted(own | set(exported) | set(modules))
 
     return __getattr__, __dir__

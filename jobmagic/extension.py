@@ -10,6 +10,8 @@ from jobmagic.completion import uninstall as uninstall_completer
 from jobmagic.magics import JobMagics
 from jobmagic.settings import JobMagic
 
+__all__ = ["load", "unload"]
+
 _REGISTRY_KEY = "JobMagics"
 
 

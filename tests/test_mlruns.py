@@ -3,7 +3,6 @@ metrics across applications; the tracker's one search per application per tick."
 
 from __future__ import annotations
 
-import doctest
 import json
 import time
 from pathlib import Path
@@ -25,22 +24,6 @@ from jobmagic.models import RunStatus
 from jobmagic.sandbox import SandboxServer
 from jobmagic.sandbox.mlfilter import parse_filter, parse_order_by
 from jobmagic.session import JobSession
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        jobmagic.sandbox.mlfilter,
-        jobmagic.sandbox.mlruns,
-        jobmagic.sandbox.mlshapes,
-        jobmagic.metrics,
-        jobmagic.mlmodels,
-        jobmagic.widgets._metrics_html,
-    ],
-)
-def test_doctests(module: Any) -> None:
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
 
 
 @pytest.mark.parametrize(

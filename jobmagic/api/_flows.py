@@ -19,6 +19,19 @@ from jobmagic.api import _endpoints as ep
 from jobmagic.errors import JobmagicError, NotFoundError
 from jobmagic.models import Application, JobRun, LogLine, RunStatus, TriggerResult
 
+__all__ = [
+    "AmbiguousTargetError",
+    "Flow",
+    "find_app",
+    "list_apps",
+    "list_runs",
+    "logs",
+    "rank_apps",
+    "similar_apps",
+    "single",
+    "trigger",
+]
+
 T = TypeVar("T")
 Flow = Generator[ep.ApiRequest, Any, T]
 

@@ -19,6 +19,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+__all__ = ["MLRunLogger", "fail", "hello", "main", "sleep", "train"]
+
 
 def hello(args: argparse.Namespace) -> int:
     print(f"hello {args.name}", flush=True)
