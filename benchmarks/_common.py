@@ -107,15 +107,16 @@ def row_problems(row: Any) -> list[str]:
 
 # -- targets ------------------------------------------------------------------------------
 
-_TARGET = re.compile(r"^\s*(≤|<=|≥|>=)\s*(\+)?\s*([0-9.]+)\s*(x|ms|s|kb|mb|/s)?\s*$", re.I)
-_SCALE = {"ms": 1e-3, "s": 1.0, "kb": 1.0, "mb": 1.0, "/s": 1.0}
+_TARGET = re.compile(r"^\s*(≤|<=|≥|>=)\s*(\+)?\s*([0-9.,]+)\s*(x|ms|s|/s|[a-z]+)?\s*$", re.I)
+_SCALE = {"ms": 1e-3}
 
 
 def target_met(row: Row) -> bool | None:
     """Whether ``row`` meets its target; ``None`` when the target is not one this reads.
 
     ``≤ 1.2x`` bounds the ratio, ``≤ +20 ms`` what jobmagic adds to the baseline, and a bare
-    figure (``≤ 50 ms``, ``≤ 100 MB``, ``≥ 600 /s``) jobmagic's own figure in the row's unit.
+    figure (``≤ 50 ms``, ``≤ 100 MB``, ``≥ 600 /s``, ``≤ 2 calls``) jobmagic's own figure in
+    the row's unit (``ms`` and ``s`` convert to seconds; other units are taken as written).
     """
     if "met" in row:
         return row["met"]
@@ -123,7 +124,7 @@ def target_met(row: Row) -> bool | None:
     if match is None:
         return None
     op, added, number, unit = match.groups()
-    bound = float(number)
+    bound = float(number.replace(",", ""))
     unit = (unit or "").lower()
     if unit == "x":
         value = row["ratio"]

@@ -1,9 +1,11 @@
 """How much ``%load_ext jobmagic`` adds to starting a bare IPython shell.
 
-Each variant runs in a fresh interpreter (imports are cached per process), best of N.
-Prints absolute times and the ratio against the bare-IPython baseline measured in this run.
+Each trial is a fresh interpreter (imports are cached per process) timing, from its first
+import, a bare ``InteractiveShell`` (the baseline) or one that then loads jobmagic; the two
+alternate, and each figure is the median over ``--repeat`` trials. The loaded one also
+checks that pandas, httpx and ipywidgets stay unimported.
 
-    python benchmarks/bench_load_ext.py [--repeat 7]
+    python benchmarks/bench_load_ext.py [--quick] [--repeat 21]
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+
+from _common import Row, interleaved, make_row, median, print_rows
 
 BASELINE = """
 import time
@@ -33,26 +37,38 @@ print(elapsed)
 """
 
 
-def best_of(code: str, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        out = subprocess.run(
-            [sys.executable, "-c", code], check=True, capture_output=True, text=True
-        ).stdout
-        times.append(float(out.strip().splitlines()[-1]))
-    return min(times)
+def one_process(code: str) -> float:
+    """The seconds ``code`` prints, run in a fresh interpreter."""
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def run(quick: bool = False, repeat: int | None = None) -> list[Row]:
+    """One row: a shell with ``%load_ext jobmagic`` against a bare one."""
+    repeat = repeat or (2 if quick else 21)
+    times = interleaved(
+        {"bare": lambda: one_process(BASELINE), "loaded": lambda: one_process(WITH_EXTENSION)},
+        repeat,
+    )
+    return [
+        make_row(
+            "%load_ext jobmagic, fresh process, vs a bare InteractiveShell",
+            median(times["loaded"]),
+            median(times["bare"]),
+            "≤ +20 ms",
+            note="pandas, httpx, ipywidgets not imported",
+        )
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeat", type=int, default=None)
     args = parser.parse_args()
-    base = best_of(BASELINE, args.repeat)
-    loaded = best_of(WITH_EXTENSION, args.repeat)
-    print(f"bare IPython shell:              {base * 1000:7.1f} ms")
-    print(f"IPython shell + %load_ext:       {loaded * 1000:7.1f} ms")
-    print(f"%load_ext jobmagic adds:         {(loaded - base) * 1000:7.1f} ms")
-    print(f"load_ext / bare IPython = {loaded / base:.2f}x")
+    print_rows(run(args.quick, args.repeat))
 
 
 if __name__ == "__main__":

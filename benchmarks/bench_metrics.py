@@ -7,36 +7,24 @@ baseline making the same calls (the runs page, then the search pages) and buildi
 DataFrame. The sandbox runs as its own process; figures are medians of ``--rounds``
 interleaved rounds.
 
-    python benchmarks/bench_metrics.py [--runs 1000] [--rounds 7]
+    python benchmarks/bench_metrics.py [--quick] [--runs 1000] [--rounds 7]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+from _common import Row, interleaved, make_row, median, print_rows, sandbox_process
 
 from jobmagic.api import JobsClient
 from jobmagic.frames import runs_to_dataframe
 from jobmagic.mlmodels import APPLICATION_TAG, JOB_RUN_TAG
-from jobmagic.sandbox import SandboxProcess, start_sandbox_process
+from jobmagic.sandbox import SandboxProcess
 
-JOBS = """
-cluster: bench
-workspace: metrics
-jobs:
-  - name: noop
-    command: "true --x={{xi}}"
-    params:
-      - name: xi
-        default: "0"
-"""
 API = "/api/svc/v1"
 
 
@@ -105,39 +93,57 @@ def with_jobmagic(client: JobsClient, app_id: str, runs: int) -> float:
     return time.perf_counter() - started
 
 
+def run(quick: bool = False, runs: int | None = None, rounds: int | None = None) -> list[Row]:
+    """Two rows: the HTTP calls the metrics cost, and the time against raw httpx."""
+    runs = runs or (20 if quick else 1000)
+    rounds = rounds or (1 if quick else 7)
+    with (
+        sandbox_process("metrics") as (sandbox, _),
+        httpx.Client(
+            base_url=sandbox.host, headers={"Authorization": f"Bearer {sandbox.token}"}, timeout=60
+        ) as http,
+        JobsClient(credentials=sandbox.credentials()) as client,
+    ):
+        app_id = client.find_app("bench:metrics:noop").id
+        print(f"seeding {runs} runs with ML runs …", flush=True)
+        seed(http, sandbox, app_id, runs)
+        before = sandbox.stats()
+        with_jobmagic(client, app_id, runs)
+        after = sandbox.stats()
+        calls = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+        metric_calls = sum(calls.values()) - calls.get("list_runs", 0)
+        times = interleaved(
+            {
+                "raw": lambda: raw_baseline(http, app_id, runs),
+                "ours": lambda: with_jobmagic(client, app_id, runs),
+            },
+            rounds,
+        )
+    what = f"runs_to_dataframe(metrics=True), {runs:,} runs with ML runs"
+    return [
+        make_row(
+            f"{what}: HTTP calls beyond the runs vs raw httpx's searches",
+            metric_calls,
+            -(-runs // 1000),  # the raw baseline's search pages of 1,000
+            "≤ 2 calls",
+            unit="calls",
+        ),
+        make_row(
+            f"{what}: list + frame vs raw httpx + the same DataFrame",
+            median(times["ours"]),
+            median(times["raw"]),
+            "≤ 1.5x",
+        ),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=None)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        jobs = Path(tmp) / "jobs.yaml"
-        jobs.write_text(JOBS)
-        with start_sandbox_process(Path(tmp) / "sandbox", jobs_file=jobs) as sandbox:
-            headers = {"Authorization": f"Bearer {sandbox.token}"}
-            with (
-                httpx.Client(base_url=sandbox.host, headers=headers, timeout=60) as http,
-                JobsClient(credentials=sandbox.credentials()) as client,
-            ):
-                app_id = client.find_app("bench:metrics:noop").id
-                print(f"seeding {args.runs} runs with ML runs …", flush=True)
-                seed(http, sandbox, app_id, args.runs)
-                before = sandbox.stats()
-                with_jobmagic(client, app_id, args.runs)
-                after = sandbox.stats()
-                calls = {k: after[k] - before[k] for k in after if after[k] != before[k]}
-                metric_calls = sum(calls.values()) - calls.get("list_runs", 0)
-                print(f"HTTP calls: {calls} -> {metric_calls} for the metrics (bound: 2)")
-                raw_times, ours = [], []
-                for _ in range(args.rounds):
-                    raw_times.append(raw_baseline(http, app_id, args.runs))
-                    ours.append(with_jobmagic(client, app_id, args.runs))
-    raw, mine = statistics.median(raw_times), statistics.median(ours)
-    print(f"raw httpx + DataFrame: {raw * 1000:.0f} ms (median of {args.rounds})")
-    print(f"jobmagic (metrics=True): {mine * 1000:.0f} ms")
-    print(f"ratio: {mine / raw:.2f}x (bound: 1.5x)")
-    if metric_calls > 2:
-        raise SystemExit(f"the metrics cost {metric_calls} calls, more than 2")
+    print_rows(run(args.quick, args.runs, args.rounds))
 
 
 if __name__ == "__main__":
