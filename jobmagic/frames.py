@@ -27,6 +27,7 @@ code that must stay light (``%load_ext``).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from jobmagic.ledger import LedgerEntry
+from jobmagic.ledger import LedgerEntry, LedgerQuery
 from jobmagic.models import JobRun, RunStatus, iso_to_datetime
 
 if TYPE_CHECKING:
@@ -45,11 +46,13 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from jobmagic.api._client import JobsClient
+    from jobmagic.ledger import Ledger
 
 __all__ = [
     "BASE_COLUMNS",
     "STATUS_COLORS",
     "STATUS_ORDER",
+    "ledger_frame",
     "plot_timeline",
     "runs_to_dataframe",
     "style_runs",
@@ -454,7 +457,25 @@ def runs_to_dataframe(
     """
     if metrics:
         runs = list(runs)  # read twice: once for the columns, once for the metrics
-    columns = _collect(runs)
+    data = _typed_columns(_collect(runs), params=params)
+    if metrics:
+        from jobmagic.metrics import metric_columns, patterns_or_setting
+
+        patterns = patterns_or_setting(metric_patterns)
+        found = metric_columns(runs, client=client, metric_patterns=patterns)
+        for key, values in found.items():
+            data[key] = np.asarray(values, dtype="float64")
+    return _frame(data)
+
+
+def _frame(data: dict[str, Any]) -> pd.DataFrame:
+    n = len(data["name"])
+    # copy=False: every column is a fresh array built above; no need to copy it again.
+    return pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
+
+
+def _typed_columns(columns: _Columns, *, params: bool) -> dict[str, Any]:
+    """The 14 raw columns -> the frame's typed columns (see :func:`runs_to_dataframe`)."""
     n = len(columns[0])
     (
         names,
@@ -499,15 +520,130 @@ def runs_to_dataframe(
     if params:
         for key, values in _params_columns(row_params, n).items():
             data[f"params.{key}"] = _text(values)
-    if metrics:
-        from jobmagic.metrics import metric_columns, patterns_or_setting
+    return data
 
-        patterns = patterns_or_setting(metric_patterns)
-        found = metric_columns(runs, client=client, metric_patterns=patterns)
-        for key, values in found.items():
-            data[key] = np.asarray(values, dtype="float64")
-    # copy=False: every column is a fresh array built above; no need to copy it again.
-    return pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
+
+# --- straight from the ledger --------------------------------------------------------
+
+#: What :func:`ledger_frame` reads of each attempt: no ids, hosts or session columns.
+_LEDGER_COLUMNS = (
+    "run_json",
+    "params_json",
+    "command",
+    "rerun_of",
+    "state",
+    "created_at",
+    "run_name",
+    "application_fqn",
+    "error_type",
+    "error",
+)
+
+
+def ledger_frame(
+    ledger: Ledger, query: LedgerQuery | None = None, *, params: bool = True
+) -> pd.DataFrame:
+    """The attempts ``query`` matches, newest first, as :func:`runs_to_dataframe` makes of
+    ``ledger.entries(...)`` (the same columns, dtypes and values), in a fraction of the time.
+
+    Reads only the columns the frame shows and parses each row's JSON once, with no JobRun
+    or LedgerEntry per row; then builds each column in one go.
+
+    >>> import tempfile, pathlib
+    >>> from jobmagic.ledger import Ledger
+    >>> with Ledger(pathlib.Path(tempfile.mkdtemp()) / "l.sqlite3") as ledger:
+    ...     attempt = ledger.record_attempt(host="h", target="train", params={"lr": "0.1"})
+    ...     ledger.record_acknowledged(attempt, JobRun(name="train-x1", status=RunStatus.FAILED))
+    ...     ledger_frame(ledger)[["name", "status", "params.lr"]].values.tolist()
+    [['train-x1', 'FAILED', '0.1']]
+    """
+    rows = ledger.rows(query or LedgerQuery(), _LEDGER_COLUMNS)
+    return _frame(_typed_columns(ledger_row_columns(rows), params=params))
+
+
+def ledger_row_columns(rows: list[tuple[Any, ...]]) -> _Columns:
+    """The raw columns of ledger rows read as :data:`_LEDGER_COLUMNS` (pure)."""
+    if not rows:
+        return [[] for _ in range(_WIDTH)]
+    (run_texts, params_texts, commands, reruns, *attempt_columns) = map(list, zip(*rows, strict=True))
+    runs = _json_objects(run_texts)
+    params = [_str_params(p) for p in _json_objects(params_texts)]
+    if None in runs:
+        # Attempts the server never acknowledged: rows of their own, put back in place.
+        attempt_at = [i for i, run in enumerate(runs) if run is None]
+        run_at = [i for i, run in enumerate(runs) if run is not None]
+        columns: _Columns = [[None] * len(rows) for _ in range(_WIDTH)]
+        attempts = [_raw_attempt_row([c[i] for c in attempt_columns]) for i in attempt_at]
+        groups = [(attempt_at, [list(c) for c in zip(*attempts, strict=True)])]
+        if run_at:
+            groups.append((run_at, _dict_columns([runs[i] for i in run_at], exact=True)))
+        for positions, part in groups:
+            for column, values in zip(columns, part, strict=True):
+                for position, value in zip(positions, values, strict=True):
+                    column[position] = value
+    else:
+        columns = _dict_columns(runs, exact=True)
+    # What a LedgerEntry lends its run: the command sent (when the run's JSON has none), the
+    # run it repeats, the params sent.
+    columns[10] = _first_given(columns[10], commands)
+    columns[12] = reruns
+    columns[13] = params
+    return columns
+
+
+def _json_objects(texts: list[str | None]) -> list[Any]:
+    """Each text's JSON object, or None (missing, damaged or not an object), in one parse."""
+    try:
+        # One C call for every row: half the time of a json.loads per row.
+        values = json.loads("[" + ",".join(text or "null" for text in texts) + "]")
+    except ValueError:
+        values = None
+    if values is None or len(values) != len(texts):
+        # A damaged row (the ledger reads it as missing): parse row by row.
+        values = [_json_or_none(text) for text in texts]
+    return [value if type(value) is dict else None for value in values]
+
+
+def _json_or_none(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def _str_params(data: dict[str, Any] | None) -> dict[str, str]:
+    if data is None:
+        return {}
+    if all(type(value) is str for value in data.values()):
+        return data
+    return {str(k): v if isinstance(v, str) else str(v) for k, v in data.items()}
+
+
+def _raw_attempt_row(attempt: list[Any]) -> list[Any]:
+    """:func:`_attempt_row` of a raw ledger row (state, created_at, run_name, fqn, error…)."""
+    state, created_at, run_name, fqn, error_type, error = attempt
+    if error_type and error:
+        error = f"{error_type}: {error}"
+    created = None
+    if created_at:
+        # Fixed-width ISO UTC, as the ledger writes it (before 3.11 fromisoformat reads no Z).
+        created = datetime.fromisoformat(created_at.rstrip("Z")).replace(tzinfo=timezone.utc)
+    return [
+        run_name,
+        fqn.rsplit(":", 1)[-1] if fqn else None,
+        str(state).upper(),
+        created,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,  # the command, the run repeated and the params: filled in for every row
+        error,
+        None,
+        None,
+    ]
 
 
 # --- colours ------------------------------------------------------------------------
