@@ -53,12 +53,10 @@ lab: $(STAMP)
 sandbox: $(STAMP)
 	$(BIN)/jobmagic sandbox
 
+# One table of every benchmark, written to benchmarks/results.json; BENCH_ARGS=--quick for
+# tiny sizes, `benchmarks/run_all.py --readme` to put the table in README.md.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_frames.py
-	$(BIN)/python benchmarks/bench_load_ext.py
-	$(BIN)/python benchmarks/bench_sweep.py
-	$(BIN)/python benchmarks/bench_hostile_bodies.py
-	$(BIN)/python benchmarks/bench_metrics.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(ARTIFACTS) .mypy_cache .ruff_cache .pytest_cache .hypothesis
