@@ -33,8 +33,8 @@ chromium:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check jobmagic tests benchmarks tools
-	$(BIN)/ruff format --check jobmagic tests benchmarks tools
+	$(BIN)/ruff check conftest.py jobmagic tests benchmarks tools
+	$(BIN)/ruff format --check conftest.py jobmagic tests benchmarks tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
