@@ -1,5 +1,10 @@
 """The runs board: many runs in one live table, with counts per status and a way to open a card.
 
+A board shows one page of its runs (50 by default) with buttons to page, and counts per
+status for all of them: rows come from a :class:`~jobmagic.widgets._pages.RunPages` (a list
+in memory, or the run ledger read a page at a time), and only the shown page's runs are
+listened to, rendered and saved into the notebook.
+
 A sweep of 200 runs means 200 subscription callbacks per tracker tick. The
 board does not re-render on each: callbacks only record the new state, and
 the table — one ``HTML`` widget, so one trait update — is rebuilt at most
@@ -24,9 +29,16 @@ from typing import Any, Protocol
 import ipywidgets as widgets
 
 from jobmagic.models import JobRun
-from jobmagic.widgets._format import count_states, format_clock, format_counts, run_state_key
+from jobmagic.widgets._format import (
+    STATES,
+    format_clock,
+    format_counts,
+    run_state_key,
+    status_state,
+)
 from jobmagic.widgets._live import LiveOutput
 from jobmagic.widgets._metrics_html import metric_names, sort_best_first
+from jobmagic.widgets._pages import PAGE_SIZE, ListPages, RunPages, page_count
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets._threads import start_worker
 from jobmagic.widgets.card import RunCard
@@ -45,6 +57,18 @@ def _latest_metrics(source: RunSource) -> dict[str, float]:
     """A source's latest metric values, from what it already knows (no request)."""
     series = getattr(source, "metric_series", None) or {}
     return {name: values[-1] for name, values in series.items() if values}
+
+
+def state_counts(status_counts: Mapping[str, int]) -> dict[str, int]:
+    """Runs per run status -> runs per visual state (queued, running, …), in board order.
+
+    >>> state_counts({"FINISHED": 3, "RUNNING": 1, "CREATED": 2, "SCHEDULED": 1})
+    {'queued': 3, 'running': 1, 'finished': 3}
+    """
+    counts = dict.fromkeys(STATES, 0)
+    for status, n in status_counts.items():
+        counts[status_state(status)] += n
+    return {state: n for state, n in counts.items() if n}
 
 
 @dataclass
@@ -83,6 +107,10 @@ class RunsBoard:
     ``on_open(source)`` is called when the user opens a run from the board;
     by default a :class:`RunCard` for it appears under the table.
 
+    The rows are ``sources`` (in that order), or ``pages`` (e.g. a
+    :class:`~jobmagic.widgets._pages.LedgerPages`), shown ``page_size`` at a time;
+    :meth:`show_page`, :meth:`newer` and :meth:`older` (the page buttons) move between pages.
+
     >>> board = RunsBoard([handle_a, handle_b])   # doctest: +SKIP
     >>> board.counts                               # doctest: +SKIP
     {'running': 1, 'finished': 1}
@@ -92,12 +120,22 @@ class RunsBoard:
         self,
         sources: Sequence[RunSource] = (),
         *,
+        pages: RunPages | None = None,
+        page_size: int = PAGE_SIZE,
         on_open: Callable[[RunSource], None] | None = None,
         actions: SweepActions | None = None,
         min_interval: float = 0.5,
         note: str = "",
     ) -> None:
+        if pages is not None and sources:
+            raise ValueError("RunsBoard: give sources or pages, not both")
         self._lock = threading.RLock()
+        self._list_pages = ListPages(sources) if pages is None else None
+        self._pages: RunPages = pages if pages is not None else ListPages()
+        if self._list_pages is not None:
+            self._pages = self._list_pages
+        self._page_size = max(1, int(page_size))
+        self._page = 0
         self._note = note
         # Spaced out: every update re-renders the board's widget in JupyterLab.
         self._live = LiveOutput(
@@ -117,9 +155,7 @@ class RunsBoard:
         self._card: RunCard | None = None
         self.renders = 0
         self._build()
-        for source in sources:
-            self._add(source)
-        self._sync_options()
+        self._load_page()
         self.render()
 
     # -- building ------------------------------------------------------------------------
@@ -148,8 +184,28 @@ class RunsBoard:
         self.sort_select.observe(lambda _change: self.render(), names="value")
         controls = widgets.HBox([self.select, self.open_button, self.sort_select])
         controls.add_class("jobmagic-board-controls")
+        newest_first = getattr(self._pages, "newest_first", False)
+        self.newer_button = widgets.Button(
+            description="Newer" if newest_first else "Previous",
+            icon="chevron-left",
+            tooltip="The page before this one",
+        )
+        self.newer_button.add_class("jobmagic-board-newer")
+        self.older_button = widgets.Button(
+            description="Older" if newest_first else "Next",
+            icon="chevron-right",
+            tooltip="The page after this one",
+        )
+        self.older_button.add_class("jobmagic-board-older")
+        self.page_label = widgets.HTML()
+        self.page_label.add_class("jobmagic-board-page")
+        self.pager = widgets.HBox([self.newer_button, self.page_label, self.older_button])
+        self.pager.add_class("jobmagic-board-pager")
+        self.pager.layout.display = "none"  # shown once there is a second page
+        self.newer_button.on_click(lambda _b: self.newer())
+        self.older_button.on_click(lambda _b: self.older())
         self.widget = widgets.VBox(
-            [self.style, self.counts_label, self.table, controls, self.output]
+            [self.style, self.counts_label, self.pager, self.table, controls, self.output]
         )
         self.widget.add_class("jobmagic-board")
         self._widgets: list[widgets.Widget] = [
@@ -162,6 +218,10 @@ class RunsBoard:
             self.open_button,
             self.sort_select,
             self.output,
+            self.pager,
+            self.newer_button,
+            self.older_button,
+            self.page_label,
         ]
         self.open_button.on_click(self._on_open_click)
         if self._actions is not None:
@@ -232,19 +292,86 @@ class RunsBoard:
 
     @property
     def sources(self) -> list[RunSource]:
+        """The shown page's sources, in board order."""
         with self._lock:
             return [entry.source for entry in self._entries]
 
     @property
     def runs(self) -> list[JobRun]:
-        """The latest JobRun of every row, in board order."""
+        """The latest JobRun of every shown row, in board order."""
         with self._lock:
             return [entry.run for entry in self._entries]
 
     @property
     def counts(self) -> dict[str, int]:
-        """Runs per visual state (queued, running, finished, …), only states present."""
-        return count_states(run.status for run in self.runs)
+        """Runs per visual state (queued, running, finished, …) over every page, only states
+        present."""
+        return state_counts(self.status_counts)
+
+    @property
+    def status_counts(self) -> dict[str, int]:
+        """Runs per run status (``{"FINISHED": 40, …}``) over every page."""
+        return self._pages.status_counts(self.runs)
+
+    @property
+    def total(self) -> int:
+        """How many runs the board has, over every page."""
+        return sum(self.status_counts.values())
+
+    @property
+    def page(self) -> int:
+        """The shown page, from 0 (the first: the newest runs of a ledger board)."""
+        return self._page
+
+    @property
+    def page_count(self) -> int:
+        """How many pages there are (at least one)."""
+        return page_count(self._pages.total(), self._page_size)
+
+    def show_page(self, index: int) -> None:
+        """Show page ``index`` (clamped to the pages there are): its rows are read, listened
+        to and rendered; the previous page's are let go."""
+        with self._lock:
+            if self._closed:
+                return
+            self._page = max(0, min(int(index), self.page_count - 1))
+        self._load_page()
+        self.render()
+
+    def newer(self) -> None:
+        """The page before the shown one (the "Newer" / "Previous" button)."""
+        self.show_page(self._page - 1)
+
+    def older(self) -> None:
+        """The page after the shown one (the "Older" / "Next" button)."""
+        self.show_page(self._page + 1)
+
+    def _load_page(self) -> None:
+        """Read the shown page's rows and listen to them instead of the previous page's."""
+        sources = self._pages.page(self._page * self._page_size, self._page_size)
+        with self._lock:
+            if self._closed:
+                return
+            previous, self._entries = self._entries, []
+        for entry in previous:
+            self._release(entry)
+        for source in sources:
+            self._add(source)
+        self._sync_options()
+        self._sync_pager()
+
+    def _sync_pager(self) -> None:
+        pages = page_count(self._pages.total(), self._page_size)
+        text = self._page_text()
+        with self._lock:
+            if self._closed:
+                return
+            self.newer_button.disabled = self._page == 0
+            self.older_button.disabled = self._page >= pages - 1
+            value = f'<span class="jobmagic-board-page-text">{html.escape(text)}</span>'
+            if self.page_label.value != value:
+                self.page_label.value = value
+            self.pager.layout.display = None if pages > 1 else "none"
 
     @property
     def subscriptions(self) -> int:
@@ -253,9 +380,16 @@ class RunsBoard:
             return sum(1 for entry in self._entries if entry.unsubscribe is not None)
 
     def add(self, source: RunSource) -> None:
-        """Append a run (e.g. as a sweep progresses) and show it at the next render."""
-        self._add(source)
-        self._sync_options()
+        """Append a run (e.g. as a sweep progresses); it is shown at the next render when it
+        falls on the shown page, and counted at once either way."""
+        if self._list_pages is None:
+            raise TypeError("RunsBoard.add: this board reads its rows from its pages")
+        position = self._list_pages.add(source)
+        first = self._page * self._page_size
+        if first <= position < first + self._page_size:
+            self._add(source)
+            self._sync_options()
+        self._sync_pager()
         self._request_render()
 
     def _add(self, source: RunSource) -> None:
@@ -369,9 +503,11 @@ class RunsBoard:
             self.renders += 1
             now = datetime.now(timezone.utc)
             rows = [(entry.run, entry.source.params) for entry in self._entries]
-            counts = format_counts(count_states(run.status for run, _ in rows))
-            noun = "run" if len(rows) == 1 else "runs"
-            line = f"{len(rows)} {noun} · {counts}" if rows else "no runs yet"
+            all_counts = self._pages.status_counts([run for run, _ in rows])
+            total = sum(all_counts.values())
+            counts = format_counts(state_counts(all_counts))
+            noun = "run" if total == 1 else "runs"
+            line = f"{total:,} {noun} · {counts}" if total else "no runs yet"
             stale = [entry.stale_since for entry in self._entries if entry.stale_since]
             if stale:
                 line += f" · stale since {format_clock(min(stale))}"
@@ -597,11 +733,33 @@ class RunsBoard:
                 for entry in self._entries
             )
             stale = any(entry.stale_since for entry in self._entries)
-            return (rows, stale, self._closed)
+            runs = [entry.run for entry in self._entries]
+            counts = tuple(sorted(self._pages.status_counts(runs).items()))
+            return (rows, stale, self._closed, self._page, counts)
 
     def _shows_ended(self) -> bool:
         with self._lock:
-            return self._closed or all(entry.run.is_terminal for entry in self._entries)
+            if self._closed:
+                return True
+            if not all(entry.run.is_terminal for entry in self._entries):
+                return False
+            first = self._page * self._page_size
+        return not self._pages.live_elsewhere(first, self._page_size)
+
+    def _paged(self) -> bool:
+        return self._pages.total() > self._page_size
+
+    def _page_text(self) -> str:
+        """``page 2 of 40 · runs 51–100 of 2,000``, as the pager says it."""
+        with self._lock:
+            first = self._page * self._page_size
+            shown = len(self._entries)
+        total = self._pages.total()
+        pages = page_count(total, self._page_size)
+        return (
+            f"page {self._page + 1:,} of {pages:,} · runs {first + 1:,}–{first + shown:,} "
+            f"of {total:,}"
+        )
 
     def _sync_sort_options(self, names: list[str]) -> None:
         # Caller holds the lock. Metric names only ever grow, so the choice survives.
@@ -617,18 +775,45 @@ class RunsBoard:
             return [(entry.run, entry.source.params) for entry in self._entries]
 
     def text(self) -> str:
-        """``12 runs: 3 running · 9 finished`` (under the board's note, if it has one)."""
-        text = render_runs_text(self._entries_snapshot())
+        """``12 runs: 3 running · 9 finished`` (under the board's note, if it has one);
+        with several pages, the counts of every page and which page is shown."""
+        if self._paged():
+            counts = self.status_counts
+            total = sum(counts.values())
+            noun = "run" if total == 1 else "runs"
+            summary = format_counts(state_counts(counts))
+            text = f"{total:,} {noun}: {summary} · {self._page_text()}"
+        else:
+            text = render_runs_text(self._entries_snapshot())
         return f"{self._note}\n{text}" if self._note else text
 
     def snapshot_html(self) -> str:
-        """A static HTML table of the runs as they are now (under the note, if any)."""
+        """A static HTML table of the shown runs as they are now (under the note, if any);
+        with several pages, the counts of every page and which page this is."""
         with self._lock:
             metrics = [_latest_metrics(entry.source) for entry in self._entries]
-        table = render_runs_html(self._entries_snapshot(), metrics=metrics)
+        if self._paged():
+            table = self._paged_snapshot_html(metrics)
+        else:
+            table = render_runs_html(self._entries_snapshot(), metrics=metrics)
         if not self._note:
             return table
         return f"<pre class='jobmagic-sweep-summary'>{html.escape(self._note)}</pre>{table}"
+
+    def _paged_snapshot_html(self, metrics: list[dict[str, float]]) -> str:
+        # The saved copy of one page: what a reader without widgets needs to know that there
+        # are more runs than it shows, and how they stand.
+        counts = self.status_counts
+        total = sum(counts.values())
+        noun = "run" if total == 1 else "runs"
+        summary = format_counts(state_counts(counts))
+        table = runs_table_html(self._entries_snapshot(), metrics=metrics)
+        return (
+            f'<div class="jobmagic-snapshot jobmagic-board">{style_block()}'
+            f'<div class="jobmagic-board-counts">{total:,} {noun}: {html.escape(summary)}</div>'
+            f'<div class="jobmagic-board-page">{html.escape(self._page_text())}</div>'
+            f"{table}</div>"
+        )
 
     def _ipython_display_(self) -> None:
         """Display the board with a display id, so its saved copies follow the runs."""
