@@ -1,0 +1,168 @@
+"""The sandbox's trigger throughput: 32 clients, a no-op job, with and without 20 ms latency.
+
+The sandbox runs in its own OS process (as ``jobmagic sandbox`` does); 32 clients, each its
+own ``httpx.AsyncClient`` and connection, send ``--triggers`` triggers between them. A round
+counts only once every run it triggered has FINISHED (its process really ran and exited),
+so a launcher that falls behind the answers cannot flatter the figure; any 5xx, or a run
+that does not finish, fails the round.
+
+The baseline, measured in the same run with the same clients and the same latency, is the
+sandbox's cheapest endpoint (``GET /min-cli-version``: the same server, middleware and
+connections, no work): the ratio says how close a trigger gets to the cost of an answer.
+Each figure is the median of ``--rounds`` rounds, baseline and triggers interleaved.
+
+    python benchmarks/bench_sandbox.py [--triggers 2000] [--clients 32] [--rounds 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from jobmagic.sandbox import Fault, SandboxProcess, start_sandbox_process
+
+__all__ = ["main"]
+
+JOBS = """
+cluster: bench
+workspace: sandbox
+jobs:
+  - name: noop
+    command: "true --n={{nr}}"
+    params:
+      - name: nr
+"""
+FQN = "bench:sandbox:noop"
+API = "/api/svc/v1"
+
+
+async def _clients(
+    sandbox: SandboxProcess, count: int, total: int, request: str, app_id: str
+) -> float:
+    """Seconds for ``count`` clients to send ``total`` requests of kind ``request``."""
+    headers = {"Authorization": f"Bearer {sandbox.token}"}
+    counter = iter(range(total))
+    failures: list[str] = []
+
+    async def client() -> None:
+        limits = httpx.Limits(max_connections=1)
+        async with httpx.AsyncClient(
+            base_url=sandbox.host, headers=headers, limits=limits, timeout=60.0, trust_env=False
+        ) as http:
+            for i in counter:
+                if request == "trigger":
+                    body = {"applicationId": app_id, "input": {"params": {"nr": str(i)}}}
+                    answer = await http.post(f"{API}/jobs/trigger", json=body)
+                else:
+                    answer = await http.get(f"{API}/min-cli-version")
+                if answer.status_code != 200:
+                    failures.append(f"{request} {i}: {answer.status_code} {answer.text[:200]}")
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(count)))
+    elapsed = time.perf_counter() - began
+    if failures:
+        raise SystemExit(f"{len(failures)} requests failed, e.g. {failures[0]}")
+    return elapsed
+
+
+def _finished(http: httpx.Client, app_id: str) -> tuple[int, int]:
+    """(runs that FINISHED, runs not yet terminal) of the application."""
+    counts = {}
+    # Active first: a run that ends between the two questions is then counted as finished,
+    # never missed by both.
+    for status in ("CREATED,RUNNING", "FINISHED"):
+        page = http.get(f"{API}/jobs/{app_id}/runs", params={"status": status, "limit": 1})
+        page.raise_for_status()
+        counts[status] = int(page.json()["pagination"]["total"])
+    return counts["FINISHED"], counts["CREATED,RUNNING"]
+
+
+def _trigger_round(
+    sandbox: SandboxProcess, http: httpx.Client, app_id: str, clients: int, triggers: int
+) -> tuple[float, float]:
+    """(answers/s, runs finished/s) for one round of ``triggers`` triggers."""
+    done_before, _ = _finished(http, app_id)
+    began = time.perf_counter()
+    answered = asyncio.run(_clients(sandbox, clients, triggers, "trigger", app_id))
+    deadline = time.monotonic() + 120.0
+    while True:
+        done, active = _finished(http, app_id)
+        if done - done_before == triggers:
+            break
+        if time.monotonic() > deadline or (active == 0 and done - done_before < triggers):
+            raise SystemExit(f"only {done - done_before} of {triggers} runs FINISHED")
+        time.sleep(0.01)
+    return triggers / answered, triggers / (time.perf_counter() - began)
+
+
+def measure(
+    sandbox: SandboxProcess, *, clients: int, triggers: int, rounds: int, latency_ms: int
+) -> dict[str, float]:
+    """Median answers/s of the baseline and of triggers, and runs finished/s."""
+    sandbox.set_faults(*([Fault.latency(latency_ms)] if latency_ms else []))
+    headers = {"Authorization": f"Bearer {sandbox.token}"}
+    with httpx.Client(base_url=sandbox.host, headers=headers, trust_env=False) as http:
+        app_id = http.get(f"{API}/fqn/app", params={"fqn": FQN}).json()["applicationId"]
+        base, answered, finished = [], [], []
+        for _ in range(rounds):
+            seconds = asyncio.run(_clients(sandbox, clients, triggers, "baseline", app_id))
+            base.append(triggers / seconds)
+            rate, done = _trigger_round(sandbox, http, app_id, clients, triggers)
+            answered.append(rate)
+            finished.append(done)
+    sandbox.set_faults()
+    return {
+        "baseline": statistics.median(base),
+        "answered": statistics.median(answered),
+        "finished": statistics.median(finished),
+    }
+
+
+def _report(label: str, figures: dict[str, float]) -> str:
+    return (
+        f"{label:<16} triggers {figures['answered']:6.0f}/s answered, "
+        f"{figures['finished']:6.0f}/s finished | baseline GET {figures['baseline']:6.0f}/s "
+        f"| ratio {figures['finished'] / figures['baseline']:.2f}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+    """Run the benchmark, print one line per latency, and return the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--triggers", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency-ms", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="a tiny run (a smoke test)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.triggers, args.clients, args.rounds = 40, 4, 1
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        jobs = Path(tmp) / "jobs.yaml"
+        jobs.write_text(JOBS)
+        with start_sandbox_process(Path(tmp) / "sandbox", jobs_file=jobs) as sandbox:
+            print(f"{args.triggers} triggers from {args.clients} clients, median of {args.rounds}")
+            for latency in (0, args.latency_ms):
+                label = f"latency {latency} ms"
+                results[label] = measure(
+                    sandbox,
+                    clients=args.clients,
+                    triggers=args.triggers,
+                    rounds=args.rounds,
+                    latency_ms=latency,
+                )
+                print(_report(label, results[label]), flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    main()
