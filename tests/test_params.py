@@ -7,7 +7,9 @@ body gives valid params or one ParamsError — never another exception, never a 
 from __future__ import annotations
 
 import doctest
+import importlib
 import json
+import pkgutil
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +22,7 @@ from jobmagic.errors import ParamsError
 from jobmagic.params import (
     NAME_PATTERN,
     NAME_RULE,
+    _compose,
     expand_grid,
     grid_size,
     is_valid_name,
@@ -29,6 +32,7 @@ from jobmagic.params import (
     parse_kv_grid,
     validate_params,
 )
+from jobmagic.params._body import Body, flat_params
 
 
 class _Unprintable:
@@ -59,16 +63,49 @@ def error(func: Callable[..., Any], *args: Any, **kwargs: Any) -> ParamsError:
 def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test with libyaml's fast path and with the pure-Python parser alone."""
     if request.param == "python":
-        monkeypatch.setattr(params_module, "_FAST_LOADER", None)
-    elif params_module._FAST_LOADER is None:
+        monkeypatch.setattr(_compose, "FAST_LOADER", None)
+    elif _compose.FAST_LOADER is None:
         pytest.skip("PyYAML was built without libyaml")
     return str(request.param)
 
 
 def test_module_examples_hold() -> None:
-    result = doctest.testmod(params_module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted >= 10
-    assert result.failed == 0
+    attempted = 0
+    for module in [params_module, *_private_modules()]:
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, module.__name__
+        attempted += result.attempted
+    assert attempted >= 20
+
+
+def _private_modules() -> list[Any]:
+    names = [info.name for info in pkgutil.iter_modules(params_module.__path__)]
+    return [importlib.import_module(f"jobmagic.params.{name}") for name in names]
+
+
+def test_the_public_names_and_each_modules_own() -> None:
+    """Every public name stays importable from the package; each private module lists its
+    names in ``__all__`` and defines or imports each of them."""
+    assert params_module.__all__ == [
+        "MAX_BODY_BYTES",
+        "NAME_PATTERN",
+        "NAME_RULE",
+        "ParamsError",
+        "check_text_size",
+        "expand_grid",
+        "grid_size",
+        "is_valid_name",
+        "parse_body",
+        "parse_grid_body",
+        "parse_kv_args",
+        "parse_kv_grid",
+        "validate_params",
+    ]
+    for name in params_module.__all__:
+        assert getattr(params_module, name) is not None
+    for module in _private_modules():
+        assert module.__all__, module.__name__
+        assert all(hasattr(module, name) for name in module.__all__), module.__name__
 
 
 # --- names ---------------------------------------------------------------------------------------
@@ -700,12 +737,12 @@ def test_any_body_gives_grid_axes_or_params_error(text: str) -> None:
 def test_libyaml_and_pure_python_agree(text: str) -> None:
     def outcome(fast: bool) -> Any:
         try:
-            return params_module._flat_params(params_module._Body(text, NS, fast=fast))
+            return flat_params(Body(text, NS, fast=fast))
         except ParamsError as err:
             return ("error", str(err))
 
     reference = outcome(fast=False)
-    if not isinstance(reference, tuple) and params_module._FAST_LOADER is not None:
+    if not isinstance(reference, tuple) and _compose.FAST_LOADER is not None:
         # Whatever the reference parser accepts, the fast path reads the same way.
         assert outcome(fast=True) == reference
 

@@ -12,7 +12,14 @@ from typing import Final
 
 from jobmagic.errors import ParamsError
 
-__all__ = ["MAX_BODY_BYTES", "MAX_DEPTH", "check_size", "deep_flow_offset", "utf8_size"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_DEPTH",
+    "check_size",
+    "check_text_size",
+    "deep_flow_offset",
+    "utf8_size",
+]
 
 #: The most UTF-8 bytes a cell body, a magic line or a set of params may have (256 KiB).
 MAX_BODY_BYTES: Final = 256 * 1024
@@ -61,6 +68,23 @@ of 256 KiB (262,144 bytes); put large data in a file and pass its path or URL as
             f"({MAX_BODY_BYTES:,} bytes); put large data in a file and pass its path or URL as "
             "a param"
         )
+
+
+def check_text_size(text: str, what: str = "the cell body") -> None:
+    """Refuse ``text`` over :data:`MAX_BODY_BYTES` of UTF-8 before anything parses it.
+
+    Every entry point calls it; the magic also calls it on its line, which it splits
+    before the params are read.
+
+    >>> check_text_size("lr: 0.1")
+    >>> check_text_size("x" * 300_000, "the magic line")
+    Traceback (most recent call last):
+    ...
+    jobmagic.errors.ParamsError: the magic line is 300,000 bytes of UTF-8, over the limit \
+of 256 KiB (262,144 bytes); put large data in a file and pass its path or URL as a param
+    """
+    if isinstance(text, str):
+        check_size(utf8_size(text), what)
 
 
 def deep_flow_offset(text: str, limit: int = MAX_DEPTH) -> int | None:
