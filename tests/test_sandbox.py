@@ -540,7 +540,7 @@ def test_a_launch_that_breaks_after_the_fork_kills_the_process_and_fails_the_run
     runner = Runner(store, grace_period=1.0)
     started: list[int] = []
 
-    def broken_mark_running(run_id: str, pid: int, pid_start: int | None) -> bool:
+    def broken_mark_running(run_id: str, pid: int, pid_start: int | None, **_: Any) -> bool:
         started.append(pid)
         raise RuntimeError("disk on fire")
 

@@ -1,8 +1,9 @@
 """Runs are real child processes: start them, capture their output as logs, end or kill them.
 
-One launcher thread starts the processes, in the order runs were triggered; then, per run,
-one reader per pipe (stdout, stderr) and one waiter. All writes of log lines and of the final
-status go through one :class:`_Writer` thread in FIFO order, so when a run's status turns
+One launcher thread starts the processes, in the order runs were triggered; then one
+:class:`~jobmagic.sandbox.watcher.Watcher` thread reads the pipes of every run and sees them
+exit. All writes of log lines and of the final status go through one
+:class:`~jobmagic.sandbox.writer.Writer` thread in FIFO order, so when a run's status turns
 terminal every line it printed is already stored — a client that sees FINISHED and then
 reads the logs gets all of them. Each run's pod events (:mod:`jobmagic.sandbox.events`) are
 stored as they happen; those of its end in the same transaction as its terminal status.
@@ -33,17 +34,17 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO
 
 from jobmagic.sandbox import events
 from jobmagic.sandbox.errors import ApiError
+from jobmagic.sandbox.reaper import start_reaper
 from jobmagic.sandbox.store import TERMINAL, EventRecord, LogRecord, Store
+from jobmagic.sandbox.watcher import Proc, Watcher
+from jobmagic.sandbox.writer import Writer
 
 __all__ = ["STOPPED_ERROR", "TERMINATED_ERROR", "Runner"]
 
@@ -54,7 +55,6 @@ STOPPED_ERROR = "sandbox stopped"
 #: ``error`` of runs ended by a terminate request.
 TERMINATED_ERROR = "terminated on request"
 
-_MAX_LINE = 64 * 1024  # longer lines are split: one runaway line must not eat the memory
 _MAX_ERROR = 500
 _POSIX = os.name == "posix"
 #: Environment variables a job must not inherit from the sandbox.
@@ -80,167 +80,6 @@ def process_start_ticks(pid: int) -> int | None:
         return None
 
 
-# The reaper's whole program: it keeps the set of live run process groups it is told of, and
-# kills them when its stdin closes without a "stop" first.
-_REAPER_SOURCE = """
-import os, signal, sys
-groups = set()
-for line in sys.stdin:
-    if line == "stop\\n":
-        sys.exit(0)
-    if line[:1] in ("+", "-") and line[1:].strip().isdigit():
-        (groups.add if line[0] == "+" else groups.discard)(int(line[1:]))
-for pgid in groups:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except OSError:
-        pass
-"""
-
-
-class _Reaper:
-    """A helper process that ends the runs' process trees if the sandbox dies uncleanly.
-
-    Its stdin is a pipe from the sandbox, told of each process group as it starts and ends.
-    When the sandbox dies — a SIGKILL runs no clean-up — the kernel closes the pipe and the
-    helper SIGKILLs the groups still listed, grandchildren included; else the runs would go
-    on, watched by no one, until a later sandbox's :meth:`Runner.recover`. A clean stop
-    sends ``stop`` first. Linux's PR_SET_PDEATHSIG would reach only each run's first
-    process, and needs a ``preexec_fn``: a full fork per launch, which cost the sandbox
-    ~40% of its triggers per second under load.
-    """
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._lock = threading.Lock()
-        self._popen = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _REAPER_SOURCE],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=dict(env),
-            start_new_session=True,  # a signal to the sandbox's group must not reach it
-            close_fds=True,
-        )
-
-    def watch(self, pgid: int) -> None:
-        self._send(f"+{pgid}\n")
-
-    def forget(self, pgid: int) -> None:
-        self._send(f"-{pgid}\n")
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Let the helper go without killing anything."""
-        self._send("stop\n")
-        with self._lock:
-            if self._popen.stdin is not None:
-                with contextlib.suppress(OSError):
-                    self._popen.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._popen.wait(timeout)
-
-    def _send(self, line: str) -> None:
-        with self._lock:
-            stdin = self._popen.stdin
-            if stdin is None or stdin.closed:
-                return
-            try:
-                stdin.write(line.encode("ascii"))
-                stdin.flush()
-            except (OSError, ValueError):
-                # The helper is gone: the runs go on; recover() still ends them after a crash.
-                logger.debug("the sandbox's reaper is gone", exc_info=True)
-
-
-def _start_reaper(env: Mapping[str, str]) -> _Reaper | None:
-    try:
-        return _Reaper(env)
-    except (OSError, ValueError) as exc:  # no usable sys.executable (an embedded Python)
-        logger.warning("if this sandbox is killed, its runs go on until the next starts: %s", exc)
-        return None
-
-
-@dataclass(eq=False)
-class _Proc:
-    run_id: str
-    argv: tuple[str, ...]
-    cwd: Path
-    env: dict[str, str] = field(repr=False)  # holds the run's TFY_API_KEY
-    container: str = "job"
-    popen: subprocess.Popen[bytes] | None = None  # None until the launcher starts it
-    readers: list[threading.Thread] = field(default_factory=list)
-    exited: threading.Event = field(default_factory=threading.Event)
-    finished: threading.Event = field(default_factory=threading.Event)
-    stop_reason: str | None = None
-    last_stderr: str | None = None
-    last_ns: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def next_time_ns(self) -> int:
-        # Strictly increasing per run, so lines from both pipes have one order and a client
-        # that pages with startTs = last time + 1 never skips or repeats a line.
-        with self.lock:
-            self.last_ns = max(time.time_ns(), self.last_ns + 1)
-            return self.last_ns
-
-
-class _Writer:
-    """The one thread that stores log lines and run endings, in the order they were queued."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._queue: queue.SimpleQueue[LogRecord | Callable[[], None] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._loop, name="sandbox-log-writer", daemon=True)
-        self._thread.start()
-
-    def log(self, record: LogRecord) -> None:
-        self._queue.put(record)
-
-    def call(self, action: Callable[[], None]) -> None:
-        self._queue.put(action)
-
-    def close(self, timeout: float = 10.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            batch: list[LogRecord] = []
-            # Drain what is already queued: under load lines are stored in one transaction.
-            while True:
-                if item is None:
-                    self._flush(batch)
-                    return
-                if isinstance(item, LogRecord):
-                    batch.append(item)
-                else:
-                    self._flush(batch)
-                    batch = []
-                    self._run(item)
-                if len(batch) >= 1000:
-                    self._flush(batch)
-                    batch = []
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            self._flush(batch)
-
-    def _flush(self, batch: list[LogRecord]) -> None:
-        if batch:
-            try:
-                self._store.append_logs(batch)
-            except Exception:
-                logger.exception("could not store %d log lines", len(batch))
-
-    @staticmethod
-    def _run(action: Callable[[], None]) -> None:
-        try:
-            action()
-        except Exception:
-            logger.exception("could not record the end of a run")
-
-
 class Runner:
     """Starts runs as child processes and sees them to a terminal status.
 
@@ -260,12 +99,13 @@ class Runner:
         for name in _PRIVATE_ENV:
             self._base_env.pop(name, None)
         self._base_env["PYTHONUNBUFFERED"] = "1"
-        self._reaper = _start_reaper(self._base_env) if _POSIX else None
-        self._procs: dict[str, _Proc] = {}
+        self._reaper = start_reaper(self._base_env) if _POSIX else None
+        self._procs: dict[str, Proc] = {}
         self._lock = threading.Lock()
         self._stopping = False
-        self._writer = _Writer(store)
-        self._launches: queue.SimpleQueue[_Proc | None] = queue.SimpleQueue()
+        self._writer = Writer(store)
+        self._watcher = Watcher(self._line, self._done)
+        self._launches: queue.SimpleQueue[Proc | None] = queue.SimpleQueue()
         self._launcher = threading.Thread(
             target=self._launch_loop, name="sandbox-launcher", daemon=True
         )
@@ -289,7 +129,7 @@ class Runner:
         Starting happens on the launcher thread, not the caller's: a trigger is answered
         without waiting for a fork, as a cluster answers before the pod is scheduled.
         """
-        proc = _Proc(
+        proc = Proc(
             run_id=run_id, argv=tuple(argv), cwd=cwd, env=dict(env or {}), container=container
         )
         with self._lock:
@@ -319,7 +159,7 @@ class Runner:
                 except Exception:
                     logger.exception("could not record the failed start of run %s", proc.run_id)
 
-    def _abandon(self, proc: _Proc) -> None:
+    def _abandon(self, proc: Proc) -> None:
         """Kill, reap and unplug a half-started process: no waiter thread watches it."""
         popen = proc.popen
         if popen is None:
@@ -333,7 +173,7 @@ class Runner:
             if pipe is not None:
                 pipe.close()
 
-    def _launch(self, proc: _Proc) -> None:
+    def _launch(self, proc: Proc) -> None:
         if not proc.cwd.is_dir():
             self._end_unstarted(proc, "FAILED", 126, f"working directory {proc.cwd} does not exist")
             return
@@ -368,26 +208,16 @@ class Runner:
             return
         popen = proc.popen
         assert popen is not None and popen.stdout is not None and popen.stderr is not None
-        if self._store.mark_running(proc.run_id, popen.pid, process_start_ticks(popen.pid)):
-            self._record_events(events.started(proc.run_id, proc.container, now_ms=now_ms()))
-        else:
+        started = events.started(proc.run_id, proc.container, now_ms=now_ms())
+        if not self._store.mark_running(
+            proc.run_id, popen.pid, process_start_ticks(popen.pid), events=started
+        ):
             # Terminated while it was being started: the run already says so; end the process.
             proc.stop_reason = proc.stop_reason or TERMINATED_ERROR
             self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
-        for pipe, stream in ((popen.stdout, "stdout"), (popen.stderr, "stderr")):
-            reader = threading.Thread(
-                target=self._read,
-                args=(proc, pipe, stream),
-                name=f"sandbox-{stream}-{proc.run_id}",
-                daemon=True,
-            )
-            proc.readers.append(reader)
-            reader.start()
-        threading.Thread(
-            target=self._wait, args=(proc,), name=f"sandbox-wait-{proc.run_id}", daemon=True
-        ).start()
+        self._watcher.watch(proc)
 
-    def _end_unstarted(self, proc: _Proc, status: str, code: int | None, error: str) -> None:
+    def _end_unstarted(self, proc: Proc, status: str, code: int | None, error: str) -> None:
         """Record the end of a run whose process never started, and let waiters go."""
         end = now_ms()
         error = error[:_MAX_ERROR]
@@ -409,26 +239,21 @@ class Runner:
             proc.exited.set()
             proc.finished.set()
 
-    def _read(self, proc: _Proc, pipe: IO[bytes], stream: str) -> None:
-        with pipe:
-            while raw := pipe.readline(_MAX_LINE):
-                text = raw.decode("utf-8", "replace")
-                if text.endswith("\n"):
-                    text = text[:-1].removesuffix("\r")
-                if stream == "stderr" and text.strip():
-                    proc.last_stderr = text.strip()
-                self._writer.log(LogRecord(proc.run_id, proc.next_time_ns(), stream, text))
+    def _line(self, proc: Proc, stream: str, raw: bytes) -> None:
+        """One line a run printed (on the watcher's thread)."""
+        text = raw.decode("utf-8", "replace")
+        if text.endswith("\n"):
+            text = text[:-1].removesuffix("\r")
+        if stream == "stderr" and text.strip():
+            proc.last_stderr = text.strip()
+        self._writer.log(LogRecord(proc.run_id, proc.next_time_ns(), stream, text))
 
-    def _wait(self, proc: _Proc) -> None:
+    def _done(self, proc: Proc, returncode: int) -> None:
+        """A run's process exited and its output was read (on the watcher's thread)."""
         assert proc.popen is not None
-        returncode = proc.popen.wait()
-        proc.exited.set()
         if self._reaper is not None:
             self._reaper.forget(proc.popen.pid)
-        end = now_ms()
-        # A grandchild that keeps the pipes open must not hold the run's status hostage.
-        for reader in proc.readers:
-            reader.join(timeout=2.0)
+        end = proc.exited_ms
         status, error = self._outcome(proc, returncode)
         code = exit_code_of(returncode)
 
@@ -452,7 +277,7 @@ class Runner:
         self._writer.call(finish)
 
     @staticmethod
-    def _outcome(proc: _Proc, returncode: int) -> tuple[str, str | None]:
+    def _outcome(proc: Proc, returncode: int) -> tuple[str, str | None]:
         if proc.stop_reason is not None:
             return "TERMINATED", proc.stop_reason
         if returncode == 0:
@@ -520,7 +345,7 @@ class Runner:
         except Exception:
             logger.exception("could not record %d events", len(records))
 
-    def _kill(self, proc: _Proc) -> None:
+    def _kill(self, proc: Proc) -> None:
         try:
             self._store.transition(proc.run_id, "TERMINATING", only_from=("TERMINATION_REQUESTED",))
         except Exception:  # the store may be closing with the sandbox; kill all the same
@@ -530,7 +355,7 @@ class Runner:
             self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
 
     @staticmethod
-    def _signal(proc: _Proc, sig: signal.Signals) -> None:
+    def _signal(proc: Proc, sig: signal.Signals) -> None:
         if proc.exited.is_set() or proc.popen is None:
             return  # ended, or never started: the launcher sees stop_reason and skips it
         try:
@@ -583,6 +408,7 @@ class Runner:
                 logger.warning("run %s did not end in time", proc.run_id)
         self._launches.put(None)
         self._launcher.join(10.0)
+        self._watcher.close()
         self._writer.close()
         if self._reaper is not None:
             self._reaper.close()

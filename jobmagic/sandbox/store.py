@@ -185,6 +185,18 @@ class Store:
         with self._lock:
             yield self._db
 
+    @contextlib.contextmanager
+    def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
+        """One transaction, committed on success and rolled back on any error; call it
+        holding the lock."""
+        self._db.execute(begin)
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
     # --- runs ------------------------------------------------------------------------
 
     def create_run(
@@ -226,9 +238,23 @@ class Store:
                     )
                 except sqlite3.IntegrityError:
                     continue  # the name is taken in this application: draw another
-                record = self.get_run_by_id(run_id)
-                assert record is not None
-                return record
+                # The row is exactly what was inserted: no need to read it back.
+                return RunRecord(
+                    id=run_id,
+                    name=name,
+                    application_id=application_id,
+                    application_name=application_name,
+                    deployment_id=deployment_id,
+                    deployment_version=deployment_version,
+                    created_at_ms=now_ms,
+                    end_time_ms=None,
+                    status="CREATED",
+                    command=command,
+                    params=dict(params),
+                    exit_code=None,
+                    error=None,
+                    triggered_by=triggered_by,
+                )
         raise RuntimeError("could not find a free run name")
 
     def get_run(self, application_id: str, name: str) -> RunRecord | None:
@@ -294,13 +320,24 @@ class Store:
             ).fetchall()
         return [_run(row) for row in rows]
 
-    def mark_running(self, run_id: str, pid: int, pid_start: int | None) -> bool:
-        with self._lock:
+    def mark_running(
+        self,
+        run_id: str,
+        pid: int,
+        pid_start: int | None,
+        *,
+        events: Sequence[EventRecord] = (),
+    ) -> bool:
+        """CREATED -> RUNNING with the process id; ``events`` (its start) are stored in the
+        same transaction, and only if the run moved. True if it moved."""
+        with self._lock, self._transaction("BEGIN"):
             cursor = self._db.execute(
                 "UPDATE runs SET status = 'RUNNING', pid = ?, pid_start = ? "
                 "WHERE id = ? AND status = 'CREATED'",
                 (pid, pid_start, run_id),
             )
+            if cursor.rowcount == 1:
+                self._insert_events(events)
         return cursor.rowcount == 1
 
     def transition(self, run_id: str, to: str, *, only_from: Iterable[str]) -> bool:
@@ -331,39 +368,27 @@ class Store:
         asks for the events gets them, and a second writer adds no contradicting ones.
         """
         marks = ", ".join("?" for _ in TERMINAL)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                cursor = self._db.execute(
-                    f"""UPDATE runs SET status = ?, end_time_ms = MAX(?, created_at_ms),
-                            exit_code = ?, error = ?
-                        WHERE id = ? AND status NOT IN ({marks})""",
-                    (status, end_time_ms, exit_code, error, run_id, *TERMINAL),
-                )
-                if cursor.rowcount == 1:
-                    self._insert_events(events)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._transaction():
+            cursor = self._db.execute(
+                f"""UPDATE runs SET status = ?, end_time_ms = MAX(?, created_at_ms),
+                        exit_code = ?, error = ?
+                    WHERE id = ? AND status NOT IN ({marks})""",
+                (status, end_time_ms, exit_code, error, run_id, *TERMINAL),
+            )
+            if cursor.rowcount == 1:
+                self._insert_events(events)
         return cursor.rowcount == 1
 
     def delete_run(self, run_id: str) -> bool:
         """Delete a terminal run and its logs; False if it is missing or still active."""
         marks = ", ".join("?" for _ in TERMINAL)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                cursor = self._db.execute(
-                    f"DELETE FROM runs WHERE id = ? AND status IN ({marks})", (run_id, *TERMINAL)
-                )
-                if cursor.rowcount:
-                    self._db.execute("DELETE FROM logs WHERE run_id = ?", (run_id,))
-                    self._db.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._transaction():
+            cursor = self._db.execute(
+                f"DELETE FROM runs WHERE id = ? AND status IN ({marks})", (run_id, *TERMINAL)
+            )
+            if cursor.rowcount:
+                self._db.execute("DELETE FROM logs WHERE run_id = ?", (run_id,))
+                self._db.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
         return cursor.rowcount == 1
 
     # --- logs ------------------------------------------------------------------------
@@ -372,17 +397,11 @@ class Store:
         """Insert log lines in one transaction."""
         if not records:
             return
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "INSERT INTO logs (run_id, time_ns, stream, line) VALUES (?, ?, ?, ?)",
-                    [(r.run_id, r.time_ns, r.stream, r.line) for r in records],
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._transaction("BEGIN"):
+            self._db.executemany(
+                "INSERT INTO logs (run_id, time_ns, stream, line) VALUES (?, ?, ?, ?)",
+                [(r.run_id, r.time_ns, r.stream, r.line) for r in records],
+            )
 
     def query_logs(
         self,
@@ -432,14 +451,8 @@ class Store:
         """Store events in one transaction."""
         if not events:
             return
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._insert_events(events)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._transaction("BEGIN"):
+            self._insert_events(events)
 
     def _insert_events(self, events: Sequence[EventRecord]) -> None:
         self._db.executemany(
