@@ -565,7 +565,9 @@ def ledger_row_columns(rows: list[tuple[Any, ...]]) -> _Columns:
     """The raw columns of ledger rows read as :data:`_LEDGER_COLUMNS` (pure)."""
     if not rows:
         return [[] for _ in range(_WIDTH)]
-    (run_texts, params_texts, commands, reruns, *attempt_columns) = map(list, zip(*rows, strict=True))
+    (run_texts, params_texts, commands, reruns, *attempt_columns) = map(
+        list, zip(*rows, strict=True)
+    )
     runs = _json_objects(run_texts)
     params = [_str_params(p) for p in _json_objects(params_texts)]
     if None in runs:
@@ -666,8 +668,16 @@ _OTHER_COLOR = "#CC79A7"  # statuses this version does not know look like UNKNOW
 # --- a styled table ------------------------------------------------------------------
 
 
-def style_runs(frame: pd.DataFrame) -> Any:
+#: A styled table shows at most this many rows; the frame itself keeps them all.
+TABLE_ROWS = 200
+
+
+def style_runs(frame: pd.DataFrame, *, rows: int = TABLE_ROWS) -> Any:
     """A frame from :func:`runs_to_dataframe`, styled for a notebook (``%job_runs --table``).
+
+    A frame longer than ``rows`` shows its first ``rows`` rows, and its caption says how
+    many there are (styling and saving 100,000 rows of HTML takes seconds and megabytes;
+    the frame, e.g. ``-o df``, still holds every row).
 
     Status cells take the run cards' badge colours; run names stay on one line; commands
     and errors longer than :data:`TABLE_TEXT_LIMIT` characters are shortened (the whole
@@ -685,7 +695,15 @@ def style_runs(frame: pd.DataFrame) -> Any:
         import jinja2  # noqa: F401  (Styler's renderer; imported here to fail early and softly)
     except ImportError:
         return frame
+    total = len(frame)
+    if total > rows:
+        frame = frame.head(rows)
     styler = frame.style.format(na_rep="", escape="html")
+    if total > rows:
+        noun = "run" if total == 1 else "runs"
+        styler = styler.set_caption(
+            f"The first {rows:,} of {total:,} {noun}; the DataFrame holds them all."
+        )
     times = [c for c in ("created_at", "end_time") if c in frame]
     if times:
         styler = styler.format(_format_time, subset=times, na_rep="")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 import re
+import sqlite3
 import sys
 import threading
 from collections.abc import Mapping
@@ -21,11 +23,12 @@ from jobmagic.frames import (
     BASE_COLUMNS,
     STATUS_COLORS,
     STATUS_ORDER,
+    ledger_frame,
     plot_timeline,
     runs_to_dataframe,
     style_runs,
 )
-from jobmagic.ledger import Ledger
+from jobmagic.ledger import Ledger, LedgerQuery
 from jobmagic.models import JobRun, RunStatus, Subject
 
 T0 = 1_700_000_000_000  # ms
@@ -506,3 +509,112 @@ def test_a_finished_runs_duration_is_precise_from_its_times_like_jobrun_says() -
     # One rule for frames and models: the frame agrees with JobRun.duration_seconds.
     expected = [run.duration_seconds for run in runs]
     assert [d.total_seconds() for d in runs_to_dataframe(runs)["duration"]] == expected
+
+
+# --- straight from the ledger -----------------------------------------------------------
+
+
+def _mixed_ledger(path: Path) -> Ledger:
+    """Every kind of row %job_runs lists: answered triggers (raw JSON with a subject, an
+    unknown status, a command only the attempt knows, a rerun), attempts without a run, a
+    damaged row."""
+    ledger = Ledger(path)
+    started = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)
+    raw = {
+        "name": "train-a",
+        "status": "FINISHED",
+        "createdAt": 1_775_000_000_123,
+        "endTime": 1_775_000_012_623,
+        "duration": 12,
+        "exitCode": 0,
+        "totalRetries": "1",
+        "deploymentVersion": 4,
+        "triggeredBySubject": {"subjectSlug": "ada", "subjectDisplayName": "Ada L."},
+        "command": ["python", "train.py", "--lr", "0.1"],
+    }
+    a = ledger.record_attempt(host="h", target="train", application_id="app", params={"lr": "0.1"})
+    ledger.record_acknowledged(a, JobRun(name="train-a", status=RunStatus.FINISHED), raw=raw)
+    b = ledger.record_attempt(
+        host="h",
+        target="train",
+        application_id="app",
+        command="python train.py --x",
+        rerun_of="train-a",
+    )
+    ledger.record_acknowledged(
+        b, JobRun(name="train-b", status=RunStatus.RUNNING, created_at=started)
+    )
+    c = ledger.record_attempt(
+        host="h", target="eval", application_fqn="c:w:eval", params={"k": "3"}
+    )
+    ledger.record_rejected(c, ValidationError("no such param k", status_code=422))
+    ledger.record_attempt(host="h", target="eval", application_fqn="c:w:eval")  # pending
+    d = ledger.record_attempt(host="h", target="train", application_id="app")
+    ledger.record_acknowledged(d, JobRun(name="train-d", status=RunStatus.FAILED, exit_code=3))
+    e = ledger.record_attempt(host="h", target="train", application_id="app", params={"z": "1"})
+    ledger.record_acknowledged(
+        e, JobRun(name="train-e", status=RunStatus.FINISHED), raw={"status": "PAUSED"}
+    )
+    with sqlite3.connect(path) as conn:  # a row edited by hand: its run reads as missing
+        conn.execute('UPDATE attempts SET run_json = \'{"name": "cut\' WHERE id = ?', (d,))
+    return ledger
+
+
+def test_ledger_frame_is_runs_to_dataframe_of_the_entries(tmp_path: Path) -> None:
+    with _mixed_ledger(tmp_path / "ledger.sqlite3") as ledger:
+        fast = ledger_frame(ledger)
+        pd.testing.assert_frame_equal(fast, runs_to_dataframe(ledger.entries()))
+        # Newest first; the damaged row is an attempt whose run cannot be read.
+        assert list(fast["status"].astype(str)) == [
+            "PAUSED",
+            "ACKNOWLEDGED",
+            "PENDING",
+            "REJECTED",
+            "RUNNING",
+            "FINISHED",
+        ]
+        assert fast.loc[5, "command"] == "python train.py --lr 0.1"
+        assert fast.loc[4, "command"] == "python train.py --x"  # what the attempt sent
+        assert fast.loc[4, "rerun_of"] == "train-a"
+        assert fast.loc[3, "error"] == "ValidationError: no such param k"
+        assert fast.loc[5, "triggered_by"] == "Ada L." and fast.loc[5, "total_retries"] == 1
+        assert fast.loc[5, "params.lr"] == "0.1" and fast.loc[0, "params.z"] == "1"
+        query = LedgerQuery(app="c:w:eval")
+        pd.testing.assert_frame_equal(
+            ledger_frame(ledger, query), runs_to_dataframe(ledger.page(query, size=None))
+        )
+        empty = ledger_frame(ledger, LedgerQuery(statuses=()))
+        pd.testing.assert_frame_equal(empty, runs_to_dataframe([]))
+
+
+def test_ledger_frame_has_the_dtypes_of_the_sqlite_json_pandas_baseline(tmp_path: Path) -> None:
+    from benchmarks.bench_frames import baseline_with_params
+
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        for i in range(30):
+            attempt = ledger.record_attempt(
+                host="h", target="t", application_id="app", params={"lr": str(i), "seed": "1"}
+            )
+            status = [RunStatus.FINISHED, RunStatus.FAILED, RunStatus.RUNNING][i % 3]
+            ledger.record_acknowledged(
+                attempt, JobRun(name=f"r-{i}", status=status, exit_code=i % 2)
+            )
+        rows = ledger.rows(LedgerQuery(), ["run_json", "params_json"])
+        expected = baseline_with_params(
+            [json.loads(run) for run, _ in rows], [json.loads(params) for _, params in rows]
+        )
+        ours = ledger_frame(ledger)
+    assert list(ours.columns) == list(expected.columns)
+    assert list(ours.dtypes) == list(expected.dtypes)
+    pd.testing.assert_series_equal(ours["status"], expected["status"])
+    pd.testing.assert_series_equal(ours["params.lr"], expected["params.lr"])
+
+
+def test_style_runs_of_a_large_frame_shows_the_first_rows_and_says_how_many() -> None:
+    frame = runs_to_dataframe([{"name": f"r-{i}", "status": "FINISHED"} for i in range(250)])
+    styled = style_runs(frame, rows=100)
+    assert len(styled.data) == 100 and list(styled.data["name"])[-1] == "r-99"
+    html = styled.to_html()
+    assert "The first 100 of 250 runs; the DataFrame holds them all." in html
+    assert "r-100" not in html
+    assert "The first" not in style_runs(frame.head(3)).to_html()

@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from jobmagic.ledger import (
     Ledger,
     LedgerEntry,
     LedgerError,
+    LedgerQuery,
     _migrate,
 )
 from jobmagic.models import JobRun, RunStatus, Subject
@@ -514,3 +516,115 @@ def test_raw_without_a_name_takes_it_from_the_run(ledger: Ledger) -> None:
     entry = ledger.get(attempt)
     assert entry.run is not None and entry.run.name == "train-77"
     assert entry.run.status is RunStatus.CREATED
+
+
+# --- pages and counts (what a paged board and %job_runs read) -------------------------
+
+
+def _settled(
+    i: int, status: RunStatus | None, *, session: str = "s1", app: str = "train"
+) -> LedgerEntry:
+    created = datetime(2026, 3, 1, tzinfo=timezone.utc) + timedelta(minutes=i)
+    run = None if status is None else JobRun(name=f"{app}-{i:04d}", status=status)
+    return LedgerEntry(
+        id=0,
+        state=AttemptState.PENDING if run is None else AttemptState.ACKNOWLEDGED,
+        created_at=created,
+        updated_at=created,
+        host="http://h",
+        target=f"sandbox:demo:{app}",
+        application_id=f"app-{app}",
+        application_fqn=f"c:w:{app}",
+        run_name=None if run is None else run.name,
+        params={"i": str(i)},
+        session_id=session,
+        run=run,
+    )
+
+
+@pytest.fixture
+def big(ledger: Ledger) -> Ledger:
+    """230 attempts: 200 of train (cycling FINISHED, FAILED, RUNNING, FINISHED) in session
+    s1, 20 of eval in s2, and 10 pending attempts with no run."""
+    cycle = [RunStatus.FINISHED, RunStatus.FAILED, RunStatus.RUNNING, RunStatus.FINISHED]
+    entries = [_settled(i, cycle[i % 4]) for i in range(200)]
+    entries += [_settled(200 + i, RunStatus.FINISHED, session="s2", app="eval") for i in range(20)]
+    entries += [_settled(220 + i, None) for i in range(10)]
+    assert ledger.import_entries(entries) == 230
+    return ledger
+
+
+def test_pages_are_newest_first_slices_of_every_match(big: Ledger) -> None:
+    query = LedgerQuery(with_run=True)
+    first = big.page(query, size=50)
+    second = big.page(query, offset=50, size=50)
+    assert len(first) == len(second) == 50
+    assert first[0].run_name == "eval-0219" and first[19].run_name == "eval-0200"
+    assert first[20].run_name == "train-0199" and second[0].run_name == "train-0169"
+    # Every page together is every match, once, in the order entries() gives.
+    pages = [e.id for offset in range(0, 250, 50) for e in big.page(query, offset=offset)]
+    assert pages == [e.id for e in big.entries() if e.run is not None]
+    assert big.page(query, offset=220, size=50) == []
+
+
+def test_filters_narrow_pages_and_counts_alike(big: Ledger) -> None:
+    assert big.status_counts() == {"FAILED": 50, "FINISHED": 120, "PENDING": 10, "RUNNING": 50}
+    assert big.count(LedgerQuery(with_run=False)) == 10
+    assert big.status_counts(LedgerQuery(session_id="s2")) == {"FINISHED": 20}
+    by_app = LedgerQuery(app="sandbox:demo:eval")  # a target, an FQN or an id all match
+    assert big.count(by_app) == big.count(LedgerQuery(app="c:w:eval")) == 20
+    assert big.count(LedgerQuery(app="app-eval")) == 20
+    failed = LedgerQuery(statuses=("FAILED",))
+    assert big.status_counts(failed) == {"FAILED": 50}
+    assert {e.status for e in big.page(failed, size=None)} == {RunStatus.FAILED}
+    since = LedgerQuery(since=datetime(2026, 3, 1, 3, 0, tzinfo=timezone.utc))  # minute 180
+    assert big.count(since) == 50
+    assert big.count(LedgerQuery(statuses=())) == 0
+
+
+def test_a_limit_bounds_pages_and_counts_to_the_newest_rows(big: Ledger) -> None:
+    query = LedgerQuery(session_id="s1", with_run=True, limit=120)
+    assert big.count(query) == 120
+    # The newest 120 train runs are 80..199: 30 of each of FAILED and RUNNING, 60 FINISHED.
+    assert big.status_counts(query) == {"FAILED": 30, "FINISHED": 60, "RUNNING": 30}
+    assert len(big.page(query, offset=100, size=50)) == 20  # not past the limit
+    assert big.page(query, offset=120, size=50) == []
+    assert [e.run_name for e in big.page(query, size=None)][-1] == "train-0080"
+
+
+def test_counts_read_only_the_status_index_and_pages_the_time_index(big: Ledger) -> None:
+    conn = sqlite3.connect(big.path)
+    try:
+        where, args = LedgerQuery(with_run=True).where()
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT COALESCE(run_status, UPPER(state)), COUNT(*) "
+            f"FROM attempts WHERE {where} GROUP BY 1",
+            args,
+        ).fetchall()
+        assert "COVERING INDEX attempts_by_status" in " ".join(str(row[-1]) for row in plan)
+        sql, args = LedgerQuery().select("id", offset=50, size=50)
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {sql}", args).fetchall()
+        assert "attempts_by_created" in " ".join(str(row[-1]) for row in plan)
+    finally:
+        conn.close()
+
+
+def test_rows_gives_raw_columns_and_refuses_unknown_ones(big: Ledger) -> None:
+    rows = big.rows(LedgerQuery(session_id="s2", limit=2), ["run_name", "params_json"])
+    assert rows == [("eval-0219", '{"i": "219"}'), ("eval-0218", '{"i": "218"}')]
+    with pytest.raises(ValueError, match="no column 'id; DROP'"):
+        big.rows(LedgerQuery(), ["id; DROP"])
+
+
+def test_import_entries_round_trips_and_refuses_a_token(ledger: Ledger) -> None:
+    entry = _settled(1, RunStatus.FAILED)
+    ledger.import_entries([entry])
+    (stored,) = ledger.entries()
+    assert (stored.run, stored.params, stored.created_at) == (
+        entry.run,
+        entry.params,
+        entry.created_at,
+    )
+    with pytest.raises(ValueError, match="bearer token"):
+        ledger.import_entries([_settled(2, None), replace(entry, command="Bearer abc")])
+    assert len(ledger.entries()) == 1  # all in one transaction: nothing of the refused batch
