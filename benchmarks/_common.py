@@ -313,7 +313,9 @@ def format_table(rows: list[Row]) -> str:
         " | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in lines
     ]
-    return "\n".join([text[0], rule, *text[1:]])
+    notes = [f"* {row['what']}: {row['note']}" for row in rows if row.get("note")]
+    notes += [f"* {row['what']}: FAILED, {row['error']}" for row in rows if row.get("error")]
+    return "\n".join([text[0], rule, *text[1:], *([""] if notes else []), *notes])
 
 
 def print_rows(rows: list[Row]) -> None:

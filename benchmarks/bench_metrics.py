@@ -53,7 +53,10 @@ def seed(http: httpx.Client, sandbox: SandboxProcess, app_id: str, runs: int) ->
         if page.json()["pagination"]["total"] >= runs:
             return
         time.sleep(0.5)
-    raise SystemExit("the seeded runs did not finish")
+    statuses: dict[str, int] = {}
+    for run in http.get(f"{API}/jobs/{app_id}/runs", params={"limit": runs}).json()["data"]:
+        statuses[run["status"]] = statuses.get(run["status"], 0) + 1
+    raise SystemExit(f"the {runs} seeded runs did not all finish in 300 s: {statuses}")
 
 
 def raw_baseline(http: httpx.Client, app_id: str, runs: int) -> float:

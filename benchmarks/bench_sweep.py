@@ -33,8 +33,11 @@ from jobmagic.api import JobsClient
 from jobmagic.sandbox import Fault, SandboxProcess
 
 
-async def raw_httpx(host: str, token: str, app_id: str, runs: int, concurrency: int) -> None:
-    """``runs`` triggers, ``concurrency`` in flight, each answer checked; nothing kept."""
+async def raw_httpx(host: str, token: str, app_id: str, runs: int, concurrency: int) -> int:
+    """``runs`` triggers, ``concurrency`` in flight, each answer checked; nothing kept.
+
+    Answers how many failed (an error status or a dropped connection), as a sweep would.
+    """
     gate = asyncio.Semaphore(concurrency)
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=concurrency)
@@ -43,40 +46,54 @@ async def raw_httpx(host: str, token: str, app_id: str, runs: int, concurrency: 
         base_url=host, headers=headers, limits=limits, timeout=timeout
     ) as client:
 
-        async def one(i: int) -> None:
+        async def one(i: int) -> bool:
             async with gate:
                 body = {"applicationId": app_id, "input": {"params": {"xi": str(i)}}}
-                answer = await client.post(f"{API}/jobs/trigger", json=body)
-                answer.raise_for_status()
+                try:
+                    answer = await client.post(f"{API}/jobs/trigger", json=body)
+                except httpx.TransportError:
+                    return False
+                return answer.is_success
 
-        await asyncio.gather(*(one(i) for i in range(runs)))
+        sent = await asyncio.gather(*(one(i) for i in range(runs)))
+    return sent.count(False)
 
 
 def sweep_times(
     sandbox: SandboxProcess, fqn: str, runs: int, concurrency: int, rounds: int
-) -> dict[str, list[float]]:
-    """Seconds per round of the raw baseline (``"raw"``) and of ``jobmagic.sweep``."""
+) -> tuple[dict[str, list[float]], list[str]]:
+    """Seconds per round of the raw baseline (``"raw"``) and of ``jobmagic.sweep``, and a
+    line per round in which some triggers failed (the figure still stands; the line says
+    how far it is from all ``runs``)."""
     with JobsClient(credentials=sandbox.credentials()) as client:
         app_id = client.find_app(fqn).id
+    failed: list[str] = []
 
     def ours(count: int) -> None:
         param_sets = [{"xi": str(i)} for i in range(count)]
         result = jobmagic.sweep(fqn, runs=param_sets, concurrency=concurrency)
-        if result.failures or len(result.handles) != count:
+        if not result.handles:
             raise RuntimeError(result.summary())
+        if result.failures:
+            failed.append(f"jobmagic.sweep: {result.failures[0].describe()[:200]}")
 
     def raw(count: int) -> None:
-        asyncio.run(raw_httpx(sandbox.host, sandbox.token, app_id, count, concurrency))
+        lost = asyncio.run(raw_httpx(sandbox.host, sandbox.token, app_id, count, concurrency))
+        if lost == count:
+            raise RuntimeError(f"raw httpx: all {count} triggers failed")
+        if lost:
+            failed.append(f"raw httpx: {lost} of {count} triggers failed")
 
     # A small sweep of each first: imports, the ledger's tables, the target's lookup and
     # the connection pools are a first sweep's cost, not a sweep's.
     ours(concurrency)
     raw(concurrency)
-    return interleaved(
+    times = interleaved(
         {"raw": stopwatch(lambda: raw(runs)), "sweep": stopwatch(lambda: ours(runs))},
         rounds,
         warmup=0,
     )
+    return times, failed
 
 
 def run(
@@ -92,12 +109,13 @@ def run(
     with sandbox_process("sweep") as (sandbox, tmp):
         sandbox.set_faults(Fault.latency(latency_ms, "trigger"))
         with jobmagic_shell(sandbox, tmp / "ledger.db"):
-            times = sweep_times(sandbox, "bench:sweep:noop", runs, concurrency, rounds)
+            times, failed = sweep_times(sandbox, "bench:sweep:noop", runs, concurrency, rounds)
     sweep, raw = median(times["sweep"]), median(times["raw"])
     ideal = runs / concurrency * latency_ms / 1000
     what = f"{runs}-run sweep, {concurrency} in flight, {latency_ms} ms latency"
+    note = "; ".join(failed)
     return [
-        make_row(f"{what}: jobmagic.sweep vs raw httpx + semaphore", sweep, raw, "≤ 1.1x"),
+        make_row(f"{what}: jobmagic.sweep vs raw httpx", sweep, raw, "≤ 1.1x", note=note),
         make_row(f"{what}: jobmagic.sweep vs the ideal", sweep, ideal, "≤ 1.3x"),
     ]
 
