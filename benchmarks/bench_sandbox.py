@@ -1,7 +1,7 @@
 """The sandbox's trigger throughput: 32 clients, a no-op job, with and without 20 ms latency.
 
 The sandbox runs in its own OS process (as ``jobmagic sandbox`` does); 32 clients, each its
-own ``httpx.AsyncClient`` and connection, send ``--triggers`` triggers between them. A round
+own thread, ``httpx.Client`` and connection, send ``--triggers`` triggers between them. A round
 counts only once every run it triggered has FINISHED (its process really ran and exited),
 so a launcher that falls behind the answers cannot flatter the figure; any 5xx, or a run
 that does not finish, fails the round.
@@ -17,11 +17,13 @@ Each figure is the median of ``--rounds`` rounds, baseline and triggers interlea
 from __future__ import annotations
 
 import argparse
-import asyncio
+import os
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -43,31 +45,36 @@ FQN = "bench:sandbox:noop"
 API = "/api/svc/v1"
 
 
-async def _clients(
-    sandbox: SandboxProcess, count: int, total: int, request: str, app_id: str
-) -> float:
-    """Seconds for ``count`` clients to send ``total`` requests of kind ``request``."""
+def _clients(sandbox: SandboxProcess, count: int, total: int, request: str, app_id: str) -> float:
+    """Seconds for ``count`` clients (threads, each its own ``httpx.Client`` and connection)
+    to send ``total`` requests of kind ``request`` between them."""
     headers = {"Authorization": f"Bearer {sandbox.token}"}
-    counter = iter(range(total))
+    counter = iter(range(total))  # next() on one iterator is atomic under the GIL
     failures: list[str] = []
+    start = threading.Barrier(count + 1)
 
-    async def client() -> None:
-        limits = httpx.Limits(max_connections=1)
-        async with httpx.AsyncClient(
-            base_url=sandbox.host, headers=headers, limits=limits, timeout=60.0, trust_env=False
+    def client() -> None:
+        with httpx.Client(
+            base_url=sandbox.host, headers=headers, timeout=60.0, trust_env=False
         ) as http:
+            http.get(f"{API}/min-cli-version")  # connected before the clock starts
+            start.wait()
             for i in counter:
                 if request == "trigger":
                     body = {"applicationId": app_id, "input": {"params": {"nr": str(i)}}}
-                    answer = await http.post(f"{API}/jobs/trigger", json=body)
+                    answer = http.post(f"{API}/jobs/trigger", json=body)
                 else:
-                    answer = await http.get(f"{API}/min-cli-version")
+                    answer = http.get(f"{API}/min-cli-version")
                 if answer.status_code != 200:
                     failures.append(f"{request} {i}: {answer.status_code} {answer.text[:200]}")
 
-    began = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(count)))
-    elapsed = time.perf_counter() - began
+    with ThreadPoolExecutor(count) as pool:
+        futures = [pool.submit(client) for _ in range(count)]
+        start.wait()
+        began = time.perf_counter()
+        for future in futures:
+            future.result()
+        elapsed = time.perf_counter() - began
     if failures:
         raise SystemExit(f"{len(failures)} requests failed, e.g. {failures[0]}")
     return elapsed
@@ -85,13 +92,25 @@ def _finished(http: httpx.Client, app_id: str) -> tuple[int, int]:
     return counts["FINISHED"], counts["CREATED,RUNNING"]
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process used so far, its children not included; 0.0 where
+    there is no ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _trigger_round(
     sandbox: SandboxProcess, http: httpx.Client, app_id: str, clients: int, triggers: int
 ) -> tuple[float, float]:
-    """(answers/s, runs finished/s) for one round of ``triggers`` triggers."""
+    """(answers/s, runs finished/s, sandbox CPU ms per trigger) for one round."""
     done_before, _ = _finished(http, app_id)
+    cpu = _cpu_seconds(sandbox.pid)
     began = time.perf_counter()
-    answered = asyncio.run(_clients(sandbox, clients, triggers, "trigger", app_id))
+    answered = _clients(sandbox, clients, triggers, "trigger", app_id)
     deadline = time.monotonic() + 120.0
     while True:
         done, active = _finished(http, app_id)
@@ -99,8 +118,9 @@ def _trigger_round(
             break
         if time.monotonic() > deadline or (active == 0 and done - done_before < triggers):
             raise SystemExit(f"only {done - done_before} of {triggers} runs FINISHED")
-        time.sleep(0.01)
-    return triggers / answered, triggers / (time.perf_counter() - began)
+        time.sleep(0.05)
+    finished = triggers / (time.perf_counter() - began)
+    return triggers / answered, finished, (_cpu_seconds(sandbox.pid) - cpu) * 1000 / triggers
 
 
 def measure(
@@ -111,18 +131,20 @@ def measure(
     headers = {"Authorization": f"Bearer {sandbox.token}"}
     with httpx.Client(base_url=sandbox.host, headers=headers, trust_env=False) as http:
         app_id = http.get(f"{API}/fqn/app", params={"fqn": FQN}).json()["applicationId"]
-        base, answered, finished = [], [], []
+        base, answered, finished, cpu = [], [], [], []
         for _ in range(rounds):
-            seconds = asyncio.run(_clients(sandbox, clients, triggers, "baseline", app_id))
+            seconds = _clients(sandbox, clients, triggers, "baseline", app_id)
             base.append(triggers / seconds)
-            rate, done = _trigger_round(sandbox, http, app_id, clients, triggers)
+            rate, done, ms = _trigger_round(sandbox, http, app_id, clients, triggers)
             answered.append(rate)
             finished.append(done)
+            cpu.append(ms)
     sandbox.set_faults()
     return {
         "baseline": statistics.median(base),
         "answered": statistics.median(answered),
         "finished": statistics.median(finished),
+        "cpu_ms": statistics.median(cpu),
     }
 
 
@@ -130,7 +152,8 @@ def _report(label: str, figures: dict[str, float]) -> str:
     return (
         f"{label:<16} triggers {figures['answered']:6.0f}/s answered, "
         f"{figures['finished']:6.0f}/s finished | baseline GET {figures['baseline']:6.0f}/s "
-        f"| ratio {figures['finished'] / figures['baseline']:.2f}"
+        f"| ratio {figures['finished'] / figures['baseline']:.2f} "
+        f"| sandbox CPU {figures['cpu_ms']:.2f} ms/trigger"
     )
 
 
