@@ -279,11 +279,13 @@ def jobmagic_shell(sandbox: SandboxProcess, ledger: Path) -> Iterator[Interactiv
 
 
 def format_figure(value: float, unit: str = "s") -> str:
-    """``0.0031`` → ``3.1 ms``, ``12.5`` → ``12.50 s``; other units as they are."""
+    """``0.0031`` → ``3.1 ms``, ``12.5`` → ``12.50 s``; other units as they are
+    (``45.25`` → ``45.2 MB``, ``1.0`` → ``1 calls``)."""
     if value != value:
         return "—"
     if unit != "s":
-        return f"{value:,.1f} {unit}" if value < 1000 else f"{value:,.0f} {unit}"
+        whole = value == int(value) or value >= 1000
+        return f"{value:,.0f} {unit}" if whole else f"{value:,.1f} {unit}"
     if value < 1:
         return f"{value * 1000:.1f} ms"
     return f"{value:.2f} s"

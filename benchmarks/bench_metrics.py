@@ -122,17 +122,17 @@ def run(quick: bool = False, runs: int | None = None, rounds: int | None = None)
             },
             rounds,
         )
-    what = f"runs_to_dataframe(metrics=True), {runs:,} runs with ML runs"
+    what = f"runs_to_dataframe(metrics=True), {runs:,} runs"
     return [
         make_row(
-            f"{what}: HTTP calls beyond the runs vs raw httpx's searches",
+            f"{what}: HTTP calls beyond the runs vs raw httpx's",
             metric_calls,
             -(-runs // 1000),  # the raw baseline's search pages of 1,000
             "≤ 2 calls",
             unit="calls",
         ),
         make_row(
-            f"{what}: list + frame vs raw httpx + the same DataFrame",
+            f"{what}: list + frame vs raw httpx + DataFrame",
             median(times["ours"]),
             median(times["raw"]),
             "≤ 1.5x",
