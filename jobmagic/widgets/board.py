@@ -32,7 +32,6 @@ from jobmagic.models import JobRun
 from jobmagic.widgets._format import (
     STATES,
     format_clock,
-    format_counts,
     run_state_key,
     status_state,
 )
@@ -57,6 +56,11 @@ def _latest_metrics(source: RunSource) -> dict[str, float]:
     """A source's latest metric values, from what it already knows (no request)."""
     series = getattr(source, "metric_series", None) or {}
     return {name: values[-1] for name, values in series.items() if values}
+
+
+def _format_counts(counts: Mapping[str, int]) -> str:
+    """``3 running · 5,000 finished`` (a 100,000-run board's counts need the separators)."""
+    return " · ".join(f"{n:,} {state}" for state, n in counts.items() if n) or "no runs"
 
 
 def state_counts(status_counts: Mapping[str, int]) -> dict[str, int]:
@@ -505,7 +509,7 @@ class RunsBoard:
             rows = [(entry.run, entry.source.params) for entry in self._entries]
             all_counts = self._pages.status_counts([run for run, _ in rows])
             total = sum(all_counts.values())
-            counts = format_counts(state_counts(all_counts))
+            counts = _format_counts(state_counts(all_counts))
             noun = "run" if total == 1 else "runs"
             line = f"{total:,} {noun} · {counts}" if total else "no runs yet"
             stale = [entry.stale_since for entry in self._entries if entry.stale_since]
@@ -781,7 +785,7 @@ class RunsBoard:
             counts = self.status_counts
             total = sum(counts.values())
             noun = "run" if total == 1 else "runs"
-            summary = format_counts(state_counts(counts))
+            summary = _format_counts(state_counts(counts))
             text = f"{total:,} {noun}: {summary} · {self._page_text()}"
         else:
             text = render_runs_text(self._entries_snapshot())
@@ -806,7 +810,7 @@ class RunsBoard:
         counts = self.status_counts
         total = sum(counts.values())
         noun = "run" if total == 1 else "runs"
-        summary = format_counts(state_counts(counts))
+        summary = _format_counts(state_counts(counts))
         table = runs_table_html(self._entries_snapshot(), metrics=metrics)
         return (
             f'<div class="jobmagic-snapshot jobmagic-board">{style_block()}'
