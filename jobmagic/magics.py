@@ -9,9 +9,8 @@ the cell still fails so "Run All" stops there.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import (
@@ -31,9 +30,10 @@ from jobmagic.magic_help import documented
 from jobmagic.models import JobRun, RunStatus
 from jobmagic.session import JobSession, ResolvedTarget, Target
 from jobmagic.settings import JobMagic
-from jobmagic.views import DryRunView, InfoView, ProgressPrinter, WaitLine, progress_printer
+from jobmagic.views import DryRunView, InfoView, RunWaitProgress, SweepProgress
 
 if TYPE_CHECKING:
+    from jobmagic.engine import TriggerPlan
     from jobmagic.ledger import LedgerEntry
     from jobmagic.reconcile import Verdict
     from jobmagic.sandbox.server import SandboxProcess
@@ -45,8 +45,6 @@ __all__ = ["JobMagics"]
 #: The cell body starts on the cell's second line (the first holds ``%%trigger_job``):
 #: error line numbers count from there, as the user's editor does.
 BODY_FIRST_LINE = 2
-#: How often the --wait line's duration moves on.
-TICK_SECONDS = 1.0
 
 
 @contextmanager
@@ -113,44 +111,28 @@ class JobMagics(Magics):
         return result if cell is None else None
 
     def _trigger(self, args: magic_args.TriggerArgs, cell: str | None) -> Any:
+        from jobmagic import engine
+
         target = Target(args.target, args.application_id, args.deployment_id)
         param_sets, single = self._params(args, cell)
-        for one in param_sets[:1]:
-            from jobmagic.api._endpoints import check_trigger_input
-
-            check_trigger_input(command=args.command, params=one)
         resolved = self.session.resolve(target)
-        for one in param_sets[:1]:  # a sweep's runs share their names
-            resolved.check(one, args.command)
+        # Checked here, once, by the request builder: nothing is written or sent before.
+        triggers = engine.plan(resolved, param_sets, command=args.command, alias=args.alias)
         if args.dry_run:
-            view = DryRunView.build(
-                self.session.host,
-                self.session.credentials().token,
-                resolved,
-                param_sets,
-                command=args.command,
-                alias=args.alias,
-            )
+            view = DryRunView.build(self.session.host, self.session.credentials().token, triggers)
             display(view)
             return view
         if not single:
-            return self._sweep(args, resolved, param_sets, cell is not None)
-        handle = self.session.trigger(
-            target,
-            param_sets[0],
-            command=args.command,
-            alias=args.alias,
-            resolved=resolved,
-            # Waiting means wanting the outcome: a lost answer is looked for on the server.
-            reconcile_unknown=args.wait,
-        )
+            return self._sweep(args, triggers)
+        # Waiting means wanting the outcome: a lost answer is looked for on the server.
+        handle = engine.trigger_one(self.session, triggers, reconcile_unknown=args.wait)
         if cell is not None and not args.quiet:
             display(handle)
         if args.out:
             # Before waiting: a wait that times out or is interrupted still leaves the handle.
             self.user_ns[args.out] = handle
         if args.wait:
-            self._wait(handle, args)
+            self._wait([handle], args)
         return handle
 
     def _params(
@@ -170,24 +152,11 @@ class JobMagics(Magics):
             return params.expand_grid(axes), False
         return [params.parse_kv_args(list(args.assignments))], True
 
-    def _sweep(
-        self,
-        args: magic_args.TriggerArgs,
-        resolved: ResolvedTarget,
-        param_sets: list[dict[str, str]],
-        show: bool,
-    ) -> SweepResult:
-        from jobmagic.sweeps import run_sweep
+    def _sweep(self, args: magic_args.TriggerArgs, triggers: TriggerPlan) -> SweepResult:
+        from jobmagic import engine
 
         concurrency = args.concurrency or self.session.settings.concurrency
-        result = run_sweep(
-            self.session,
-            resolved,
-            param_sets,
-            command=args.command,
-            alias=args.alias,
-            concurrency=concurrency,
-        )
+        result = engine.start(self.session, triggers, concurrency=concurrency)
         if not args.quiet:
             display(result)  # the live board, followed by display id (SweepResult)
         if not result.handles and result.failures:
@@ -197,88 +166,36 @@ class JobMagics(Magics):
             # refresh and rerun its failures.
             self.user_ns[args.out] = result
         if args.wait:
-            self._wait_all(result, args)
+            self._wait(result.handles, args, single=False)
         return result
 
     # -- waiting ---------------------------------------------------------------------------
 
-    def _wait(self, handle: RunHandle, args: magic_args.TriggerArgs) -> None:
-        """Block with a status line that ticks every second; stream logs with --logs."""
-        timeout = args.timeout or self.session.settings.wait_timeout
-        line = WaitLine(handle)
-        line.show()
-        # Where the line cannot change in place (a terminal), a \r progress line does.
-        progress = progress_printer(single=True)
-        follow = _LogFollower(handle, progress) if args.logs else None
-        unsubscribe = handle.subscribe(lambda _run, _stale: None)  # keeps it tracked
-        deadline = None if timeout is None else time.monotonic() + timeout
-        next_tick = time.monotonic() + TICK_SECONDS
-        try:
-            while not handle.run.is_terminal:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise UsageError(
-                        f"Run {handle.name} is still {handle.status} after {timeout:g} s; it "
-                        "keeps going. Wait again with run.wait(), or stop it with "
-                        "run.terminate()."
-                    )
-                if follow is not None:
-                    follow.poll(self.session.settings.poll_interval)
-                if time.monotonic() >= next_tick:
-                    next_tick = time.monotonic() + TICK_SECONDS
-                    line.tick()
-                    if progress is not None:
-                        progress.update(line.text())
-                time.sleep(0.1)
-            if follow is not None:
-                follow.poll(0.0, force=True)  # the run's last lines, however recent the poll
-        except KeyboardInterrupt:
-            raise UsageError(self._interrupted(handle, args.cancel_on_interrupt)) from None
-        finally:
-            unsubscribe()
-            line.tick()
-            if progress is not None:
-                progress.finish(line.text())
-        _raise_unless_finished(handle)
+    def _wait(
+        self, handles: Sequence[RunHandle], args: magic_args.TriggerArgs, *, single: bool = True
+    ) -> None:
+        """--wait of one run (its status line, its logs with --logs) or of a sweep (its
+        progress line): one loop, and the magic's errors for a timeout, Ctrl-C (with
+        --cancel-on-interrupt the runs are stopped) and runs that did not finish."""
+        from jobmagic.waiting import wait_for
 
-    def _wait_all(self, result: SweepResult, args: magic_args.TriggerArgs) -> None:
-        """``SweepResult.wait`` with the magic's errors: a timeout, Ctrl-C, runs that failed."""
-        timeout = args.timeout or self.session.settings.wait_timeout
+        settings = self.session.settings
+        view: SweepProgress | RunWaitProgress = (
+            RunWaitProgress(handles[0], logs=args.logs, poll_interval=settings.poll_interval)
+            if single
+            else SweepProgress()
+        )
+        timeout = args.timeout or settings.wait_timeout
+        subject = "run" if single else ""
         try:
-            runs = result.wait(timeout)
+            runs = wait_for(handles, timeout, view=view, single=single, subject=subject)
         except TimeoutError as exc:
             raise UsageError(str(exc)) from None
         except KeyboardInterrupt:
-            live = result.live
-            if args.cancel_on_interrupt:
-                result.terminate()
-                raise UsageError(
-                    f"Stopped waiting and asked {len(live)} runs to terminate."
-                ) from None
-            raise UsageError(
-                f"Stopped waiting; {len(live)} runs are still going. Stop them with "
-                "RUNS.terminate() (RUNS is your -o variable) or the board's Terminate all."
-            ) from None
-        failed = [run for run in runs if run.status != RunStatus.FINISHED]
-        if failed:
-            names = ", ".join(_ended_text(run) for run in failed[:5])
-            more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
-            raise UsageError(
-                f"{len(failed)} of {len(runs)} runs did not finish: {names}{more}. "
-                "See their logs with run.logs() or the cards' Logs panels."
-            )
-
-    def _interrupted(self, handle: RunHandle, cancel: bool) -> str:
-        if cancel:
-            try:
-                message = handle.terminate()
-            except JobmagicError as exc:
-                return f"Stopped waiting. Terminating {handle.name} failed: {exc}"
-            return f"Stopped waiting and asked {handle.name} to terminate ({message})."
-        return (
-            f"Stopped waiting; {handle.name} is still {handle.status} on the server. "
-            "Terminate it with the card's Terminate button or run.terminate() "
-            "(-o run keeps the handle), or add --cancel-on-interrupt next time."
-        )
+            raise UsageError(_stopped_waiting(handles, args.cancel_on_interrupt, single)) from None
+        problem = _not_finished(handles, runs, single)
+        if problem:
+            raise UsageError(problem)
 
     # -- %job_run ----------------------------------------------------------------------------
 
@@ -471,7 +388,7 @@ class JobMagics(Magics):
         if args.wait:
             # The status line shows the run while waiting; the handle (its card) comes after.
             wait_args = magic_args.TriggerArgs(wait=True, timeout=args.timeout, logs=args.logs)
-            self._wait(handle, wait_args)
+            self._wait([handle], wait_args)
         return None if args.quiet else handle
 
     # -- %jobmagic ---------------------------------------------------------------------------
@@ -531,34 +448,6 @@ _SANDBOX_ACTIONS: dict[str, Callable[[JobMagics], Any]] = {
 }
 
 
-class _LogFollower:
-    """Prints new log lines of a run from the main thread, at most once per interval."""
-
-    def __init__(self, handle: RunHandle, progress: ProgressPrinter | None = None):
-        self.handle = handle
-        self.progress = progress  # its in-place line is cleared before log lines print
-        self.seen_ns = 0
-        self.next_poll = 0.0
-
-    def poll(self, interval: float, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if now < self.next_poll and not force:
-            return
-        self.next_poll = now + interval
-        try:
-            lines = self.handle.logs()
-        except JobmagicError:
-            return  # the status line still moves; logs catch up next time
-        for line in lines:
-            if line.time_ns is not None and line.time_ns <= self.seen_ns:
-                continue
-            if self.progress is not None:
-                self.progress.interrupt()
-            print(line.log.rstrip("\n"))
-            if line.time_ns is not None:
-                self.seen_ns = line.time_ns
-
-
 _ATTEMPT_NOTES = {
     "pending": "pending (sent, never answered: --reconcile looks for its run)",
     "unknown": "with an unknown outcome (--reconcile looks for its run)",
@@ -607,13 +496,51 @@ def _ended_text(run: JobRun) -> str:
     return f"{run.name} ended {run.status}{detail}{error}"
 
 
-def _raise_unless_finished(handle: RunHandle) -> None:
-    run = handle.run
-    if run.status == RunStatus.FINISHED:
-        return
-    app = f" (job {handle.application_fqn})" if handle.application_fqn else ""
-    raise UsageError(
-        f"Run {_ended_text(run)}{app}. See its logs with run.logs() or the card's Logs panel."
+def _not_finished(handles: Sequence[RunHandle], runs: Sequence[JobRun], single: bool) -> str:
+    """What to say when runs ended but not FINISHED; empty when they all finished."""
+    failed = [run for run in runs if run.status != RunStatus.FINISHED]
+    if not failed:
+        return ""
+    if single:
+        app = handles[0].application_fqn
+        job = f" (job {app})" if app else ""
+        return (
+            f"Run {_ended_text(failed[0])}{job}. See its logs with run.logs() or the card's "
+            "Logs panel."
+        )
+    names = ", ".join(_ended_text(run) for run in failed[:5])
+    more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+    return (
+        f"{len(failed)} of {len(runs)} runs did not finish: {names}{more}. "
+        "See their logs with run.logs() or the cards' Logs panels."
+    )
+
+
+def _stopped_waiting(handles: Sequence[RunHandle], cancel: bool, single: bool) -> str:
+    """What Ctrl-C during --wait says; with ``cancel`` (--cancel-on-interrupt) the runs
+    still going are asked to terminate first."""
+    live = [handle for handle in handles if not handle.run.is_terminal]
+    if single:
+        handle = handles[0]
+        if not cancel:
+            return (
+                f"Stopped waiting; {handle.name} is still {handle.status} on the server. "
+                "Terminate it with the card's Terminate button or run.terminate() "
+                "(-o run keeps the handle), or add --cancel-on-interrupt next time."
+            )
+        try:
+            message = handle.terminate()
+        except JobmagicError as exc:
+            return f"Stopped waiting. Terminating {handle.name} failed: {exc}"
+        return f"Stopped waiting and asked {handle.name} to terminate ({message})."
+    if cancel:
+        for handle in live:
+            with suppress(JobmagicError):  # one that cannot be stopped does not stop others
+                handle.terminate()
+        return f"Stopped waiting and asked {len(live)} runs to terminate."
+    return (
+        f"Stopped waiting; {len(live)} runs are still going. Stop them with "
+        "RUNS.terminate() (RUNS is your -o variable) or the board's Terminate all."
     )
 
 

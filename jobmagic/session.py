@@ -1,8 +1,8 @@
 """A session: what one kernel (or one script) shares — settings, client, ledger, tracker.
 
 The extension owns exactly one per shell; :func:`jobmagic.trigger` outside
-IPython makes its own. Everything that triggers goes through
-:meth:`JobSession.trigger`, which writes the ledger *before* sending.
+IPython makes its own. Everything that triggers goes through the one engine
+(:mod:`jobmagic.engine`), which writes the ledger *before* sending.
 
 >>> session = JobSession(Settings(host="http://127.0.0.1:8000", api_key="tfy_…"))  # doctest: +SKIP
 >>> run = session.trigger("sandbox:demo:hello", {"name": "Ada"})                  # doctest: +SKIP
@@ -23,10 +23,7 @@ from typing import TYPE_CHECKING, Any
 from jobmagic.config import Credentials, Settings
 from jobmagic.errors import (
     ConfigError,
-    JobmagicError,
-    NotFoundError,
     ParamsError,
-    TriggerOutcomeUnknown,
 )
 from jobmagic.models import Application, JobRun
 from jobmagic.tracking import RunHandle, Tracker
@@ -76,38 +73,18 @@ class ResolvedTarget:
             return self.application.fqn
         return None
 
-    def check(self, params: Mapping[str, Any] | None, command: str | Sequence[str] | None) -> None:
-        """:func:`~jobmagic.api._endpoints.check_trigger_input`, against the params the
-        job declares (known when it was looked up by FQN or name)."""
-        from jobmagic.api._endpoints import check_trigger_input
+    def with_ids(self, run: JobRun) -> JobRun:
+        """``run`` with the ids the server may leave out filled in, so later refreshes know
+        where to look."""
+        from dataclasses import replace
 
-        app = self.application
-        check_trigger_input(
-            command=command,
-            params=params,
-            declared=app.params if app is not None else (),
-            job=(app.fqn or app.name) if app is not None else None,
+        return replace(
+            run,
+            application_id=run.application_id or self.application_id,
+            deployment_id=run.deployment_id or self.deployment_id,
+            application_name=run.application_name
+            or (self.application.name if self.application else None),
         )
-
-    def trigger_args(
-        self,
-        *,
-        params: Mapping[str, str] | None,
-        command: str | Sequence[str] | None,
-        alias: str | None,
-    ) -> dict[str, Any]:
-        """Keyword arguments for ``JobsClient.trigger`` / ``AsyncJobsClient.trigger``.
-
-        A deployment id, when known, names the target by itself: the application id would
-        be one more thing for the server to check against it.
-        """
-        return {
-            "application_id": None if self.deployment_id else self.application_id,
-            "deployment_id": self.deployment_id,
-            "command": command,
-            "params": params or None,
-            "alias": alias,
-        }
 
 
 class JobSession:
@@ -261,70 +238,13 @@ class JobSession:
             application_id=app_id,
             deployment_id=resolved.deployment_id or run.deployment_id,
             params=params,
-            command=_command_text(command),
+            command=command_text(command),
             url=run_page_url(host or self.host, app_id),
             application_fqn=application_fqn,
             rerun_of=rerun_of,
         )
         self.handles.append(handle)
         return handle
-
-    def begin(
-        self,
-        resolved: ResolvedTarget,
-        *,
-        params: Mapping[str, str] | None,
-        command: str | Sequence[str] | None,
-        alias: str | None,
-        host: str | None = None,
-        rerun_of: str | None = None,
-    ) -> int:
-        """Write the attempt to the ledger before anything is sent; returns its id.
-
-        ``host`` saves resolving the credentials again when the caller knows it; ``rerun_of``
-        names the run this attempt repeats.
-        """
-        return self.ledger.record_attempt(
-            host=host or self.host,
-            target=resolved.target.label,
-            application_id=resolved.application_id,
-            deployment_id=resolved.deployment_id,
-            application_fqn=resolved.fqn,
-            params=dict(params or {}),
-            command=_command_text(command),
-            alias=alias,
-            session_id=self.session_id,
-            notebook=self.notebook,
-            kernel_id=self.kernel_id,
-            rerun_of=rerun_of,
-        )
-
-    def settle(self, attempt_id: int, outcome: JobRun | BaseException) -> None:
-        """Record how an attempt ended: acknowledged, rejected, or unknown."""
-        if isinstance(outcome, JobRun):
-            self.ledger.record_acknowledged(attempt_id, outcome)
-        elif isinstance(outcome, TriggerOutcomeUnknown):
-            self.ledger.record_unknown(attempt_id, outcome)
-        else:
-            self.ledger.record_rejected(attempt_id, outcome)
-
-    def accept(
-        self,
-        attempt_id: int,
-        resolved: ResolvedTarget,
-        run: JobRun,
-        *,
-        params: Mapping[str, str] | None,
-        command: str | Sequence[str] | None = None,
-        host: str | None = None,
-        rerun_of: str | None = None,
-    ) -> RunHandle:
-        """The server started ``run`` for an attempt: commit it, then hand out its handle."""
-        run = _with_ids(run, resolved)
-        self.settle(attempt_id, run)
-        return self.handle_for(
-            resolved, run, params=params, command=command, host=host, rerun_of=rerun_of
-        )
 
     def trigger(
         self,
@@ -337,91 +257,24 @@ class JobSession:
         reconcile_unknown: bool = False,
         rerun_of: str | None = None,
     ) -> RunHandle:
-        """Trigger one run: resolve, write the ledger, send once, wrap in a handle.
+        """Trigger one run through the engine (:func:`jobmagic.engine.trigger`): resolve,
+        check, write the ledger, send once, wrap in a handle.
 
-        The same steps as a sweep's, one at a time: :func:`jobmagic.sweeps.run_sweep`.
         ``rerun_of`` names the run this one repeats (:meth:`RunHandle.rerun`): the ledger and
-        the handle keep the link.
-        With ``reconcile_unknown``, an unknown outcome is settled against the server at
-        once (:meth:`reconcile`, waiting for the attempt's window to close): the handle of
-        the run it started, or the :class:`TriggerOutcomeUnknown` with its ``verdict``.
+        the handle keep the link. With ``reconcile_unknown``, an unknown outcome is settled
+        against the server at once: the handle of the run it started, or the
+        :class:`TriggerOutcomeUnknown` with its ``verdict``.
         """
-        if resolved is None:
-            from jobmagic.api._endpoints import check_trigger_input
+        from jobmagic import engine
 
-            # Refuse bad input before the lookup, the ledger or the trigger sees it.
-            check_trigger_input(command=command, params=params)
-            resolved = self.resolve(target)
-        # The whole check, the job's declared params included, once they are known.
-        resolved.check(params, command)
-        attempt = self.begin(
-            resolved, params=params, command=command, alias=alias, rerun_of=rerun_of
-        )
-        try:
-            result = self.client.trigger(
-                **resolved.trigger_args(params=params, command=command, alias=alias)
-            )
-        except TriggerOutcomeUnknown as exc:
-            self.settle(attempt, exc)
-            if not reconcile_unknown:
-                raise
-            return self._after_lost_answer(attempt, exc, resolved, params, command, rerun_of)
-        except JobmagicError as exc:
-            self.settle(attempt, exc)
-            if isinstance(exc, NotFoundError) and resolved.application is None:
-                raise self._unknown_id(exc, target) from None
-            raise
-        return self.accept(
-            attempt, resolved, result.run, params=params, command=command, rerun_of=rerun_of
-        )
-
-    def _unknown_id(self, error: NotFoundError, target: Target) -> NotFoundError:
-        """The 404 of a trigger by id, with the closest ids of the jobs there are."""
-        import difflib
-
-        wanted = target.application_id or target.deployment_id or ""
-        try:
-            apps = self.client.list_apps(limit=1000)
-        except JobmagicError:
-            return error  # best effort: the 404 says enough without suggestions
-        ids = {
-            (app.id if target.application_id else app.deployment_id) or "": app.fqn or app.name
-            for app in apps
-        }
-        near = difflib.get_close_matches(wanted, [i for i in ids if i], n=3, cutoff=0.6)
-        if not near:
-            return error
-        kind = "--application-id" if target.application_id else "--deployment-id"
-        options = " or ".join(f"{kind} {i} ({ids[i]})" for i in near)
-        message = f"{error} No job has the id {wanted!r}; did you mean {options}?"
-        return NotFoundError(
-            message,
-            status_code=error.status_code,
-            method=error.method,
-            path=error.path,
-            server_message=error.server_message,
-        )
-
-    def _after_lost_answer(
-        self,
-        attempt: int,
-        error: TriggerOutcomeUnknown,
-        resolved: ResolvedTarget,
-        params: Mapping[str, str] | None,
-        command: str | Sequence[str] | None,
-        rerun_of: str | None = None,
-    ) -> RunHandle:
-        (verdict,) = self.reconcile([attempt], wait=True)
-        if verdict.run is None:
-            error.verdict = verdict
-            error.args = (f"{error} Looked for it on the server: {verdict.reason}",)
-            raise error
-        logger.info("attempt %s: %s", attempt, verdict.reason)
-        return self.handle_for(
-            resolved,
-            _with_ids(verdict.run, resolved),
-            params=params,
+        return engine.trigger(
+            self,
+            target,
+            params,
             command=command,
+            alias=alias,
+            resolved=resolved,
+            reconcile_unknown=reconcile_unknown,
             rerun_of=rerun_of,
         )
 
@@ -479,7 +332,7 @@ class JobSession:
                 "(a deployment id does not say which job's runs to look in)."
             )
         run = self.client.get_run(resolved.application_id, name)
-        return self.handle_for(resolved, _with_ids(run, resolved))
+        return self.handle_for(resolved, resolved.with_ids(run))
 
 
 def _utcnow() -> datetime:
@@ -494,20 +347,7 @@ def _build_client(credentials: Credentials, settings: Settings) -> JobsClient:
     )
 
 
-def _with_ids(run: JobRun, resolved: ResolvedTarget) -> JobRun:
-    """Fill the ids the server may leave out, so later refreshes know where to look."""
-    from dataclasses import replace
-
-    return replace(
-        run,
-        application_id=run.application_id or resolved.application_id,
-        deployment_id=run.deployment_id or resolved.deployment_id,
-        application_name=run.application_name
-        or (resolved.application.name if resolved.application else None),
-    )
-
-
-def _command_text(command: str | Sequence[str] | None) -> str | None:
+def command_text(command: str | Sequence[str] | None) -> str | None:
     if command is None or isinstance(command, str):
         return command
     return " ".join(command)

@@ -1,22 +1,17 @@
-"""Sweeps: many triggers of one job, at most ``concurrency`` in flight.
+"""Sweeps: many triggers of one job, and what they came to.
 
-The engine behind both ``%%trigger_job --grid`` and :func:`jobmagic.sweep`.
-It drives the async client on its own event loop in a worker thread — a
-notebook's kernel already runs a loop in the main thread — and writes one
-ledger row per run, each committed as soon as its answer arrives, so a kernel
-killed mid-sweep loses no run the server acknowledged.
+:func:`run_sweep` is ``%%trigger_job --grid`` and :func:`jobmagic.sweep`, through the one
+trigger engine (:mod:`jobmagic.engine`: one ledger row per run, each committed as soon as
+its answer arrives, so a kernel killed mid-sweep loses no run the server acknowledged).
+:class:`SweepResult` holds the runs it started and the ones that failed, and acts on them
+all at once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from jobmagic.errors import JobmagicError
@@ -126,42 +121,11 @@ class SweepResult:
         ``timeout`` seconds pass first (the runs keep going). Ctrl-C stops the wait, not the
         runs.
         """
-        from jobmagic.views import progress_printer, sweep_progress_text
+        from jobmagic.views import SweepProgress
+        from jobmagic.waiting import wait_for
 
-        handles = list(self.handles)
-        started = time.monotonic()
-        deadline = None if timeout is None else started + timeout
-        printer = progress_printer() if progress else None
-
-        def progress_text() -> str:
-            return sweep_progress_text([h.status for h in handles], time.monotonic() - started)
-
-        # A subscription keeps each run polled (one list call per application per tick).
-        unsubscribers = [handle.subscribe(lambda _run, _stale: None) for handle in handles]
-        seen: tuple[object, ...] = ()
-        try:
-            while True:
-                runs = [handle.run for handle in handles]
-                key = tuple((run.name, run.status) for run in runs)
-                if key != seen and on_update is not None:
-                    on_update(runs)
-                seen = key
-                if printer is not None:
-                    printer.update(progress_text())  # it writes only as often as --wait does
-                if all(run.is_terminal for run in runs):
-                    return runs
-                if deadline is not None and time.monotonic() >= deadline:
-                    left = sum(not run.is_terminal for run in runs)
-                    raise TimeoutError(
-                        f"{left} of {len(runs)} runs are still going after {timeout:g} s; they "
-                        "keep going. Wait again with .wait(), or stop them with .terminate()."
-                    )
-                time.sleep(0.2)
-        finally:
-            for unsubscribe in unsubscribers:
-                unsubscribe()
-            if printer is not None:
-                printer.finish(progress_text())
+        view = SweepProgress() if progress else None
+        return wait_for(self.handles, timeout, view=view, on_update=on_update)
 
     def terminate(self) -> dict[str, str]:
         """Ask the server to stop every live run; returns each one's answer by run name.
@@ -269,183 +233,16 @@ def run_sweep(
     on_handle: Callable[[RunHandle], None] | None = None,
     rerun_of: Sequence[str | None] | None = None,
 ) -> SweepResult:
-    """Trigger one run per params mapping, ``concurrency`` at a time; never raises per run.
+    """Trigger one run per params mapping, ``concurrency`` at a time; never raises per run
+    (bad input is refused for the whole sweep before anything is sent).
 
-    ``rerun_of``, parallel to ``param_sets``, names the run each one repeats (for the ledger).
-
-    Ctrl-C stops sending new triggers; the ones in flight are settled and kept. Triggers
-    whose outcome is unknown are then looked for on the server (:meth:`JobSession.reconcile`):
-    a run found becomes a handle like any other; the rest stay failures, with the verdict.
+    The engine's :func:`~jobmagic.engine.plan` then :func:`~jobmagic.engine.start`;
+    ``rerun_of``, parallel to ``param_sets``, names the run each one repeats (for the
+    ledger). Ctrl-C stops sending new triggers; the ones in flight are settled and kept.
+    Triggers whose outcome is unknown are then looked for on the server: a run found
+    becomes a handle like any other; the rest stay failures, with the verdict.
     """
-    result = SweepResult(
-        session=session, resolved=resolved, command=command, alias=alias, concurrency=concurrency
-    )
-    repeats = list(rerun_of) if rerun_of is not None else [None] * len(param_sets)
-    if len(repeats) != len(param_sets):
-        raise ValueError("rerun_of must name one run (or None) per params mapping")
-    cancel = threading.Event()
-    slots: list[RunHandle | SweepFailure | None] = [None] * len(param_sets)
-    errors: list[BaseException] = []
-    started = time.perf_counter()
+    from jobmagic import engine
 
-    def work() -> None:
-        try:
-            asyncio.run(
-                _sweep(
-                    session,
-                    resolved,
-                    param_sets,
-                    slots,
-                    command,
-                    alias,
-                    concurrency,
-                    cancel,
-                    on_handle,
-                    repeats,
-                )
-            )
-        except BaseException as exc:  # surfaced in the caller's thread below
-            errors.append(exc)
-
-    worker = threading.Thread(target=work, name="jobmagic-sweep", daemon=True)
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.2)
-    except KeyboardInterrupt:
-        cancel.set()
-        result.interrupted = True
-        worker.join()
-    if errors:
-        raise errors[0]
-    if not result.interrupted:
-        _reconcile_unknown(session, resolved, slots, command, on_handle, repeats)
-    result.elapsed = time.perf_counter() - started
-    for slot in slots:
-        if isinstance(slot, RunHandle):
-            result.handles.append(slot)
-        elif isinstance(slot, SweepFailure):
-            result.failures.append(slot)
-    return result
-
-
-def _reconcile_unknown(
-    session: JobSession,
-    resolved: ResolvedTarget,
-    slots: list[RunHandle | SweepFailure | None],
-    command: str | Sequence[str] | None,
-    on_handle: Callable[[RunHandle], None] | None,
-    repeats: Sequence[str | None] = (),
-) -> None:
-    """Replace each unknown outcome by the run it started, or keep it with the verdict."""
-    from dataclasses import replace
-
-    lost = {
-        slot.attempt_id: index
-        for index, slot in enumerate(slots)
-        if isinstance(slot, SweepFailure) and slot.outcome_unknown and slot.attempt_id
-    }
-    if not lost:
-        return
-    try:
-        verdicts = session.reconcile(list(lost), wait=True)
-    except (JobmagicError, KeyboardInterrupt):
-        return  # still unknown: %job_runs --reconcile can look again
-    for verdict in verdicts:
-        index = lost[verdict.attempt_id]
-        failure = slots[index]
-        assert isinstance(failure, SweepFailure)
-        if verdict.run is None:
-            slots[index] = replace(failure, verdict=verdict)
-            continue
-        handle = session.handle_for(
-            resolved,
-            verdict.run,
-            params=failure.params,
-            command=command,
-            rerun_of=repeats[index] if index < len(repeats) else None,
-        )
-        slots[index] = handle
-        if on_handle is not None:
-            on_handle(handle)
-
-
-async def _sweep(
-    session: JobSession,
-    resolved: ResolvedTarget,
-    param_sets: Sequence[Mapping[str, str]],
-    slots: list[RunHandle | SweepFailure | None],
-    command: str | Sequence[str] | None,
-    alias: str | None,
-    concurrency: int,
-    cancel: threading.Event,
-    on_handle: Callable[[RunHandle], None] | None,
-    repeats: Sequence[str | None],
-) -> None:
-    from jobmagic.api._client import AsyncJobsClient
-
-    settings = session.settings
-    gate = asyncio.Semaphore(max(1, concurrency))
-    loop = asyncio.get_running_loop()
-    # Ledger commits are fsynced; on this loop they would hold up every request in flight.
-    # One writer thread keeps them in order and off the loop; each is still awaited, so an
-    # attempt is committed before its request goes out and a run as soon as it is answered.
-    ledger_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobmagic-ledger")
-
-    async def in_writer(function: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        return await loop.run_in_executor(ledger_writer, partial(function, *args, **kwargs))
-
-    async with AsyncJobsClient(
-        credentials=session.credentials(),
-        timeout=settings.request_timeout,
-        verify=settings.verify,
-        max_connections=max(1, concurrency),
-    ) as client:
-        host = client.host
-
-        async def one(index: int, params: Mapping[str, str]) -> None:
-            async with gate:
-                if cancel.is_set():
-                    return
-                attempt = await in_writer(
-                    session.begin,
-                    resolved,
-                    params=params,
-                    command=command,
-                    alias=alias,
-                    host=host,
-                    rerun_of=repeats[index],
-                )
-                try:
-                    answer = await client.trigger(
-                        **resolved.trigger_args(params=params, command=command, alias=alias)
-                    )
-                except JobmagicError as exc:
-                    await in_writer(session.settle, attempt, exc)
-                    slots[index] = SweepFailure(dict(params), exc, attempt)
-                    return
-                handle = await in_writer(
-                    session.accept,
-                    attempt,
-                    resolved,
-                    answer.run,
-                    params=params,
-                    command=command,
-                    host=host,
-                    rerun_of=repeats[index],
-                )
-                slots[index] = handle
-                if on_handle is not None:
-                    on_handle(handle)
-
-        try:
-            # Every trigger sees its answer through and is settled in the ledger, even when
-            # another one broke (a ledger error, say); the first such error is raised after.
-            outcomes = await asyncio.gather(
-                *(one(i, p) for i, p in enumerate(param_sets)), return_exceptions=True
-            )
-        finally:
-            ledger_writer.shutdown(wait=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
+    triggers = engine.plan(resolved, param_sets, command=command, alias=alias, rerun_of=rerun_of)
+    return engine.start(session, triggers, concurrency=concurrency, on_handle=on_handle)

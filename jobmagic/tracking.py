@@ -246,22 +246,16 @@ class RunHandle:
         """Block until the run ends; returns the final JobRun.
 
         Raises :class:`TimeoutError` naming the run if ``timeout`` seconds pass
-        first (the run keeps going). Ctrl-C stops the wait, not the run.
+        first (the run keeps going). Ctrl-C stops the wait, not the run. ``on_update`` is
+        called with the run as first seen and whenever its status changes.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        unsubscribe = self.subscribe(lambda run, _stale: on_update(run) if on_update else None)
-        try:
-            while not self._terminal.is_set():
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError(
-                        f"Run {self.name} is still {self.status} after {timeout:g} s; it keeps "
-                        "going. Wait again with .wait(), or stop it with .terminate()."
-                    )
-                # Short slices keep Ctrl-C responsive on every platform.
-                self._terminal.wait(0.2)
-        finally:
-            unsubscribe()
-        return self._run
+        from jobmagic.waiting import wait_for
+
+        def updated(runs: list[JobRun]) -> None:
+            if on_update is not None:
+                on_update(runs[0])
+
+        return wait_for([self], timeout, on_update=updated, single=True)[0]
 
     def terminate(self) -> str:
         """Ask the server to stop the run; returns the server's message."""

@@ -20,11 +20,24 @@ from jobmagic.errors import JobmagicError
 from jobmagic.models import JobRun
 
 if TYPE_CHECKING:
+    from jobmagic.engine import TriggerPlan
     from jobmagic.sandbox.server import SandboxProcess
-    from jobmagic.session import JobSession, ResolvedTarget
+    from jobmagic.session import JobSession
     from jobmagic.widgets._source import RunSource
 
-__all__ = ["DryRunView", "InfoView", "ProgressPrinter", "StatusLine", "WaitLine"]
+__all__ = [
+    "DryRunView",
+    "InfoView",
+    "LogFollower",
+    "ProgressPrinter",
+    "RunWaitProgress",
+    "StatusLine",
+    "SweepProgress",
+    "WaitLine",
+]
+
+#: How often the --wait line's duration moves on.
+TICK_SECONDS = 1.0
 
 _BOX = (
     "font-family: var(--jp-code-font-family, monospace); font-size: 12px; "
@@ -173,6 +186,84 @@ class ProgressPrinter:
         self.lines += 1
 
 
+class SweepProgress:
+    """What a sweep's wait shows: the progress line counting its runs per state (a board
+    cannot tick in place, and papermill's and nbclient's logs only see text)."""
+
+    def __init__(self) -> None:
+        self._printer = progress_printer()
+
+    def update(self, runs: Sequence[JobRun], waited: float) -> None:
+        if self._printer is not None:
+            self._printer.update(self._text(runs, waited))  # it writes only now and then
+
+    def finish(self, runs: Sequence[JobRun], waited: float, *, ended: bool) -> None:
+        if self._printer is not None:
+            self._printer.finish(self._text(runs, waited))
+
+    @staticmethod
+    def _text(runs: Sequence[JobRun], waited: float) -> str:
+        return sweep_progress_text([run.status for run in runs], waited)
+
+
+class RunWaitProgress:
+    """What ``--wait`` of one run shows: its status line, ticking about once a second (by
+    display id; where the line cannot change in place, a ``\r`` progress line does), and
+    with ``logs`` the run's new log lines, asked for every ``poll_interval`` seconds."""
+
+    def __init__(self, source: RunSource, *, logs: bool = False, poll_interval: float = 2.0):
+        self._line = WaitLine(source)
+        self._line.show()
+        self._progress = progress_printer(single=True)
+        self._logs = LogFollower(source, self._progress) if logs else None
+        self._poll_interval = poll_interval
+        self._next_tick = time.monotonic() + TICK_SECONDS
+
+    def update(self, runs: Sequence[JobRun], waited: float) -> None:
+        if self._logs is not None:
+            self._logs.poll(self._poll_interval)
+        if time.monotonic() >= self._next_tick:
+            self._next_tick = time.monotonic() + TICK_SECONDS
+            self._line.tick()
+            if self._progress is not None:
+                self._progress.update(self._line.text())
+
+    def finish(self, runs: Sequence[JobRun], waited: float, *, ended: bool) -> None:
+        if ended and self._logs is not None:
+            self._logs.poll(0.0, force=True)  # the run's last lines, however recent the poll
+        self._line.tick()
+        if self._progress is not None:
+            self._progress.finish(self._line.text())
+
+
+class LogFollower:
+    """Prints new log lines of a run from the main thread, at most once per interval."""
+
+    def __init__(self, source: RunSource, progress: ProgressPrinter | None = None):
+        self.source = source
+        self.progress = progress  # its in-place line is cleared before log lines print
+        self.seen_ns = 0
+        self.next_poll = 0.0
+
+    def poll(self, interval: float, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if now < self.next_poll and not force:
+            return
+        self.next_poll = now + interval
+        try:
+            lines = self.source.logs()
+        except JobmagicError:
+            return  # the status line still moves; logs catch up next time
+        for line in lines:
+            if line.time_ns is not None and line.time_ns <= self.seen_ns:
+                continue
+            if self.progress is not None:
+                self.progress.interrupt()
+            print(line.log.rstrip("\n"))
+            if line.time_ns is not None:
+                self.seen_ns = line.time_ns
+
+
 def sweep_progress_text(statuses: Sequence[Any], elapsed: float) -> str:
     """``4 runs · 1 running · 3 finished · 12.0 s``: counts per status, then the time waited."""
     from jobmagic.widgets._format import count_states, format_counts
@@ -192,36 +283,21 @@ class DryRunView:
     bodies: Sequence[Mapping[str, Any]]
 
     @classmethod
-    def build(
-        cls,
-        host: str,
-        token: str,
-        resolved: ResolvedTarget,
-        param_sets: Sequence[Mapping[str, str]],
-        *,
-        command: str | None,
-        alias: str | None,
-    ) -> DryRunView:
-        from jobmagic.api import _endpoints as ep
+    def build(cls, host: str, token: str, triggers: TriggerPlan) -> DryRunView:
+        """The engine's planned requests (built and checked by the one request builder),
+        as they would be sent to ``host``, the token masked."""
+        from jobmagic.models import API_PREFIX
 
-        requests = [
-            ep.trigger(
-                application_id=None if resolved.deployment_id else resolved.application_id,
-                deployment_id=resolved.deployment_id,
-                command=command,
-                params=params or None,
-                alias=alias,
-            )
-            for params in param_sets
-        ]
+        requests = triggers.requests
+        path = requests[0].url_path if requests else API_PREFIX + "/jobs/trigger"
         return cls(
-            method="POST",
-            url=host.rstrip("/") + ep.API_PREFIX + "/jobs/trigger",
+            method=requests[0].method if requests else "POST",
+            url=host.rstrip("/") + path,
             headers={
                 "Authorization": f"Bearer {mask_token(token)}",
                 "Content-Type": "application/json",
             },
-            bodies=[r.json for r in requests],
+            bodies=[request.json for request in requests],
         )
 
     def text(self) -> str:

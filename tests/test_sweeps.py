@@ -107,14 +107,15 @@ def test_an_unexpected_error_in_one_run_is_raised_after_the_others_are_settled(
     noop_sandbox: SandboxServer, session: JobSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     noop_sandbox.set_faults(Fault.latency(50, "trigger"))
-    accept = session.accept
+    ledger = session.ledger
+    record = ledger.record_acknowledged
 
-    def accept_breaks_on_b3(attempt: int, resolved: Any, run: Any, **kwargs: Any) -> Any:
-        if kwargs["params"] == {"name": "b3"}:
+    def record_breaks_on_b3(attempt_id: int, run: Any, *args: Any, **kwargs: Any) -> Any:
+        if ledger.get(attempt_id).params == {"name": "b3"}:
             raise sqlite3.OperationalError("disk I/O error")
-        return accept(attempt, resolved, run, **kwargs)
+        return record(attempt_id, run, *args, **kwargs)
 
-    monkeypatch.setattr(session, "accept", accept_breaks_on_b3)
+    monkeypatch.setattr(ledger, "record_acknowledged", record_breaks_on_b3)
     with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
         jobmagic.sweep(
             "test:sweeps:noop",

@@ -284,8 +284,8 @@ class JobsClient(MLRunsMethods):
         alias: str | None = None,
     ) -> TriggerResult:
         """Start a run. Sent once unless it provably never reached the server, or got 429."""
-        return self._drive(
-            flows.trigger(
+        return self.send_trigger(
+            ep.trigger(
                 application_id=application_id,
                 deployment_id=deployment_id,
                 command=command,
@@ -293,6 +293,11 @@ class JobsClient(MLRunsMethods):
                 alias=alias,
             )
         )
+
+    def send_trigger(self, request: ep.ApiRequest) -> TriggerResult:
+        """Send a trigger request built by ``_endpoints.trigger`` (which checked its input);
+        the engine builds every request before it writes the ledger."""
+        return self._drive(flows.trigger(request))
 
     def get_run(self, application_id: str, name: str) -> JobRun:
         """One run, fresh from the server."""
@@ -495,8 +500,8 @@ class AsyncJobsClient(AsyncMLRunsMethods):
         alias: str | None = None,
     ) -> TriggerResult:
         """Start a run; see :meth:`JobsClient.trigger`."""
-        return await self._drive(
-            flows.trigger(
+        return await self.send_trigger(
+            ep.trigger(
                 application_id=application_id,
                 deployment_id=deployment_id,
                 command=command,
@@ -504,6 +509,10 @@ class AsyncJobsClient(AsyncMLRunsMethods):
                 alias=alias,
             )
         )
+
+    async def send_trigger(self, request: ep.ApiRequest) -> TriggerResult:
+        """Send a trigger request; see :meth:`JobsClient.send_trigger`."""
+        return await self._drive(flows.trigger(request))
 
     async def get_run(self, application_id: str, name: str) -> JobRun:
         return await self._drive(flows.single(ep.get_run(application_id, name), ep.parse_run))

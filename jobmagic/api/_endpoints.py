@@ -104,18 +104,52 @@ def _ns(value: datetime | int) -> str:
 # --- builders -------------------------------------------------------------------------
 
 
-def check_trigger_input(
+def trigger(
     *,
-    command: str | Sequence[str] | None,
-    params: Mapping[str, Any] | None,
+    application_id: str | None = None,
+    deployment_id: str | None = None,
+    command: str | Sequence[str] | None = None,
+    params: Mapping[str, str] | None = None,
+    alias: str | None = None,
     declared: Sequence[ParamSpec] = (),
     job: str | None = None,
-) -> None:
-    """Refuse, before anything is sent, what the API or TrueFoundry's SDK would refuse.
+) -> ApiRequest:
+    """``POST /jobs/trigger``; refuses what the API or TrueFoundry's SDK would refuse.
 
-    With ``declared`` (the params the job's manifest declares, once it is known), a param
-    it does not declare is refused too, naming the closest declared one.
+    The one place trigger input is checked: every trigger's request is built here before
+    anything is written or sent (:mod:`jobmagic.engine`). With ``declared`` (the params the
+    manifest of the job ``job`` declares, once it is known), a param it does not declare is
+    refused too, naming the closest declared one.
     """
+    if bool(application_id) == bool(deployment_id):
+        raise ParamsError(
+            "Give exactly one of application_id or deployment_id "
+            "(or an application FQN / name to look up)."
+        )
+    _check_trigger_input(command, params, declared, job)
+    body: dict[str, Any] = {}
+    if application_id:
+        body["applicationId"] = application_id
+    if deployment_id:
+        body["deploymentId"] = deployment_id
+    job_input: dict[str, Any] = {}
+    if command is not None:
+        job_input["command"] = command if isinstance(command, str) else list(command)
+    if params:
+        job_input["params"] = dict(params)  # strings only: checked above
+    if job_input:
+        body["input"] = job_input
+    if alias:
+        body["metadata"] = {"job_run_name_alias": alias}
+    return ApiRequest("POST", "/jobs/trigger", json=body, idempotent=False, starts_run=True)
+
+
+def _check_trigger_input(
+    command: str | Sequence[str] | None,
+    params: Mapping[str, Any] | None,
+    declared: Sequence[ParamSpec],
+    job: str | None,
+) -> None:
     if command is not None and params:
         raise ParamsError(
             "A command override replaces the job's command template, so params would be "
@@ -139,38 +173,6 @@ def check_trigger_input(
         raise ParamsError(
             f"{job or 'The job'} has no param {unknown[0]!r}{hint}. Its params: {known}."
         )
-
-
-def trigger(
-    *,
-    application_id: str | None = None,
-    deployment_id: str | None = None,
-    command: str | Sequence[str] | None = None,
-    params: Mapping[str, str] | None = None,
-    alias: str | None = None,
-) -> ApiRequest:
-    """``POST /jobs/trigger``; refuses what the API or TrueFoundry's SDK would refuse."""
-    if bool(application_id) == bool(deployment_id):
-        raise ParamsError(
-            "Give exactly one of application_id or deployment_id "
-            "(or an application FQN / name to look up)."
-        )
-    check_trigger_input(command=command, params=params)
-    body: dict[str, Any] = {}
-    if application_id:
-        body["applicationId"] = application_id
-    if deployment_id:
-        body["deploymentId"] = deployment_id
-    job_input: dict[str, Any] = {}
-    if command is not None:
-        job_input["command"] = command if isinstance(command, str) else list(command)
-    if params:
-        job_input["params"] = dict(params)  # strings only: check_trigger_input said so
-    if job_input:
-        body["input"] = job_input
-    if alias:
-        body["metadata"] = {"job_run_name_alias": alias}
-    return ApiRequest("POST", "/jobs/trigger", json=body, idempotent=False, starts_run=True)
 
 
 def list_runs(

@@ -11,7 +11,7 @@ exactly one place.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -46,21 +46,8 @@ def single(request: ep.ApiRequest, parse: Any) -> Flow[Any]:
     return parse(body)
 
 
-def trigger(
-    *,
-    application_id: str | None,
-    deployment_id: str | None,
-    command: str | Sequence[str] | None,
-    params: Mapping[str, str] | None,
-    alias: str | None,
-) -> Flow[TriggerResult]:
-    request = ep.trigger(
-        application_id=application_id,
-        deployment_id=deployment_id,
-        command=command,
-        params=params,
-        alias=alias,
-    )
+def trigger(request: ep.ApiRequest) -> Flow[TriggerResult]:
+    """Send a trigger built (and checked) by :func:`ep.trigger`; the run it started."""
     body = yield request
     return ep.parse_trigger(body)
 

@@ -1,0 +1,434 @@
+"""The one trigger engine: every run jobmagic starts, one or many, goes through here.
+
+A single run is a sweep of one. :func:`plan` builds every request first, through the request
+builder :func:`jobmagic.api._endpoints.trigger` — the one place trigger input is checked,
+against the params the job declares when its target was looked up — so bad input is refused
+before the ledger or the server sees anything, and a dry run shows exactly these requests.
+:func:`start` then runs, for each request, the ledger-first sequence written once in
+:func:`_steps`: write the attempt (committed with ``BEGIN IMMEDIATE``), send it once, settle
+the outcome (acknowledged, rejected or unknown), accept the run as a handle. One run is
+driven inline with the session's client; many run on an event loop in a worker thread with
+the async client, ``concurrency`` in flight — a notebook's kernel already runs a loop in the
+main thread. Unknown outcomes are then looked for on the server, never re-sent.
+
+>>> triggers = plan(resolved, [{"lr": "0.1"}, {"lr": "0.2"}])   # doctest: +SKIP
+>>> start(session, triggers, concurrency=8).handles              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from jobmagic.api import _endpoints as ep
+from jobmagic.errors import JobmagicError, NotFoundError
+from jobmagic.session import command_text
+from jobmagic.sweeps import SweepFailure, SweepResult
+from jobmagic.tracking import RunHandle
+
+if TYPE_CHECKING:
+    from jobmagic.models import JobRun, TriggerResult
+    from jobmagic.session import JobSession, ResolvedTarget, Target
+
+__all__ = ["TriggerPlan", "plan", "start", "trigger", "trigger_one"]
+
+#: What one run's trigger came to: its handle, or why it did not start.
+Outcome = RunHandle | SweepFailure
+#: A step of :func:`_steps`: the request to send, or a ledger write to run.
+Step = ep.ApiRequest | Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class TriggerPlan:
+    """The requests a trigger will send, built and checked; nothing is written or sent yet.
+
+    ``param_sets``, ``requests`` and ``rerun_of`` are parallel: one entry per run.
+    """
+
+    resolved: ResolvedTarget
+    param_sets: tuple[Mapping[str, str], ...]
+    requests: tuple[ep.ApiRequest, ...]
+    command: str | Sequence[str] | None = None
+    alias: str | None = None
+    rerun_of: tuple[str | None, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+
+def plan(
+    resolved: ResolvedTarget,
+    param_sets: Sequence[Mapping[str, str] | None],
+    *,
+    command: str | Sequence[str] | None = None,
+    alias: str | None = None,
+    rerun_of: Sequence[str | None] | None = None,
+) -> TriggerPlan:
+    """One checked request per params mapping; raises the builder's error for bad input.
+
+    A deployment id, when known, names the target by itself: the application id would be
+    one more thing for the server to check against it. ``rerun_of``, parallel to
+    ``param_sets``, names the run each one repeats (for the ledger and the handle).
+    """
+    repeats = tuple(rerun_of) if rerun_of is not None else (None,) * len(param_sets)
+    if len(repeats) != len(param_sets):
+        raise ValueError("rerun_of must name one run (or None) per params mapping")
+    app = resolved.application
+    build = partial(
+        ep.trigger,
+        application_id=None if resolved.deployment_id else resolved.application_id,
+        deployment_id=resolved.deployment_id,
+        command=command,
+        alias=alias,
+        declared=app.params if app is not None else (),
+        job=(app.fqn or app.name) if app is not None else None,
+    )
+    chosen = tuple(dict(params or {}) for params in param_sets)
+    requests = tuple(build(params=params or None) for params in chosen)
+    return TriggerPlan(resolved, chosen, requests, command, alias, repeats)
+
+
+def trigger(
+    session: JobSession,
+    target: Target,
+    params: Mapping[str, str] | None = None,
+    *,
+    command: str | Sequence[str] | None = None,
+    alias: str | None = None,
+    resolved: ResolvedTarget | None = None,
+    reconcile_unknown: bool = False,
+    rerun_of: str | None = None,
+) -> RunHandle:
+    """Resolve ``target`` (unless ``resolved`` is given), then :func:`trigger_one`."""
+    resolved = resolved if resolved is not None else session.resolve(target)
+    one = plan(resolved, [params], command=command, alias=alias, rerun_of=[rerun_of])
+    return trigger_one(session, one, reconcile_unknown=reconcile_unknown)
+
+
+def trigger_one(
+    session: JobSession, triggers: TriggerPlan, *, reconcile_unknown: bool = False
+) -> RunHandle:
+    """The sweep of one: its handle, or its error raised.
+
+    With ``reconcile_unknown``, a lost answer is looked for on the server at once (waiting
+    for the attempt's window to close): the handle of the run it started, or the
+    :class:`~jobmagic.TriggerOutcomeUnknown` with its ``verdict``.
+    """
+    result = start(session, triggers, reconcile_unknown=reconcile_unknown)
+    if result.handles:
+        return result.handles[0]
+    failure = result.failures[0]
+    error = failure.error
+    if failure.verdict is not None:
+        error.verdict = failure.verdict  # type: ignore[attr-defined]
+        error.args = (failure.describe(),)
+    if isinstance(error, NotFoundError) and triggers.resolved.application is None:
+        raise _unknown_id(session, error, triggers.resolved.target) from None
+    raise error
+
+
+def start(
+    session: JobSession,
+    triggers: TriggerPlan,
+    *,
+    concurrency: int = 8,
+    reconcile_unknown: bool = True,
+    on_handle: Callable[[RunHandle], None] | None = None,
+) -> SweepResult:
+    """Trigger every planned run, at most ``concurrency`` in flight; never raises per run.
+
+    Ctrl-C stops sending new triggers; the ones in flight are settled and kept. With
+    ``reconcile_unknown``, triggers whose outcome is unknown are then looked for on the
+    server (:meth:`JobSession.reconcile`): a run found becomes a handle like any other; the
+    rest stay failures, with the verdict.
+    """
+    result = SweepResult(
+        session=session,
+        resolved=triggers.resolved,
+        command=triggers.command,
+        alias=triggers.alias,
+        concurrency=concurrency,
+    )
+    slots: list[Outcome | None] = [None] * len(triggers)
+    started = time.perf_counter()
+    if len(triggers) == 1:
+        _run_inline(session, triggers, slots, on_handle)
+    elif triggers.requests:
+        result.interrupted = _run_concurrently(session, triggers, slots, concurrency, on_handle)
+    if reconcile_unknown and not result.interrupted:
+        _reconcile_unknown(session, triggers, slots, on_handle)
+    result.elapsed = time.perf_counter() - started
+    for slot in slots:
+        if isinstance(slot, RunHandle):
+            result.handles.append(slot)
+        elif isinstance(slot, SweepFailure):
+            result.failures.append(slot)
+    return result
+
+
+# -- one run's sequence, written once ------------------------------------------------------
+
+
+def _steps(
+    session: JobSession, triggers: TriggerPlan, index: int, host: str
+) -> Generator[Step, Any, Outcome]:
+    """Write the attempt, send it, settle it, accept the run: each step is yielded to the
+    driver, which runs a ledger write (in its writer) or sends the request and sends back
+    the result — or throws the request's error in here."""
+    params = triggers.param_sets[index]
+    attempt: int = yield partial(_begin, session, triggers, index, host)
+    try:
+        answer: TriggerResult = yield triggers.requests[index]
+    except JobmagicError as exc:
+        yield partial(_settle, session, attempt, exc)
+        return SweepFailure(dict(params), exc, attempt)
+    accept = partial(_accept, session, triggers, index, attempt, answer.run, host)
+    handle: RunHandle = yield accept
+    return handle
+
+
+def _begin(session: JobSession, triggers: TriggerPlan, index: int, host: str) -> int:
+    """Write the attempt to the ledger before anything is sent; returns its id."""
+    resolved = triggers.resolved
+    return session.ledger.record_attempt(
+        host=host,
+        target=resolved.target.label,
+        application_id=resolved.application_id,
+        deployment_id=resolved.deployment_id,
+        application_fqn=resolved.fqn,
+        params=dict(triggers.param_sets[index]),
+        command=command_text(triggers.command),
+        alias=triggers.alias,
+        session_id=session.session_id,
+        notebook=session.notebook,
+        kernel_id=session.kernel_id,
+        rerun_of=triggers.rerun_of[index],
+    )
+
+
+def _settle(session: JobSession, attempt_id: int, error: JobmagicError) -> None:
+    """Record why an attempt has no run: rejected by the server, or an unknown outcome."""
+    from jobmagic.errors import TriggerOutcomeUnknown
+
+    if isinstance(error, TriggerOutcomeUnknown):
+        session.ledger.record_unknown(attempt_id, error)
+    else:
+        session.ledger.record_rejected(attempt_id, error)
+
+
+def _accept(
+    session: JobSession,
+    triggers: TriggerPlan,
+    index: int,
+    attempt_id: int,
+    run: JobRun,
+    host: str,
+) -> RunHandle:
+    """The server started ``run`` for an attempt: commit it, then hand out its handle."""
+    run = triggers.resolved.with_ids(run)
+    session.ledger.record_acknowledged(attempt_id, run)
+    return _handle(session, triggers, index, run, host)
+
+
+def _handle(
+    session: JobSession, triggers: TriggerPlan, index: int, run: JobRun, host: str | None
+) -> RunHandle:
+    return session.handle_for(
+        triggers.resolved,
+        run,
+        params=triggers.param_sets[index],
+        command=triggers.command,
+        host=host,
+        rerun_of=triggers.rerun_of[index],
+    )
+
+
+# -- the two drivers -----------------------------------------------------------------------
+
+
+def _run_inline(
+    session: JobSession,
+    triggers: TriggerPlan,
+    slots: list[Outcome | None],
+    on_handle: Callable[[RunHandle], None] | None,
+) -> None:
+    """One run, in this thread, with the session's client. Ctrl-C is not caught: an attempt
+    it leaves pending is settled later by ``%job_runs --reconcile``."""
+    client = session.client
+    steps = _steps(session, triggers, 0, client.host)
+    try:
+        step = next(steps)
+        while True:
+            if callable(step):
+                value = step()
+            else:
+                try:
+                    value = client.send_trigger(step)
+                except JobmagicError as exc:
+                    step = steps.throw(exc)
+                    continue
+            step = steps.send(value)
+    except StopIteration as done:
+        slots[0] = done.value
+    if on_handle is not None and isinstance(slots[0], RunHandle):
+        on_handle(slots[0])
+
+
+def _run_concurrently(
+    session: JobSession,
+    triggers: TriggerPlan,
+    slots: list[Outcome | None],
+    concurrency: int,
+    on_handle: Callable[[RunHandle], None] | None,
+) -> bool:
+    """Many runs on an event loop in a worker thread; True if Ctrl-C stopped the sending."""
+    cancel = threading.Event()
+    errors: list[BaseException] = []
+    sweep = _sweep(session, triggers, slots, max(1, concurrency), cancel, on_handle)
+
+    def work() -> None:
+        try:
+            asyncio.run(sweep)
+        except BaseException as exc:  # surfaced in the caller's thread below
+            errors.append(exc)
+
+    worker = threading.Thread(target=work, name="jobmagic-sweep", daemon=True)
+    worker.start()
+    interrupted = False
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        cancel.set()
+        interrupted = True
+        worker.join()
+    if errors:
+        raise errors[0]
+    return interrupted
+
+
+async def _sweep(
+    session: JobSession,
+    triggers: TriggerPlan,
+    slots: list[Outcome | None],
+    concurrency: int,
+    cancel: threading.Event,
+    on_handle: Callable[[RunHandle], None] | None,
+) -> None:
+    from jobmagic.api._client import AsyncJobsClient
+
+    settings = session.settings
+    client = AsyncJobsClient(
+        credentials=session.credentials(),
+        timeout=settings.request_timeout,
+        verify=settings.verify,
+        max_connections=concurrency,
+    )
+    gate = asyncio.Semaphore(concurrency)
+    loop = asyncio.get_running_loop()
+    # Ledger commits are fsynced; on this loop they would hold up every request in flight.
+    # One writer thread keeps them in order and off the loop; each is still awaited, so an
+    # attempt is committed before its request goes out and a run as soon as it is answered.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobmagic-ledger")
+    host = client.host
+
+    async def one(index: int) -> None:
+        async with gate:
+            if cancel.is_set():
+                return
+            steps = _steps(session, triggers, index, host)
+            try:
+                step = next(steps)
+                while True:
+                    if callable(step):
+                        value = await loop.run_in_executor(writer, step)
+                    else:
+                        try:
+                            value = await client.send_trigger(step)
+                        except JobmagicError as exc:
+                            step = steps.throw(exc)
+                            continue
+                    step = steps.send(value)
+            except StopIteration as done:
+                slots[index] = outcome = done.value
+                if on_handle is not None and isinstance(outcome, RunHandle):
+                    on_handle(outcome)
+
+    async with client:
+        try:
+            # Every trigger sees its answer through and is settled in the ledger, even when
+            # another one broke (a ledger error, say); the first such error is raised after.
+            outcomes = await asyncio.gather(
+                *(one(i) for i in range(len(triggers))), return_exceptions=True
+            )
+        finally:
+            writer.shutdown(wait=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+# -- after the sending ---------------------------------------------------------------------
+
+
+def _reconcile_unknown(
+    session: JobSession,
+    triggers: TriggerPlan,
+    slots: list[Outcome | None],
+    on_handle: Callable[[RunHandle], None] | None,
+) -> None:
+    """Replace each unknown outcome by the run it started, or keep it with the verdict."""
+    lost = {
+        slot.attempt_id: index
+        for index, slot in enumerate(slots)
+        if isinstance(slot, SweepFailure) and slot.outcome_unknown and slot.attempt_id
+    }
+    if not lost:
+        return
+    try:
+        verdicts = session.reconcile(list(lost), wait=True)
+    except (JobmagicError, KeyboardInterrupt):
+        return  # still unknown: %job_runs --reconcile can look again
+    for verdict in verdicts:
+        index = lost[verdict.attempt_id]
+        failure = slots[index]
+        assert isinstance(failure, SweepFailure)
+        if verdict.run is None:
+            slots[index] = replace(failure, verdict=verdict)
+            continue
+        handle = _handle(session, triggers, index, triggers.resolved.with_ids(verdict.run), None)
+        slots[index] = handle
+        if on_handle is not None:
+            on_handle(handle)
+
+
+def _unknown_id(session: JobSession, error: NotFoundError, target: Target) -> NotFoundError:
+    """The 404 of a trigger by id, with the closest ids of the jobs there are."""
+    wanted = target.application_id or target.deployment_id or ""
+    try:
+        apps = session.client.list_apps(limit=1000)
+    except JobmagicError:
+        return error  # best effort: the 404 says enough without suggestions
+    ids = {
+        (app.id if target.application_id else app.deployment_id) or "": app.fqn or app.name
+        for app in apps
+    }
+    near = difflib.get_close_matches(wanted, [i for i in ids if i], n=3, cutoff=0.6)
+    if not near:
+        return error
+    kind = "--application-id" if target.application_id else "--deployment-id"
+    options = " or ".join(f"{kind} {i} ({ids[i]})" for i in near)
+    return NotFoundError(
+        f"{error} No job has the id {wanted!r}; did you mean {options}?",
+        status_code=error.status_code,
+        method=error.method,
+        path=error.path,
+        server_message=error.server_message,
+    )

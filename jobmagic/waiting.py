@@ -1,0 +1,103 @@
+"""One wait loop for one run or many: ``RunHandle.wait``, ``SweepResult.wait`` and ``--wait``.
+
+The loop keeps every run polled (a subscription each: the tracker then lists each
+application once per tick), hands each pass to a view that may show progress (the
+``--wait`` status line, a sweep's progress line: each decides how often it writes), and
+ends when every run has ended, at the timeout (:class:`TimeoutError`; the runs keep going),
+or at Ctrl-C (:class:`KeyboardInterrupt`, for the caller to decide whether to stop the runs).
+
+>>> runs = wait_for([handle_a, handle_b], timeout=600)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from jobmagic.models import JobRun
+    from jobmagic.tracking import RunHandle
+
+__all__ = ["WaitView", "timeout_message", "wait_for"]
+
+#: How often the loop looks at the runs: short, so the end and Ctrl-C are seen at once.
+POLL_SECONDS = 0.1
+
+
+class WaitView(Protocol):
+    """What a wait shows while it waits."""
+
+    def update(self, runs: Sequence[JobRun], waited: float) -> None:
+        """Called on every pass (about every :data:`POLL_SECONDS`)."""
+
+    def finish(self, runs: Sequence[JobRun], waited: float, *, ended: bool) -> None:
+        """Called once when the wait stops; ``ended`` if every run ended."""
+
+
+def wait_for(
+    handles: Sequence[RunHandle],
+    timeout: float | None = None,
+    *,
+    view: WaitView | None = None,
+    on_update: Callable[[list[JobRun]], None] | None = None,
+    single: bool = False,
+    subject: str = "",
+) -> list[JobRun]:
+    """Block until every run has ended; returns their final JobRuns, in order.
+
+    ``on_update(runs)`` is called first and whenever a run's status changes. After
+    ``timeout`` seconds a :class:`TimeoutError` says which run (``single``) or how many are
+    still going; ``subject`` names the variable its advice uses (``run`` for ``run.wait()``).
+    """
+    handles = list(handles)
+    started = time.monotonic()
+    deadline = None if timeout is None else started + timeout
+    unsubscribers = [handle.subscribe(_keep_polled) for handle in handles]
+    seen: tuple[object, ...] | None = None
+    ended = False
+    try:
+        while True:
+            runs = [handle.run for handle in handles]
+            key = tuple((run.name, run.status) for run in runs)
+            if key != seen and on_update is not None:
+                on_update(runs)
+            seen = key
+            if all(run.is_terminal for run in runs):
+                ended = True
+                return runs
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise TimeoutError(
+                    timeout_message(handles, timeout or 0.0, single=single, subject=subject)
+                )
+            if view is not None:
+                view.update(runs, now - started)
+            time.sleep(POLL_SECONDS)
+    finally:
+        for unsubscribe in unsubscribers:
+            unsubscribe()
+        if view is not None:
+            runs = [handle.run for handle in handles]
+            view.finish(runs, time.monotonic() - started, ended=ended)
+
+
+def timeout_message(
+    handles: Sequence[RunHandle], timeout: float, *, single: bool = False, subject: str = ""
+) -> str:
+    """``Run x is still RUNNING after 5 s; it keeps going. …`` (or ``3 of 4 runs …``)."""
+    if single and len(handles) == 1:
+        handle = handles[0]
+        return (
+            f"Run {handle.name} is still {handle.status} after {timeout:g} s; it keeps going. "
+            f"Wait again with {subject}.wait(), or stop it with {subject}.terminate()."
+        )
+    left = sum(not handle.run.is_terminal for handle in handles)
+    return (
+        f"{left} of {len(handles)} runs are still going after {timeout:g} s; they keep "
+        f"going. Wait again with {subject}.wait(), or stop them with {subject}.terminate()."
+    )
+
+
+def _keep_polled(_run: Any, _stale: Any) -> None:
+    """A listener that only keeps its run watched by the tracker."""
