@@ -8,11 +8,21 @@ and times, best of 5:
 (b) ``runs_to_dataframe(dicts)``;
 (c) ``runs_to_dataframe(job_runs)`` on the same runs as JobRun objects;
 (d) ``runs_to_dataframe(handles)``: JobRuns with three params each, against
-    (e) the baseline plus the same three ``params.<name>`` string columns.
+    (e) the baseline plus the same three ``params.<name>`` string columns;
+
+and, over a ledger file of N runs (written as ``benchmarks/bench_board.py`` writes it),
+the median of interleaved trials of:
+
+(f) ``%job_runs --all --table -o df`` in a real IPython shell, the styled table rendered to
+    HTML as a notebook would, against
+(g) the baseline: ``sqlite3`` reading each run's JSON and params, ``json.loads`` of each,
+    then (e) on them (the same columns and dtypes as ``df``).
 
 Usage::
 
-    python benchmarks/bench_frames.py [--n 100000] [--repeat 5]
+    python benchmarks/bench_frames.py [--n 100000] [--repeat 5] [--quick]
+
+``run(quick)`` returns the rows for ``benchmarks/run_all.py``.
 
 Exits non-zero only on an error, never because something is slow.
 """
@@ -20,11 +30,17 @@ Exits non-zero only on an error, never because something is slow.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
+import sqlite3
+import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -145,12 +161,104 @@ def best_of(repeat: int, work: Callable[[], object]) -> float:
     return min(times)
 
 
+#: The issue's bound for ``%job_runs --all --table -o df`` against the baseline.
+LEDGER_FRAME_TARGET = 1.5
+
+
+def baseline_from_ledger(path: Path) -> pd.DataFrame:
+    """Every run in a ledger file with sqlite3, json and pandas alone, newest first."""
+    conn = sqlite3.connect(str(path))
+    try:
+        rows = conn.execute(
+            "SELECT run_json, params_json FROM attempts ORDER BY created_at DESC, id DESC"
+        ).fetchall()
+    finally:
+        conn.close()
+    dicts = [json.loads(run) for run, _ in rows]
+    params = [json.loads(sent) for _, sent in rows]
+    return baseline_with_params(dicts, params)
+
+
+def _magic_frame(shell: Any) -> pd.DataFrame:
+    """``%job_runs --all --table -o df``, and the table's HTML as a notebook shows it."""
+    styled = shell.run_line_magic("job_runs", "--all --table -o df")
+    styled.to_html()
+    frame: pd.DataFrame = shell.user_ns["df"]
+    return frame
+
+
+def ledger_rows(n: int, trials: int) -> list[dict[str, Any]]:
+    """The -o df row: the magic over an N-run ledger against the sqlite3 + json baseline."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_board import write_ledger
+    from IPython.core.interactiveshell import InteractiveShell
+
+    with tempfile.TemporaryDirectory() as folder:
+        overrides = {
+            "JOBMAGIC_HOME": str(Path(folder) / "home"),
+            # Every run in the ledger has ended: nothing is asked of this host.
+            "TFY_HOST": "http://127.0.0.1:9",
+            "TFY_API_KEY": "bench-not-a-token",
+        }
+        saved = {name: os.environ.get(name) for name in overrides}
+        os.environ.update(overrides)
+        shell = InteractiveShell.instance()
+        try:
+            path = write_ledger(Path(folder) / "ledger.sqlite3", n)
+            shell.run_line_magic("load_ext", "jobmagic")
+            shell.run_line_magic("config", f"JobMagic.ledger_path = {str(path)!r}")
+            ours, theirs = _magic_frame(shell), baseline_from_ledger(path)
+            if list(ours.columns) != list(theirs.columns) or list(ours.dtypes) != list(
+                theirs.dtypes
+            ):
+                raise AssertionError("the -o df frame and the baseline differ in columns/dtypes")
+            del ours, theirs
+            mine: list[float] = []
+            base: list[float] = []
+            for index in range(trials):  # interleaved, the order alternating
+                pair = [
+                    (mine, lambda: _magic_frame(shell)),
+                    (base, lambda: baseline_from_ledger(path)),
+                ]
+                for into, work in pair if index % 2 else reversed(pair):
+                    started = time.perf_counter()
+                    work()
+                    into.append(time.perf_counter() - started)
+        finally:
+            shell.run_line_magic("unload_ext", "jobmagic")
+            InteractiveShell.clear_instance()
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+    ours_s, base_s = statistics.median(mine), statistics.median(base)
+    ratio = ours_s / base_s if base_s else float("inf")
+    return [
+        {
+            "what": f"%job_runs --all --table -o df, {n:,} runs (vs sqlite3 + json + from_records)",
+            "jobmagic_s": ours_s,
+            "baseline_s": base_s,
+            "ratio": ratio,
+            "target": f"≤ {LEDGER_FRAME_TARGET:g}x",
+            "met": ratio <= LEDGER_FRAME_TARGET,
+        }
+    ]
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    """The rows for ``benchmarks/run_all.py``: the ledger -o df path, medians of trials."""
+    return ledger_rows(2_000 if quick else 100_000, 1 if quick else 5)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100_000, help="runs to convert")
     parser.add_argument("--repeat", type=int, default=5, help="timings to take the best of")
+    parser.add_argument("--quick", action="store_true", help="2,000 runs, one timing each")
     args = parser.parse_args(argv)
-
+    if args.quick:
+        args.n, args.repeat = 2_000, 1
     dicts = make_dicts(args.n)
     job_runs = [JobRun.from_api(d) for d in dicts]
     handles = [
@@ -184,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"runs_to_dataframe(dicts) / baseline = {t_dicts / t_base:.2f}x")
     print(f"runs_to_dataframe(JobRuns) / baseline = {t_runs / t_base:.2f}x")
     print(f"runs_to_dataframe(handles) / baseline with params = {t_handles / t_base_params:.2f}x")
+    for row in ledger_rows(args.n, args.repeat):
+        print(
+            f"{row['what']}\n    {row['jobmagic_s'] * 1000:8.1f} ms vs "
+            f"{row['baseline_s'] * 1000:8.1f} ms = {row['ratio']:.2f}x (target {row['target']}: "
+            f"{'met' if row['met'] else 'NOT met'})"
+        )
     return 0
 
 
