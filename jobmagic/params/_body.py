@@ -11,19 +11,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobmagic.errors import ParamsError
+from jobmagic.params import _lines
 from jobmagic.params._compose import compose
 from jobmagic.params._json import to_json
 from jobmagic.params._limits import check_text_size
 from jobmagic.params._names import is_valid_name, name_message
 from jobmagic.params._placeholders import Placeholders
 from jobmagic.params._source import Source
-from jobmagic.params._tree import Map, Node, Scalar, Seq, merge_key_error
+from jobmagic.params._tree import Flow, Map, Node, Scalar, Seq, merge_key_error
 
 __all__ = ["Body", "flat_params"]
 
 
 class Body:
-    """A cell body read for its params; ``fast=False`` reads it with PyYAML's parser alone."""
+    """A cell body read for its params; ``fast=False`` reads it with PyYAML's parser alone.
+
+    ``lines`` is whether :mod:`~jobmagic.params._lines` reads what it can first; a reader
+    that meets a value the fast path cannot finish turns it off and reads again.
+    """
 
     def __init__(
         self,
@@ -41,14 +46,26 @@ class Body:
         # differently; without it, their marks agree.
         text = text.removeprefix("\ufeff")
         self.fast = fast
+        self.lines = fast
         # Error lines count as the user sees them: in a cell, the body starts on line 2.
         self.source = Source(text, first_line)
         self.placeholders = Placeholders(self.source, namespace, templating=templating)
         self.fill = self.placeholders.fill
 
     def compose(self) -> Node | None:
-        """The document's tree."""
-        return compose(self.source, self.placeholders.yaml_text, fast=self.fast)
+        """The document's tree: the fast lines, then YAML from where they end."""
+        yaml_text = self.placeholders.yaml_text
+        if not (self.lines and _lines.ENABLED):
+            return compose(self.source, yaml_text, fast=self.fast)
+        part = _lines.read_lines(yaml_text, self.source)
+        if part.restart == len(yaml_text):
+            return Map(part.nodes[0].line, 1, part.nodes) if part.nodes else None
+        rest = _lines.blank_above(yaml_text, part.restart)
+        squeezed = _lines.squeeze(rest, part.stop)
+        if squeezed is not rest:
+            compose(self.source, squeezed)  # raises the body's error quickly, if it has one
+        root = _lines.join(part.nodes, compose(self.source, rest))
+        return root if root is not None else compose(self.source, yaml_text)
 
     def entries(self) -> list[tuple[str, Node]]:
         """(name, value) of the top-level mapping, names checked, in the order written."""
@@ -104,10 +121,19 @@ class Body:
 
 def flat_params(body: Body) -> dict[str, str]:
     """The params of a body: scalars as their text, lists and mappings as JSON."""
+    entries = body.entries()
+    flows = [value for _, value in entries if isinstance(value, Flow)]
+    try:
+        flow_texts = iter(_lines.flow_json(flows) if flows else ())
+    except _lines.NotFast:
+        body.lines = False
+        return flat_params(body)
     params: dict[str, str] = {}
-    for name, value in body.entries():
+    for name, value in entries:
         if isinstance(value, Scalar):
             params[name] = body.fill(value.value)
+        elif isinstance(value, Flow):
+            params[name] = next(flow_texts)
         else:
             params[name] = body.json(value, name)
     return params

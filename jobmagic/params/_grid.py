@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 
 from jobmagic.errors import ParamsError
 from jobmagic.params._body import Body
-from jobmagic.params._tree import Map, Node, Scalar
+from jobmagic.params._lines import NotFast, flow_items
+from jobmagic.params._tree import Flow, Map, Node, Scalar
 
 __all__ = ["expand_grid", "grid_axes", "grid_size"]
 
@@ -47,22 +48,33 @@ def expand_grid(
 
 def grid_axes(body: Body) -> dict[str, list[str]]:
     """Each param's axis: a list's items' text, or the one value of a scalar or mapping."""
+    try:
+        return _axes(body)
+    except NotFast:
+        body.lines = False
+        return _axes(body)
+
+
+def _axes(body: Body) -> dict[str, list[str]]:
     axes: dict[str, list[str]] = {}
     for name, value in body.entries():
         if isinstance(value, Scalar):
             axis = body.placeholders.list_axis(value.value, name)
             axes[name] = axis if axis is not None else [body.fill(value.value)]
-        elif isinstance(value, Map):
+        elif isinstance(value, Map) or (isinstance(value, Flow) and value.text[0] == "{"):
             axes[name] = [body.json(value, name)]
         else:
-            if not value.children:
+            items = flow_items(value) if isinstance(value, Flow) else value.children
+            if not items:
                 raise ParamsError(
                     f"`{name}` is an empty list, so the grid would have no runs; "
                     "give it at least one value",
                     line=value.line,
                     column=value.column,
                 )
-            axes[name] = [_grid_item(body, item, name) for item in value.children]
+            axes[name] = [
+                item if isinstance(item, str) else _grid_item(body, item, name) for item in items
+            ]
     return axes
 
 

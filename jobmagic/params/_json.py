@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import Final
 
 from jobmagic.errors import ParamsError
+from jobmagic.params._lines import flow_json
 from jobmagic.params._source import short
-from jobmagic.params._tree import Map, Node, Scalar, Seq, merge_key_error
+from jobmagic.params._tree import Flow, Map, Node, Scalar, Seq, merge_key_error
 
 __all__ = ["JSON_FALSE", "JSON_NULL", "JSON_NUMBER_RE", "JSON_TRUE", "json_scalar", "to_json"]
 
@@ -52,6 +53,8 @@ def to_json(node: Node, param: str, fill: Fill) -> str:
     """Compact JSON of the value of ``param`` (see the module's rules)."""
     if isinstance(node, Scalar):
         return json_scalar(node, fill)
+    if isinstance(node, Flow):
+        return flow_json([node])[0]
     if isinstance(node, Seq):
         # Scalars inline: a long list is tens of thousands of them.
         items = [

@@ -16,13 +16,15 @@ from typing import Any, Final
 from jobmagic.errors import ParamsError
 from jobmagic.params._source import BREAK_RE, SURROGATE_RE, Source, short
 
-__all__ = ["ESCAPE", "Placeholder", "Placeholders", "placeholder_spans"]
+__all__ = ["ESCAPE", "Placeholder", "Placeholders", "placeholder_spans", "scan_spans"]
 
 #: Written before ``{{`` to send the braces as they are.
 ESCAPE: Final = "\\{{"
 
 # A placeholder (``{{`` to the first ``}}``) stays on one line; see placeholder_spans.
 _OPEN_RE: Final = re.compile(r"\\\{\{|\{\{")
+# The usual case, found at C speed: escapes and placeholders with no brace inside them.
+_SIMPLE_RE: Final = re.compile(r"\\\{\{|\{\{[^{}\n\r\x85\u2028\u2029]*\}\}")
 _HEX_ESCAPE_RE: Final = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8}))")
 # Sentinels are built from private-use characters the body does not contain.
 _PRIVATE_USE: Final = ((0xE000, 0xF8FF), (0xF0000, 0xFFFFD), (0x100000, 0x10FFFD))
@@ -49,7 +51,7 @@ class Placeholders:
     ) -> None:
         self.source = source
         self.namespace = namespace
-        self.found: list[Placeholder] = []
+        self._spans: list[tuple[int, int]] = []
         #: The body with each placeholder replaced by its sentinel.
         self.yaml_text = source.text
         self._sentinel_re: re.Pattern[str] | None = None
@@ -65,17 +67,17 @@ class Placeholders:
         start, pad, *digits = _free_characters(text, _BASE + 2)
         self._digit_value = {ch: i for i, ch in enumerate(digits)}
         pieces: list[str] = []
+        append = pieces.append
         last = 0
         for index, (begin, end) in enumerate(spans):
-            written = text[begin:end]
-            encoded = _encode(index, digits)
-            if 1 + len(encoded) > len(written):
+            encoded = digits[index] if index < _BASE else _encode(index, digits)
+            if 1 + len(encoded) > end - begin:
                 raise ParamsError("the cell body has too many `{{ }}` placeholders")
-            pieces.append(text[last:begin])
-            pieces.append(start + encoded + pad * (len(written) - 1 - len(encoded)))
-            self.found.append(Placeholder(begin, written))
+            append(text[last:begin])
+            append(start + encoded + pad * (end - begin - 1 - len(encoded)))
             last = end
         pieces.append(text[last:])
+        self._spans = spans
         self.yaml_text = "".join(pieces)
         digit_class = "".join(re.escape(ch) for ch in digits)
         self._sentinel_re = re.compile(f"{re.escape(start)}([{digit_class}]+){re.escape(pad)}*")
@@ -90,16 +92,34 @@ class Placeholders:
         return [self._decode(m) for m in self._sentinel_re.finditer(value)]
 
     def _decode(self, match: re.Match[str]) -> Placeholder:
+        begin, end = self._spans[self._index(match.group(1))]
+        return Placeholder(begin, self.source.text[begin:end])
+
+    def _index(self, digits: str) -> int:
+        if len(digits) == 1:
+            return self._digit_value[digits]
         index = 0
-        for ch in match.group(1):
+        for ch in digits:
             index = index * _BASE + self._digit_value[ch]
-        return self.found[index]
+        return index
 
     def fill(self, value: str) -> str:
         """``value`` with every placeholder replaced by its variable's text."""
         if self._sentinel_re is None or not self._sentinel_re.search(value):
             return value
-        return self._sentinel_re.sub(lambda m: self._fill_one(self._decode(m)), value)
+        # Split, not sub: a value may hold thousands of placeholders, and each variable's
+        # text is worked out once per value, however often it is used.
+        parts = self._sentinel_re.split(value)
+        done: dict[str, str] = {}
+        source = self.source.text
+        for at in range(1, len(parts), 2):
+            begin, end = self._spans[self._index(parts[at])]
+            written = source[begin:end]
+            text = done.get(written)
+            if text is None:
+                text = done[written] = self._fill_one(Placeholder(begin, written))
+            parts[at] = text
+        return "".join(parts)
 
     def _fill_one(self, placeholder: Placeholder) -> str:
         if placeholder.text == ESCAPE:
@@ -181,6 +201,15 @@ def placeholder_spans(text: str) -> list[tuple[int, int]]:
     >>> placeholder_spans("a: {{ x }} \\{{ {{{")
     [(3, 10), (11, 14)]
     """
+    spans = [match.span() for match in _SIMPLE_RE.finditer(text)]
+    if text.count("{") == 2 * len(spans):
+        # Every brace is in one of them, so each is what the scan would find.
+        return spans
+    return scan_spans(text)
+
+
+def scan_spans(text: str) -> list[tuple[int, int]]:
+    """:func:`placeholder_spans` for any text, one opening at a time."""
     spans: list[tuple[int, int]] = []
     pos = 0
     stop = -1  # where the current line ends: each line's break is looked for once

@@ -20,6 +20,7 @@ from jobmagic.params._source import SURROGATE_RE, Source, short
 
 __all__ = [
     "DEPTH_MESSAGE",
+    "Flow",
     "Map",
     "Node",
     "Scalar",
@@ -59,7 +60,17 @@ class Map:
         return zip(self.children[0::2], self.children[1::2], strict=True)
 
 
-Node = Scalar | Seq | Map
+@dataclass(slots=True)
+class Flow:
+    """A one-line flow value read by :mod:`jobmagic.params._lines`: its text, not its tree."""
+
+    text: str  # as written, e.g. "[1, 2.50, abc]", in the fast grammar
+    line: int
+    column: int
+    offset: int
+
+
+Node = Scalar | Seq | Map | Flow
 
 
 def build(events: Iterable[yaml.Event], source: Source) -> Node | None:

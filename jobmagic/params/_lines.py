@@ -1,0 +1,278 @@
+"""The fast path for the bodies people write: one ``name: value`` per line, read by regex.
+
+libyaml hands PyYAML one Python event per scalar (~1.5 µs each), so a 64 KiB list of 21,000
+numbers costs ~30 ms before anything else is done with it. Most bodies are a block mapping
+of one-line entries whose values are plain words, simply quoted text or small one-line flow
+collections; for those, a few regular expressions over the whole text give the same tree
+(and, for flow values, the same JSON) in linear time at C speed.
+
+The grammar here is a strict subset of what both YAML parsers read identically: every
+character class is a whitelist, so anything unusual (tabs, escapes, anchors, tags, block
+collections, multi-line values, ``\\r``, a byte-order mark) simply ends the fast part. What
+follows it is read by :func:`~jobmagic.params._compose.compose` from the start of the last
+fast entry on (its line could go on below), with everything above it blanked to spaces, so
+lines, columns and offsets are those of the whole body. A block mapping at column 0 reads
+the same from any of its entries on, so the two parts together are the whole body's tree;
+YAML errors can only be in the second part, and names are checked after, as before.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any, Final, NamedTuple
+
+from jobmagic.params._source import Source
+from jobmagic.params._tree import Flow, Map, Node, Scalar
+
+__all__ = [
+    "ENABLED",
+    "FastPart",
+    "NotFast",
+    "blank_above",
+    "flow_items",
+    "flow_json",
+    "join",
+    "read_lines",
+    "squeeze",
+]
+
+#: Off, bodies are read by YAML alone (tests compare the two).
+ENABLED: bool = True
+
+
+class NotFast(Exception):
+    """A fast-read value needs the slow path after all (a duplicate key, a nested grid axis)."""
+
+
+# --- the grammar -------------------------------------------------------------------------
+
+# Characters every plain scalar may hold anywhere, in flow and block context alike: no YAML
+# indicator, blank, break, quote, backslash, private-use sentinel or byte-order mark.
+_SAFE: Final = (
+    "A-Za-z0-9_.+/()~$=^;\u00a1-\u2027\u202a-\ud7ff\uf900-\ufefe\uff00-\ufffd\U00010000-\U000effff"
+)
+# ... and past a scalar's first character (`?` and `:` end a plain scalar in flow context).
+_FLOW_INNER: Final = _SAFE + "<>!&*%@`|#\\-"
+_FLOW_WORD: Final = f"[{_FLOW_INNER.replace('#', '')}][{_FLOW_INNER}]*"  # ` #` is a comment
+_FLOW_SCALAR: Final = f"(?:[{_SAFE}]|-(?=[{_FLOW_INNER}]))[{_FLOW_INNER}]*(?: +{_FLOW_WORD})*"
+# A key is one word: a simple key must be short, and `{a b: c}` is rare.
+_FLOW_KEY: Final = f"(?:[{_SAFE}]|-(?=[{_FLOW_INNER}]))[{_FLOW_INNER}]{{0,127}}"
+# In block context a plain scalar may also hold flow indicators, quotes, `?`, and a `:` that
+# is not followed by a blank; placeholder sentinels (private use) are plain characters too.
+_SENTINELS: Final = "\ue000-\uf8ff\U000f0000-\U0010fffd"
+_BLOCK_CHARS: Final = _FLOW_INNER + "?,\\[\\]{}'\"\\\\" + _SENTINELS
+# A run of block characters, `:` among them where a non-blank follows it: one class and
+# then whole runs, not one alternation per character (5x faster in a long scalar).
+_BLOCK_RUN: Final = f"[{_BLOCK_CHARS}]*(?::+(?=[^ \n])[{_BLOCK_CHARS}]*)*"
+_BLOCK_WORD: Final = f"(?:[{_BLOCK_CHARS.replace('#', '')}]|:+(?=[^ \n])){_BLOCK_RUN}"
+_BLOCK_SCALAR: Final = (
+    f"(?:[{_SAFE}{_SENTINELS}]|-(?=[{_BLOCK_CHARS}])){_BLOCK_RUN}(?: +{_BLOCK_WORD})*"
+)
+# Printable for YAML and not a line break, past ASCII (see yaml.reader.Reader.NON_PRINTABLE).
+_TEXT_HIGH: Final = "\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
+_TEXT: Final = " -~" + _TEXT_HIGH
+# Quoted scalars with nothing to decode: no escapes in "...", `''` the only one in '...'.
+_SINGLE: Final = f"'(?:[ -&(-~{_TEXT_HIGH}]|'')*'"
+_DOUBLE: Final = f'"[ !#-\\[\\]-~{_TEXT_HIGH}]*"'
+_COMMENT: Final = f"#[\t{_TEXT}]*"
+_FLOW_DEPTH: Final = 3
+
+
+def _flow(depth: int) -> str:
+    """A flow sequence or mapping nested at most ``depth`` deep, on one line."""
+    item = _FLOW_SCALAR if depth == 1 else f"(?:{_FLOW_SCALAR}|{_flow(depth - 1)})"
+    pair = f"{_FLOW_KEY}: +{item}"
+    seq = f"\\[ *(?:{item} *(?:, *{item} *)*)?\\]"
+    mapping = f"\\{{ *(?:{pair} *(?:, *{pair} *)*)?\\}}"
+    return f"(?:{seq}|{mapping})"
+
+
+_FLOW: Final = _flow(_FLOW_DEPTH)
+_KEY: Final = "[a-z][a-z0-9_-]*"
+
+
+def _value(group: str) -> str:
+    """A top-level value; each kind named ``kind`` + ``group`` (names must be unique)."""
+    return (
+        f"(?:(?P<plain{group}>{_BLOCK_SCALAR})|(?P<single{group}>{_SINGLE})"
+        f"|(?P<double{group}>{_DOUBLE})|(?P<flow{group}>{_FLOW}))"
+    )
+
+
+_ENTRY_RE: Final = re.compile(f"^(?P<key>{_KEY}): +{_value('')}", re.MULTILINE)
+_LINE: Final = f"{_KEY}: +{_value('_')}(?: +{_COMMENT}| *)"
+_LINES_RE: Final = re.compile(f"(?:(?:{_LINE}| *(?:{_COMMENT})?)\n)*")
+# A flow sequence's opening `[`, its first item and then a run of `item,`: see squeeze.
+_OPEN_RUN_RE: Final = re.compile(
+    f"{_KEY}: +\\[ *(?:{_FLOW_SCALAR}|{_FLOW}) *,(?P<run>(?: *(?:{_FLOW_SCALAR}|{_FLOW}) *,)+)"
+)
+
+
+class FastPart(NamedTuple):
+    """What :func:`read_lines` read: ``restart`` is where the slow path starts (the length of
+    the text if it has nothing to read), ``stop`` the first line the fast grammar refused."""
+
+    nodes: list[Node]
+    restart: int
+    stop: int
+
+
+def read_lines(yaml_text: str, source: Source) -> FastPart:
+    """The key and value nodes of the fast entries, and where the slow path must start.
+
+    >>> part = read_lines("lr: 0.1\\nxs: [1, a]\\nbad line\\n", Source(""))
+    >>> [getattr(node, "value", None) for node in part.nodes], part.restart, part.stop
+    (['lr', '0.1'], 8, 19)
+    """
+    text = yaml_text if yaml_text.endswith("\n") else yaml_text + "\n"
+    stop = min(_LINES_RE.match(text).end(), len(yaml_text))  # type: ignore[union-attr]
+    nodes: list[Node] = []
+    line = source.first_line
+    counted = 0
+    last_start = 0
+    for match in _ENTRY_RE.finditer(text, 0, stop):
+        start = match.start()
+        line += text.count("\n", counted, start)
+        counted = start
+        last_start = start
+        nodes.append(Scalar(match.group("key"), True, line, 1, start))
+        kind = match.lastgroup
+        at = match.start(kind)  # type: ignore[arg-type]
+        value = match.group(kind)  # type: ignore[arg-type]
+        column = at - start + 1
+        if kind == "plain":
+            nodes.append(Scalar(value, True, line, column, at))
+        elif kind == "flow":
+            nodes.append(Flow(value, line, column, at))
+        elif kind == "single":
+            nodes.append(Scalar(value[1:-1].replace("''", "'"), False, line, column, at))
+        else:
+            nodes.append(Scalar(value[1:-1], False, line, column, at))
+    if stop == len(yaml_text):
+        return FastPart(nodes, stop, stop)
+    # The last entry's value could go on below (a plain scalar spread over lines).
+    if len(nodes) > 2:
+        return FastPart(nodes[:-2], last_start, stop)
+    return FastPart([], 0, stop)
+
+
+def blank_above(yaml_text: str, start: int) -> str:
+    """``yaml_text`` with every character before ``start`` but the line breaks a space."""
+    if not start:
+        return yaml_text
+    lines = yaml_text[:start].split("\n")
+    return "\n".join(" " * len(line) for line in lines) + yaml_text[start:]
+
+
+def squeeze(yaml_text: str, at: int) -> str:
+    """``yaml_text`` with the long run of list items on the line at ``at`` blanked out.
+
+    ``name: [1, 2, 3, ...`` that never closes would make libyaml read every item before it
+    fails; with ``[1, ␣␣␣ ...`` it fails at once, at the same place for the same reason (the
+    parser is in the same state after the run, and everything keeps its offset). A squeezed
+    body that reads fine says nothing: the caller then reads the real one.
+    """
+    match = _OPEN_RUN_RE.match(yaml_text, at)
+    if match is None or match.end("run") - match.start("run") < 256:
+        return yaml_text
+    begin, end = match.span("run")
+    return yaml_text[:begin] + " " * (end - begin) + yaml_text[end:]
+
+
+def join(head: Sequence[Node], root: Node | None) -> Map | None:
+    """The fast entries followed by the slow part's mapping (None if it is no mapping)."""
+    if not isinstance(root, Map):
+        return None
+    return Map(root.line, root.column, [*head, *root.children])
+
+
+# --- JSON --------------------------------------------------------------------------------
+
+_NUMBER: Final = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+_NUMBER_REVERSED: Final = r"(?:[0-9]+[+-]?[eE])?(?:[0-9]+\.)?(?:0|[0-9]*[1-9])-?"
+_LITERALS: Final = "true|True|TRUE|false|False|FALSE|null|Null|NULL|~"
+_LITERALS_REVERSED: Final = "|".join(word[::-1] for word in _LITERALS.split("|"))
+_STRUCTURE: Final = "\\[\\]{},:\n"
+# Blanks next to `[ ] { } , :` go; blanks inside a scalar (`[a b]`) stay.
+_BLANKS_RE: Final = re.compile(f" +(?=[{_STRUCTURE}])|(?<=[{_STRUCTURE}]) +")
+# A `"` goes after each opening mark that starts a string (not a number, not a literal)...
+_OPEN_QUOTES: Final = tuple(
+    (
+        re.compile(re.escape(mark) + f"(?!(?:{_NUMBER}|{_LITERALS})[\\]}},\n])(?=[^{_STRUCTURE}])"),
+        mark + '"',
+    )
+    for mark in "[{,:"
+)
+# ... and, read backwards (where the end of a token is its start), one after each such token.
+_CLOSE_QUOTES: Final = tuple(
+    (
+        re.compile(
+            re.escape(mark)
+            + f"(?!(?:{_NUMBER_REVERSED}|{_LITERALS_REVERSED})[\\[{{,:\n])(?=[^{_STRUCTURE}])"
+        ),
+        mark + '"',
+    )
+    for mark in "]},:"
+)
+_LITERAL_RES: Final = tuple(
+    (word, re.compile(f"(?<=[\\[,:]){re.escape(word)}(?=[\\]}},])"), json_word)
+    for word, json_word in (
+        ("True", "true"),
+        ("TRUE", "true"),
+        ("False", "false"),
+        ("FALSE", "false"),
+        ("Null", "null"),
+        ("NULL", "null"),
+        ("~", "null"),
+    )
+)
+
+
+def flow_json(values: Sequence[Flow]) -> list[str]:
+    """The compact JSON of each fast-read flow value, all converted in one pass.
+
+    >>> flow_json([Flow("[1, 0.10, abc, True, 010, {1: a b}]", 1, 1, 0)])
+    ['[1,0.10,"abc",true,"010",{"1":"a b"}]']
+    """
+    text = "\n".join(value.text for value in values)
+    text = text.replace(", ", ",").replace(": ", ":")
+    if " " in text:
+        text = _BLANKS_RE.sub("", text)
+    for pattern, replacement in _OPEN_QUOTES:
+        text = pattern.sub(replacement, text)
+    text = text[::-1]
+    for pattern, replacement in _CLOSE_QUOTES:
+        text = pattern.sub(replacement, text)
+    text = text[::-1]
+    for word, pattern, json_word in _LITERAL_RES:
+        if word in text:
+            text = pattern.sub(json_word, text)
+    if "{" in text:
+        # Keys may repeat: the slow path then says where, as it always has.
+        try:
+            json.loads("[" + text.replace("\n", ",") + "]", object_pairs_hook=_unique)
+        except ValueError:
+            raise NotFast from None
+    return text.split("\n")
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = {key for key, _ in pairs}
+    if len(keys) != len(pairs):
+        raise NotFast
+    return dict(pairs)
+
+
+def flow_items(value: Flow) -> list[str]:
+    """The grid axis of a fast-read flat list: each item's text as written.
+
+    >>> flow_items(Flow("[0.1, a b ,1e-3]", 1, 1, 0))
+    ['0.1', 'a b', '1e-3']
+    """
+    inner = value.text[1:-1]
+    if value.text[0] != "[" or "[" in inner or "{" in inner:
+        raise NotFast
+    items = [item.strip(" ") for item in inner.split(",")]
+    return items if items != [""] else []
