@@ -105,7 +105,7 @@ def run(quick: bool = False, runs: int | None = None, rounds: int | None = None)
         httpx.Client(
             base_url=sandbox.host, headers={"Authorization": f"Bearer {sandbox.token}"}, timeout=60
         ) as http,
-        JobsClient(credentials=sandbox.credentials()) as client,
+        JobsClient(sandbox.host, sandbox.token) as client,
     ):
         app_id = client.find_app("bench:metrics:noop").id
         print(f"seeding {runs} runs with ML runs …", flush=True)

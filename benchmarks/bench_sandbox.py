@@ -105,7 +105,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def _trigger_round(
     sandbox: SandboxProcess, http: httpx.Client, app_id: str, clients: int, triggers: int
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """(answers/s, runs finished/s, sandbox CPU ms per trigger) for one round."""
     done_before, _ = _finished(http, app_id)
     cpu = _cpu_seconds(sandbox.pid)

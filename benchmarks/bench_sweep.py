@@ -65,7 +65,7 @@ def sweep_times(
     """Seconds per round of the raw baseline (``"raw"``) and of ``jobmagic.sweep``, and a
     line per round in which some triggers failed (the figure still stands; the line says
     how far it is from all ``runs``)."""
-    with JobsClient(credentials=sandbox.credentials()) as client:
+    with JobsClient(sandbox.host, sandbox.token) as client:
         app_id = client.find_app(fqn).id
     failed: list[str] = []
 

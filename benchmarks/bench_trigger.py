@@ -93,7 +93,7 @@ def run(quick: bool = False, trials: int | None = None) -> list[Row]:
         headers = {"Authorization": f"Bearer {sandbox.token}"}
         with (
             httpx.Client(base_url=sandbox.host, headers=headers, timeout=30) as http,
-            JobsClient(credentials=sandbox.credentials()) as client,
+            JobsClient(sandbox.host, sandbox.token) as client,
             jobmagic_shell(sandbox, tmp / "ledger.db") as shell,
             truefoundry_worker(sandbox, tmp / "home") as peer,
         ):

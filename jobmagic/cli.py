@@ -267,7 +267,7 @@ def _run_lab(folder: str) -> int:
 
     from jobmagic.sandbox.server import ensure_sandbox_process
 
-    sandbox = ensure_sandbox_process()
+    sandbox = ensure_sandbox_process(_default_data_dir())
     env = dict(os.environ, TFY_HOST=sandbox.host, TFY_API_KEY=sandbox.token)
     print(f"Sandbox at {sandbox.host}; notebooks use it through TFY_HOST/TFY_API_KEY.")
     try:

@@ -96,7 +96,7 @@ def run_demo(out_dir: Path, notebook: Path = DEFAULT_NOTEBOOK, timeout: int = 18
         with Ledger(home / "ledger.sqlite3") as ledger:
             entries = [e for e in ledger.entries() if e.run is not None and e.application_id]
         runs: list[JobRun] = []
-        with JobsClient(credentials=sandbox.credentials()) as api:
+        with JobsClient(sandbox.host, sandbox.token) as api:
             for entry in reversed(entries):
                 assert entry.application_id is not None and entry.run_name is not None
                 runs.append(api.get_run(entry.application_id, entry.run_name))

@@ -414,11 +414,17 @@ class JobMagics(Magics):
         )
 
     def sandbox_start(self) -> InfoView:
-        from jobmagic.sandbox.server import ensure_sandbox_process
+        from jobmagic.config import Credentials, jobmagic_home
+        from jobmagic.sandbox.process import ensure_sandbox_process
 
         if self.sandbox is None or not self.sandbox.alive():
-            self.sandbox = ensure_sandbox_process()
-        self.session.use_credentials(self.sandbox.credentials())
+            self.sandbox = ensure_sandbox_process(jobmagic_home() / "sandbox")
+        source = self.sandbox.label
+        self.session.use_credentials(
+            Credentials(
+                self.sandbox.host, self.sandbox.token, host_source=source, token_source=source
+            )
+        )
         return InfoView.build(self.session, self.sandbox, headline="Sandbox running")
 
     def sandbox_stop(self) -> InfoView:

@@ -428,7 +428,7 @@ def test_runs_outliving_a_sandbox_killed_with_its_reaper_are_ended_by_the_next_o
     first = start_sandbox_process(data_dir, jobs_file=jobs_file, grace_period=1.0)
     pid = 0
     try:
-        with JobsClient(credentials=first.credentials()) as client:
+        with JobsClient(first.host, first.token) as client:
             app = client.find_app(SLEEP.app)
             name = client.trigger(deployment_id=app.deployment_id).job_run_name
             _poll(lambda: client.get_run(app.id, name).status == "RUNNING", 30, "the run starting")
@@ -440,7 +440,7 @@ def test_runs_outliving_a_sandbox_killed_with_its_reaper_are_ended_by_the_next_o
         with start_sandbox_process(data_dir, jobs_file=jobs_file) as second:
             # Found by pid and start time, the orphan's group is killed; its run has failed.
             _poll(lambda: not pid_alive(pid), 30, "the orphan ending")
-            with JobsClient(credentials=second.credentials()) as client:
+            with JobsClient(second.host, second.token) as client:
                 run = client.get_run(app.id, name)
         assert (run.status, run.error) == (RunStatus.FAILED, "sandbox stopped")
     finally:

@@ -1211,8 +1211,7 @@ def test_cli_serves_prints_connection_lines_and_stops(
     process = start_sandbox_process(data_dir, token=token)
     try:
         assert process.token == token and process.owned and process.alive()
-        credentials = process.credentials()
-        assert credentials.host == process.host and credentials.token == token
+        assert process.label == f"sandbox ({data_dir.resolve()})"
         banner = process.log_path.read_text()
         assert f"TFY_HOST={process.host}\n" in banner
         assert token not in banner  # a log file: `status --env` gives the token instead

@@ -4,11 +4,14 @@
 >>> with SandboxServer("/tmp/sb") as sandbox:               # doctest: +SKIP
 ...     print(sandbox.host, sandbox.token)
 
-Modules: ``jobs`` (declarations), ``store`` (SQLite), ``runner`` (child processes),
-``service`` (the API's operations), ``app`` (HTTP routes), ``faults`` (fault injection and
-request counts), ``transport`` (dropping connections), ``server`` (in-process server and
-separate-process launcher), ``address`` (the address file), ``render`` (JSON shapes),
-``events`` (the Kubernetes-like events of a run's pod).
+Modules: ``jobs`` (declarations), ``store`` (SQLite), ``runner`` (child processes, with
+``watcher`` reading their output, ``writer`` storing it and ``reaper`` ending them if the
+sandbox dies), ``service`` (the API's operations), ``app`` (the route table), ``handlers`` and
+``admin`` (the endpoints), ``guard`` (stats, faults and auth: the one middleware), ``query``
+(reading requests), ``faults`` (fault injection and request counts), ``transport`` (dropping
+connections), ``server`` (in-process server), ``process`` (the sandbox as its own process),
+``address`` (the address file), ``render`` (JSON shapes), ``events`` (the Kubernetes-like
+events of a run's pod).
 
 Importing this package is cheap: the web stack (starlette, uvicorn) is loaded only when a
 server name is first used, so ``read_sandbox_address`` works without the ``sandbox`` extra.
@@ -25,14 +28,12 @@ from jobmagic.sandbox.faults import ENDPOINTS, Fault
 from jobmagic.sandbox.jobs import JobsFileError, JobSpec, ParamDecl, load_jobs
 
 if TYPE_CHECKING:
-    from jobmagic.sandbox.server import (
+    from jobmagic.sandbox.process import (
         SandboxProcess,
-        SandboxServer,
-        default_data_dir,
         ensure_sandbox_process,
-        generate_token,
         start_sandbox_process,
     )
+    from jobmagic.sandbox.server import SandboxServer, generate_token
 
 __all__ = [
     "ENDPOINTS",
@@ -45,7 +46,6 @@ __all__ = [
     "SandboxError",
     "SandboxProcess",
     "SandboxServer",
-    "default_data_dir",
     "ensure_sandbox_process",
     "generate_token",
     "load_jobs",
@@ -54,12 +54,11 @@ __all__ = [
 ]
 
 _LAZY = {
-    "SandboxProcess": "jobmagic.sandbox.server",
+    "SandboxProcess": "jobmagic.sandbox.process",
     "SandboxServer": "jobmagic.sandbox.server",
-    "default_data_dir": "jobmagic.sandbox.server",
-    "ensure_sandbox_process": "jobmagic.sandbox.server",
+    "ensure_sandbox_process": "jobmagic.sandbox.process",
     "generate_token": "jobmagic.sandbox.server",
-    "start_sandbox_process": "jobmagic.sandbox.server",
+    "start_sandbox_process": "jobmagic.sandbox.process",
 }
 
 
