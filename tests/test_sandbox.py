@@ -1532,3 +1532,73 @@ def test_a_run_whose_command_cannot_start_has_a_failed_event_with_the_exit_code(
     ]
     assert f"exit code {run['exitCode']}" in events[1]["message"]
     assert "/no/such/program" in events[1]["message"]
+
+
+# --- one JobRun shape --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ended",
+    [
+        {},
+        {"status": "FINISHED", "end_time_ms": 1_700_000_002_600, "exit_code": 0},
+        {"status": "FAILED", "end_time_ms": 1_700_000_000_400, "exit_code": 3, "error": "boom"},
+        {"status": "TERMINATED", "end_time_ms": 1_700_000_009_000, "error": "sandbox stopped"},
+    ],
+)
+def test_the_sandbox_json_of_a_run_is_what_the_client_model_writes(ended: dict[str, Any]) -> None:
+    """render.run_json is the sandbox's fast copy of JobRun.to_api (the model's mapping cost
+    the list endpoint 10x its render time): read back by the client and written again by the
+    model, it must come out the same, key for key."""
+    from jobmagic.sandbox.render import run_json
+    from jobmagic.sandbox.store import RunRecord
+
+    fields: dict[str, Any] = {
+        "id": "run-1",
+        "name": "train-ab12c",
+        "application_id": "app-1",
+        "application_name": "train",
+        "deployment_id": "dep-1",
+        "deployment_version": "1",
+        "created_at_ms": 1_700_000_000_000,
+        "end_time_ms": None,
+        "status": "RUNNING",
+        "command": "python train.py --lr 0.1",
+        "params": {"lr": "0.1"},
+        "exit_code": None,
+        "error": None,
+        "triggered_by": "sandbox-user",
+    }
+    data = run_json(RunRecord(**{**fields, **ended}))
+    assert JobRun.from_api(data).to_api(drop_none=True) == data
+    assert ("endTime" in data) == ("duration" in data) == ("end_time_ms" in ended)
+
+
+def test_output_is_cut_into_lines_as_readline_would() -> None:
+    from jobmagic.sandbox.watcher import MAX_LINE, split_lines
+
+    assert split_lines(b"", eof=True) == ([], b"")
+    assert split_lines(b"a\n\nb", eof=False) == ([b"a\n", b"\n"], b"b")
+    long = b"x" * MAX_LINE
+    assert split_lines(long + b"y\n", eof=False) == ([long, b"y\n"], b"")
+    assert split_lines(long[:-1] + b"\n", eof=False) == ([long[:-1] + b"\n"], b"")
+    assert split_lines(long[:-1], eof=False) == ([], long[:-1])
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs sh and process groups")
+def test_a_grandchild_holding_the_pipes_does_not_hold_the_run_status(tmp_path: Path) -> None:
+    store = Store(tmp_path / "runs.db")
+    runner = Runner(store, grace_period=1.0)
+    try:
+        run_id = _new_run(store, "orphaned-pipes")
+        # The background sleep inherits stdout and stderr: the pipes stay open after sh exits.
+        runner.start(run_id, ["sh", "-c", "sleep 30 & echo started; exit 3"], cwd=tmp_path)
+        assert runner.wait(run_id, timeout=30)
+        ended = store.get_run_by_id(run_id)
+        assert ended is not None and (ended.status, ended.exit_code) == ("FAILED", 3)
+        assert [r.line for r in store.query_logs([run_id])] == ["started"]
+        assert ended.pid is not None
+        os.killpg(ended.pid, signal.SIGKILL)  # the sleep, still in the run's group
+    finally:
+        runner.stop()
+        store.close()

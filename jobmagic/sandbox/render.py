@@ -58,7 +58,12 @@ def subject_json() -> dict[str, str]:
 
 
 def run_json(run: RunRecord) -> dict[str, Any]:
-    """A JobRun. ``endTime``, ``duration``, ``exitCode`` and ``error`` appear once known."""
+    """A JobRun. ``endTime``, ``duration``, ``exitCode`` and ``error`` appear once known.
+
+    The same JSON as ``jobmagic.models.JobRun.to_api(drop_none=True)`` (a test holds them
+    to it), written directly: going through the model (enum, datetimes and back) took 10x
+    as long, which a list of 1,000 runs paid at every page.
+    """
     data: dict[str, Any] = {
         "id": run.id,
         "name": run.name,
