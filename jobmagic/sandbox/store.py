@@ -26,16 +26,19 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from jobmagic.models import RunStatus
 from jobmagic.sandbox.private import private_dir, touch_private
+from jobmagic.sandbox.records import (
+    TERMINAL,
+    EventRecord,
+    LogRecord,
+    RunRecord,
+    run_from_row,
+)
 
 __all__ = ["TERMINAL", "EventRecord", "LogRecord", "RunRecord", "Store"]
-
-TERMINAL = tuple(status.value for status in RunStatus if status.is_terminal)
 
 SortKey = Literal["startTime", "duration", "deploymentVersion", "triggeredBy", "status"]
 
@@ -93,62 +96,6 @@ _SORT_COLUMNS: Mapping[str, str] = {
     "triggeredBy": "triggered_by",
     "status": "status",
 }
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One row of ``runs``: everything the API shows about a run, plus the process id."""
-
-    id: str
-    name: str
-    application_id: str
-    application_name: str
-    deployment_id: str
-    deployment_version: str
-    created_at_ms: int
-    end_time_ms: int | None
-    status: str
-    command: str
-    params: Mapping[str, str]
-    exit_code: int | None
-    error: str | None
-    triggered_by: str
-    pid: int | None = None
-    pid_start: int | None = None
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
-
-
-@dataclass(frozen=True)
-class LogRecord:
-    """One log line: its run, nanosecond time, stream (``stdout``/``stderr``) and text."""
-
-    run_id: str
-    time_ns: int
-    stream: str
-    line: str
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    """One Kubernetes-like event of a run's pod, as the runner records it.
-
-    ``type`` is ``Normal`` or ``Warning``; ``category`` the spec's ``chart.category``;
-    ``on_container`` says the event is about the job's container rather than the pod.
-    ``seq`` and ``run_name`` are filled in when the event is read back.
-    """
-
-    run_id: str
-    time_ms: int
-    reason: str
-    type: str
-    message: str
-    category: str = "General"
-    on_container: bool = False
-    seq: int = 0
-    run_name: str = ""
 
 
 def new_run_id() -> str:
@@ -262,12 +209,12 @@ class Store:
             row = self._db.execute(
                 "SELECT * FROM runs WHERE application_id = ? AND name = ?", (application_id, name)
             ).fetchone()
-        return _run(row) if row else None
+        return run_from_row(row) if row else None
 
     def get_run_by_id(self, run_id: str) -> RunRecord | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return _run(row) if row else None
+        return run_from_row(row) if row else None
 
     def list_runs(
         self,
@@ -309,7 +256,7 @@ class Store:
                 "LIMIT :limit OFFSET :offset",
                 {**args, "limit": limit, "offset": offset},
             ).fetchall()
-        return [_run(row) for row in rows], int(total[0])
+        return [run_from_row(row) for row in rows], int(total[0])
 
     def active_runs(self) -> list[RunRecord]:
         """Runs not yet in a terminal state, oldest first."""
@@ -318,7 +265,7 @@ class Store:
             rows = self._db.execute(
                 f"SELECT * FROM runs WHERE status NOT IN ({marks}) ORDER BY seq", TERMINAL
             ).fetchall()
-        return [_run(row) for row in rows]
+        return [run_from_row(row) for row in rows]
 
     def mark_running(
         self,
@@ -515,25 +462,3 @@ class Store:
             rows = self._db.execute("SELECT id, first_seen_ms FROM apps").fetchall()
         known = {row[0]: int(row[1]) for row in rows}
         return {app_id: known[app_id] for app_id in ids}
-
-
-def _run(row: sqlite3.Row) -> RunRecord:
-    params = json.loads(row["params_json"])
-    return RunRecord(
-        id=row["id"],
-        name=row["name"],
-        application_id=row["application_id"],
-        application_name=row["application_name"],
-        deployment_id=row["deployment_id"],
-        deployment_version=row["deployment_version"],
-        created_at_ms=row["created_at_ms"],
-        end_time_ms=row["end_time_ms"],
-        status=row["status"],
-        command=row["command"],
-        params=params if isinstance(params, dict) else {},
-        exit_code=row["exit_code"],
-        error=row["error"],
-        triggered_by=row["triggered_by"],
-        pid=row["pid"],
-        pid_start=row["pid_start"],
-    )
