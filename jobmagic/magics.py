@@ -34,7 +34,7 @@ from jobmagic.views import DryRunView, InfoView, RunWaitProgress, SweepProgress
 
 if TYPE_CHECKING:
     from jobmagic.engine import TriggerPlan
-    from jobmagic.ledger import LedgerEntry
+    from jobmagic.ledger import LedgerEntry, LedgerQuery
     from jobmagic.reconcile import Verdict
     from jobmagic.sandbox.server import SandboxProcess
     from jobmagic.sweeps import SweepResult
@@ -233,29 +233,39 @@ class JobMagics(Magics):
         with _friendly_errors(args.out, self.user_ns):
             if args.reconcile:
                 print(_reconcile_summary(self.session.reconcile()))
-            entries = self._ledger_entries(args)
-            from jobmagic.frames import runs_to_dataframe
-
+            query = self._ledger_entries(args)
+            ledger = self.session.ledger
+            frame: Any = None
+            found: dict[Any, Any] = {}
             if args.metrics:
                 from jobmagic.metrics import frame_with_metrics
 
                 frame, found = frame_with_metrics(
-                    entries,
+                    ledger.page(query, size=None),
                     client=self.session.client,
                     metric_patterns=dict(self.session.settings.metric_patterns) or None,
                 )
-            else:
-                frame, found = runs_to_dataframe(entries), {}
+            elif args.out or args.table:
+                from jobmagic.frames import ledger_frame
+
+                frame = ledger_frame(ledger, query)  # every matching row, however many
         if args.out:
             self.user_ns[args.out] = frame
         if args.table:
             from jobmagic.frames import style_runs
 
-            return style_runs(frame)
-        note = _attempts_without_runs(entries)
+            return style_runs(frame)  # a large frame shows its first rows and says so
+        from dataclasses import replace
+
+        from jobmagic.widgets import RunsBoard
+        from jobmagic.widgets._pages import LedgerPages, ledger_sources
+
+        note = _attempts_without_runs(ledger.page(replace(query, with_run=False), size=None))
         if note:
             print(note)  # the board shows runs; these attempts have none to show
-        board = _board_for(self.session, entries)
+        # The board reads a page at a time (and counts every row) from the ledger.
+        pages = LedgerPages(ledger, replace(query, with_run=True), ledger_sources(self.session))
+        board = RunsBoard(pages=pages)
         if found:
             from jobmagic.metrics import seed_handles
 
@@ -263,33 +273,33 @@ class JobMagics(Magics):
             board.render()
         return board
 
-    def _ledger_entries(self, args: magic_args.JobRunsArgs) -> list[LedgerEntry]:
-        wanted = {str(s) for s in args.statuses}
-        refresh = not args.stored
-        entries = self.session.ledger.entries(
+    def _ledger_entries(self, args: magic_args.JobRunsArgs) -> LedgerQuery:
+        """The ledger query %job_runs lists, once the live runs it may show are refreshed
+        (the ledger keeps the fresh statuses, so the listing and its status filter read them).
+        """
+        from dataclasses import replace
+
+        from jobmagic.ledger import LedgerQuery
+
+        wanted = tuple(sorted({str(s) for s in args.statuses})) or None
+        query = LedgerQuery(
             session_id=None if args.all else self.session.session_id,
-            # With --refresh a stored live status may be stale: filter on the fresh ones.
-            statuses=sorted(wanted) if wanted and not refresh else None,
+            app=args.app or None,
             since=args.since,
+            limit=args.limit,
         )
-        if args.app:
-            entries = [
-                e for e in entries if args.app in (e.target, e.application_fqn, e.application_id)
-            ]
-        if refresh:
-            if wanted:
-                # An ended run keeps its status: only a live one may still come to match.
-                entries = [
-                    e
-                    for e in entries
-                    if e.run and (not e.run.is_terminal or str(e.run.status) in wanted)
-                ]
-            elif args.limit:
-                entries = entries[: args.limit]  # refresh only what will be shown
-            entries = self._refresh_entries(entries, strict=args.refresh)
-            if wanted:
-                entries = [e for e in entries if e.run and str(e.run.status) in wanted]
-        return entries[: args.limit] if args.limit else entries
+        if not args.stored:
+            ledger = self.session.ledger
+            if wanted or args.limit is None:
+                # Every live run that is listed, or may come to match the status filter (an
+                # ended run keeps its status); found through the status index.
+                live_statuses = tuple(str(s.value) for s in RunStatus if not s.is_terminal)
+                live = ledger.page(replace(query, statuses=live_statuses, limit=None), size=None)
+            else:
+                # Only what will be shown: the newest --limit runs.
+                live = [e for e in ledger.page(query, size=None) if e.run and not e.run.is_terminal]
+            self._refresh_entries(live, strict=args.refresh)
+        return replace(query, statuses=wanted)
 
     def _refresh_entries(
         self, entries: list[LedgerEntry], *, strict: bool = True
@@ -324,8 +334,11 @@ class JobMagics(Magics):
                     fresh[(app_id, run.name)] = run
         if fresh:
             self.session.ledger.update_runs(list(fresh.values()))
+        # Only the entries that changed are copied (the listing may hold 100,000).
         return [
-            replace(e, run=fresh.get((e.application_id or "", e.run_name or ""), e.run))
+            replace(e, run=fresh[key])
+            if (key := (e.application_id or "", e.run_name or "")) in fresh
+            else e
             for e in entries
         ]
 
