@@ -23,7 +23,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Final, NamedTuple
 
-from jobmagic.params._source import Source
+from jobmagic.params._source import SURROGATE_RE, Source
 from jobmagic.params._tree import Flow, Map, Node, Scalar
 
 __all__ = [
@@ -48,44 +48,48 @@ class NotFast(Exception):
 
 # --- the grammar -------------------------------------------------------------------------
 
-# Characters every plain scalar may hold anywhere, in flow and block context alike: no YAML
-# indicator, blank, break, quote, backslash, private-use sentinel or byte-order mark.
-_SAFE: Final = (
-    "A-Za-z0-9_.+/()~$=^;\u00a1-\u2027\u202a-\ud7ff\uf900-\ufefe\uff00-\ufffd\U00010000-\U000effff"
-)
-# ... and past a scalar's first character (`?` and `:` end a plain scalar in flow context).
-_FLOW_INNER: Final = _SAFE + "<>!&*%@`|#\\-"
-_FLOW_WORD: Final = f"[{_FLOW_INNER.replace('#', '')}][{_FLOW_INNER}]*"  # ` #` is a comment
-_FLOW_SCALAR: Final = f"(?:[{_SAFE}]|-(?=[{_FLOW_INNER}]))[{_FLOW_INNER}]*(?: +{_FLOW_WORD})*"
+# Every class is negated: a class of large Unicode ranges costs sre ~65,000 steps to compile
+# per use, and the nested grammar uses them dozens of times. Never in any of them: controls,
+# DEL to NBSP (the break \x85 among them), the breaks U+2028/9, a byte-order mark, and the
+# two non-characters; read_lines leaves bodies with a lone surrogate to YAML.
+_NOT_TEXT: Final = "\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ufeff\\ufffe\\uffff"
+_NOT_PLAIN: Final = _NOT_TEXT + " \\xa0"
+# A plain scalar's first character: no YAML indicator (nor `<`, as in `<<`, nor `\`).
+_FIRST: Final = f"[^{_NOT_PLAIN}\\-?:,\\[\\]{{}}#&*!|>'\"%@`<\\\\]"
+# Past it, in flow context (where `?` and `:` end a plain scalar); a new word after blanks
+# cannot start with `#` (that is a comment).
+_FLOW_INNER: Final = f"[^{_NOT_PLAIN}?:,\\[\\]{{}}'\"\\\\]"
+_FLOW_WORD: Final = f"[^{_NOT_PLAIN}?:,\\[\\]{{}}'\"\\\\#]{_FLOW_INNER}*"
+_FLOW_SCALAR: Final = f"(?:{_FIRST}|-(?={_FLOW_INNER})){_FLOW_INNER}*(?: +{_FLOW_WORD})*"
 # A key is one word: a simple key must be short, and `{a b: c}` is rare.
-_FLOW_KEY: Final = f"(?:[{_SAFE}]|-(?=[{_FLOW_INNER}]))[{_FLOW_INNER}]{{0,127}}"
-# In block context a plain scalar may also hold flow indicators, quotes, `?`, and a `:` that
-# is not followed by a blank; placeholder sentinels (private use) are plain characters too.
-_SENTINELS: Final = "\ue000-\uf8ff\U000f0000-\U0010fffd"
-_BLOCK_CHARS: Final = _FLOW_INNER + "?,\\[\\]{}'\"\\\\" + _SENTINELS
-# A run of block characters, `:` among them where a non-blank follows it: one class and
-# then whole runs, not one alternation per character (5x faster in a long scalar).
-_BLOCK_RUN: Final = f"[{_BLOCK_CHARS}]*(?::+(?=[^ \n])[{_BLOCK_CHARS}]*)*"
-_BLOCK_WORD: Final = f"(?:[{_BLOCK_CHARS.replace('#', '')}]|:+(?=[^ \n])){_BLOCK_RUN}"
-_BLOCK_SCALAR: Final = (
-    f"(?:[{_SAFE}{_SENTINELS}]|-(?=[{_BLOCK_CHARS}])){_BLOCK_RUN}(?: +{_BLOCK_WORD})*"
-)
-# Printable for YAML and not a line break, past ASCII (see yaml.reader.Reader.NON_PRINTABLE).
-_TEXT_HIGH: Final = "\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
-_TEXT: Final = " -~" + _TEXT_HIGH
+_FLOW_KEY: Final = f"(?:{_FIRST}|-(?={_FLOW_INNER})){_FLOW_INNER}{{0,127}}"
+# In block context a plain scalar holds anything but a `:` followed by a blank. Placeholder
+# sentinels (private use) are plain characters; flow_json sends values holding them back.
+_BLOCK_CHAR: Final = f"[^{_NOT_PLAIN}:]"
+_BLOCK_RUN: Final = f"{_BLOCK_CHAR}*(?::+(?=[^ \\n]){_BLOCK_CHAR}*)*"
+_BLOCK_WORD: Final = f"(?:[^{_NOT_PLAIN}:#]|:+(?=[^ \\n])){_BLOCK_RUN}"
+_BLOCK_SCALAR: Final = f"(?:{_FIRST}|-(?={_BLOCK_CHAR})){_BLOCK_RUN}(?: +{_BLOCK_WORD})*"
 # Quoted scalars with nothing to decode: no escapes in "...", `''` the only one in '...'.
-_SINGLE: Final = f"'(?:[ -&(-~{_TEXT_HIGH}]|'')*'"
-_DOUBLE: Final = f'"[ !#-\\[\\]-~{_TEXT_HIGH}]*"'
-_COMMENT: Final = f"#[\t{_TEXT}]*"
+_SINGLE: Final = f"'(?:[^{_NOT_TEXT}']|'')*'"
+_DOUBLE: Final = f'"[^{_NOT_TEXT}"\\\\]*"'
+_COMMENT: Final = (
+    "#[^\\x00-\\x08\\x0a-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ufeff\\ufffe\\uffff]*"  # tabs too
+)
+# Placeholder sentinels: a flow value holding one is typed after filling, by the slow path.
+_PRIVATE_USE_RE: Final = re.compile("[\ue000-\uf8ff\U000f0000-\U0010ffff]")
 _FLOW_DEPTH: Final = 3
 
 
 def _flow(depth: int) -> str:
-    """A flow sequence or mapping nested at most ``depth`` deep, on one line."""
+    """A flow sequence or mapping nested at most ``depth`` deep, on one line.
+
+    Each item is written once, followed by a comma that is not the last thing or by the
+    closing bracket: with the item twice (first, then after each comma) the pattern would
+    double per level, and compiling it would take seconds.
+    """
     item = _FLOW_SCALAR if depth == 1 else f"(?:{_FLOW_SCALAR}|{_flow(depth - 1)})"
-    pair = f"{_FLOW_KEY}: +{item}"
-    seq = f"\\[ *(?:{item} *(?:, *{item} *)*)?\\]"
-    mapping = f"\\{{ *(?:{pair} *(?:, *{pair} *)*)?\\}}"
+    seq = f"\\[ *(?:{item} *(?:, *(?=[^\\] ])|(?=\\])))*\\]"
+    mapping = f"\\{{ *(?:{_FLOW_KEY}: +{item} *(?:, *(?=[^}} ])|(?=\\}})))*\\}}"
     return f"(?:{seq}|{mapping})"
 
 
@@ -93,20 +97,20 @@ _FLOW: Final = _flow(_FLOW_DEPTH)
 _KEY: Final = "[a-z][a-z0-9_-]*"
 
 
-def _value(group: str) -> str:
-    """A top-level value; each kind named ``kind`` + ``group`` (names must be unique)."""
-    return (
-        f"(?:(?P<plain{group}>{_BLOCK_SCALAR})|(?P<single{group}>{_SINGLE})"
-        f"|(?P<double{group}>{_DOUBLE})|(?P<flow{group}>{_FLOW}))"
-    )
-
-
-_ENTRY_RE: Final = re.compile(f"^(?P<key>{_KEY}): +{_value('')}", re.MULTILINE)
-_LINE: Final = f"{_KEY}: +{_value('_')}(?: +{_COMMENT}| *)"
-_LINES_RE: Final = re.compile(f"(?:(?:{_LINE}| *(?:{_COMMENT})?)\n)*")
+_VALUE: Final = f"(?:{_BLOCK_SCALAR}|{_SINGLE}|{_DOUBLE}|{_FLOW})"
+# The lines the fast grammar holds, as one pattern: read_lines matches it once.
+_LINE: Final = f"{_KEY}: +{_VALUE}(?: +{_COMMENT}| *)"
+_LINES_RE: Final = re.compile(f"(?:(?:{_LINE}| *(?:{_COMMENT})?)\\n)*")
+# An entry of those lines, and its value: in them a value ends at its closing quote, or else
+# before the first ` #` or the blanks at the end of the line (neither occurs in one).
+_ENTRY_RE: Final = re.compile(
+    f"^(?P<key>{_KEY}): +(?:(?P<single>'(?:[^'\\n]|'')*')|(?P<double>\"[^\"\\n]*\")"
+    "|(?P<other>[^\\n ]+(?: +(?=[^ #\\n])[^\\n ]+)*))",
+    re.MULTILINE,
+)
 # A flow sequence's opening `[`, its first item and then a run of `item,`: see squeeze.
 _OPEN_RUN_RE: Final = re.compile(
-    f"{_KEY}: +\\[ *(?:{_FLOW_SCALAR}|{_FLOW}) *,(?P<run>(?: *(?:{_FLOW_SCALAR}|{_FLOW}) *,)+)"
+    f"{_KEY}: +\\[ *{_FLOW_SCALAR} *,(?P<run>(?: *{_FLOW_SCALAR} *,)+)"
 )
 
 
@@ -126,6 +130,8 @@ def read_lines(yaml_text: str, source: Source) -> FastPart:
     >>> [getattr(node, "value", None) for node in part.nodes], part.restart, part.stop
     (['lr', '0.1'], 8, 19)
     """
+    if SURROGATE_RE.search(yaml_text):  # not text: YAML says where
+        return FastPart([], 0, 0)
     text = yaml_text if yaml_text.endswith("\n") else yaml_text + "\n"
     stop = min(_LINES_RE.match(text).end(), len(yaml_text))  # type: ignore[union-attr]
     nodes: list[Node] = []
@@ -138,14 +144,15 @@ def read_lines(yaml_text: str, source: Source) -> FastPart:
         counted = start
         last_start = start
         nodes.append(Scalar(match.group("key"), True, line, 1, start))
-        kind = match.lastgroup
-        at = match.start(kind)  # type: ignore[arg-type]
-        value = match.group(kind)  # type: ignore[arg-type]
+        kind = match.lastgroup or ""
+        at = match.start(kind)
+        value = match.group(kind)
         column = at - start + 1
-        if kind == "plain":
-            nodes.append(Scalar(value, True, line, column, at))
-        elif kind == "flow":
-            nodes.append(Flow(value, line, column, at))
+        if kind == "other":
+            if value[0] in "[{":
+                nodes.append(Flow(value, line, column, at))
+            else:
+                nodes.append(Scalar(value, True, line, column, at))
         elif kind == "single":
             nodes.append(Scalar(value[1:-1].replace("''", "'"), False, line, column, at))
         else:
@@ -237,6 +244,8 @@ def flow_json(values: Sequence[Flow]) -> list[str]:
     ['[1,0.10,"abc",true,"010",{"1":"a b"}]']
     """
     text = "\n".join(value.text for value in values)
+    if _PRIVATE_USE_RE.search(text):
+        raise NotFast
     text = text.replace(", ", ",").replace(": ", ":")
     if " " in text:
         text = _BLANKS_RE.sub("", text)
@@ -272,7 +281,7 @@ def flow_items(value: Flow) -> list[str]:
     ['0.1', 'a b', '1e-3']
     """
     inner = value.text[1:-1]
-    if value.text[0] != "[" or "[" in inner or "{" in inner:
+    if value.text[0] != "[" or "[" in inner or "{" in inner or _PRIVATE_USE_RE.search(inner):
         raise NotFast
     items = [item.strip(" ") for item in inner.split(",")]
     return items if items != [""] else []
