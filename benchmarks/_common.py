@@ -8,6 +8,7 @@ A benchmark module exposes ``run(quick: bool) -> list[Row]`` and ``main()``;
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import platform
 import re
@@ -98,10 +99,10 @@ def row_problems(row: Any) -> list[str]:
         value = row[key]
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
             problems.append(f"{key} must be a positive number, not {value!r}")
-    if not problems and abs(row["ratio"] - row["jobmagic_s"] / row["baseline_s"]) > 1e-6 * max(
-        1.0, row["ratio"]
-    ):
-        problems.append(f"ratio {row['ratio']} is not jobmagic_s / baseline_s")
+    if not problems:
+        expected = row["jobmagic_s"] / row["baseline_s"]
+        if not math.isclose(row["ratio"], expected, rel_tol=1e-9):
+            problems.append(f"ratio {row['ratio']} is not jobmagic_s / baseline_s")
     return problems
 
 
@@ -131,7 +132,7 @@ def target_met(row: Row) -> bool | None:
     else:
         bound *= _SCALE.get(unit, 1.0)
         value = row["jobmagic_s"] - row["baseline_s"] if added else row["jobmagic_s"]
-    if value != value:  # NaN: the figure is missing
+    if math.isnan(value):  # the figure is missing
         return False
     return value <= bound if op in ("≤", "<=") else value >= bound
 
@@ -281,7 +282,7 @@ def jobmagic_shell(sandbox: SandboxProcess, ledger: Path) -> Iterator[Interactiv
 def format_figure(value: float, unit: str = "s") -> str:
     """``0.0031`` → ``3.1 ms``, ``12.5`` → ``12.50 s``; other units as they are
     (``45.25`` → ``45.2 MB``, ``1.0`` → ``1 calls``)."""
-    if value != value:
+    if math.isnan(value):
         return "—"
     if unit != "s":
         whole = value == int(value) or value >= 1000
@@ -304,7 +305,7 @@ def format_table(rows: list[Row]) -> str:
                 row["what"],
                 format_figure(row["jobmagic_s"], unit),
                 format_figure(row["baseline_s"], unit),
-                "—" if ratio != ratio else f"{ratio:.2f}x",
+                "—" if math.isnan(ratio) else f"{ratio:.2f}x",
                 row["target"] or "—",
                 "FAILED" if "error" in row else {True: "yes", False: "NO", None: "—"}[met],
             )
