@@ -134,10 +134,13 @@ class RunsBoard:
         if pages is not None and sources:
             raise ValueError("RunsBoard: give sources or pages, not both")
         self._lock = threading.RLock()
-        self._list_pages = ListPages(sources) if pages is None else None
-        self._pages: RunPages = pages if pages is not None else ListPages()
-        if self._list_pages is not None:
-            self._pages = self._list_pages
+        # Rows given as a list can grow (add); rows from pages are the pages' to say.
+        self._list_pages: ListPages | None = None
+        self._pages: RunPages
+        if pages is None:
+            self._pages = self._list_pages = ListPages(sources)
+        else:
+            self._pages = pages
         self._page_size = max(1, int(page_size))
         self._page = 0
         self._note = note
@@ -782,11 +785,7 @@ class RunsBoard:
         """``12 runs: 3 running · 9 finished`` (under the board's note, if it has one);
         with several pages, the counts of every page and which page is shown."""
         if self._paged():
-            counts = self.status_counts
-            total = sum(counts.values())
-            noun = "run" if total == 1 else "runs"
-            summary = _format_counts(state_counts(counts))
-            text = f"{total:,} {noun}: {summary} · {self._page_text()}"
+            text = f"{self._summary()} · {self._page_text()}"
         else:
             text = render_runs_text(self._entries_snapshot())
         return f"{self._note}\n{text}" if self._note else text
@@ -804,17 +803,20 @@ class RunsBoard:
             return table
         return f"<pre class='jobmagic-sweep-summary'>{html.escape(self._note)}</pre>{table}"
 
-    def _paged_snapshot_html(self, metrics: list[dict[str, float]]) -> str:
-        # The saved copy of one page: what a reader without widgets needs to know that there
-        # are more runs than it shows, and how they stand.
+    def _summary(self) -> str:
+        """``10,000 runs: 5,000 finished · 2,500 failed`` over every page."""
         counts = self.status_counts
         total = sum(counts.values())
         noun = "run" if total == 1 else "runs"
-        summary = _format_counts(state_counts(counts))
+        return f"{total:,} {noun}: {_format_counts(state_counts(counts))}"
+
+    def _paged_snapshot_html(self, metrics: list[dict[str, float]]) -> str:
+        # The saved copy of one page: what a reader without widgets needs to know that there
+        # are more runs than it shows, and how they stand.
         table = runs_table_html(self._entries_snapshot(), metrics=metrics)
         return (
             f'<div class="jobmagic-snapshot jobmagic-board">{style_block()}'
-            f'<div class="jobmagic-board-counts">{total:,} {noun}: {html.escape(summary)}</div>'
+            f'<div class="jobmagic-board-counts">{html.escape(self._summary())}</div>'
             f'<div class="jobmagic-board-page">{html.escape(self._page_text())}</div>'
             f"{table}</div>"
         )
