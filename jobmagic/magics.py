@@ -10,7 +10,7 @@ the cell still fails so "Run All" stops there.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import (
@@ -28,14 +28,16 @@ from jobmagic.errors import JobmagicError
 from jobmagic.magic_args import UsageError
 from jobmagic.magic_help import documented
 from jobmagic.models import JobRun, RunStatus
-from jobmagic.session import JobSession, ResolvedTarget, Target
+from jobmagic.session import JobSession, Target
 from jobmagic.settings import JobMagic
-from jobmagic.views import DryRunView, InfoView, RunWaitProgress, SweepProgress
+from jobmagic.waiting import not_finished, stopped_waiting
+from jobmagic.widgets.text_views import DryRunView, InfoView, RunWaitProgress, SweepProgress
+from jobmagic.widgets.text_views import attempts_without_runs as _attempts_without_runs
+from jobmagic.widgets.text_views import reconcile_summary as _reconcile_summary
 
 if TYPE_CHECKING:
     from jobmagic.engine import TriggerPlan
     from jobmagic.ledger import LedgerEntry, LedgerQuery
-    from jobmagic.reconcile import Verdict
     from jobmagic.sandbox.server import SandboxProcess
     from jobmagic.sweeps import SweepResult
     from jobmagic.tracking import RunHandle
@@ -192,8 +194,8 @@ class JobMagics(Magics):
         except TimeoutError as exc:
             raise UsageError(str(exc)) from None
         except KeyboardInterrupt:
-            raise UsageError(_stopped_waiting(handles, args.cancel_on_interrupt, single)) from None
-        problem = _not_finished(handles, runs, single)
+            raise UsageError(stopped_waiting(handles, args.cancel_on_interrupt, single)) from None
+        problem = not_finished(handles, runs, single)
         if problem:
             raise UsageError(problem)
 
@@ -465,132 +467,3 @@ _SANDBOX_ACTIONS: dict[str, Callable[[JobMagics], Any]] = {
     "stop": JobMagics.sandbox_stop,
     "status": JobMagics.sandbox_status,
 }
-
-
-_ATTEMPT_NOTES = {
-    "pending": "pending (sent, never answered: --reconcile looks for its run)",
-    "unknown": "with an unknown outcome (--reconcile looks for its run)",
-    "ambiguous": "ambiguous (several runs match: {candidates})",
-    "not-created": "not created (no run was made: safe to trigger again)",
-    "rejected": "rejected by the server",
-}
-
-
-def _attempts_without_runs(entries: Sequence[LedgerEntry]) -> str:
-    """One line about the listed attempts that have no run, by state."""
-    groups: dict[str, list[LedgerEntry]] = {}
-    for entry in entries:
-        if entry.run is None:
-            groups.setdefault(entry.state.value, []).append(entry)
-    parts = []
-    for state, text in _ATTEMPT_NOTES.items():
-        found = groups.get(state, [])
-        if found:
-            candidates = ", ".join(sorted({c for e in found for c in e.candidates})[:6])
-            parts.append(f"{len(found)} {text.format(candidates=candidates)}")
-    if not parts:
-        return ""
-    return "Attempts without a run (see --table): " + "; ".join(parts) + "."
-
-
-def _reconcile_summary(verdicts: Sequence[Verdict]) -> str:
-    if not verdicts:
-        return "Reconciled: no attempt had an unknown outcome."
-    counts: dict[str, int] = {}
-    for verdict in verdicts:
-        state = verdict.state.value if verdict.decided else "still unknown"
-        counts[state] = counts.get(state, 0) + 1
-    parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    lines = [f"Reconciled {len(verdicts)} attempt(s) against the server: {parts}."]
-    lines += [
-        f"  attempt {v.attempt_id}: {', '.join(v.candidates)}" for v in verdicts if v.candidates
-    ]
-    return "\n".join(lines)
-
-
-def _ended_text(run: JobRun) -> str:
-    """``train-x ended FAILED with exit code 3: the error``."""
-    detail = f" with exit code {run.exit_code}" if run.exit_code is not None else ""
-    error = f": {' '.join(run.error.split())[:300]}" if run.error else ""
-    return f"{run.name} ended {run.status}{detail}{error}"
-
-
-def _not_finished(handles: Sequence[RunHandle], runs: Sequence[JobRun], single: bool) -> str:
-    """What to say when runs ended but not FINISHED; empty when they all finished."""
-    failed = [run for run in runs if run.status != RunStatus.FINISHED]
-    if not failed:
-        return ""
-    if single:
-        app = handles[0].application_fqn
-        job = f" (job {app})" if app else ""
-        return (
-            f"Run {_ended_text(failed[0])}{job}. See its logs with run.logs() or the card's "
-            "Logs panel."
-        )
-    names = ", ".join(_ended_text(run) for run in failed[:5])
-    more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
-    return (
-        f"{len(failed)} of {len(runs)} runs did not finish: {names}{more}. "
-        "See their logs with run.logs() or the cards' Logs panels."
-    )
-
-
-def _stopped_waiting(handles: Sequence[RunHandle], cancel: bool, single: bool) -> str:
-    """What Ctrl-C during --wait says; with ``cancel`` (--cancel-on-interrupt) the runs
-    still going are asked to terminate first."""
-    live = [handle for handle in handles if not handle.run.is_terminal]
-    if single:
-        handle = handles[0]
-        if not cancel:
-            return (
-                f"Stopped waiting; {handle.name} is still {handle.status} on the server. "
-                "Terminate it with the card's Terminate button or run.terminate() "
-                "(-o run keeps the handle), or add --cancel-on-interrupt next time."
-            )
-        try:
-            message = handle.terminate()
-        except JobmagicError as exc:
-            return f"Stopped waiting. Terminating {handle.name} failed: {exc}"
-        return f"Stopped waiting and asked {handle.name} to terminate ({message})."
-    if cancel:
-        for handle in live:
-            with suppress(JobmagicError):  # one that cannot be stopped does not stop others
-                handle.terminate()
-        return f"Stopped waiting and asked {len(live)} runs to terminate."
-    return (
-        f"Stopped waiting; {len(live)} runs are still going. Stop them with "
-        "RUNS.terminate() (RUNS is your -o variable) or the board's Terminate all."
-    )
-
-
-def _board_for(session: JobSession, entries: Sequence[LedgerEntry]) -> Any:
-    """Handles for the ledger's acknowledged runs, shown as one live board."""
-    from jobmagic.widgets import RunsBoard
-
-    # A run already shown (a card, an earlier board) keeps its one handle: every view of it
-    # is then kept current by the same tracker updates, and %jobmagic counts it once.
-    known: dict[tuple[str | None, str | None], RunHandle] = {
-        (h.application_id, h.name): h for h in session.handles
-    }
-    handles = []
-    for entry in entries:
-        if entry.run is None:
-            continue
-        existing = known.get((entry.application_id, entry.run_name))
-        if existing is not None:
-            if entry.run.is_terminal and not existing.run.is_terminal:
-                existing._apply(entry.run, None)  # the listing just learnt it ended
-            handles.append(existing)
-            continue
-        resolved = ResolvedTarget(
-            Target(application_id=entry.application_id or "?"),
-            None,
-            entry.application_id,
-            entry.deployment_id,
-        )
-        handles.append(
-            session.handle_for(
-                resolved, entry.run, params=entry.params, application_fqn=entry.application_fqn
-            )
-        )
-    return RunsBoard(handles)

@@ -9,7 +9,6 @@ all at once.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -121,8 +120,8 @@ class SweepResult:
         ``timeout`` seconds pass first (the runs keep going). Ctrl-C stops the wait, not the
         runs.
         """
-        from jobmagic.views import SweepProgress
         from jobmagic.waiting import wait_for
+        from jobmagic.widgets.text_views import SweepProgress
 
         view = SweepProgress() if progress else None
         return wait_for(self.handles, timeout, view=view, on_update=on_update)
@@ -199,27 +198,14 @@ class SweepResult:
     def _ipython_display_(self) -> None:
         """Displayed: the live board under the summary, with a display id, so the saved
         notebook's copy follows the runs to their end (not "6 queued" forever)."""
-        if not self.handles:
-            from IPython.display import display
+        from jobmagic.widgets.bundles import show
 
-            display(self._repr_mimebundle_(), raw=True)
-            return
-        from jobmagic.widgets import RunsBoard
-
-        RunsBoard(self.handles, actions=self, note=self.summary())._ipython_display_()
+        show(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        text = self.summary()
-        summary_html = f"<pre class='jobmagic-sweep-summary'>{html.escape(text)}</pre>"
-        if not self.handles:
-            return {"text/plain": text, "text/html": summary_html}
-        from jobmagic.widgets import RunsBoard
+        from jobmagic.widgets.bundles import bundle_for
 
-        board = RunsBoard(self.handles, actions=self)
-        bundle = board._repr_mimebundle_(include=include, exclude=exclude)
-        bundle["text/plain"] = text + "\n" + str(bundle.get("text/plain", ""))
-        bundle["text/html"] = summary_html + str(bundle.get("text/html", ""))
-        return bundle
+        return bundle_for(self, include, exclude)
 
 
 def run_sweep(

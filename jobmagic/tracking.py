@@ -10,7 +10,6 @@ whichever cell happens to be running.
 from __future__ import annotations
 
 import contextlib
-import html
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -347,52 +346,32 @@ class RunHandle:
 
     # -- display -----------------------------------------------------------------------
 
+    @property
+    def shows_card(self) -> bool:
+        """Whether this run is shown as its live card (else as its static copy)."""
+        return self._backend.show_cards
+
+    def prepare_display(self) -> None:
+        """Fetch, once, what a view of this run shows beyond its JobRun (views make no
+        HTTP calls): why a run that had already failed ended (its events), and its metrics
+        (one search)."""
+        self._fetch_events_on_end(self._run)
+        _ = self.metrics
+
     def __repr__(self) -> str:
         return f"<RunHandle {self.name} {self.status} app={self.application_fqn!r}>"
 
     def _ipython_display_(self) -> None:
         """Displayed: the live card (with cards off, the static copy), with a display id,
         so the saved notebook's copies follow the run to its end."""
-        self._fetch_events_on_end(self._run)
-        _ = self.metrics  # fetched once when first shown (one search), like the events
-        if self._backend.show_cards:
-            from jobmagic.widgets import RunCard
+        from jobmagic.widgets.bundles import show
 
-            RunCard(self)._ipython_display_()
-            return
-        from jobmagic.widgets.snapshot import SnapshotView
-
-        SnapshotView(self).show()
+        show(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        # A handle that never saw its run end (attached to a run that had already failed)
-        # fetches the events now, once, so its card and snapshot can say why.
-        self._fetch_events_on_end(self._run)
-        _ = self.metrics  # fetched once when first shown (one search), like the events
-        if self._backend.show_cards:
-            from jobmagic.widgets import RunCard
+        from jobmagic.widgets.bundles import bundle_for
 
-            return RunCard(self)._repr_mimebundle_(include=include, exclude=exclude)
-        return self._static_bundle()
-
-    def _static_bundle(self) -> dict[str, Any]:
-        try:
-            from jobmagic.widgets.static import render_run_html, render_run_text
-        except ImportError:  # pragma: no cover - widgets ship with the package
-            text = repr(self)
-            return {"text/plain": text, "text/html": f"<pre>{html.escape(text)}</pre>"}
-        kwargs: dict[str, Any] = {
-            "params": self.params,
-            "application_fqn": self.application_fqn,
-            "url": self.url,
-            "rerun_of": self.rerun_of,
-        }
-        return {
-            "text/plain": render_run_text(self._run, **kwargs),
-            "text/html": render_run_html(
-                self._run, events=self._events, metrics=self.metric_series, **kwargs
-            ),
-        }
+        return bundle_for(self, include, exclude)
 
 
 def _session_of(backend: Backend) -> JobSession:

@@ -4,7 +4,8 @@ The loop keeps every run polled (a subscription each: the tracker then lists eac
 application once per tick), hands each pass to a view that may show progress (the
 ``--wait`` status line, a sweep's progress line: each decides how often it writes), and
 ends when every run has ended, at the timeout (:class:`TimeoutError`; the runs keep going),
-or at Ctrl-C (:class:`KeyboardInterrupt`, for the caller to decide whether to stop the runs).
+or at Ctrl-C (:class:`KeyboardInterrupt`, for the caller to decide whether to stop the runs:
+:func:`stopped_waiting`). :func:`not_finished` says which runs ended without finishing.
 
 >>> runs = wait_for([handle_a, handle_b], timeout=600)   # doctest: +SKIP
 """
@@ -13,13 +14,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Protocol
+
+from jobmagic.errors import JobmagicError
+from jobmagic.models import RunStatus
 
 if TYPE_CHECKING:
     from jobmagic.models import JobRun
     from jobmagic.tracking import RunHandle
 
-__all__ = ["WaitView", "timeout_message", "wait_for"]
+__all__ = [
+    "WaitView",
+    "ended_text",
+    "not_finished",
+    "stopped_waiting",
+    "timeout_message",
+    "wait_for",
+]
 
 #: How often the loop looks at the runs: short, so the end and Ctrl-C are seen at once.
 POLL_SECONDS = 0.1
@@ -96,6 +108,61 @@ def timeout_message(
     return (
         f"{left} of {len(handles)} runs are still going after {timeout:g} s; they keep "
         f"going. Wait again with {subject}.wait(), or stop them with {subject}.terminate()."
+    )
+
+
+def ended_text(run: JobRun) -> str:
+    """``train-x ended FAILED with exit code 3: the error``."""
+    detail = f" with exit code {run.exit_code}" if run.exit_code is not None else ""
+    error = f": {' '.join(run.error.split())[:300]}" if run.error else ""
+    return f"{run.name} ended {run.status}{detail}{error}"
+
+
+def not_finished(handles: Sequence[RunHandle], runs: Sequence[JobRun], single: bool) -> str:
+    """What to say when runs ended but not FINISHED; empty when they all finished."""
+    failed = [run for run in runs if run.status != RunStatus.FINISHED]
+    if not failed:
+        return ""
+    if single:
+        app = handles[0].application_fqn
+        job = f" (job {app})" if app else ""
+        return (
+            f"Run {ended_text(failed[0])}{job}. See its logs with run.logs() or the card's "
+            "Logs panel."
+        )
+    names = ", ".join(ended_text(run) for run in failed[:5])
+    more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+    return (
+        f"{len(failed)} of {len(runs)} runs did not finish: {names}{more}. "
+        "See their logs with run.logs() or the cards' Logs panels."
+    )
+
+
+def stopped_waiting(handles: Sequence[RunHandle], cancel: bool, single: bool) -> str:
+    """What Ctrl-C during a wait says (``single``: of one run, else of a sweep); with
+    ``cancel`` (--cancel-on-interrupt) the runs still going are asked to terminate first."""
+    live = [handle for handle in handles if not handle.run.is_terminal]
+    if single:
+        handle = handles[0]
+        if not cancel:
+            return (
+                f"Stopped waiting; {handle.name} is still {handle.status} on the server. "
+                "Terminate it with the card's Terminate button or run.terminate() "
+                "(-o run keeps the handle), or add --cancel-on-interrupt next time."
+            )
+        try:
+            message = handle.terminate()
+        except JobmagicError as exc:
+            return f"Stopped waiting. Terminating {handle.name} failed: {exc}"
+        return f"Stopped waiting and asked {handle.name} to terminate ({message})."
+    if cancel:
+        for handle in live:
+            with suppress(JobmagicError):  # one that cannot be stopped does not stop others
+                handle.terminate()
+        return f"Stopped waiting and asked {len(live)} runs to terminate."
+    return (
+        f"Stopped waiting; {len(live)} runs are still going. Stop them with "
+        "RUNS.terminate() (RUNS is your -o variable) or the board's Terminate all."
     )
 
 

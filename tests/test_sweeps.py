@@ -212,3 +212,62 @@ def test_sigkill_during_a_sweep_leaves_every_run_the_sandbox_knows_in_the_ledger
     assert set(found) == unanswered  # every run the server started now has its attempt
     still = {e.params["name"] for e in after.values() if e.state is AttemptState.PENDING}
     assert still == pending - unanswered  # never sent, or not yet: undecided, not guessed
+
+
+def test_every_entry_point_refuses_bad_input_before_the_ledger_or_the_server_sees_it(
+    noop_sandbox: SandboxServer, session: JobSession
+) -> None:
+    from jobmagic import engine
+    from jobmagic.session import Target
+
+    resolved = session.resolve(Target("test:sweeps:noop"))
+    noop_sandbox.reset_stats()
+    attempts = [
+        lambda: jobmagic.trigger("test:sweeps:noop", {"nmae": "x"}, session=session),
+        lambda: jobmagic.trigger(
+            "test:sweeps:noop", {"name": "x"}, command="echo hi", session=session
+        ),
+        # One bad run refuses the whole sweep: none of the good ones is sent either.
+        lambda: jobmagic.sweep(
+            "test:sweeps:noop", runs=[{"name": "a"}, {"nmae": "b"}], session=session
+        ),
+        lambda: engine.plan(resolved, [{"name": 3}]),  # type: ignore[dict-item]
+    ]
+    for attempt in attempts:
+        with pytest.raises(jobmagic.ParamsError):
+            attempt()
+    assert noop_sandbox.stats().get("trigger", 0) == 0
+    assert session.ledger.entries(session_id=session.session_id) == []
+
+
+def test_a_single_run_is_a_sweep_of_one_and_sends_the_planned_request(
+    noop_sandbox: SandboxServer, session: JobSession
+) -> None:
+    from jobmagic import engine
+    from jobmagic.session import Target
+
+    resolved = session.resolve(Target("test:sweeps:noop"))
+    one = engine.plan(resolved, [{"name": "solo"}], alias="solo-run")
+    assert one.requests[0].json == {
+        "deploymentId": resolved.deployment_id,  # the deployment names the target by itself
+        "input": {"params": {"name": "solo"}},
+        "metadata": {"job_run_name_alias": "solo-run"},
+    }
+    handle = engine.trigger_one(session, one)
+    many = engine.start(session, engine.plan(resolved, [{"name": "a"}, {"name": "b"}]))
+    assert handle.params == {"name": "solo"}
+    assert sorted(h.params["name"] for h in many) == ["a", "b"]
+    entries = session.ledger.entries(session_id=session.session_id)
+    assert sorted(e.state.value for e in entries) == ["acknowledged"] * 3
+    assert noop_sandbox.stats()["trigger"] == 3
+
+
+def test_a_rejected_single_run_raises_its_error_and_is_settled(
+    noop_sandbox: SandboxServer, session: JobSession
+) -> None:
+    noop_sandbox.set_faults(Fault.status(409, "trigger", times=1))
+    with pytest.raises(jobmagic.ConflictError):
+        jobmagic.trigger("test:sweeps:noop", {"name": "x"}, session=session)
+    (entry,) = session.ledger.entries(session_id=session.session_id)
+    assert entry.state == AttemptState.REJECTED
+    assert noop_sandbox.stats()["trigger"] == 1

@@ -25,9 +25,9 @@ from jobmagic.frames import plot_timeline
 from jobmagic.models import JobRun, RunStatus
 from jobmagic.sandbox import SandboxServer
 from jobmagic.tracking import RunHandle
-from jobmagic.views import ProgressPrinter, sweep_progress_text
 from jobmagic.widgets import RunsBoard
 from jobmagic.widgets._live import LiveOutput, live_outputs
+from jobmagic.widgets.text_views import ProgressPrinter, sweep_progress_text
 
 DEADLINE = 60.0
 WIDGET = "application/vnd.jupyter.widget-view+json"

@@ -46,6 +46,7 @@ from jobmagic.widgets._format import (
     short_error,
     status_state,
 )
+from jobmagic.widgets.snapshot import snapshot_bundle
 from jobmagic.widgets.static import RunEntry, render_runs_text, stylesheet
 
 EVIL = "<script>alert(1)</script>"
@@ -307,9 +308,55 @@ def test_safe_url_only_allows_http() -> None:
 def test_static_modules_do_not_import_ipywidgets() -> None:
     code = (
         "import sys, jobmagic.widgets, jobmagic.widgets.static, jobmagic.widgets._format;"
+        "import jobmagic.widgets.text_views, jobmagic.widgets.bundles;"
         "assert 'ipywidgets' not in sys.modules, 'ipywidgets imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+class _OfflineBackend:
+    """Just enough of a session for a handle that is only shown (it never asks the server)."""
+
+    def __init__(self, show_cards: bool) -> None:
+        self.show_cards = show_cards
+        self.host = "http://127.0.0.1:1"
+
+    @property
+    def client(self) -> Any:
+        raise AssertionError("a view asked the server")
+
+    @property
+    def tracker(self) -> Any:
+        raise AssertionError("an ended run is not tracked")
+
+    def record_runs(self, runs: Any) -> None:
+        pass
+
+
+def test_bundle_for_is_the_one_way_a_run_and_a_sweep_are_shown(quiet: None) -> None:
+    from jobmagic.sweeps import SweepResult
+    from jobmagic.tracking import RunHandle
+    from jobmagic.widgets import bundle_for
+
+    run = make_run(status="FINISHED", exit_code=0, duration=3.0)
+    static = RunHandle(_OfflineBackend(show_cards=False), run, params={"lr": "0.1"})
+    bundle = bundle_for(static)
+    assert set(bundle) == {"text/plain", "text/html"}  # cards off: the static copy only
+    assert static._repr_mimebundle_() == bundle
+    assert "<th>lr</th><td>0.1</td>" in bundle["text/html"]
+    assert "FINISHED" in bundle["text/plain"]
+    carded = RunHandle(_OfflineBackend(show_cards=True), run, params={"lr": "0.1"})
+    assert "application/vnd.jupyter.widget-view+json" in bundle_for(carded)
+    sweep = SweepResult(handles=[static])
+    swept = sweep._repr_mimebundle_()
+    assert swept.keys() == bundle_for(sweep).keys()  # each call draws a new board
+    assert swept["text/plain"].startswith("Triggered 1 of 1 runs")
+    assert "jobmagic-sweep-summary" in swept["text/html"]
+    empty = bundle_for(SweepResult())
+    assert empty == {
+        "text/plain": "Triggered 0 of 0 runs in 0.0 s.",
+        "text/html": "<pre class='jobmagic-sweep-summary'>Triggered 0 of 0 runs in 0.0 s.</pre>",
+    }
 
 
 # --- static snapshots ------------------------------------------------------------------
@@ -1068,7 +1115,7 @@ def test_a_failed_runs_card_and_snapshot_show_its_events_fetched_once(
         wait_until(lambda: "BackOff" in card.events_box.value, what="events on the card")
         assert [event.reason for event in failed.events][-2:] == ["Error", "BackOff"]
         assert "exit code 3" in card.events_box.value
-        snapshot = failed._static_bundle()["text/html"]
+        snapshot = snapshot_bundle(failed)["text/html"]
         for text in ("Events", "Error", "BackOff", "exit code 3"):
             assert text in snapshot and text in card.snapshot_html()
         assert finished.events == ()

@@ -1,4 +1,5 @@
-"""Views of runs: the live run card, the runs board, the trigger form, and static snapshots.
+"""Views of runs: the live run card, the runs board, the trigger form, static snapshots and
+text views — and :func:`bundle_for`, the one way any jobmagic object is shown.
 
 Views only: they make no HTTP calls, and get their data and actions from a
 :class:`RunSource` (a :class:`jobmagic.RunHandle` in practice). The widget
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from jobmagic._lazy import lazy_attributes
 from jobmagic.widgets._source import RunSource
+from jobmagic.widgets.bundles import bundle_for, show
 from jobmagic.widgets.static import render_run_html, render_run_text, render_runs_html
 
 if TYPE_CHECKING:
@@ -27,12 +29,14 @@ __all__ = [
     "RunSource",
     "RunsBoard",
     "TriggerFormView",
+    "bundle_for",
     "render_run_html",
     "render_run_text",
     "render_runs_html",
+    "show",
 ]
 
-# Importing ipywidgets costs ~0.2 s; `jobmagic.views` only needs the formatters.
+# Importing ipywidgets costs ~0.2 s; the text views and bundle_for only need the formatters.
 _LAZY = {
     "RunCard": "jobmagic.widgets.card",
     "RunsBoard": "jobmagic.widgets.board",

@@ -15,7 +15,23 @@ from jobmagic.widgets._live import LiveOutput
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets.static import render_run_html, render_run_text
 
-__all__ = ["SnapshotView"]
+__all__ = ["SnapshotView", "snapshot_bundle"]
+
+
+def snapshot_bundle(source: RunSource) -> dict[str, Any]:
+    """A run's static copies as they are now: ``text/plain`` and escaped ``text/html``."""
+    kwargs: dict[str, Any] = {
+        "params": source.params,
+        "application_fqn": source.application_fqn,
+        "url": source.url,
+        "rerun_of": getattr(source, "rerun_of", None),
+    }
+    return {
+        "text/plain": render_run_text(source.run, **kwargs),
+        "text/html": render_run_html(
+            source.run, events=source.events, metrics=getattr(source, "metric_series", {}), **kwargs
+        ),
+    }
 
 
 class SnapshotView:
@@ -37,22 +53,7 @@ class SnapshotView:
 
     def bundle(self) -> dict[str, Any]:
         """The run's static copies as they are now."""
-        source = self._source
-        kwargs: dict[str, Any] = {
-            "params": source.params,
-            "application_fqn": source.application_fqn,
-            "url": source.url,
-            "rerun_of": getattr(source, "rerun_of", None),
-        }
-        return {
-            "text/plain": render_run_text(source.run, **kwargs),
-            "text/html": render_run_html(
-                source.run,
-                events=source.events,
-                metrics=getattr(source, "metric_series", {}),
-                **kwargs,
-            ),
-        }
+        return snapshot_bundle(self._source)
 
     def show(self) -> None:
         """Display the copy; follow the run while an update can reach the output."""

@@ -1,7 +1,9 @@
-"""Small static views the magics display: the --wait status line, a dry run, ``%jobmagic``.
+"""Small text views the magics display: the --wait status line and progress, a dry run,
+``%jobmagic``, and the lines ``%job_runs`` prints about attempts without a run.
 
-Each has a ``text/plain`` and an escaped ``text/html`` form and no widgets,
-so they stay cheap to import and read the same in any notebook viewer.
+Each has a ``text/plain`` and an escaped ``text/html`` form and no widgets, so they stay
+cheap to import (``%load_ext`` imports no ipywidgets) and read the same in any notebook
+viewer.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ from jobmagic._version import __version__
 from jobmagic.config import mask_token
 from jobmagic.errors import JobmagicError
 from jobmagic.models import JobRun
+from jobmagic.widgets._format import count_states, format_counts, format_duration, run_state_key
+from jobmagic.widgets._live import LiveOutput, _shell, _updates_supported
 
 if TYPE_CHECKING:
     from jobmagic.engine import TriggerPlan
+    from jobmagic.ledger import LedgerEntry
+    from jobmagic.reconcile import Verdict
     from jobmagic.sandbox.server import SandboxProcess
     from jobmagic.session import JobSession
     from jobmagic.widgets._source import RunSource
@@ -34,6 +40,8 @@ __all__ = [
     "StatusLine",
     "SweepProgress",
     "WaitLine",
+    "attempts_without_runs",
+    "reconcile_summary",
 ]
 
 #: How often the --wait line's duration moves on.
@@ -46,12 +54,6 @@ _BOX = (
 )
 
 
-def _fmt_seconds(seconds: float | None) -> str:
-    from jobmagic.widgets._format import format_duration
-
-    return format_duration(seconds)
-
-
 @dataclass(frozen=True)
 class StatusLine:
     """``train-k3x9q · RUNNING · 12 s``: what ``--wait`` shows, updated in place."""
@@ -59,7 +61,7 @@ class StatusLine:
     run: JobRun
 
     def text(self) -> str:
-        parts = [self.run.name, str(self.run.status), _fmt_seconds(self.run.elapsed())]
+        parts = [self.run.name, str(self.run.status), format_duration(self.run.elapsed())]
         if self.run.exit_code is not None:
             parts.append(f"exit {self.run.exit_code}")
         return " · ".join(parts)
@@ -77,8 +79,6 @@ class WaitLine:
     timed out or was interrupted does not leave a frozen line in the saved notebook."""
 
     def __init__(self, source: RunSource) -> None:
-        from jobmagic.widgets._live import LiveOutput
-
         self._source = source
         self._ticks = 0
         self._live = LiveOutput(self.bundle, self._state, lambda: source.run.is_terminal)
@@ -89,8 +89,6 @@ class WaitLine:
         return self._live.display_id
 
     def _state(self) -> tuple[object, ...]:
-        from jobmagic.widgets._format import run_state_key
-
         # The tick count is part of the state: each tick re-sends the moved-on duration.
         return (run_state_key(self._source.run), self._ticks)
 
@@ -266,11 +264,9 @@ class LogFollower:
 
 def sweep_progress_text(statuses: Sequence[Any], elapsed: float) -> str:
     """``4 runs · 1 running · 3 finished · 12.0 s``: counts per status, then the time waited."""
-    from jobmagic.widgets._format import count_states, format_counts
-
     noun = "run" if len(statuses) == 1 else "runs"
     counts = format_counts(count_states(statuses))
-    return f"{len(statuses)} {noun} · {counts} · {_fmt_seconds(elapsed)}"
+    return f"{len(statuses)} {noun} · {counts} · {format_duration(elapsed)}"
 
 
 @dataclass(frozen=True)
@@ -388,9 +384,49 @@ def progress_printer(*, single: bool = False) -> ProgressPrinter | None:
     id; a sweep's board has no such line, and papermill's and nbclient's logs only see text,
     so sweeps print one everywhere (rewritten in place on a terminal).
     """
-    from jobmagic.widgets._live import _shell, _updates_supported
-
     shell = _shell()
     if single and _updates_supported(shell):
         return None
     return ProgressPrinter(kernel=shell is not None and getattr(shell, "kernel", None) is not None)
+
+
+_ATTEMPT_NOTES = {
+    "pending": "pending (sent, never answered: --reconcile looks for its run)",
+    "unknown": "with an unknown outcome (--reconcile looks for its run)",
+    "ambiguous": "ambiguous (several runs match: {candidates})",
+    "not-created": "not created (no run was made: safe to trigger again)",
+    "rejected": "rejected by the server",
+}
+
+
+def attempts_without_runs(entries: Sequence[LedgerEntry]) -> str:
+    """One line about the listed attempts that have no run, by state."""
+    groups: dict[str, list[LedgerEntry]] = {}
+    for entry in entries:
+        if entry.run is None:
+            groups.setdefault(entry.state.value, []).append(entry)
+    parts = []
+    for state, text in _ATTEMPT_NOTES.items():
+        found = groups.get(state, [])
+        if found:
+            candidates = ", ".join(sorted({c for e in found for c in e.candidates})[:6])
+            parts.append(f"{len(found)} {text.format(candidates=candidates)}")
+    if not parts:
+        return ""
+    return "Attempts without a run (see --table): " + "; ".join(parts) + "."
+
+
+def reconcile_summary(verdicts: Sequence[Verdict]) -> str:
+    """What ``%job_runs --reconcile`` found: counts per verdict, and each one's candidates."""
+    if not verdicts:
+        return "Reconciled: no attempt had an unknown outcome."
+    counts: dict[str, int] = {}
+    for verdict in verdicts:
+        state = verdict.state.value if verdict.decided else "still unknown"
+        counts[state] = counts.get(state, 0) + 1
+    parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    lines = [f"Reconciled {len(verdicts)} attempt(s) against the server: {parts}."]
+    lines += [
+        f"  attempt {v.attempt_id}: {', '.join(v.candidates)}" for v in verdicts if v.candidates
+    ]
+    return "\n".join(lines)
