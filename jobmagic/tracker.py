@@ -1,0 +1,227 @@
+"""The one background tracker per kernel that keeps every watched run current.
+
+It polls *applications*, not runs: each tick lists every watched application's
+newest runs once and hands each handle (:class:`jobmagic.tracking.RunHandle`) its
+fresh JobRun, so a sweep of 200 runs of one job costs one request per tick. It only
+sets state and calls listeners — it never prints, because output from a thread lands
+in whichever cell happens to be running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from jobmagic.errors import JobmagicError
+from jobmagic.metrics import refresh_handles as refresh_metrics
+from jobmagic.models import JobRun
+
+if TYPE_CHECKING:
+    from jobmagic.api._client import JobsClient
+    from jobmagic.tracking import RunHandle
+
+__all__ = ["MAX_BACKOFF_SECONDS", "Tracker", "latest_runs"]
+
+MAX_BACKOFF_SECONDS = 60.0
+
+
+def latest_runs(client: JobsClient, app_id: str, names: set[str]) -> list[JobRun]:
+    """One list call: an application's newest runs, enough of them to cover ``names``."""
+    # No status filter: a filter on live states would hide the very change to
+    # FINISHED or FAILED that cards and ``%job_runs --refresh`` look for.
+    return client.list_runs(
+        app_id,
+        limit=min(1000, max(100, 2 * len(names))),
+        page_size=1000,
+        sort_by="startTime",
+        order="desc",
+    )
+
+
+@dataclass
+class _AppState:
+    failures: int = 0
+    stale_since: datetime | None = None
+    next_poll: float = 0.0
+
+
+class Tracker:
+    """One background thread that keeps every watched, non-terminal run current.
+
+    It starts when the first run is watched and stops by itself when none is
+    left; ``shutdown()`` stops it for good (the extension calls it when the
+    kernel exits).
+    """
+
+    def __init__(
+        self,
+        client_factory: Callable[[], JobsClient],
+        *,
+        interval: Callable[[], float] | float = 2.0,
+        on_runs: Callable[[list[JobRun]], None] | None = None,
+    ):
+        self._client_factory = client_factory
+        self._interval = interval if callable(interval) else (lambda: float(interval))
+        self._on_runs = on_runs
+        self._lock = threading.Lock()
+        # Several handles may show one run (a card's, a board's): all of them are kept
+        # current from the one list call, so displaying a new view never silences an old one.
+        self._watched: dict[tuple[str, str], list[RunHandle]] = {}
+        # Handles watched for their own sake (``watch()``, a terminate), not for a view: kept
+        # until their run ends even with no listener.
+        self._pinned: set[int] = set()
+        self._apps: dict[str, _AppState] = {}
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.ticks = 0
+
+    @property
+    def watched(self) -> list[RunHandle]:
+        with self._lock:
+            return [handle for handles in self._watched.values() for handle in handles]
+
+    @property
+    def running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def watch(self, handle: RunHandle, *, pin: bool = True) -> None:
+        """Keep ``handle`` current until it ends; starts the thread if needed.
+
+        Other handles of the same run stay watched too. With ``pin=False`` (a view's
+        subscription) the handle is dropped again by :meth:`release` once it has no listener.
+        """
+        if self._stopped.is_set() or not handle.application_id:
+            return
+        with self._lock:
+            handles = self._watched.setdefault((handle.application_id, handle.name), [])
+            if not any(h is handle for h in handles):
+                handles.append(handle)
+            if pin:
+                self._pinned.add(id(handle))
+            self._apps.setdefault(handle.application_id, _AppState())
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="jobmagic-tracker", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()
+
+    def unwatch(self, handle: RunHandle) -> None:
+        """Stop polling for ``handle`` (other handles of the same run stay watched)."""
+        with self._lock:
+            self._drop(handle)
+
+    def release(self, handle: RunHandle) -> None:
+        """Stop polling for ``handle`` if nothing needs it: no listener and not pinned."""
+        with self._lock:
+            if id(handle) not in self._pinned and not handle.has_listeners:
+                self._drop(handle)
+
+    def _drop(self, handle: RunHandle) -> None:
+        # Caller holds the lock.
+        self._pinned.discard(id(handle))
+        if not handle.application_id:
+            return
+        key = (handle.application_id, handle.name)
+        handles = [h for h in self._watched.get(key, []) if h is not handle]
+        if handles:
+            self._watched[key] = handles
+        else:
+            self._watched.pop(key, None)
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """Stop polling and join the thread; True once no tracker thread runs."""
+        self._stopped.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        client: JobsClient | None = None
+        try:
+            while not self._stopped.is_set():
+                with self._lock:
+                    if not self._watched:
+                        self._thread = None
+                        return
+                if client is None:
+                    client = self._client_factory()
+                self.tick(client)
+                self._wake.clear()
+                self._wake.wait(self._sleep_time())
+        finally:
+            if client is not None:
+                client.close()
+
+    def _sleep_time(self) -> float:
+        now = time.monotonic()
+        with self._lock:
+            waits = [state.next_poll - now for state in self._apps.values()]
+        return max(0.05, min(waits, default=self._interval()))
+
+    def tick(self, client: JobsClient) -> None:
+        """One round: one list call per application that is due; apply the results."""
+        self.ticks += 1
+        with self._lock:
+            groups: dict[str, list[RunHandle]] = {}
+            for (app_id, _name), handles in self._watched.items():
+                groups.setdefault(app_id, []).extend(handles)
+        now = time.monotonic()
+        fresh: list[JobRun] = []
+        for app_id, handles in groups.items():
+            state = self._apps.setdefault(app_id, _AppState())
+            if state.next_poll > now:
+                continue
+            try:
+                fresh.extend(self._poll_app(client, app_id, handles))
+            except JobmagicError:
+                state.failures += 1
+                state.stale_since = state.stale_since or datetime.now(timezone.utc)
+                backoff = min(MAX_BACKOFF_SECONDS, self._interval() * 2**state.failures)
+                state.next_poll = time.monotonic() + backoff
+                for handle in handles:
+                    handle._apply(None, state.stale_since)
+            else:
+                state.failures = 0
+                state.stale_since = None
+                state.next_poll = time.monotonic() + self._interval()
+        if fresh and self._on_runs is not None:
+            # A ledger hiccup must not stop the cards from updating.
+            with contextlib.suppress(Exception):
+                self._on_runs(fresh)
+        with self._lock:
+            for handles in list(self._watched.values()):
+                for handle in handles:
+                    if handle.run.is_terminal or handle._gave_up():
+                        self._drop(handle)
+            live_apps = {app_id for app_id, _ in self._watched}
+            for app_id in list(self._apps):
+                if app_id not in live_apps:
+                    del self._apps[app_id]
+
+    def _poll_app(self, client: JobsClient, app_id: str, handles: list[RunHandle]) -> list[JobRun]:
+        wanted = {h.name for h in handles}
+        runs = latest_runs(client, app_id, wanted)
+        # Before the views hear of these runs, so an update shows its metrics: one search.
+        refresh_metrics(client, app_id, handles, runs)
+        by_name = {run.name: run for run in runs if run.name in wanted}
+        for handle in handles:  # every handle of a run hears of it, not only the newest
+            run = by_name.get(handle.name)
+            if run is None:
+                # Older than the page (rare): ask for it by name.
+                run = client.get_run(app_id, handle.name)
+                by_name[handle.name] = run
+            handle._apply(run, None)
+        return list(by_name.values())
