@@ -36,6 +36,7 @@ class PathTrace:
         self.calls = 0
         self.functions: set[tuple[str, str]] = set()
         self.modules: list[str] = []
+        self.frames: dict[str, int] = {}
 
     def __call__(self, frame: FrameType, event: str, _arg: Any) -> None:
         if event != "call" or self.done:
@@ -56,6 +57,7 @@ class PathTrace:
         self.calls += 1
         module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
         self.functions.add((module, code.co_name))
+        self.frames[module] = self.frames.get(module, 0) + 1
         if not self.modules or self.modules[-1] != module:
             self.modules.append(module)
 
@@ -95,6 +97,9 @@ def main() -> None:
     print(f"jobmagic frames entered: {trace.calls} ({len(trace.functions)} distinct functions)")
     print("modules in order: " + " > ".join(trace.modules))
     print("visits per module: " + ", ".join(f"{m} {n}" for m, n in sorted(visits.items())))
+    print("frames per module: " + ", ".join(f"{m} {n}" for m, n in sorted(trace.frames.items())))
+    outside = sum(n for m, n in trace.frames.items() if not m.startswith("jobmagic.params"))
+    print(f"frames outside the params parser: {outside}")
 
 
 if __name__ == "__main__":
