@@ -21,6 +21,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from jobmagic.models import JobRun, LogLine
+from jobmagic.widgets._card_widgets import CardWidgets, show
 from jobmagic.widgets._format import (
     format_clock,
     run_state_key,
@@ -43,7 +44,6 @@ from jobmagic.widgets.static import (
     params_html,
     render_run_html,
     render_run_text,
-    style_block,
 )
 
 __all__ = ["DEFAULT_LOG_TAIL", "LOG_REFRESH_SECONDS", "RunCard"]
@@ -54,11 +54,6 @@ DEFAULT_LOG_TAIL = 200
 LOG_REFRESH_SECONDS = 2.0
 
 
-def _show(widget: widgets.Widget, visible: bool) -> None:
-    # None restores the widget's own display (flex for boxes, block for HTML).
-    widget.layout.display = None if visible else "none"
-
-
 def _message_html(text: str, *, error: bool = False) -> str:
     if not text:
         return ""
@@ -66,7 +61,7 @@ def _message_html(text: str, *, error: bool = False) -> str:
     return f'<span class="{kind}">{html.escape(text)}</span>'
 
 
-class RunCard:
+class RunCard(CardWidgets):
     """A live card for one run: name, status badge, facts, params, link, actions, logs.
 
     ``source`` is anything implementing :class:`~jobmagic.widgets.RunSource`
@@ -113,122 +108,16 @@ class RunCard:
     # -- building ------------------------------------------------------------------------
 
     def _build(self) -> None:
-        def html_widget(css_class: str, value: str = "") -> widgets.HTML:
-            widget = widgets.HTML(value=value)
-            widget.add_class(css_class)
-            return widget
-
-        def button(description: str, css_class: str, **kwargs: Any) -> widgets.Button:
-            widget = widgets.Button(description=description, **kwargs)
-            widget.add_class(css_class)
-            return widget
-
-        self.style = html_widget("jobmagic-style", style_block())
-        self.name_label = html_widget("jobmagic-name")
-        self.status_badge = html_widget("jobmagic-status")
-        self.stale_note = html_widget("jobmagic-stale")
-        self.link = html_widget("jobmagic-link")
-        self.meta = html_widget("jobmagic-meta")
-        self.error_box = html_widget("jobmagic-error")
-        self.events_box = html_widget("jobmagic-events")
-        self.params_table = html_widget("jobmagic-params")
-        self.metrics_box = html_widget("jobmagic-metrics")
-        self.message = html_widget("jobmagic-message")
-        self.refresh_button = button(
-            "Refresh", "jobmagic-refresh", icon="refresh", tooltip="Fetch the run's state now"
-        )
-        self.terminate_button = button(
-            "Terminate", "jobmagic-terminate", icon="stop", tooltip="Stop this run"
-        )
-        self.logs_toggle = widgets.ToggleButton(
-            value=False, description="Logs", icon="list", tooltip="Show the run's latest logs"
-        )
-        self.logs_toggle.add_class("jobmagic-logs-toggle")
-        self.rerun_button = button(
-            "Run again",
-            "jobmagic-rerun",
-            icon="repeat",
-            tooltip="Open this run's params in a form that triggers it again",
-        )
-        self.rerun_of_label = html_widget("jobmagic-rerun-of")
-        # The "Run again" form opens here, under the card's actions.
-        self.rerun_box = widgets.VBox([])
-        self.rerun_box.add_class("jobmagic-rerun-box")
-        self.confirm_text = html_widget("jobmagic-confirm-text")
-        self.confirm_button = button("Yes, terminate", "jobmagic-confirm", button_style="danger")
-        self.cancel_button = button("Cancel", "jobmagic-cancel")
-        self.confirm_box = widgets.HBox(
-            [self.confirm_text, self.confirm_button, self.cancel_button]
-        )
-        self.confirm_box.add_class("jobmagic-confirm-box")
-        self.logs = html_widget("jobmagic-logs")
-
-        head = widgets.HBox(
-            [self.name_label, self.status_badge, self.stale_note, self.rerun_of_label, self.link]
-        )
-        head.add_class("jobmagic-head")
-        head.layout.align_items = "center"
-        params_label = html_widget("jobmagic-section", "Params")
-        actions = widgets.HBox(
-            [self.refresh_button, self.terminate_button, self.logs_toggle, self.rerun_button]
-        )
-        actions.add_class("jobmagic-actions")
-        self.widget = widgets.VBox(
-            [
-                self.style,
-                head,
-                self.meta,
-                self.error_box,
-                self.events_box,
-                params_label,
-                self.params_table,
-                self.metrics_box,
-                actions,
-                self.confirm_box,
-                self.message,
-                self.rerun_box,
-                self.logs,
-            ]
-        )
-        self.widget.add_class("jobmagic-card")
-        self._widgets: list[widgets.Widget] = [
-            self.widget,
-            head,
-            actions,
-            params_label,
-            self.style,
-            self.name_label,
-            self.status_badge,
-            self.stale_note,
-            self.link,
-            self.meta,
-            self.error_box,
-            self.events_box,
-            self.params_table,
-            self.metrics_box,
-            self.message,
-            self.refresh_button,
-            self.terminate_button,
-            self.logs_toggle,
-            self.confirm_box,
-            self.confirm_text,
-            self.confirm_button,
-            self.cancel_button,
-            self.logs,
-            self.rerun_button,
-            self.rerun_of_label,
-            self.rerun_box,
-        ]
-
+        self._build_widgets()
         source = self._source
         self.params_table.value = params_html(source.params)
         self.link.value = link_html(source.url)
-        _show(self.link, bool(self.link.value))
-        _show(self.confirm_box, False)
-        _show(self.logs, False)
-        _show(self.stale_note, False)
-        _show(self.events_box, False)
-        _show(self.metrics_box, False)
+        show(self.link, bool(self.link.value))
+        show(self.confirm_box, False)
+        show(self.logs, False)
+        show(self.stale_note, False)
+        show(self.events_box, False)
+        show(self.metrics_box, False)
         self._rerun_form: Any = None
         self._rerun_busy = False
         rerun_of = getattr(source, "rerun_of", None)
@@ -238,9 +127,9 @@ class RunCard:
             if rerun_of
             else ""
         )
-        _show(self.rerun_of_label, bool(rerun_of))
+        show(self.rerun_of_label, bool(rerun_of))
         # A source that cannot build a rerun form (a plain in-memory one) shows no button.
-        _show(self.rerun_button, callable(getattr(source, "rerun_form", None)))
+        show(self.rerun_button, callable(getattr(source, "rerun_form", None)))
 
         self.refresh_button.on_click(self._on_refresh_click)
         self.terminate_button.on_click(self._on_terminate_click)
@@ -327,25 +216,25 @@ class RunCard:
                 self._status_class = new_class
             self.meta.value = meta_html(run, application_fqn=self._source.application_fqn, now=now)
             self.error_box.value = error_html(run.error)
-            _show(self.error_box, bool(run.error))
+            show(self.error_box, bool(run.error))
             # The source fetched these once when it saw the run end; reading makes no request.
             self.events_box.value = events_html(self._source.events) if shows_events(run) else ""
-            _show(self.events_box, bool(self.events_box.value))
+            show(self.events_box, bool(self.events_box.value))
             self.metrics_box.value = metrics_html(getattr(self._source, "metric_series", {}))
-            _show(self.metrics_box, bool(self.metrics_box.value))
+            show(self.metrics_box, bool(self.metrics_box.value))
             if stale_since is None:
                 self.stale_note.value = ""
-                _show(self.stale_note, False)
+                show(self.stale_note, False)
             else:
                 self.stale_note.value = (
                     '<span class="jobmagic-stale-text" title="Polling this run is failing; '
                     'the card shows the last known state.">'
                     f"stale since {html.escape(format_clock(stale_since))}</span>"
                 )
-                _show(self.stale_note, True)
+                show(self.stale_note, True)
             if run.is_terminal and self._confirming:
                 self._confirming = False
-                _show(self.confirm_box, False)
+                show(self.confirm_box, False)
             self._sync_buttons()
         if run.is_terminal:
             self._stop_listening()
@@ -412,7 +301,7 @@ class RunCard:
                 f'<span class="jobmagic-confirm-question">Terminate <b>{html.escape(name)}</b>?'
                 "</span>"
             )
-            _show(self.confirm_box, True)
+            show(self.confirm_box, True)
             self._sync_buttons()
 
     def _on_cancel_click(self, _button: widgets.Button | None = None) -> None:
@@ -420,7 +309,7 @@ class RunCard:
             if not self._confirming:
                 return
             self._confirming = False
-            _show(self.confirm_box, False)
+            show(self.confirm_box, False)
             self._sync_buttons()
 
     def _on_confirm_click(self, _button: widgets.Button | None = None) -> None:
@@ -430,7 +319,7 @@ class RunCard:
                 return
             self._confirming = False
             self._terminate_busy = True
-            _show(self.confirm_box, False)
+            show(self.confirm_box, False)
             self._sync_buttons()
             name = self._run.name
         self._set_message(f"Terminating {name}…")
@@ -465,7 +354,7 @@ class RunCard:
             if form is not None:
                 # A second click folds the form away again; its runs' cards stay in it.
                 shown = self.rerun_box.layout.display != "none"
-                _show(self.rerun_box, not shown)
+                show(self.rerun_box, not shown)
                 return
             self._rerun_busy = True
             self.rerun_button.disabled = True
@@ -489,7 +378,7 @@ class RunCard:
             if form is not None:
                 self._rerun_form = form
                 self.rerun_box.children = (form.widget,)
-                _show(self.rerun_box, True)
+                show(self.rerun_box, True)
         if form is not None:
             self._set_message("Change what you want, then Trigger: a new run, with its own card.")
 
@@ -500,7 +389,7 @@ class RunCard:
         with self._lock:
             if self._closed:
                 return
-            _show(self.logs, opened)
+            show(self.logs, opened)
             if opened and not self.logs.value:
                 self.logs.value = '<span class="jobmagic-muted">Loading logs…</span>'
         if opened:

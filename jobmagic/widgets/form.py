@@ -83,39 +83,8 @@ class TriggerFormView:
         self.title_label.add_class("jobmagic-form-title-widget")
         if not self._title:
             self.title_label.layout.display = "none"
-        rows: list[widgets.Widget] = []
         self._widgets: list[widgets.Widget] = []
-        self.fields: dict[str, widgets.Text] = {}
-        self.yaml: widgets.Textarea | None = None
-        for spec in self._specs:
-            hint = spec.description or ""
-            field = widgets.Text(
-                value=spec.default or "",
-                description=spec.name,
-                placeholder=hint or spec.name,
-                tooltip=hint or spec.name,
-                style={"description_width": "initial"},
-            )
-            field.add_class("jobmagic-form-field")
-            field.add_class(f"jobmagic-field-{css_token(spec.name)}")
-            note = widgets.HTML(value=f'<span class="jobmagic-muted">{html.escape(hint)}</span>')
-            note.add_class("jobmagic-form-hint")
-            row = widgets.HBox([field, note])
-            row.layout.align_items = "center"
-            self.fields[spec.name] = field
-            rows.append(row)
-            self._widgets += [row, field, note]
-        if not self._specs:
-            self.yaml = widgets.Textarea(
-                value="",
-                placeholder=_YAML_PLACEHOLDER,
-                description="Params",
-                tooltip="Params as YAML, one `name: value` per line (empty: no params)",
-                rows=5,
-            )
-            self.yaml.add_class("jobmagic-form-yaml")
-            rows.append(self.yaml)
-            self._widgets.append(self.yaml)
+        rows = self._make_fields()
         self.command_toggle = widgets.Checkbox(
             value=False, description="Override the command", indent=False
         )
@@ -166,6 +135,43 @@ class TriggerFormView:
         ]
         self.command_toggle.observe(self._on_command_toggle, names="value")
         self.trigger_button.on_click(self._on_trigger_click)
+
+    def _make_fields(self) -> list[widgets.Widget]:
+        """One text field per declared param (with its description beside it), or, when
+        the job declares none, one YAML text area; returns the form's rows."""
+        rows: list[widgets.Widget] = []
+        self.fields: dict[str, widgets.Text] = {}
+        self.yaml: widgets.Textarea | None = None
+        for spec in self._specs:
+            hint = spec.description or ""
+            field = widgets.Text(
+                value=spec.default or "",
+                description=spec.name,
+                placeholder=hint or spec.name,
+                tooltip=hint or spec.name,
+                style={"description_width": "initial"},
+            )
+            field.add_class("jobmagic-form-field")
+            field.add_class(f"jobmagic-field-{css_token(spec.name)}")
+            note = widgets.HTML(value=f'<span class="jobmagic-muted">{html.escape(hint)}</span>')
+            note.add_class("jobmagic-form-hint")
+            row = widgets.HBox([field, note])
+            row.layout.align_items = "center"
+            self.fields[spec.name] = field
+            rows.append(row)
+            self._widgets += [row, field, note]
+        if not self._specs:
+            self.yaml = widgets.Textarea(
+                value="",
+                placeholder=_YAML_PLACEHOLDER,
+                description="Params",
+                tooltip="Params as YAML, one `name: value` per line (empty: no params)",
+                rows=5,
+            )
+            self.yaml.add_class("jobmagic-form-yaml")
+            rows.append(self.yaml)
+            self._widgets.append(self.yaml)
+        return rows
 
     # -- values --------------------------------------------------------------------------
 
