@@ -8,8 +8,8 @@ back from its command (:func:`jobmagic.command_match.match_command`), else none 
 stays, and a rerun sends it again as an override).
 
 :func:`rerun` triggers a run again — same target, same params, some changed — through the
-one trigger path (:meth:`jobmagic.session.JobSession.trigger`); the ledger links the new
-attempt to the run it repeats.
+one trigger engine (:mod:`jobmagic.engine`, by :meth:`JobSession.trigger`); the ledger links
+the new attempt to the run it repeats.
 
 >>> handles = server_runs(session, Target(app="sandbox:demo:train"), limit=10)  # doctest: +SKIP
 >>> handles[0].rerun(lr="0.2").rerun_of == handles[0].name                    # doctest: +SKIP

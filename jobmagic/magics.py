@@ -1,8 +1,8 @@
 """The IPython magics: read the line, call the layers below, display.
 
 Thin on purpose (as jupysql's are): parsing lives in :mod:`jobmagic.magic_args`
-and :mod:`jobmagic.params`, triggering in :mod:`jobmagic.session` and
-:mod:`jobmagic.sweeps`, views in :mod:`jobmagic.widgets`. Every expected
+and :mod:`jobmagic.params`, triggering in the one engine (:mod:`jobmagic.engine`),
+waiting in :mod:`jobmagic.waiting`, views in :mod:`jobmagic.widgets`. Every expected
 failure becomes a :class:`UsageError`: one short paragraph, no traceback, and
 the cell still fails so "Run All" stops there.
 """
