@@ -121,6 +121,8 @@ def trigger_one(
     for the attempt's window to close): the handle of the run it started, or the
     :class:`~jobmagic.TriggerOutcomeUnknown` with its ``verdict``.
     """
+    if len(triggers) != 1:
+        raise ValueError(f"trigger_one takes a plan of one run, not {len(triggers)}")
     result = start(session, triggers, reconcile_unknown=reconcile_unknown)
     if result.handles:
         return result.handles[0]
@@ -144,7 +146,9 @@ def start(
 ) -> SweepResult:
     """Trigger every planned run, at most ``concurrency`` in flight; never raises per run.
 
-    Ctrl-C stops sending new triggers; the ones in flight are settled and kept. With
+    Ctrl-C stops sending new triggers; the ones in flight are settled and kept (a plan of
+    one run is sent inline, in this thread: Ctrl-C interrupts it and raises, its attempt left
+    pending for :meth:`JobSession.reconcile`). With
     ``reconcile_unknown``, triggers whose outcome is unknown are then looked for on the
     server (:meth:`JobSession.reconcile`): a run found becomes a handle like any other; the
     rest stay failures, with the verdict.
