@@ -171,6 +171,7 @@ def interleaved(
 
 
 def median(values: list[float]) -> float:
+    """The median (the figure every benchmark reports: one slow trial does not move it)."""
     return statistics.median(values)
 
 
@@ -198,14 +199,19 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "os": platform.platform(terse=True),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        # Other work on the machine moves the figures; the 15-minute average covers a run.
+        "load_avg_15min": round(os.getloadavg()[2], 2) if hasattr(os, "getloadavg") else None,
     }
 
 
 def describe_machine(info: Mapping[str, Any]) -> str:
-    return (
+    """One line for the table's head: :func:`machine`'s answer."""
+    text = (
         f"{info['cores']} cores ({info['cpu']}), {info['ram_gb']} GB RAM, "
         f"Python {info['python']}, {info['os']}, {info['date']}"
     )
+    load = info.get("load_avg_15min")
+    return text if load is None else f"{text}, load average {load} over the last 15 min"
 
 
 def rss_mb(field: str = "VmRSS") -> float:
