@@ -33,6 +33,8 @@ from jobmagic.params import (
     parse_kv_grid,
     validate_params,
 )
+from jobmagic.params import _body as body_module
+from jobmagic.params import _lines as lines_module
 from jobmagic.sandbox import SandboxServer
 from jobmagic.session import JobSession
 
@@ -236,6 +238,47 @@ def test_grid_bodies_too(case: Case) -> None:
         return None if case.params is None else {k: v[0] for k, v in axes.items()}
 
     _check(case, grid)
+
+
+SAME_EITHER_WAY = [
+    "many-keys",
+    "long-flow-list",
+    "lines-64k",
+    "lines-64k-then-junk",
+    "lines-limit-then-open-quote",
+    "one-list-at-the-limit-unclosed",
+    "one-list-at-the-limit-junk",
+    "nul-at-the-limit",
+]
+
+
+@pytest.mark.parametrize("case_id", SAME_EITHER_WAY)
+def test_the_line_fast_path_gives_what_yaml_alone_gives(
+    case_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The params, or the error and where it points, are the same with the fast path off."""
+    body = next(case.body for case in CORPUS if case.id == case_id)
+
+    def outcome() -> object:
+        try:
+            return parse_body(body)
+        except ParamsError as err:
+            return (str(err), err.line, err.column)
+
+    fast = outcome()
+    monkeypatch.setattr(lines_module, "ENABLED", False)
+    assert outcome() == fast
+
+
+def test_list_heavy_bodies_are_read_by_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bodies that were slow (issue 12: 100+ ms at 64 KiB) never reach YAML at all."""
+
+    def no_yaml(*args: object, **kwargs: object) -> None:
+        raise AssertionError("YAML was asked to read a body the fast path reads")
+
+    monkeypatch.setattr(body_module, "compose", no_yaml)
+    for body in (_lines(64 * KIB), "name: [" + "1, " * 21_000 + "2]", "name: " + "{{ x }}" * 9_000):
+        assert parse_body(body, {"x": 1})
 
 
 def test_lines_at_the_limit_give_every_param() -> None:

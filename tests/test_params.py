@@ -23,6 +23,7 @@ from jobmagic.params import (
     NAME_PATTERN,
     NAME_RULE,
     _compose,
+    _lines,
     expand_grid,
     grid_size,
     is_valid_name,
@@ -33,6 +34,8 @@ from jobmagic.params import (
     validate_params,
 )
 from jobmagic.params._body import Body, flat_params
+from jobmagic.params._grid import grid_axes
+from jobmagic.params._placeholders import placeholder_spans, scan_spans
 
 
 class _Unprintable:
@@ -59,9 +62,12 @@ def error(func: Callable[..., Any], *args: Any, **kwargs: Any) -> ParamsError:
     return info.value
 
 
-@pytest.fixture(params=["libyaml", "python"])
+@pytest.fixture(params=["lines", "libyaml", "python"])
 def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test with libyaml's fast path and with the pure-Python parser alone."""
+    """Run a test three ways: the line fast path first (the default), libyaml alone, and the
+    pure-Python parser alone."""
+    if request.param != "lines":
+        monkeypatch.setattr(_lines, "ENABLED", False)
     if request.param == "python":
         monkeypatch.setattr(_compose, "FAST_LOADER", None)
     elif _compose.FAST_LOADER is None:
@@ -557,8 +563,9 @@ def test_yaml_errors_are_one_sentence(
 
 
 def test_tab_after_colon(parser: str) -> None:
-    # libyaml takes a tab as the space after `:`; PyYAML's own parser refuses it.
-    if parser == "libyaml":
+    # libyaml takes a tab as the space after `:`; PyYAML's own parser refuses it. The line
+    # fast path leaves any line with a tab to YAML.
+    if parser in ("lines", "libyaml"):
         assert parse_body("lr:\t1") == {"lr": "1"}
     else:
         err = error(parse_body, "lr:\t1")
@@ -784,3 +791,81 @@ def test_a_variable_can_never_break_the_yaml(value: str) -> None:
     assert result["aa"] == value
     assert result["bb"] == f"x{value}y"
     assert len(json.loads(result["cc"])) == 1
+
+
+# --- the line fast path reads what YAML reads ---------------------------------------------------
+
+# What a one-line value may hold: the fast grammar's edges (indicators, blanks, comments,
+# quotes, numbers and literals as JSON sees them, private-use and odd Unicode characters).
+LINE_PIECES = [
+    "a", "b1", "x y", "0", "-1", "0.10", "1e-3", "010", ".5", "+1", "True", "NULL", "~", "no",
+    " ", "  ", "\t", ":", ": ", "::", "#", " #c", "-", "- ", "?", "? ", ",", ", ", "[", "]",
+    "{", "}", "[]", "{}", "[a, b]", "[1, [2, 3]]", "{k: v}", "{k: 1, k: 2}", "{1: a}", "'",
+    "''", "'q'", '"', '"d"', "\\", "&", "*", "!", "|", ">", "%", "@", "`", "<<", "é", "\xa0",
+    "\ue000", "\U000f0001", "\u2028", "\x85", "\ufeff", "\r", "{{ lr }}", "{{ xs }}",
+    "[{{ lr }}]", "\\{{",
+]  # fmt: skip
+line_values = st.lists(st.sampled_from(LINE_PIECES), min_size=1, max_size=6).map("".join)
+line_names = st.sampled_from(["lr", "xs", "name", "ab", "a", "Lr", "a-", "null"])
+line_bodies = st.lists(
+    st.one_of(
+        st.tuples(line_names, line_values).map(lambda pair: f"{pair[0]}: {pair[1]}"),
+        st.sampled_from(["", "# note", "  # note", "  x", "- a", "---", "...", "ab:", "  "]),
+    ),
+    max_size=8,
+).map("\n".join)
+
+
+def _both_ways(read: Callable[[Body], Any], text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def outcome() -> Any:
+        try:
+            return read(Body(text, NS))
+        except ParamsError as err:
+            return ("error", str(err), err.line, err.column)
+
+    fast = outcome()
+    with monkeypatch.context() as patch:
+        patch.setattr(_lines, "ENABLED", False)
+        slow = outcome()
+    assert fast == slow
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(line_bodies, structured, yamlish))
+def test_the_line_fast_path_reads_what_yaml_reads(text: str) -> None:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _both_ways(flat_params, text, monkeypatch)
+        _both_ways(grid_axes, text, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "aa: 1\nbb: [1, 2]\ncc: foo\n  bar\n",  # the last fast line goes on below
+        "aa: 1\nbb: 2\n\tcc: 3\n",
+        "aa: 1\nbb: 2\ncc: 'x\n",
+        "aa: 1\nbb: 2\n---\ncc: 3\n",
+        "aa: 1\nbb: {k: 1, k: 2}\n",
+        "aa: 1\nbb: 2\naa: 3\n",
+        "aa: [1, 2, " + "3, " * 200 + "x: y\n",
+        "aa: [1, 2, " + "3, " * 200 + "4]\nbb: [1,\n  2]\n",
+        "aa: [" + "1, " * 200 + "\n  2]\n",  # squeezed, read fine, then read for real
+        "aa: 1\nbb: [{{ lr }}, 2]\ncc: x{{ run_id }}\n",
+    ],
+)
+def test_the_line_fast_path_hands_over_at_the_right_line(text: str) -> None:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _both_ways(flat_params, text, monkeypatch)
+
+
+def test_the_line_fast_path_reads_list_heavy_bodies_itself() -> None:
+    body = "".join(f"k{i:05d}: [1, 2.50, abc, True, {{x: y}}]  # c\n" for i in range(300))
+    part = _lines.read_lines(body, Body(body, None).source)
+    assert part.restart == len(body) and len(part.nodes) == 600
+    assert parse_body(body)["k00299"] == '[1,2.50,"abc",true,{"x":"y"}]'
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.sampled_from("{}\\ x\n"), max_size=30))
+def test_placeholders_found_fast_are_those_the_scan_finds(text: str) -> None:
+    assert placeholder_spans(text) == scan_spans(text)
