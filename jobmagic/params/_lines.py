@@ -6,14 +6,15 @@ of one-line entries whose values are plain words, simply quoted text or small on
 collections; for those, a few regular expressions over the whole text give the same tree
 (and, for flow values, the same JSON) in linear time at C speed.
 
-The grammar here is a strict subset of what both YAML parsers read identically: every
-character class is a whitelist, so anything unusual (tabs, escapes, anchors, tags, block
-collections, multi-line values, ``\\r``, a byte-order mark) simply ends the fast part. What
-follows it is read by :func:`~jobmagic.params._compose.compose` from the start of the last
-fast entry on (its line could go on below), with everything above it blanked to spaces, so
-lines, columns and offsets are those of the whole body. A block mapping at column 0 reads
-the same from any of its entries on, so the two parts together are the whole body's tree;
-YAML errors can only be in the second part, and names are checked after, as before.
+The grammar here is a strict subset of what both YAML parsers read identically: anything
+unusual (tabs, escapes, anchors, tags, block collections, multi-line values, ``\\r``, a
+byte-order mark, a control character) is in none of its patterns, so it ends the fast
+part. What follows is read by :func:`~jobmagic.params._compose.compose` from the start of
+the last fast entry on (its line could go on below), with everything above it blanked to
+spaces, so lines, columns and offsets are those of the whole body. A block mapping at
+column 0 reads the same from any of its entries on, so the two parts together are the whole
+body's tree; YAML errors can only be in the second part, and names are checked after, as
+before.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ def _flow(depth: int) -> str:
 
 
 _FLOW: Final = _flow(_FLOW_DEPTH)
-_KEY: Final = "[a-z][a-z0-9_-]*"
+# A simple key is at most 1024 characters; past the API's 32, the slow path explains.
+_KEY: Final = "[a-z][a-z0-9_-]{0,63}"
 
 
 _VALUE: Final = f"(?:{_BLOCK_SCALAR}|{_SINGLE}|{_DOUBLE}|{_FLOW})"
