@@ -111,6 +111,9 @@ class Watcher:
         os.set_blocking(self._wake_r, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._watched: dict[str, _Watched] = {}
+        # Those that exited and wait for their pipes: few, so each turn of the loop looks at
+        # them only, however many runs are live.
+        self._grace: dict[str, _Watched] = {}
         self._closing = False
         self._thread = threading.Thread(target=self._loop, name="sandbox-watcher", daemon=True)
         self._thread.start()
@@ -153,7 +156,7 @@ class Watcher:
                     os.close(fd)
 
     def _timeout(self) -> float | None:
-        deadlines = [w.give_up_at for w in self._watched.values() if w.give_up_at is not None]
+        deadlines = [w.give_up_at for w in self._grace.values() if w.give_up_at is not None]
         return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
     def _ready(self, key: selectors.SelectorKey) -> None:
@@ -245,14 +248,14 @@ class Watcher:
         watched.returncode = returncode
         watched.proc.exited_ms = time.time_ns() // 1_000_000
         watched.give_up_at = time.monotonic() + _EXIT_GRACE_S
+        self._grace[watched.proc.run_id] = watched
         watched.proc.exited.set()
         self._settle(watched)
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for watched in list(self._watched.values()):
+        for watched in list(self._grace.values()):
             if watched.give_up_at is not None and now >= watched.give_up_at:
-                watched.give_up_at = None
                 self._finish(watched)
 
     def _settle(self, watched: _Watched) -> None:
@@ -264,6 +267,7 @@ class Watcher:
         if not watched.done:
             watched.done = True
             watched.give_up_at = None
+            self._grace.pop(watched.proc.run_id, None)
             assert watched.returncode is not None
             try:
                 self._on_done(watched.proc, watched.returncode)
