@@ -4,8 +4,8 @@ Inside IPython with ``%load_ext jobmagic`` these share the extension's
 session (its settings, ledger and tracker); elsewhere each call makes a
 session from the environment (``TFY_HOST``/``TFY_API_KEY`` or ``tfy login``).
 
->>> run = jobmagic.trigger("sandbox:demo:train", {"lr": "0.1"})  # doctest: +SKIP
->>> run.wait().exit_code                                        # doctest: +SKIP
+>>> run = jobmagic.trigger("sandbox:demo:train", {"lr": "0.1", "epochs": "1"})
+>>> run.wait(timeout=60).exit_code
 0
 """
 
@@ -56,9 +56,11 @@ def trigger(
     ``target`` is an application FQN (``cluster:workspace:app``) or name; or
     pass ``application_id=`` / ``deployment_id=``. Param values must be strings.
 
-    >>> run = trigger("sandbox:demo:hello", {"name": "Ada"})   # doctest: +SKIP
-    >>> run.wait().status                                       # doctest: +SKIP
+    >>> run = trigger("sandbox:demo:hello", {"name": "Ada"})
+    >>> run.wait(timeout=60).status
     <RunStatus.FINISHED: 'FINISHED'>
+    >>> run.logs()[-1].log
+    'hello Ada'
     """
     from jobmagic.params import validate_params
 
@@ -85,9 +87,13 @@ def sweep(
     At most ``concurrency`` triggers are in flight; one failure does not stop
     the others. The result displays as a live runs board with a summary.
 
-    >>> result = sweep("sandbox:demo:train", grid={"lr": ["0.1", "0.01"], "epochs": ["2"]})
-    ... # doctest: +SKIP
-    >>> result.to_dataframe()                                                # doctest: +SKIP
+    >>> result = sweep("sandbox:demo:train", grid={"lr": ["0.1", "0.01"], "epochs": ["1"]})
+    >>> ended = result.wait(timeout=60)     # a progress line while it waits
+    2 runs · ...
+    >>> [run.status.value for run in ended]
+    ['FINISHED', 'FINISHED']
+    >>> result.to_dataframe()["params.lr"].tolist()
+    ['0.1', '0.01']
     """
     from jobmagic.errors import ParamsError
     from jobmagic.params import expand_grid, validate_params
@@ -144,8 +150,11 @@ def runs(
     the ones read back from the run's command by the job's template (empty when that is
     ambiguous); ``handle.rerun(lr="0.2")`` triggers it again.
 
-    >>> failed = runs("sandbox:demo:train", status="FAILED", since="1d")   # doctest: +SKIP
-    >>> jobmagic.runs_to_dataframe(failed)                                 # doctest: +SKIP
+    >>> trigger("sandbox:demo:fail").wait(timeout=60).status
+    <RunStatus.FAILED: 'FAILED'>
+    >>> failed = runs("sandbox:demo:fail", status="FAILED", since="1d")
+    >>> int(jobmagic.runs_to_dataframe(failed)["exit_code"].iloc[0])
+    3
     """
     from jobmagic.history import server_runs
     from jobmagic.magic_args import parse_duration_or_date
@@ -181,7 +190,9 @@ def TriggerForm(
 ) -> TriggerFormView:
     """A form to trigger a job: its declared params as fields, a Trigger button, cards below.
 
-    >>> jobmagic.TriggerForm("sandbox:demo:train")   # doctest: +SKIP
+    >>> form = jobmagic.TriggerForm("sandbox:demo:train")
+    >>> {name: field.value for name, field in form.fields.items()}
+    {'lr': '0.01', 'epochs': '3'}
     """
     from jobmagic.params import parse_body, validate_params
     from jobmagic.widgets import TriggerFormView

@@ -11,9 +11,13 @@ stays, and a rerun sends it again as an override).
 one trigger engine (:mod:`jobmagic.engine`, by :meth:`JobSession.trigger`); the ledger links
 the new attempt to the run it repeats.
 
->>> handles = server_runs(session, Target(app="sandbox:demo:train"), limit=10)  # doctest: +SKIP
->>> handles[0].rerun(lr="0.2").rerun_of == handles[0].name                    # doctest: +SKIP
-True
+>>> from jobmagic.highlevel import current_session
+>>> from jobmagic.session import Target
+>>> first = jobmagic.trigger("sandbox:demo:train", {"lr": "0.1", "epochs": "1"})
+>>> handles = server_runs(current_session(), Target(app="sandbox:demo:train"), limit=10)
+>>> again = handles[0].rerun(lr="0.2")
+>>> again.rerun_of == handles[0].name, again.params["lr"]
+(True, '0.2')
 """
 
 from __future__ import annotations

@@ -4,8 +4,11 @@ The extension owns exactly one per shell; :func:`jobmagic.trigger` outside
 IPython makes its own. Everything that triggers goes through the one engine
 (:mod:`jobmagic.engine`), which writes the ledger *before* sending.
 
->>> session = JobSession(Settings(host="http://127.0.0.1:8000", api_key="tfy_…"))  # doctest: +SKIP
->>> run = session.trigger("sandbox:demo:hello", {"name": "Ada"})                  # doctest: +SKIP
+>>> session = JobSession(Settings(host=sandbox.host, api_key=sandbox.token))
+>>> run = session.trigger(Target("sandbox:demo:hello"), {"name": "Ada"})
+>>> run.wait(timeout=60).status.value
+'FINISHED'
+>>> session.close()
 """
 
 from __future__ import annotations

@@ -57,8 +57,8 @@ class RunHandle:
 
     Displayed in a notebook, a handle is the live run card.
 
-    >>> run = jobmagic.trigger("sandbox:demo:train", {"lr": "0.1"})   # doctest: +SKIP
-    >>> run.wait().status                                              # doctest: +SKIP
+    >>> run = jobmagic.trigger("sandbox:demo:train", {"lr": "0.1", "epochs": "1"})
+    >>> run.wait(timeout=60).status
     <RunStatus.FINISHED: 'FINISHED'>
     """
 
@@ -280,9 +280,10 @@ class RunHandle:
         override. ``params`` gives changes whose names are not Python identifiers (or are
         ``command`` / ``alias``); ``command`` replaces the command instead.
 
-        >>> again = run.rerun(lr="0.2")   # doctest: +SKIP
-        >>> again.rerun_of == run.name     # doctest: +SKIP
-        True
+        >>> run = jobmagic.trigger("sandbox:demo:train", {"lr": "0.1", "epochs": "1"})
+        >>> again = run.rerun(lr="0.2")
+        >>> again.rerun_of == run.name, again.params
+        (True, {'lr': '0.2', 'epochs': '1'})
         """
         from jobmagic.history import rerun
 

@@ -4,7 +4,7 @@ Both clients drive the same flows (:mod:`jobmagic.api._flows`) and share one
 core that decides, for every answer, whether to return it, raise, or try
 again. Only the sending and the sleeping differ.
 
->>> with JobsClient("http://127.0.0.1:8000", "tfy_…") as client:    # doctest: +SKIP
+>>> with JobsClient(sandbox.host, sandbox.token) as client:
 ...     app = client.find_app("sandbox:demo:hello")
 ...     result = client.trigger(deployment_id=app.deployment_id, params={"name": "Ada"})
 ...     client.get_run(app.id, result.job_run_name).status
@@ -45,9 +45,12 @@ class JobsClient(MLRunsMethods):
     describes (arguments, then ``TFY_HOST``/``TFY_API_KEY``, then ``tfy login``'s
     file). ``verify`` may be a CA bundle path.
 
-    >>> client = JobsClient()                                   # doctest: +SKIP
-    >>> app = client.find_app("my-cluster:my-workspace:train")  # doctest: +SKIP
-    >>> client.trigger(deployment_id=app.deployment_id, params={"lr": "0.1"})  # doctest: +SKIP
+    >>> client = JobsClient()          # TFY_HOST and TFY_API_KEY, here the sandbox's
+    >>> app = client.find_app("sandbox:demo:train")
+    >>> result = client.trigger(deployment_id=app.deployment_id, params={"lr": "0.1"})
+    >>> result.job_run_name.startswith("train-")
+    True
+    >>> client.close()
     """
 
     def __init__(
@@ -262,8 +265,16 @@ class JobsClient(MLRunsMethods):
 class AsyncJobsClient(AsyncMLRunsMethods):
     """The asyncio twin of :class:`JobsClient`: same methods, awaited.
 
-    >>> async with AsyncJobsClient() as client:                      # doctest: +SKIP
-    ...     result = await client.trigger(application_id="app-1", params={"lr": "0.1"})
+    >>> import asyncio
+    >>> async def names() -> list[str]:
+    ...     async with AsyncJobsClient() as client:
+    ...         app = await client.find_app("sandbox:demo:hello")
+    ...         results = await asyncio.gather(
+    ...             *(client.trigger(application_id=app.id, params={"name": n}) for n in "ab")
+    ...         )
+    ...     return [result.job_run_name[:6] for result in results]
+    >>> asyncio.run(names())
+    ['hello-', 'hello-']
     """
 
     def __init__(

@@ -6,8 +6,10 @@ Views only: they make no HTTP calls, and get their data and actions from a
 classes import ipywidgets, so they load on first use; the static renderers
 (:mod:`jobmagic.widgets.static`) never do.
 
->>> from jobmagic.widgets import RunCard
->>> RunCard(handle)   # doctest: +SKIP
+>>> from jobmagic.widgets import bundle_for
+>>> run = jobmagic.trigger("sandbox:demo:hello", {"name": "Ada"})
+>>> sorted(bundle_for(run))     # cards off: its static copy (on: the live card's view too)
+['text/html', 'text/plain']
 """
 
 from __future__ import annotations

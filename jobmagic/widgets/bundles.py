@@ -7,8 +7,9 @@ view) is shown as it shows itself. ``RunHandle`` and ``SweepResult`` delegate th
 ``_repr_mimebundle_`` and ``_ipython_display_`` here in one line each, so how a run looks is
 decided in this package only. Nothing here imports ipywidgets until a widget is shown.
 
->>> bundle_for(handle)["text/plain"]   # doctest: +SKIP
-'train-k3x9q · FINISHED · 12 s · exit 0'
+>>> run = jobmagic.trigger("sandbox:demo:hello", {"name": "Ada"})
+>>> bundle_for(run.wait(timeout=60) and run)["text/plain"]
+'JobRun hello-... · FINISHED · sandbox:demo:hello v1 · ... s · exit 0'
 """
 
 from __future__ import annotations

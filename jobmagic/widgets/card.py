@@ -5,8 +5,9 @@ The card only sets widget traits. Updates arrive from the tracker's thread
 (button actions), so every change happens under one lock and nothing is
 ever printed: output from a thread lands in whichever cell is running.
 
->>> card = RunCard(run_handle)   # doctest: +SKIP
->>> card                          # displays the live card  # doctest: +SKIP
+>>> run = jobmagic.trigger("sandbox:demo:hello", {"name": "Ada"})
+>>> card = RunCard(run)      # shown by a notebook as the live card
+>>> card.close()
 """
 
 from __future__ import annotations
@@ -68,9 +69,11 @@ class RunCard(CardWidgets):
     (a :class:`jobmagic.RunHandle` in practice). The card subscribes to it
     and keeps itself current until the run ends or :meth:`close` is called.
 
-    >>> card = RunCard(handle)          # doctest: +SKIP
-    >>> card.status_badge.value         # doctest: +SKIP
-    '<span class="jobmagic-badge jobmagic-badge-running" …>RUNNING</span>'
+    >>> run = jobmagic.trigger("sandbox:demo:hello", {"name": "Ada"})
+    >>> card = RunCard(run.wait(timeout=60) and run)
+    >>> card.status_badge.value
+    '<span class="jobmagic-badge jobmagic-badge-finished"...>FINISHED</span>'
+    >>> card.close()
     """
 
     def __init__(self, source: RunSource, *, log_tail: int = DEFAULT_LOG_TAIL) -> None:

@@ -6,8 +6,12 @@ source. ``values`` is a dict of field values when the job declares params,
 else the raw YAML text of the text area (parsed by the caller with the same
 rules as a ``%%trigger_job`` cell body).
 
->>> form = TriggerFormView(app.params, on_submit=submit, title="Trigger train")  # doctest: +SKIP
->>> form                                                                          # doctest: +SKIP
+>>> from jobmagic.models import ParamSpec
+>>> sent = []
+>>> form = TriggerFormView(
+...     [ParamSpec("lr", default="0.1")], on_submit=lambda values, command: sent.append(values)
+... )
+>>> form.fields["lr"].value = "0.2"
 """
 
 from __future__ import annotations
@@ -49,8 +53,8 @@ class TriggerFormView:
     sits behind a checkbox. ``history`` lists every run triggered from the
     form, oldest first.
 
-    >>> form = TriggerFormView([ParamSpec("lr", default="0.1")], on_submit=submit)  # doctest: +SKIP
-    >>> form.fields["lr"].value                                                     # doctest: +SKIP
+    >>> form = TriggerFormView([ParamSpec("lr", default="0.1")], on_submit=print)
+    >>> form.fields["lr"].value
     '0.1'
     """
 

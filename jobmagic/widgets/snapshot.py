@@ -1,6 +1,7 @@
 """A run shown without widgets (cards turned off): its static copy, kept true as it runs.
 
->>> SnapshotView(handle).show()   # doctest: +SKIP
+>>> run = jobmagic.trigger("sandbox:demo:hello", {"name": "Ada"})
+>>> view = SnapshotView(run)    # shown once, then kept true as the run goes on
 """
 
 from __future__ import annotations
