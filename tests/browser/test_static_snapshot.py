@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
-from lab_support import browser_missing_reason, chromium_page
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 from jobmagic.demo import static_html_exporter
 from jobmagic.sandbox import SandboxServer
+from tests.browser.lab_support import browser_missing_reason, chromium_page
 
 pytestmark = pytest.mark.browser
 

@@ -39,7 +39,7 @@ def free_port() -> int:
 
 
 #: Where the browser tests keep their screenshots (and the evidence of a failure).
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 
 def skip_unless_browser() -> None:

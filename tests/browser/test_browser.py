@@ -8,7 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lab_support import (
+
+from jobmagic.sandbox import SandboxServer
+from tests.browser.lab_support import (
     ARTIFACTS,
     Lab,
     chromium_page,
@@ -18,8 +20,6 @@ from lab_support import (
     wait_for_cells_done,
     write_notebook,
 )
-
-from jobmagic.sandbox import SandboxServer
 
 pytestmark = pytest.mark.browser
 

@@ -15,7 +15,11 @@ from typing import Any
 
 import nbformat
 import pytest
-from lab_support import (
+from test_notebooks import execute_views_notebook
+
+from jobmagic.demo import static_html_exporter
+from jobmagic.sandbox import SandboxServer
+from tests.browser.lab_support import (
     ARTIFACTS,
     Lab,
     chromium_page,
@@ -26,10 +30,6 @@ from lab_support import (
     wait_for_notebook_ready,
     write_notebook,
 )
-from test_notebooks import execute_views_notebook
-
-from jobmagic.demo import static_html_exporter
-from jobmagic.sandbox import SandboxServer
 
 pytestmark = pytest.mark.browser
 WIDGET = "application/vnd.jupyter.widget-view+json"
