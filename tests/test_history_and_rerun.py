@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from sessions import sandbox_serving, session_on, shell_on
 
 import jobmagic
 from jobmagic.command_match import match_command
@@ -27,6 +26,7 @@ from jobmagic.models import JobRun, RunStatus, fill_command
 from jobmagic.sandbox import SandboxServer
 from jobmagic.session import Target
 from jobmagic.sweeps import SweepResult
+from tests.sessions import sandbox_serving, session_on, shell_on
 
 TRAIN_APP = "app-sandbox-demo-train"
 SLEEP_APP = "app-sandbox-demo-sleep"

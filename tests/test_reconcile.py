@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from sessions import sandbox_serving, session_on, shell_on
 
 import jobmagic
 from jobmagic.api import TriggerOutcomeUnknown
@@ -25,6 +24,7 @@ from jobmagic.models import Application, JobRun, ParamSpec
 from jobmagic.reconcile import attempt_window, expected_command, match_attempts
 from jobmagic.sandbox import Fault, SandboxServer
 from jobmagic.session import JobSession, Target
+from tests.sessions import sandbox_serving, session_on, shell_on
 
 SENT = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 APP = Application(
