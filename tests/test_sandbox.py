@@ -1602,3 +1602,28 @@ def test_a_grandchild_holding_the_pipes_does_not_hold_the_run_status(tmp_path: P
     finally:
         runner.stop()
         store.close()
+
+
+def test_without_pidfds_a_waiter_thread_sees_the_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobmagic.sandbox import watcher
+
+    monkeypatch.setattr(watcher, "_HAS_PIDFD", False)  # as on macOS or an old kernel
+    store = Store(tmp_path / "runs.db")
+    runner = Runner(store, grace_period=1.0)
+    try:
+        run_id = _new_run(store, "no-pidfd")
+        code = "import sys; print('out'); print('err', file=sys.stderr); sys.exit(4)"
+        runner.start(run_id, [sys.executable, "-c", code], cwd=tmp_path)
+        assert runner.wait(run_id, timeout=30)
+        ended = store.get_run_by_id(run_id)
+        assert ended is not None and (ended.status, ended.exit_code, ended.error) == (
+            "FAILED",
+            4,
+            "err",
+        )
+        assert sorted(r.line for r in store.query_logs([run_id])) == ["err", "out"]
+    finally:
+        runner.stop()
+        store.close()
