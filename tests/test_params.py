@@ -811,6 +811,10 @@ line_bodies = st.lists(
     st.one_of(
         st.tuples(line_names, line_values).map(lambda pair: f"{pair[0]}: {pair[1]}"),
         st.sampled_from(["", "# note", "  # note", "  x", "- a", "---", "...", "ab:", "  "]),
+        st.tuples(st.sampled_from(["", " ", "  ", "   "]), line_values).map(
+            lambda pair: f"{pair[0]}- {pair[1]}"
+        ),
+        st.sampled_from(["xs:", "xs:  # c", "ab: ", "  -", "-"]),
     ),
     max_size=8,
 ).map("\n".join)
@@ -851,6 +855,12 @@ def test_the_line_fast_path_reads_what_yaml_reads(text: str) -> None:
         "aa: [1, 2, " + "3, " * 200 + "4]\nbb: [1,\n  2]\n",
         "aa: [" + "1, " * 200 + "\n  2]\n",  # squeezed, read fine, then read for real
         "aa: 1\nbb: [{{ lr }}, 2]\ncc: x{{ run_id }}\n",
+        "aa:\n  - 1\n  - x y  # c\n  - True\nbb:  # c\n- a\n- -1\n",
+        "aa:\n  - 1\n  - 2\n    more\nbb: 1\n",  # an item goes on below
+        "aa:\n  - 1\n   - 2\n",
+        "aa:\n  - 1\n  # c\n  - 2\n",
+        "aa:\n  - 1\n  -\n",
+        "aa:\n  - {{ lr }}\n  - [1]\n",
     ],
 )
 def test_the_line_fast_path_hands_over_at_the_right_line(text: str) -> None:

@@ -100,16 +100,23 @@ _KEY: Final = "[a-z][a-z0-9_-]{0,63}"
 
 
 _VALUE: Final = f"(?:{_BLOCK_SCALAR}|{_SINGLE}|{_DOUBLE}|{_FLOW})"
-# The lines the fast grammar holds, as one pattern: read_lines matches it once.
 _LINE: Final = f"{_KEY}: +{_VALUE}(?: +{_COMMENT}| *)"
-_LINES_RE: Final = re.compile(f"(?:(?:{_LINE}| *(?:{_COMMENT})?)\\n)*")
+# `name:` and then `- item` lines, all at one indentation, each item a plain scalar as in a
+# flow list (a more indented line would go on with the item: it ends the fast part).
+_ITEM: Final = f"- +{_FLOW_SCALAR}(?: +{_COMMENT}| *)"
+_BLOCK_LIST: Final = f"{_KEY}:(?: +{_COMMENT}| *)\\n(?P<indent> *){_ITEM}(?:\\n(?P=indent){_ITEM})*"
+# The lines the fast grammar holds, as one pattern: read_lines matches it once.
+_LINES_RE: Final = re.compile(f"(?:(?:{_LINE}|{_BLOCK_LIST}| *(?:{_COMMENT})?)\\n)*")
 # An entry of those lines, and its value: in them a value ends at its closing quote, or else
 # before the first ` #` or the blanks at the end of the line (neither occurs in one).
+_WRITTEN: Final = "[^\\n ]+(?: +(?=[^ #\\n])[^\\n ]+)*"
 _ENTRY_RE: Final = re.compile(
-    f"^(?P<key>{_KEY}): +(?:(?P<single>'(?:[^'\\n]|'')*')|(?P<double>\"[^\"\\n]*\")"
-    "|(?P<other>[^\\n ]+(?: +(?=[^ #\\n])[^\\n ]+)*))",
+    f"^(?P<key>{_KEY}):(?: +(?:(?P<single>'(?:[^'\\n]|'')*')|(?P<double>\"[^\"\\n]*\")"
+    f"|(?P<other>(?!#){_WRITTEN}))"
+    "|[^\\n]*\\n(?P<block>(?P<at> *)- [^\\n]*(?:\\n(?P=at)- [^\\n]*)*))",
     re.MULTILINE,
 )
+_ITEM_RE: Final = re.compile(f"^ *- +({_WRITTEN})", re.MULTILINE)
 # A flow sequence's opening `[`, its first item and then a run of `item,`: see squeeze.
 _OPEN_RUN_RE: Final = re.compile(
     f"{_KEY}: +\\[ *{_FLOW_SCALAR} *,(?P<run>(?: *{_FLOW_SCALAR} *,)+)"
@@ -146,7 +153,7 @@ def read_lines(yaml_text: str, source: Source) -> FastPart:
         counted = start
         last_start = start
         nodes.append(Scalar(match.group("key"), True, line, 1, start))
-        kind = match.lastgroup or ""
+        kind = "block" if match.start("block") >= 0 else match.lastgroup or ""
         at = match.start(kind)
         value = match.group(kind)
         column = at - start + 1
@@ -155,6 +162,11 @@ def read_lines(yaml_text: str, source: Source) -> FastPart:
                 nodes.append(Flow(value, line, column, at))
             else:
                 nodes.append(Scalar(value, True, line, column, at))
+        elif kind == "block":
+            # As the flow list it means: its JSON and grid axis are made the same way.
+            items = ", ".join(_ITEM_RE.findall(value))
+            dash = at + len(match.group("at"))
+            nodes.append(Flow(f"[{items}]", line + 1, dash - at + 1, dash))
         elif kind == "single":
             nodes.append(Scalar(value[1:-1].replace("''", "'"), False, line, column, at))
         else:
