@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sessions import sandbox_serving, session_on
+from tests.sessions import sandbox_serving, session_on
 
 from jobmagic.api import (
     AuthError,

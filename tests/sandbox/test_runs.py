@@ -1,0 +1,397 @@
+"""Runs are real child processes: params as argv, failures, overrides, restarts, the watcher."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobmagic.models import LogLine, TriggerResult
+from jobmagic.sandbox import Fault, SandboxServer, read_sandbox_address
+from jobmagic.sandbox import runner as runner_module
+from jobmagic.sandbox.address import pid_alive
+from jobmagic.sandbox.runner import Runner
+from jobmagic.sandbox.server import start_sandbox_process
+from jobmagic.sandbox.store import Store
+from tests.sandbox.support import (
+    FAIL,
+    HELLO,
+    SLEEP,
+    TRAIN,
+    assert_job_run_shape,
+    client_for,
+    logs_of,
+    new_run,
+    poll,
+    trigger,
+    wait_for,
+)
+
+# --- runs are real processes -----------------------------------------------------------
+
+
+def test_hello_runs_with_the_given_param(shared_sandbox: SandboxServer) -> None:
+    with client_for(shared_sandbox) as client:
+        answer = trigger(client, HELLO, params={"name": "Ada"})
+        assert set(answer) == {"message", "jobRunName", "data"}
+        result = TriggerResult.from_api(answer)
+        assert result.job_run_name == answer["data"]["name"]
+        assert answer["data"]["status"] in ("CREATED", "RUNNING", "FINISHED")
+        assert_job_run_shape(answer["data"])
+        name = answer["jobRunName"]
+        assert name.startswith("hello-") and len(name) == len("hello-") + 5
+
+        run = wait_for(client, HELLO, name)
+        logs = logs_of(client, HELLO, name)
+    assert_job_run_shape(run)
+    assert run["status"] == "FINISHED" and run["exitCode"] == 0 and "error" not in run
+    assert run["applicationName"] == "hello" and run["deploymentVersion"] == "1"
+    assert run["command"].endswith("hello --name=Ada")
+    assert [(line["log"], line["stream"]) for line in logs] == [("hello Ada", "stdout")]
+    assert set(logs[0]) == {"log", "stream", "time"}
+    assert isinstance(logs[0]["time"], str)
+    time_ns = int(logs[0]["time"])
+    assert run["createdAt"] * 1_000_000 <= time_ns <= run["endTime"] * 1_000_000 + 10**9
+    assert LogLine.from_api(logs[0]).time_ns == time_ns
+
+
+def test_defaults_fill_missing_params_and_deployment_id_triggers(
+    shared_sandbox: SandboxServer,
+) -> None:
+    with client_for(shared_sandbox) as client:
+        response = client.post("/jobs/trigger", json={"deploymentId": "dep-sandbox-demo-hello"})
+        assert response.status_code == 200, response.text
+        name = response.json()["jobRunName"]
+        wait_for(client, HELLO, name)
+        assert [line["log"] for line in logs_of(client, HELLO, name)] == ["hello world"]
+
+
+def test_train_prints_one_line_per_epoch(shared_sandbox: SandboxServer) -> None:
+    with client_for(shared_sandbox) as client:
+        name = trigger(client, TRAIN, params={"epochs": "2", "lr": "0.1"})["jobRunName"]
+        run = wait_for(client, TRAIN, name)
+        lines = [line["log"] for line in logs_of(client, TRAIN, name)]
+    assert run["status"] == "FINISHED"
+    assert [line.split(" ")[0] for line in lines] == ["epoch=1", "epoch=2"]
+    assert all(line.split(" ")[1].startswith("loss=") for line in lines)
+    assert run["endTime"] - run["createdAt"] >= 900  # about 0.5 s per epoch
+
+
+def test_a_failing_job_is_failed_with_its_exit_code_and_last_stderr_line(
+    shared_sandbox: SandboxServer,
+) -> None:
+    with client_for(shared_sandbox) as client:
+        name = trigger(client, FAIL)["jobRunName"]
+        run = wait_for(client, FAIL, name)
+        logs = logs_of(client, FAIL, name)
+    assert_job_run_shape(run)
+    assert run["status"] == "FAILED" and run["exitCode"] == 3
+    assert "something went wrong" in run["error"]
+    assert ("stderr", run["error"]) in [(line["stream"], line["log"]) for line in logs]
+    assert any(line["stream"] == "stdout" for line in logs)
+
+
+def test_a_param_value_is_one_argv_item_never_shell(
+    custom_sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pwned"
+    hostile = f"; touch {marker} && echo $(whoami) `id` | cat > {marker}"
+    with client_for(custom_sandbox) as client:
+        name = trigger(client, "app-local-tests-echo", params={"text": hostile})["jobRunName"]
+        run = wait_for(client, "app-local-tests-echo", name)
+        logs = logs_of(client, "app-local-tests-echo", name)
+    assert run["status"] == "FINISHED"
+    assert [line["log"] for line in logs] == [hostile]
+    assert not marker.exists()
+
+
+def test_hello_prints_a_hostile_name_verbatim(shared_sandbox: SandboxServer) -> None:
+    with client_for(shared_sandbox) as client:
+        name = trigger(client, HELLO, params={"name": "; rm -rf ~"})["jobRunName"]
+        wait_for(client, HELLO, name)
+        assert [line["log"] for line in logs_of(client, HELLO, name)] == ["hello ; rm -rf ~"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["{python}", "-c", "print('over ride')"],
+        "{python} -c \"print('over ride')\"",
+    ],
+)
+def test_a_command_override_replaces_the_template(
+    shared_sandbox: SandboxServer, command: str | list[str]
+) -> None:
+    with client_for(shared_sandbox) as client:
+        answer = trigger(client, HELLO, command=command)
+        run = wait_for(client, HELLO, answer["jobRunName"])
+        logs = logs_of(client, HELLO, answer["jobRunName"])
+    assert run["status"] == "FINISHED"
+    # Reported as given, like TrueFoundry: what ran had {python} filled in.
+    assert run["command"] == (command if isinstance(command, str) else " ".join(command))
+    assert [line["log"] for line in logs] == ["over ride"]
+
+
+def test_a_command_that_cannot_start_fails_the_run(shared_sandbox: SandboxServer) -> None:
+    with client_for(shared_sandbox) as client:
+        answer = trigger(client, HELLO, command="/no/such/program --flag")
+        run = wait_for(client, HELLO, answer["jobRunName"])
+    assert run["status"] == "FAILED" and run["exitCode"] == 127
+    assert "/no/such/program" in run["error"]
+
+
+def test_runs_terminated_or_stopped_before_their_process_starts_never_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trigger is answered before the launcher thread forks; a run terminated (or a sandbox
+    stopped) in between ends TERMINATED and its process is never started."""
+    store = Store(tmp_path / "runs.db")
+    runner = Runner(store, grace_period=1.0)
+    release = threading.Event()
+    real_ticks = runner_module.process_start_ticks
+
+    def slow_ticks(pid: int) -> int | None:
+        release.wait(10)  # holds the launcher inside the first run's start
+        return real_ticks(pid)
+
+    monkeypatch.setattr(runner_module, "process_start_ticks", slow_ticks)
+    marker = tmp_path / "started"
+    argv = [sys.executable, "-c", f"open({str(marker)!r}, 'a').write('x')"]
+
+    first, queued, left = (
+        new_run(store, "first"),
+        new_run(store, "queued"),
+        new_run(store, "left"),
+    )
+    runner.start(first, [sys.executable, "-c", "pass"], cwd=tmp_path)
+    runner.start(queued, argv, cwd=tmp_path)
+    runner.start(left, argv, cwd=tmp_path)
+    assert store.get_run_by_id(queued).status == "CREATED"  # type: ignore[union-attr]
+    assert runner.terminate(queued) in {"TERMINATION_REQUESTED", "TERMINATING"}
+    stopper = threading.Thread(target=runner.stop)
+    stopper.start()
+    assert poll(lambda: runner._stopping)
+    release.set()  # the launcher goes on, with every run asked to stop
+    stopper.join(30)
+    assert not stopper.is_alive()
+    ended = {
+        name: store.get_run_by_id(run_id)
+        for name, run_id in (("first", first), ("queued", queued), ("left", left))
+    }
+    assert {name: (run.status, run.error) for name, run in ended.items() if run} == {
+        "first": ("TERMINATED", "sandbox stopped"),
+        "queued": ("TERMINATED", "terminated on request"),
+        "left": ("TERMINATED", "sandbox stopped"),
+    }
+    assert ended["queued"].pid is None and ended["left"].pid is None  # type: ignore[union-attr]
+    assert not marker.exists()  # neither queued run's process ever started
+    store.close()
+
+
+def test_a_launch_that_breaks_after_the_fork_kills_the_process_and_fails_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path / "runs.db")
+    runner = Runner(store, grace_period=1.0)
+    started: list[int] = []
+
+    def broken_mark_running(run_id: str, pid: int, pid_start: int | None, **_: Any) -> bool:
+        started.append(pid)
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(store, "mark_running", broken_mark_running)
+    run = store.get_run_by_id(new_run(store, "broken"))
+    assert run is not None
+    runner.start(run.id, [sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp_path)
+    assert runner.wait(run.id, timeout=10)
+    ended = store.get_run_by_id(run.id)
+    assert ended is not None and ended.status == "FAILED"
+    assert ended.error == "the sandbox could not start it"
+    assert started and poll(lambda: not pid_alive(started[0]))
+    if sys.platform == "linux":
+        assert not Path(f"/proc/{started[0]}").exists()  # reaped, not left a zombie
+
+    # Even when recording that failure fails too, the launcher lives on for the next run.
+    monkeypatch.undo()
+    real_finish = store.finish_run
+    finish_calls: list[str] = []
+
+    def finish_fails_once(run_id: str, **kwargs: Any) -> bool:
+        finish_calls.append(run_id)
+        if len(finish_calls) == 1:
+            raise RuntimeError("database is locked")
+        return real_finish(run_id, **kwargs)
+
+    monkeypatch.setattr(store, "mark_running", broken_mark_running)
+    monkeypatch.setattr(store, "finish_run", finish_fails_once)
+    unlucky = new_run(store, "unlucky")
+    runner.start(unlucky, [sys.executable, "-c", "pass"], cwd=tmp_path)
+    assert runner.wait(unlucky, timeout=10)
+    monkeypatch.undo()
+    after = new_run(store, "after")
+    runner.start(after, [sys.executable, "-c", "pass"], cwd=tmp_path)
+    assert runner.wait(after, timeout=10)
+    assert store.get_run_by_id(after).status == "FINISHED"  # type: ignore[union-attr]
+    runner.stop()
+    store.close()
+
+
+def test_run_name_alias_is_the_prefix(shared_sandbox: SandboxServer) -> None:
+    with client_for(shared_sandbox) as client:
+        response = client.post(
+            "/jobs/trigger",
+            json={"applicationId": HELLO, "metadata": {"job_run_name_alias": "nightly-1"}},
+        )
+        assert response.status_code == 200, response.text
+        name = response.json()["jobRunName"]
+        assert name.startswith("nightly-1-") and len(name) == len("nightly-1-") + 5
+        assert wait_for(client, HELLO, name)["status"] == "FINISHED"
+
+
+def test_jobs_run_in_the_jobs_file_folder(custom_sandbox: SandboxServer, custom_jobs: Path) -> None:
+    with client_for(custom_sandbox) as client:
+        name = trigger(client, "app-local-tests-cwd")["jobRunName"]
+        wait_for(client, "app-local-tests-cwd", name)
+        assert [line["log"] for line in logs_of(client, "app-local-tests-cwd", name)] == [
+            str(custom_jobs.parent)
+        ]
+
+
+def test_concurrent_triggers_each_start_one_run(shared_sandbox: SandboxServer) -> None:
+    names: list[str] = []
+    lock = threading.Lock()
+
+    def fire() -> None:
+        with client_for(shared_sandbox) as client:
+            name = trigger(client, HELLO, params={"name": "many"})["jobRunName"]
+        with lock:
+            names.append(name)
+
+    threads = [threading.Thread(target=fire) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(set(names)) == 8
+    with client_for(shared_sandbox) as client:
+        for name in names:
+            assert wait_for(client, HELLO, name)["status"] == "FINISHED"
+    assert shared_sandbox.stats()["trigger"] == 8
+
+
+# --- state survives; orphans are marked -----------------------------------------------
+
+
+def test_runs_and_logs_survive_a_restart_and_stop_terminates_children(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    with SandboxServer(data_dir, grace_period=0.5) as first, client_for(first) as client:
+        done = trigger(client, HELLO, params={"name": "again"})["jobRunName"]
+        wait_for(client, HELLO, done)
+        sleeping = trigger(client, SLEEP, params={"seconds": "60"})["jobRunName"]
+        assert poll(lambda: bool(logs_of(client, SLEEP, sleeping)))
+        pid = first.run_pid(SLEEP, sleeping)
+        assert pid is not None
+    # Leaving the block stopped the server: its child is gone and the run says why.
+    assert not pid_alive(pid)
+    with SandboxServer(data_dir) as second, client_for(second) as client:
+        assert second.recovered_runs == []  # the clean stop already marked it
+        run = client.get(f"/jobs/{SLEEP}/runs/{sleeping}").json()["data"]
+        assert run["status"] == "TERMINATED" and run["error"] == "sandbox stopped"
+        assert "endTime" in run
+        assert [line["log"] for line in logs_of(client, HELLO, done)] == ["hello again"]
+        apps_first = client.get(f"/apps/{HELLO}").json()["data"]["createdAt"]
+    with SandboxServer(data_dir) as third, client_for(third) as client:
+        # Application creation times are stable across restarts.
+        assert client.get(f"/apps/{HELLO}").json()["data"]["createdAt"] == apps_first
+
+
+def test_a_crashed_sandbox_leaves_no_run_running_forever(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    process = start_sandbox_process(data_dir)
+    try:
+        with client_for(process) as client:
+            name = trigger(client, SLEEP, params={"seconds": "60"})["jobRunName"]
+            assert poll(lambda: bool(logs_of(client, SLEEP, name)))
+            # Faults and stats of a sandbox in another process, over its admin endpoints.
+            process.set_faults(Fault.status(503, "apps", times=1))
+            assert client.get("/apps").status_code == 503
+            assert client.get("/apps").status_code == 200
+            assert process.stats()["apps"] == 2
+        os.kill(process.pid, signal.SIGKILL)  # a crash: no chance to clean up
+        assert process.popen is not None
+        process.popen.wait(10)
+    finally:
+        process.stop()
+    assert read_sandbox_address(data_dir) is None  # stale file, dead pid
+    with SandboxServer(data_dir) as server:
+        pid = server.run_pid(SLEEP, name)
+        run = server.get_run(SLEEP, name)
+        assert run is not None and run["status"] == "FAILED"
+        assert run["error"] == "sandbox stopped"
+        assert server.recovered_runs != []
+    # The orphaned child (it had its own session) was found by pid + start time and killed.
+    assert pid is not None and poll(lambda: not pid_alive(pid))
+
+
+def test_output_is_cut_into_lines_as_readline_would() -> None:
+    from jobmagic.sandbox.watcher import MAX_LINE, split_lines
+
+    assert split_lines(b"", eof=True) == ([], b"")
+    assert split_lines(b"a\n\nb", eof=False) == ([b"a\n", b"\n"], b"b")
+    long = b"x" * MAX_LINE
+    assert split_lines(long + b"y\n", eof=False) == ([long, b"y\n"], b"")
+    assert split_lines(long[:-1] + b"\n", eof=False) == ([long[:-1] + b"\n"], b"")
+    assert split_lines(long[:-1], eof=False) == ([], long[:-1])
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs sh and process groups")
+def test_a_grandchild_holding_the_pipes_does_not_hold_the_run_status(tmp_path: Path) -> None:
+    store = Store(tmp_path / "runs.db")
+    runner = Runner(store, grace_period=1.0)
+    try:
+        run_id = new_run(store, "orphaned-pipes")
+        # The background sleep inherits stdout and stderr: the pipes stay open after sh exits.
+        runner.start(run_id, ["sh", "-c", "sleep 30 & echo started; exit 3"], cwd=tmp_path)
+        assert runner.wait(run_id, timeout=30)
+        ended = store.get_run_by_id(run_id)
+        assert ended is not None and (ended.status, ended.exit_code) == ("FAILED", 3)
+        assert [r.line for r in store.query_logs([run_id])] == ["started"]
+        assert ended.pid is not None
+        os.killpg(ended.pid, signal.SIGKILL)  # the sleep, still in the run's group
+    finally:
+        runner.stop()
+        store.close()
+
+
+def test_without_pidfds_a_waiter_thread_sees_the_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobmagic.sandbox import watcher
+
+    monkeypatch.setattr(watcher, "_HAS_PIDFD", False)  # as on macOS or an old kernel
+    store = Store(tmp_path / "runs.db")
+    runner = Runner(store, grace_period=1.0)
+    try:
+        run_id = new_run(store, "no-pidfd")
+        code = "import sys; print('out'); print('err', file=sys.stderr); sys.exit(4)"
+        runner.start(run_id, [sys.executable, "-c", code], cwd=tmp_path)
+        assert runner.wait(run_id, timeout=30)
+        ended = store.get_run_by_id(run_id)
+        assert ended is not None and (ended.status, ended.exit_code, ended.error) == (
+            "FAILED",
+            4,
+            "err",
+        )
+        assert sorted(r.line for r in store.query_logs([run_id])) == ["err", "out"]
+    finally:
+        runner.stop()
+        store.close()
