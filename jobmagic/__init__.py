@@ -38,7 +38,6 @@ from jobmagic.errors import (
     TriggerOutcomeUnknown,
     ValidationError,
 )
-from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus, Subject, TriggerResult
 
 if TYPE_CHECKING:
     from jobmagic.api._client import AsyncJobsClient, JobsClient
@@ -47,10 +46,27 @@ if TYPE_CHECKING:
     from jobmagic.ledger import Ledger
     from jobmagic.metric_views import compare, metric_history, plot_metric
     from jobmagic.mlmodels import Metric, MLRepo, MLRun
+    from jobmagic.models import (
+        Application,
+        Event,
+        JobRun,
+        LogLine,
+        RunStatus,
+        Subject,
+        TriggerResult,
+    )
     from jobmagic.sweeps import SweepResult
     from jobmagic.tracking import RunHandle
 
 _LAZY = {
+    # The models too: %load_ext needs none of them (their dataclasses take ~10 ms to build).
+    "Application": "jobmagic.models",
+    "Event": "jobmagic.models",
+    "JobRun": "jobmagic.models",
+    "LogLine": "jobmagic.models",
+    "RunStatus": "jobmagic.models",
+    "Subject": "jobmagic.models",
+    "TriggerResult": "jobmagic.models",
     "JobsClient": "jobmagic.api._client",
     "AsyncJobsClient": "jobmagic.api._client",
     "runs_to_dataframe": "jobmagic.frames",

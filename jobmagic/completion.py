@@ -39,12 +39,12 @@ from IPython.core.completer import (
 
 from jobmagic import magic_args
 from jobmagic.magic_help import flag_actions, positional_actions
-from jobmagic.models import Application, RunStatus
 
 if TYPE_CHECKING:
     import argparse
 
     from jobmagic.config import Credentials
+    from jobmagic.models import Application
     from jobmagic.session import JobSession
 
 __all__ = ["JobCompleter", "LineContext", "install", "line_context", "uninstall"]
@@ -152,9 +152,17 @@ def _flag_value(words: Sequence[str], flag: str) -> str | None:
 class _Sources:
     """What completion draws on: the application list (cached) and the ledger."""
 
-    def __init__(self, session: JobSession, apps: _AppCache):
-        self.session = session
+    def __init__(self, session: JobSession | Callable[[], JobSession], apps: _AppCache):
+        self._session = session
         self.app_cache = apps
+
+    @property
+    def session(self) -> JobSession:
+        # A callable when the extension made this: its session is made on first use.
+        from jobmagic.session import JobSession
+
+        source = self._session
+        return source if isinstance(source, JobSession) else source()
 
     def credentials(self) -> Credentials | None:
         from jobmagic.errors import JobmagicError
@@ -240,6 +248,8 @@ def _flag_values(action: argparse.Action, prefix: str, sources: _Sources) -> lis
         ids = [a.deployment_id for a in sources.apps() if a.deployment_id]
         return [(d, "deployment id") for d in ids if d.startswith(prefix)]
     if action.dest == "status":
+        from jobmagic.models import RunStatus
+
         return [(s.value, "status") for s in RunStatus if s.value.startswith(prefix.upper())]
     return [(str(c), "value") for c in action.choices or () if str(c).startswith(prefix)]
 
@@ -393,7 +403,7 @@ class JobCompleter:
 
     def __init__(
         self,
-        session: JobSession,
+        session: JobSession | Callable[[], JobSession],
         *,
         ttl: float = APPS_TTL,
         retry: float = RETRY_SECONDS,
@@ -442,7 +452,7 @@ class JobCompleter:
         return "", []
 
 
-def install(shell: Any, session: JobSession) -> JobCompleter:
+def install(shell: Any, session: JobSession | Callable[[], JobSession]) -> JobCompleter:
     """Add a :class:`JobCompleter` for ``session`` to ``shell``'s completer."""
     completer = JobCompleter(session)
     shell.Completer.custom_matchers.append(completer.matcher)

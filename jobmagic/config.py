@@ -14,7 +14,6 @@ Credentials are looked up where TrueFoundry's own tools keep them, first wins:
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -96,6 +95,8 @@ def is_loopback_host(host: str) -> bool:
     hostname = urlsplit(host).hostname or ""
     if hostname == "localhost" or hostname.endswith(".localhost"):
         return True
+    import ipaddress  # only for a host that is not a name: not at load
+
     try:
         return ipaddress.ip_address(hostname).is_loopback
     except ValueError:

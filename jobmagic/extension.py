@@ -22,7 +22,7 @@ def load(shell: Any) -> None:
     shell.configurables.append(settings)
     magics = JobMagics(shell, settings)
     shell.register_magics(magics)
-    install_completer(shell, magics.session)
+    install_completer(shell, lambda: magics.session)  # the session is made on first use
     # The kernel exiting must not leave a tracker thread or a sandbox behind.
     atexit.register(magics.close)
 

@@ -18,6 +18,7 @@ from jobmagic.magic_args import (
     _Parser,
     _positive_float,
     _variable,
+    parser,
     split_line,
 )
 
@@ -197,7 +198,7 @@ def job_rerun_parser() -> _Parser:
 
 def parse_job_rerun_line(line: str) -> JobRerunArgs:
     """``%job_rerun NAME --app TARGET [name=value …] [--command CMD] [--wait …] [-o VAR]``."""
-    namespace = job_rerun_parser().parse_intermixed_args(split_line(line))
+    namespace = parser("job_rerun").parse_intermixed_args(split_line(line))
     words: list[str] = [namespace.name, *namespace.assignments]
     names = [word for word in words if "=" not in word]
     if len(names) != 1:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -20,10 +21,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from IPython.core import error as _ipython_errors
 
 from jobmagic.magic_help import HelpAction, closest, option_strings
-from jobmagic.models import RunStatus
 
 if TYPE_CHECKING:
     from jobmagic.history_args import ServerRunsArgs
+    from jobmagic.models import RunStatus
 
 __all__ = [
     "PARSERS",
@@ -36,6 +37,7 @@ __all__ = [
     "parse_job_runs_line",
     "parse_jobmagic_line",
     "parse_trigger_line",
+    "parser",
     "split_line",
 ]
 
@@ -299,7 +301,10 @@ def parse_trigger_line(line: str, *, cell: bool = True) -> TriggerArgs:
     """
     # Intermixed: `X --wait lr=0.1` puts params after flags, and argparse's plain parse
     # would refuse them as "unrecognized arguments".
-    namespace = _trigger_parser().parse_intermixed_args(split_line(line))
+    words_and_flags = split_line(line)
+    namespace = _plain_trigger_words(words_and_flags) or parser(
+        "trigger_job"
+    ).parse_intermixed_args(words_and_flags)
     words: list[str] = namespace.words
     # The target is the first word that is not a param, wherever the params are.
     target = next((word for word in words if "=" not in word), None)
@@ -380,7 +385,7 @@ def _job_run_parser() -> _Parser:
 
 def parse_job_run_line(line: str) -> JobRunArgs:
     """``%job_run NAME --app TARGET [-o VAR]``."""
-    namespace = _job_run_parser().parse_args(split_line(line))
+    namespace = parser("job_run").parse_args(split_line(line))
     if bool(namespace.app) == bool(namespace.application_id):
         raise UsageError(
             "%job_run: say which job the run belongs to with --app FQN_OR_NAME "
@@ -432,6 +437,8 @@ def parse_duration_or_date(text: str, *, now: datetime | None = None) -> datetim
 
 
 def _status(text: str) -> RunStatus:
+    from jobmagic.models import RunStatus
+
     value = text.strip().upper()
     if value not in RunStatus.__members__:
         known = ", ".join(RunStatus.__members__)
@@ -498,7 +505,7 @@ def parse_job_runs_line(line: str) -> JobRunsArgs:
     [--reconcile] [--table] [-o V]``."""
     from jobmagic.history_args import server_args  # it imports this module
 
-    namespace = _job_runs_parser().parse_args(split_line(line))
+    namespace = parser("job_runs").parse_args(split_line(line))
     if namespace.refresh and namespace.stored:
         raise UsageError(
             "%job_runs: --refresh asks the server, --stored does not; use one of them."
@@ -548,7 +555,7 @@ def _jobmagic_parser() -> _Parser:
 def parse_jobmagic_line(line: str) -> list[str]:
     """``%jobmagic [sandbox start|stop|status]``: the words, checked against the parser."""
     words = split_line(line)
-    _jobmagic_parser().parse_args(words)
+    parser("jobmagic").parse_args(words)
     return words
 
 
@@ -561,3 +568,59 @@ PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "job_rerun": _job_rerun_parser,
     "jobmagic": _jobmagic_parser,
 }
+
+
+@functools.cache
+def parser(name: str) -> argparse.ArgumentParser:
+    """The parser of magic ``name``, built once: building one costs more than parsing a line.
+
+    Shared, so callers only parse with it (argparse restores what parsing changes); whoever
+    needs to change a parser builds their own from :data:`PARSERS`.
+    """
+    return PARSERS[name]()
+
+
+#: The flags a plain trigger line may carry and still skip argparse: each sets one field.
+_PLAIN_FLAGS = {
+    "-q": "quiet",
+    "--quiet": "quiet",
+    "-w": "wait",
+    "--wait": "wait",
+    "--dry-run": "dry_run",
+    "--grid": "grid",
+    "--logs": "logs",
+    "--cancel-on-interrupt": "cancel_on_interrupt",
+}
+
+
+def _plain_trigger_words(words: list[str]) -> argparse.Namespace | None:
+    """What argparse would make of ``words`` if they are only words and switches, else None.
+
+    Most trigger lines are a target and ``-q`` or ``--wait``: this reads them without
+    argparse (a millisecond a cell). Anything else, a flag taking a value, ``--``, a word
+    starting with ``-``, ``-h``, goes to the parser, which also explains the mistakes.
+    """
+    found = argparse.Namespace(
+        words=[],
+        application_id=None,
+        deployment_id=None,
+        command=None,
+        alias=None,
+        wait=False,
+        timeout=None,
+        logs=False,
+        cancel_on_interrupt=False,
+        out=None,
+        dry_run=False,
+        grid=False,
+        concurrency=None,
+        quiet=False,
+    )
+    for word in words:
+        if not word.startswith("-"):
+            found.words.append(word)
+        elif word in _PLAIN_FLAGS:
+            setattr(found, _PLAIN_FLAGS[word], True)
+        else:
+            return None
+    return found

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import functools
 import inspect
 import textwrap
+import types
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn, TypeVar
 
@@ -199,21 +199,49 @@ def documented(
     """
 
     def decorate(magic: F) -> F:
-        summary = inspect.cleandoc(magic.__doc__ or "")
-        text = f"{summary}\n\n{format_help(parser(), prefix=prefix)}".strip()
-
-        @functools.wraps(magic)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return magic(*args, **kwargs)
-            except HelpRequested:
-                print(text)
-                return None
-
-        wrapper.__doc__ = text
-        return wrapper  # type: ignore[return-value]
+        return _DocumentedMagic(magic, parser, prefix)  # type: ignore[return-value]
 
     return decorate
+
+
+class _DocumentedMagic:
+    """A magic whose help is written on first demand (``%magic?``, ``-h``), not at load: it
+    needs the magic's parser built, and loading the extension should not build five.
+
+    It binds like a function, so IPython registers and calls it as the method it wraps.
+    """
+
+    def __init__(
+        self,
+        magic: Callable[..., Any],
+        parser: Callable[[], argparse.ArgumentParser],
+        prefix: str,
+    ) -> None:
+        self.__wrapped__ = magic
+        self.__name__ = magic.__name__
+        self.__qualname__ = magic.__qualname__
+        self.__module__ = magic.__module__
+        self._parser = parser
+        self._prefix = prefix
+        self._text: str | None = None
+
+    @property
+    def __doc__(self) -> str:  # type: ignore[override]
+        if self._text is None:
+            summary = inspect.cleandoc(self.__wrapped__.__doc__ or "")
+            usage = format_help(self._parser(), prefix=self._prefix)
+            self._text = f"{summary}\n\n{usage}".strip()
+        return self._text
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        return self if instance is None else types.MethodType(self, instance)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.__wrapped__(*args, **kwargs)
+        except HelpRequested:
+            print(self.__doc__)
+            return None
 
 
 def closest(word: str, candidates: Iterable[str], *, n: int = 3, cutoff: float = 0.6) -> list[str]:

@@ -27,20 +27,19 @@ from jobmagic import magic_args
 from jobmagic.errors import JobmagicError
 from jobmagic.magic_args import UsageError
 from jobmagic.magic_help import documented
-from jobmagic.models import JobRun, RunStatus
-from jobmagic.session import JobSession, Target
-from jobmagic.settings import JobMagic
-from jobmagic.waiting import not_finished, stopped_waiting
-from jobmagic.widgets.text_views import DryRunView, InfoView, RunWaitProgress, SweepProgress
-from jobmagic.widgets.text_views import attempts_without_runs as _attempts_without_runs
-from jobmagic.widgets.text_views import reconcile_summary as _reconcile_summary
 
+# The session, the engine, the tracker and the views are imported on first use, not here:
+# %load_ext imports this module, and a kernel that never triggers should not pay for them.
 if TYPE_CHECKING:
     from jobmagic.engine import TriggerPlan
     from jobmagic.ledger import LedgerEntry, LedgerQuery
+    from jobmagic.models import JobRun
     from jobmagic.sandbox.server import SandboxProcess
+    from jobmagic.session import JobSession, Target
+    from jobmagic.settings import JobMagic
     from jobmagic.sweeps import SweepResult
     from jobmagic.tracking import RunHandle
+    from jobmagic.widgets.text_views import InfoView
 
 __all__ = ["JobMagics"]
 
@@ -69,8 +68,17 @@ class JobMagics(Magics):
     def __init__(self, shell: Any, settings: JobMagic):
         super().__init__(shell)
         self.settings = settings
-        self.session = JobSession(settings.to_settings)
+        self._session: JobSession | None = None
         self.sandbox: SandboxProcess | None = None
+
+    @property
+    def session(self) -> JobSession:
+        """This shell's session, made on first use (a trigger, a listing, a completion)."""
+        if self._session is None:
+            from jobmagic.session import JobSession
+
+            self._session = JobSession(self.settings.to_settings)
+        return self._session
 
     @property
     def user_ns(self) -> dict[str, Any]:
@@ -115,12 +123,15 @@ class JobMagics(Magics):
     def _trigger(self, args: magic_args.TriggerArgs, cell: str | None) -> Any:
         from jobmagic import engine
 
-        target = Target(args.target, args.application_id, args.deployment_id)
+        target = _target(args.target, args.application_id, args.deployment_id)
         param_sets, single = self._params(args, cell)
-        resolved = self.session.resolve(target)
         # Checked here, once, by the request builder: nothing is written or sent before.
-        triggers = engine.plan(resolved, param_sets, command=args.command, alias=args.alias)
+        triggers = engine.plan_for(
+            self.session, target, param_sets, command=args.command, alias=args.alias
+        )
         if args.dry_run:
+            from jobmagic.widgets.text_views import DryRunView
+
             view = DryRunView.build(self.session.host, self.session.credentials().token, triggers)
             display(view)
             return view
@@ -158,7 +169,7 @@ class JobMagics(Magics):
         from jobmagic import engine
 
         concurrency = args.concurrency or self.session.settings.concurrency
-        result = engine.start(self.session, triggers, concurrency=concurrency)
+        _, result = engine.start_fresh(self.session, triggers, concurrency=concurrency)
         if not args.quiet:
             display(result)  # the live board, followed by display id (SweepResult)
         if not result.handles and result.failures:
@@ -179,7 +190,8 @@ class JobMagics(Magics):
         """--wait of one run (its status line, its logs with --logs) or of a sweep (its
         progress line): one loop, and the magic's errors for a timeout, Ctrl-C (with
         --cancel-on-interrupt the runs are stopped) and runs that did not finish."""
-        from jobmagic.waiting import wait_for
+        from jobmagic.waiting import not_finished, stopped_waiting, wait_for
+        from jobmagic.widgets.text_views import RunWaitProgress, SweepProgress
 
         settings = self.session.settings
         view: SweepProgress | RunWaitProgress = (
@@ -207,9 +219,7 @@ class JobMagics(Magics):
         """Attach to a run that already exists: its handle, shown as a live card."""
         args = magic_args.parse_job_run_line(line)
         with _friendly_errors(args.out, self.user_ns):
-            handle = self.session.attach(
-                args.name, Target(app=args.app, application_id=args.application_id)
-            )
+            handle = self.session.attach(args.name, _target(args.app, args.application_id))
         if args.out:
             self.user_ns[args.out] = handle
         return handle
@@ -234,7 +244,9 @@ class JobMagics(Magics):
             return self._server_runs(args)
         with _friendly_errors(args.out, self.user_ns):
             if args.reconcile:
-                print(_reconcile_summary(self.session.reconcile()))
+                from jobmagic.widgets.text_views import reconcile_summary
+
+                print(reconcile_summary(self.session.reconcile()))
             query = self._ledger_entries(args)
             ledger = self.session.ledger
             frame: Any = None
@@ -261,8 +273,9 @@ class JobMagics(Magics):
 
         from jobmagic.widgets import RunsBoard
         from jobmagic.widgets._pages import LedgerPages, ledger_sources
+        from jobmagic.widgets.text_views import attempts_without_runs
 
-        note = _attempts_without_runs(ledger.page(replace(query, with_run=False), size=None))
+        note = attempts_without_runs(ledger.page(replace(query, with_run=False), size=None))
         if note:
             print(note)  # the board shows runs; these attempts have none to show
         # The board reads a page at a time (and counts every row) from the ledger.
@@ -282,6 +295,7 @@ class JobMagics(Magics):
         from dataclasses import replace
 
         from jobmagic.ledger import LedgerQuery
+        from jobmagic.models import RunStatus
 
         wanted = tuple(sorted({str(s) for s in args.statuses})) or None
         query = LedgerQuery(
@@ -355,7 +369,7 @@ class JobMagics(Magics):
         with _friendly_errors(args.out, self.user_ns):
             handles = server_runs(
                 self.session,
-                Target(app=args.app),
+                _target(args.app),
                 statuses=[str(status) for status in args.statuses],
                 triggered_by=server.triggered_by,
                 versions=server.versions,
@@ -394,9 +408,7 @@ class JobMagics(Magics):
         args = parse_job_rerun_line(line)
         with _friendly_errors(args.out, self.user_ns):
             changes = params.parse_kv_args(list(args.assignments))
-            original = self.session.attach(
-                args.name, Target(app=args.app, application_id=args.application_id)
-            )
+            original = self.session.attach(args.name, _target(args.app, args.application_id))
             handle = rerun(self.session, original, changes, command=args.command, alias=args.alias)
         if args.out:
             self.user_ns[args.out] = handle  # before waiting: an interrupted wait keeps it
@@ -417,6 +429,8 @@ class JobMagics(Magics):
         %jobmagic sandbox start         start a local sandbox and point this session at it
         %jobmagic sandbox stop|status
         """
+        from jobmagic.widgets.text_views import InfoView
+
         words = magic_args.parse_jobmagic_line(line)
         if not words:
             return InfoView.build(self.session, self.sandbox)
@@ -431,6 +445,7 @@ class JobMagics(Magics):
     def sandbox_start(self) -> InfoView:
         from jobmagic.config import Credentials, jobmagic_home
         from jobmagic.sandbox.process import ensure_sandbox_process
+        from jobmagic.widgets.text_views import InfoView
 
         if self.sandbox is None or not self.sandbox.alive():
             self.sandbox = ensure_sandbox_process(jobmagic_home() / "sandbox")
@@ -443,6 +458,8 @@ class JobMagics(Magics):
         return InfoView.build(self.session, self.sandbox, headline="Sandbox running")
 
     def sandbox_stop(self) -> InfoView:
+        from jobmagic.widgets.text_views import InfoView
+
         if self.sandbox is not None:
             self.sandbox.stop()
             self.sandbox = None
@@ -450,16 +467,27 @@ class JobMagics(Magics):
         return InfoView.build(self.session, None, headline="Sandbox stopped")
 
     def sandbox_status(self) -> InfoView:
+        from jobmagic.widgets.text_views import InfoView
+
         running = self.sandbox is not None and self.sandbox.alive()
         headline = "Sandbox running" if running else "No sandbox started from this session"
         return InfoView.build(self.session, self.sandbox if running else None, headline=headline)
 
     def close(self) -> None:
         """Stop the tracker and a sandbox this session started (kernel shutdown, unload)."""
-        self.session.close()
+        if self._session is not None:
+            self._session.close()
         if self.sandbox is not None:
             self.sandbox.stop()
             self.sandbox = None
+
+
+def _target(
+    app: str | None, application_id: str | None = None, deployment_id: str | None = None
+) -> Target:
+    from jobmagic.session import Target
+
+    return Target(app, application_id, deployment_id)
 
 
 _SANDBOX_ACTIONS: dict[str, Callable[[JobMagics], Any]] = {

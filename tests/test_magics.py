@@ -146,6 +146,31 @@ def test_load_ext_defers_heavy_imports() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_load_ext_defers_the_session_and_everything_behind_it() -> None:
+    """Loading registers magics and a completer; the session, the engine, the tracker,
+    the models and the parsers come with the first magic that needs them."""
+    deferred = (
+        "jobmagic.session",
+        "jobmagic.engine",
+        "jobmagic.tracker",
+        "jobmagic.tracking",
+        "jobmagic.models",
+        "jobmagic.ledger",
+        "jobmagic.params",
+        "jobmagic.widgets",
+    )
+    code = (
+        "import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\nshell.run_line_magic('load_ext', 'jobmagic')\n"
+        f"print([m for m in {deferred!r} if m in sys.modules])\n"
+        # Help still works, from the parser it builds on demand.
+        "print('--grid' in shell.find_line_magic('trigger_job').__doc__)\n"
+        "print(type(shell.find_line_magic('trigger_job').__self__.session).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:3] == ["[]", "True", "JobSession"]
+
+
 def test_alias_quiet_and_logs(shell: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
     shell.run_cell_magic(
         "trigger_job",
