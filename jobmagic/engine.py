@@ -28,7 +28,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from jobmagic.api import _endpoints as ep
-from jobmagic.errors import JobmagicError, NotFoundError
+from jobmagic.errors import ConflictError, JobmagicError, NotFoundError, ParamsError
 from jobmagic.session import command_text
 from jobmagic.sweeps import SweepFailure, SweepResult
 from jobmagic.tracking import RunHandle
@@ -37,7 +37,16 @@ if TYPE_CHECKING:
     from jobmagic.models import JobRun, TriggerResult
     from jobmagic.session import JobSession, ResolvedTarget, Target
 
-__all__ = ["TriggerPlan", "plan", "start", "trigger", "trigger_one"]
+__all__ = [
+    "TriggerPlan",
+    "plan",
+    "plan_for",
+    "start",
+    "start_fresh",
+    "trigger",
+    "trigger_one",
+    "went_stale",
+]
 
 #: What one run's trigger came to: its handle, or why it did not start.
 Outcome = RunHandle | SweepFailure
@@ -107,9 +116,72 @@ def trigger(
     rerun_of: str | None = None,
 ) -> RunHandle:
     """Resolve ``target`` (unless ``resolved`` is given), then :func:`trigger_one`."""
-    resolved = resolved if resolved is not None else session.resolve(target)
-    one = plan(resolved, [params], command=command, alias=alias, rerun_of=[rerun_of])
+    if resolved is not None:
+        one = plan(resolved, [params], command=command, alias=alias, rerun_of=[rerun_of])
+    else:
+        one = plan_for(session, target, [params], command=command, alias=alias, rerun_of=[rerun_of])
     return trigger_one(session, one, reconcile_unknown=reconcile_unknown)
+
+
+def plan_for(
+    session: JobSession,
+    target: Target,
+    param_sets: Sequence[Mapping[str, str] | None],
+    *,
+    command: str | Sequence[str] | None = None,
+    alias: str | None = None,
+    rerun_of: Sequence[str | None] | None = None,
+) -> TriggerPlan:
+    """Resolve ``target`` with the session, then :func:`plan`.
+
+    Params refused against a remembered lookup are checked again against a fresh one: the
+    job may have been redeployed with other params since.
+    """
+    resolved = session.resolve(target)
+    try:
+        return plan(resolved, param_sets, command=command, alias=alias, rerun_of=rerun_of)
+    except ParamsError:
+        if not resolved.remembered:
+            raise
+    session.forget_target(target)
+    resolved = session.resolve(target)
+    return plan(resolved, param_sets, command=command, alias=alias, rerun_of=rerun_of)
+
+
+def _looked_up_again(session: JobSession, triggers: TriggerPlan) -> TriggerPlan:
+    """The same runs planned against a fresh lookup of their target."""
+    target = triggers.resolved.target
+    session.forget_target(target)
+    return plan(
+        session.resolve(target),
+        triggers.param_sets,
+        command=triggers.command,
+        alias=triggers.alias,
+        rerun_of=triggers.rerun_of,
+    )
+
+
+def went_stale(triggers: TriggerPlan, result: SweepResult) -> bool:
+    """Whether every run was refused as unknown (404/409) with ids from a remembered lookup:
+    the job was redeployed or replaced since, and one fresh lookup is worth a try."""
+    return (
+        triggers.resolved.remembered
+        and not result.handles
+        and bool(result.failures)
+        and all(isinstance(f.error, NotFoundError | ConflictError) for f in result.failures)
+    )
+
+
+def start_fresh(
+    session: JobSession, triggers: TriggerPlan, **options: Any
+) -> tuple[TriggerPlan, SweepResult]:
+    """:func:`start`, and once more against a fresh lookup if the ids :func:`went_stale`
+    (each refused attempt is settled as rejected, so nothing is sent twice)."""
+    result = start(session, triggers, **options)
+    if went_stale(triggers, result):
+        triggers = _looked_up_again(session, triggers)
+        result = start(session, triggers, **options)
+    return triggers, result
 
 
 def trigger_one(
@@ -123,7 +195,7 @@ def trigger_one(
     """
     if len(triggers) != 1:
         raise ValueError(f"trigger_one takes a plan of one run, not {len(triggers)}")
-    result = start(session, triggers, reconcile_unknown=reconcile_unknown)
+    triggers, result = start_fresh(session, triggers, reconcile_unknown=reconcile_unknown)
     if result.handles:
         return result.handles[0]
     failure = result.failures[0]

@@ -17,9 +17,10 @@ import logging
 import os
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
     from jobmagic.reconcile import Verdict
 
 __all__ = ["JobSession", "Target"]
+
+#: How long a looked-up target's ids are trusted before the next trigger looks again.
+RESOLVE_TTL_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class ResolvedTarget:
     application: Application | None
     application_id: str | None
     deployment_id: str | None
+    #: Taken from the session's memory of an earlier lookup, not looked up just now.
+    remembered: bool = field(default=False, compare=False)
 
     @property
     def fqn(self) -> str | None:
@@ -79,8 +85,6 @@ class ResolvedTarget:
     def with_ids(self, run: JobRun) -> JobRun:
         """``run`` with the ids the server may leave out filled in, so later refreshes know
         where to look."""
-        from dataclasses import replace
-
         return replace(
             run,
             application_id=run.application_id or self.application_id,
@@ -117,6 +121,9 @@ class JobSession:
         # hundreds).
         self.kernel_id = _kernel_id()
         self.handles: list[RunHandle] = []
+        self._credentials: tuple[tuple[Any, ...], Credentials] | None = None
+        # Looked-up targets by (target, host), each with when it stops being trusted.
+        self._resolved: dict[Target, tuple[str, float, ResolvedTarget]] = {}
 
     # -- settings and plumbing -----------------------------------------------------------
 
@@ -127,12 +134,27 @@ class JobSession:
     def credentials(self) -> Credentials:
         if self._explicit_credentials is not None:
             return self._explicit_credentials
-        return self.settings.resolve()
+        settings = self.settings
+        # Resolving reads the environment and TrueFoundry's file: kept until one of the
+        # places it looks changes (a cell's %config, os.environ, `tfy login`).
+        key = _credentials_key(settings)
+        cached = self._credentials
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        credentials = settings.resolve()
+        self._credentials = (key, credentials)
+        return credentials
+
+    def forget_target(self, target: Target) -> None:
+        """Drop what :meth:`resolve` remembers of ``target``: the next trigger looks it up."""
+        with self._lock:
+            self._resolved.pop(target, None)
 
     def use_credentials(self, credentials: Credentials | None) -> None:
         """Point this session somewhere else (the sandbox, say); None goes back to settings."""
         with self._lock:
             self._explicit_credentials = credentials
+            self._resolved.clear()  # another server: its jobs have other ids
 
     @property
     def host(self) -> str:
@@ -211,14 +233,25 @@ class JobSession:
 
     def resolve(self, target: Target) -> ResolvedTarget:
         """Turn a target into ids, looking an FQN or name up as TrueFoundry's SDK does."""
-        if target.app:
-            app = self.client.find_app(target.app)
-            if not app.deployment_id:
-                raise ConfigError(
-                    f"Job {target.app!r} has no deployment to trigger yet. Deploy it first."
-                )
-            return ResolvedTarget(target, app, app.id, app.deployment_id)
-        return ResolvedTarget(target, None, target.application_id, target.deployment_id)
+        if not target.app:
+            return ResolvedTarget(target, None, target.application_id, target.deployment_id)
+        client = self.client
+        now = time.monotonic()
+        with self._lock:
+            remembered = self._resolved.get(target)
+        if remembered is not None and remembered[0] == client.host and remembered[1] > now:
+            return replace(remembered[2], remembered=True)
+        # A redeploy changes the deployment id: the lookup is trusted for a short while, and
+        # a trigger the server refuses as unknown (404/409) looks again (engine.trigger_one).
+        app = client.find_app(target.app, refresh=True)
+        if not app.deployment_id:
+            raise ConfigError(
+                f"Job {target.app!r} has no deployment to trigger yet. Deploy it first."
+            )
+        resolved = ResolvedTarget(target, app, app.id, app.deployment_id)
+        with self._lock:
+            self._resolved[target] = (client.host, now + RESOLVE_TTL_SECONDS, resolved)
+        return resolved
 
     def handle_for(
         self,
@@ -299,8 +332,6 @@ class JobSession:
         ``skew`` is how far the server's clock may be from ours (default 5 s).
         One run listing per application (paged back only as far as the attempts reach).
         """
-        import time
-
         from jobmagic.reconcile import CLOCK_SKEW, UNSETTLED, attempt_window, settle
 
         skew = CLOCK_SKEW if skew is None else skew
@@ -336,6 +367,25 @@ class JobSession:
             )
         run = self.client.get_run(resolved.application_id, name)
         return self.handle_for(resolved, resolved.with_ids(run))
+
+
+def _credentials_key(settings: Settings) -> tuple[Any, ...]:
+    """Everything :meth:`Settings.resolve` reads, cheaply: a change to any means resolve again."""
+    from jobmagic.config import truefoundry_credentials_path
+
+    try:
+        stat = truefoundry_credentials_path().stat()
+        stamp: tuple[int, int, int] | None = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    except OSError:
+        stamp = None
+    return (
+        settings.host,
+        settings.api_key,
+        settings.allow_insecure_http,
+        os.environ.get("TFY_HOST"),
+        os.environ.get("TFY_API_KEY"),
+        stamp,
+    )
 
 
 def _utcnow() -> datetime:

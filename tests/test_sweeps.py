@@ -271,3 +271,38 @@ def test_a_rejected_single_run_raises_its_error_and_is_settled(
     (entry,) = session.ledger.entries(session_id=session.session_id)
     assert entry.state == AttemptState.REJECTED
     assert noop_sandbox.stats()["trigger"] == 1
+
+
+def test_a_remembered_target_is_not_looked_up_again(
+    noop_sandbox: SandboxServer, session: JobSession
+) -> None:
+    jobmagic.trigger("test:sweeps:noop", {"name": "a"}, session=session)
+    looked_up = dict(noop_sandbox.stats())
+    jobmagic.trigger("test:sweeps:noop", {"name": "b"}, session=session)
+    after = noop_sandbox.stats()
+    assert after["trigger"] == looked_up["trigger"] + 1
+    # Only the trigger was sent: no lookup of the job by name.
+    assert sum(after.values()) == sum(looked_up.values()) + 1
+
+
+def test_a_remembered_target_refused_as_unknown_is_looked_up_again_once(
+    noop_sandbox: SandboxServer, session: JobSession
+) -> None:
+    """A redeploy or a replaced job makes remembered ids stale: the 404 is settled as
+    rejected, the job looked up afresh, and the run triggered once more (a new attempt)."""
+    jobmagic.trigger("test:sweeps:noop", {"name": "a"}, session=session)
+    before = dict(noop_sandbox.stats())
+    noop_sandbox.set_faults(Fault.status(404, "trigger", times=1))
+    handle = jobmagic.trigger("test:sweeps:noop", {"name": "b"}, session=session)
+    assert handle.params == {"name": "b"}
+    after = noop_sandbox.stats()
+    assert after["trigger"] == before["trigger"] + 2
+    assert sum(after.values()) > sum(before.values()) + 2  # the fresh lookup
+    states = sorted(e.state.value for e in session.ledger.entries(session_id=session.session_id))
+    assert states == ["acknowledged", "acknowledged", "rejected"]
+
+    # Refused twice: the second refusal stands (one fresh lookup per trigger, no loop).
+    noop_sandbox.set_faults(Fault.status(404, "trigger", times=2))
+    with pytest.raises(jobmagic.NotFoundError):
+        jobmagic.trigger("test:sweeps:noop", {"name": "c"}, session=session)
+    assert noop_sandbox.stats()["trigger"] == after["trigger"] + 2

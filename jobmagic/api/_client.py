@@ -235,9 +235,9 @@ class JobsClient(MLRunsMethods):
         request = ep.events(application_id, run_name, since=since, until=until)
         return self._drive(flows.single(request, ep.parse_events))
 
-    def find_app(self, target: str) -> Application:
+    def find_app(self, target: str, *, refresh: bool = False) -> Application:
         """An application by FQN or name; cached for the life of this client."""
-        if target not in self._core.apps:
+        if refresh or target not in self._core.apps:
             self._core.apps[target] = self._drive(flows.find_app(target))
         return self._core.apps[target]
 
