@@ -24,7 +24,7 @@ import pytest
 import jobmagic
 
 ROOT = Path(jobmagic.__file__).parent
-PACKAGES = ["jobmagic", "jobmagic.api", "jobmagic.widgets", "jobmagic.sandbox"]
+PACKAGES = ["jobmagic", "jobmagic.api", "jobmagic.params", "jobmagic.widgets", "jobmagic.sandbox"]
 # Run as scripts, or hold no code: importing __main__ would start the command line.
 NOT_MODULES = {"jobmagic.__main__", "jobmagic._version"}
 
@@ -104,6 +104,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "jobmagic._lazy",
         "jobmagic._version",
     ),
+    # Parsing a cell body is pure: it knows the errors and the param-name rule, nothing else.
+    "jobmagic.params": ("jobmagic.params", "jobmagic.errors", "jobmagic.models", "jobmagic._lazy"),
     "jobmagic.sandbox": (
         "jobmagic.sandbox",
         "jobmagic.models",

@@ -64,6 +64,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from jobmagic._lazy import lazy_attributes
 from jobmagic.errors import ParamsError
 from jobmagic.params._body import Body, flat_params
 from jobmagic.params._grid import expand_grid, grid_axes, grid_size
@@ -164,3 +165,7 @@ strings; pass "3" (str(...)) instead
             raise ParamsError(f"the value of `{name}` holds a lone surrogate; it is not text")
         out[name] = str(value)
     return out
+
+
+# Tab completion offers the public names, not the helpers imported from the private modules.
+__getattr__, __dir__ = lazy_attributes(__name__, {}, globals())
