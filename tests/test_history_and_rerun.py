@@ -21,7 +21,8 @@ from IPython.core.interactiveshell import InteractiveShell
 import jobmagic
 from jobmagic.command_match import match_command
 from jobmagic.frames import runs_to_dataframe
-from jobmagic.ledger import _MIGRATIONS, Ledger
+from jobmagic.ledger import Ledger
+from jobmagic.ledger._schema import MIGRATIONS
 from jobmagic.models import JobRun, RunStatus, fill_command
 from jobmagic.sandbox import SandboxServer
 from jobmagic.session import Target
@@ -145,7 +146,7 @@ def test_match_command_gives_up_on_a_pathological_command_instead_of_guessing() 
 def test_ledger_migration_4_adds_rerun_of_to_an_old_file(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     raw = sqlite3.connect(path)
-    for statements in _MIGRATIONS[:3]:
+    for statements in MIGRATIONS[:3]:
         for statement in statements:
             raw.execute(statement)
     raw.execute("PRAGMA user_version = 3")
@@ -157,7 +158,7 @@ def test_ledger_migration_4_adds_rerun_of_to_an_old_file(tmp_path: Path) -> None
     raw.commit()
     raw.close()
     with Ledger(path) as ledger:
-        assert ledger.schema_version == len(_MIGRATIONS) >= 4
+        assert ledger.schema_version == len(MIGRATIONS) >= 4
         (old,) = ledger.entries()
         assert old.rerun_of is None and old.run_name == "train-old"
         again = ledger.record_attempt(

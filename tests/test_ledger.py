@@ -20,15 +20,14 @@ import pytest
 
 from jobmagic.errors import TriggerOutcomeUnknown, ValidationError
 from jobmagic.ledger import (
-    _MIGRATIONS,
     SCHEMA_VERSION,
     AttemptState,
     Ledger,
     LedgerEntry,
     LedgerError,
     LedgerQuery,
-    _migrate,
 )
+from jobmagic.ledger._schema import MIGRATIONS, migrate
 from jobmagic.models import JobRun, RunStatus, Subject
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,7 +78,7 @@ def _run(name: str, status: str = "RUNNING", **extra: object) -> JobRun:
 def test_default_path_is_under_jobmagic_home_with_wal_and_schema(home: Path) -> None:
     with Ledger() as ledger:
         assert ledger.path == home / "ledger.sqlite3"
-        assert ledger.schema_version == SCHEMA_VERSION == len(_MIGRATIONS)
+        assert ledger.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
         assert ledger.journal_mode == "wal"
     assert stat.S_IMODE(os.stat(home / "ledger.sqlite3").st_mode) == 0o600
     raw = sqlite3.connect(home / "ledger.sqlite3")
@@ -103,7 +102,7 @@ def test_reopening_applies_no_migration_twice_and_keeps_data(tmp_path: Path) -> 
 def test_an_old_file_is_migrated_forward_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     raw = sqlite3.connect(path, isolation_level=None)
-    assert _migrate(raw, _MIGRATIONS[:1]) == 1
+    assert migrate(raw, MIGRATIONS[:1]) == 1
     raw.execute(
         "INSERT INTO attempts (state, created_at, updated_at, target, params_json) "
         "VALUES ('pending', '2024-01-01T00:00:00.000000Z', '2024-01-01T00:00:00.000000Z', "

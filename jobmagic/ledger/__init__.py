@@ -1,0 +1,50 @@
+"""The run ledger: every trigger, written down before it is sent.
+
+A trigger is recorded as an *attempt* in a local SQLite file and committed
+before the request goes out, then updated with the outcome:
+
+``pending``       written, the request is about to be sent (or was, and the kernel died)
+``acknowledged``  the server answered with a run; its name and JobRun are stored
+``rejected``      the server said no (validation, auth, …): no run exists
+``unknown``       the answer was lost or unclear (5xx): a run may exist; check before retrying
+
+An ``unknown`` or ``pending`` attempt is settled against the server by
+:meth:`jobmagic.session.JobSession.reconcile`, which leaves it ``acknowledged`` (the run it
+started was found), ``not-created`` (no such run, safe to retry) or ``ambiguous`` (several
+runs match; ``candidates`` names them).
+
+So runs survive a kernel restart or crash, and ``%job_runs --all`` can list
+them later with the params that were sent. Tokens are never stored.
+
+>>> import tempfile, pathlib
+>>> from jobmagic.models import JobRun, RunStatus
+>>> with Ledger(pathlib.Path(tempfile.mkdtemp()) / "ledger.sqlite3") as ledger:
+...     attempt = ledger.record_attempt(host="http://127.0.0.1:8000", target="train",
+...                                     application_id="app-1", params={"lr": "0.1"})
+...     ledger.record_acknowledged(attempt, JobRun(name="train-x1", status=RunStatus.RUNNING))
+...     [(e.state.value, e.run_name, dict(e.params)) for e in ledger.entries()]
+[('acknowledged', 'train-x1', {'lr': '0.1'})]
+
+Concurrency: the file is in WAL mode with a busy timeout, every write is one
+``BEGIN IMMEDIATE`` transaction, and one ``Ledger`` object may be shared by
+threads (a lock serialises its single connection). Several processes (two
+kernels) may write to the same file at once. Open one ``Ledger`` per process.
+"""
+
+from __future__ import annotations
+
+from jobmagic.ledger._entries import AttemptState, LedgerEntry, LedgerError
+from jobmagic.ledger._ledger import Ledger
+from jobmagic.ledger._query import LedgerQuery
+from jobmagic.ledger._schema import LEDGER_FILENAME, SCHEMA_VERSION, default_ledger_path
+
+__all__ = [
+    "LEDGER_FILENAME",
+    "SCHEMA_VERSION",
+    "AttemptState",
+    "Ledger",
+    "LedgerEntry",
+    "LedgerError",
+    "LedgerQuery",
+    "default_ledger_path",
+]

@@ -1,0 +1,430 @@
+"""The ledger: one SQLite connection, writes in BEGIN IMMEDIATE transactions."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from jobmagic.ledger._entries import (
+    AttemptState,
+    LedgerEntry,
+    LedgerError,
+    dumps_redacted,
+    iso_text,
+    loads_mapping,
+    redact,
+    refuse_bearer,
+    utcnow,
+)
+from jobmagic.ledger._reads import LedgerReads
+from jobmagic.ledger._schema import BUSY_TIMEOUT_S, default_ledger_path, migrate
+from jobmagic.models import JobRun
+
+__all__ = ["Ledger"]
+
+
+# --- the ledger ---------------------------------------------------------------------
+
+
+class Ledger(LedgerReads):
+    """A SQLite run ledger; thread-safe, and safe for several processes at once.
+
+    ``path`` defaults to ``<JOBMAGIC_HOME>/ledger.sqlite3``. Opening creates
+    the file (readable by its owner only) and applies pending migrations.
+
+    >>> import tempfile, pathlib
+    >>> from jobmagic.ledger._schema import SCHEMA_VERSION
+    >>> ledger = Ledger(pathlib.Path(tempfile.mkdtemp()) / "l.sqlite3")
+    >>> ledger.schema_version == SCHEMA_VERSION
+    True
+    >>> ledger.close()
+    """
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_ledger_path()
+        self._lock = threading.RLock()
+        self._ensure_file(self.path)
+        # isolation_level=None: no implicit transactions; every write says BEGIN IMMEDIATE
+        # itself, so a writer takes the lock up front and waits (busy_timeout) instead of
+        # failing with "database is locked" when upgrading a read to a write.
+        conn = sqlite3.connect(
+            str(self.path),
+            timeout=BUSY_TIMEOUT_S,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000):d}")
+            # WAL: readers never block the writer, and a commit is one append to the log.
+            self.journal_mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            # FULL: a committed attempt survives power loss too, not only a killed process.
+            # Writes are a handful per trigger plus one per tracker tick, so fsync is cheap.
+            conn.execute("PRAGMA synchronous = FULL")
+            self.schema_version = migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise LedgerError(
+                f"The run ledger {self.path} cannot be opened ({exc}). If it is damaged, move "
+                "it aside and jobmagic starts a new one."
+            ) from exc
+        except BaseException:
+            conn.close()
+            raise
+        self._conn: sqlite3.Connection | None = conn
+
+    @staticmethod
+    def _ensure_file(path: Path) -> None:
+        # Create the file 0600 before SQLite does (it would use the umask): the ledger holds
+        # params and commands, which are the user's business. SQLite gives -wal/-shm the
+        # same permissions as the database file.
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+
+    # -- lifecycle
+
+    def close(self) -> None:
+        """Close the connection; later calls raise :class:`LedgerError`. Idempotent."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else "open"
+        return f"Ledger({str(self.path)!r}, {state})"
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise LedgerError(f"The run ledger {self.path} is closed.")
+        return self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One committed write transaction, holding this object's lock throughout."""
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # -- writes
+
+    def record_attempt(
+        self,
+        *,
+        host: str | None,
+        target: str | None,
+        application_id: str | None = None,
+        deployment_id: str | None = None,
+        application_fqn: str | None = None,
+        params: Mapping[str, str] | None = None,
+        command: str | None = None,
+        alias: str | None = None,
+        session_id: str | None = None,
+        notebook: str | None = None,
+        kernel_id: str | None = None,
+        rerun_of: str | None = None,
+    ) -> int:
+        """Write a ``pending`` attempt and commit it; call *before* sending the trigger.
+
+        Returns the attempt id to pass to ``record_acknowledged`` /
+        ``record_rejected`` / ``record_unknown``. ``rerun_of`` names the run this attempt
+        repeats (``RunHandle.rerun``). Raises ``ValueError`` if any
+        value looks like a bearer token (there is no token parameter on purpose).
+
+        >>> import tempfile, pathlib
+        >>> with Ledger(pathlib.Path(tempfile.mkdtemp()) / "l.sqlite3") as ledger:
+        ...     ledger.record_attempt(host="h", target="my-cluster:ws:train", params={"lr": "1"})
+        1
+        """
+        fields = {
+            "host": host,
+            "target": target,
+            "application_id": application_id,
+            "deployment_id": deployment_id,
+            "application_fqn": application_fqn,
+            "command": command,
+            "alias": alias,
+            "session_id": session_id,
+            "notebook": notebook,
+            "kernel_id": kernel_id,
+            "rerun_of": rerun_of,
+        }
+        for name, value in fields.items():
+            refuse_bearer(name, value)
+        clean_params: dict[str, str] = {}
+        for key, value in (params or {}).items():
+            refuse_bearer("params", key)
+            refuse_bearer(f"params.{key}", value)
+            clean_params[str(key)] = value if isinstance(value, str) else str(value)
+        now = iso_text(utcnow())
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO attempts (state, created_at, updated_at, host, target, "
+                "application_id, deployment_id, application_fqn, params_json, command, alias, "
+                "session_id, notebook, kernel_id, rerun_of) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    AttemptState.PENDING.value,
+                    now,
+                    now,
+                    host,
+                    target,
+                    application_id,
+                    deployment_id,
+                    application_fqn,
+                    json.dumps(clean_params, ensure_ascii=False),
+                    command,
+                    alias,
+                    session_id,
+                    notebook,
+                    kernel_id,
+                    rerun_of,
+                ),
+            )
+            attempt_id = cursor.lastrowid
+        assert attempt_id is not None  # an INSERT into a rowid table always sets it
+        return attempt_id
+
+    def record_acknowledged(
+        self,
+        attempt_id: int,
+        run: JobRun,
+        raw: Mapping[str, Any] | None = None,
+        *,
+        reconciled: str | None = None,
+    ) -> None:
+        """The server started ``run``: store it (``raw`` API JSON if given) and commit.
+
+        The attempt's application/deployment ids are filled from the run when
+        the attempt did not know them (a trigger by FQN or by deployment id).
+        ``reconciled`` says how a run was matched to an attempt whose answer was lost
+        (:meth:`record_reconciled`); it is kept where the error was.
+        """
+        # The raw JSON wins, and the parsed run fills what it lacks (a trigger response's
+        # "data" may carry no name: the name came as jobRunName).
+        payload = dumps_redacted(run.to_api() if raw is None else {**run.to_api(), **raw})
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE attempts SET state = ?, updated_at = ?, run_name = ?, run_json = ?, "
+                "run_status = ?, application_id = COALESCE(application_id, ?), "
+                "deployment_id = COALESCE(deployment_id, ?), error_type = ?, error = ?, "
+                "candidates_json = NULL WHERE id = ?",
+                (
+                    AttemptState.ACKNOWLEDGED.value,
+                    iso_text(utcnow()),
+                    run.name or None,
+                    payload,
+                    str(run.status.value),
+                    run.application_id,
+                    run.deployment_id,
+                    None if reconciled is None else "reconciled",
+                    None if reconciled is None else redact(reconciled),
+                    attempt_id,
+                ),
+            )
+            self._require_row(cursor, attempt_id)
+
+    def record_rejected(self, attempt_id: int, error: BaseException | str) -> None:
+        """The server refused the trigger: no run exists. Stores the error's type and text."""
+        self._record_failure(attempt_id, AttemptState.REJECTED, error)
+
+    def record_unknown(self, attempt_id: int, error: BaseException | str | None = None) -> None:
+        """The answer was lost: the request may have started a run. Check before retrying."""
+        self._record_failure(attempt_id, AttemptState.UNKNOWN, error)
+
+    def record_reconciled(self, attempt_id: int, run: JobRun, note: str) -> None:
+        """An attempt whose answer was lost, matched to the run it started on the server.
+
+        Acknowledged like an answered trigger; ``note`` (how it was matched) replaces the
+        error, so the row still says that the answer had been lost.
+        """
+        self.record_acknowledged(attempt_id, run, reconciled=note)
+
+    def record_not_created(self, attempt_id: int, reason: str) -> None:
+        """The server has no run this attempt could have started: safe to trigger again."""
+        self._record_failure(attempt_id, AttemptState.NOT_CREATED, reason)
+
+    def record_ambiguous(self, attempt_id: int, candidates: Sequence[str], reason: str) -> None:
+        """Several runs could be this attempt's; they are kept for a person to choose."""
+        self._record_failure(attempt_id, AttemptState.AMBIGUOUS, reason, candidates)
+
+    def _record_failure(
+        self,
+        attempt_id: int,
+        state: AttemptState,
+        error: BaseException | str | None,
+        candidates: Sequence[str] = (),
+    ) -> None:
+        if isinstance(error, BaseException):
+            error_type: str | None = type(error).__name__
+            text: str | None = redact(str(error)) or None
+        else:
+            error_type = None
+            text = None if error is None else redact(str(error))
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE attempts SET state = ?, updated_at = ?, error_type = ?, error = ?, "
+                "candidates_json = ? WHERE id = ?",
+                (
+                    state.value,
+                    iso_text(utcnow()),
+                    error_type,
+                    text,
+                    json.dumps(list(candidates)) if candidates else None,
+                    attempt_id,
+                ),
+            )
+            self._require_row(cursor, attempt_id)
+
+    @staticmethod
+    def _require_row(cursor: sqlite3.Cursor, attempt_id: int) -> None:
+        if cursor.rowcount == 0:
+            raise LedgerError(f"The run ledger has no attempt {attempt_id}.")
+
+    def update_runs(self, runs: Iterable[JobRun | tuple[str, JobRun]]) -> int:
+        """Store fresh JobRuns of known runs, matched by (application id, run name).
+
+        Items are ``(application_id, run)`` pairs or bare JobRuns. A bare
+        JobRun is matched by its ``application_id`` when it has one, else by
+        run name alone, unless attempts of several applications share that
+        name (then it is skipped rather than guessed). All in one transaction;
+        fields of the stored JSON that JobRun does not model are kept.
+        Returns how many attempts changed.
+        """
+        pairs: list[tuple[str | None, JobRun]] = []
+        for item in runs:
+            if isinstance(item, JobRun):
+                pairs.append((item.application_id, item))
+            else:
+                pairs.append((item[0], item[1]))
+        pairs = [(app, run) for app, run in pairs if run.name]
+        if not pairs:
+            return 0
+        changed = 0
+        now = iso_text(utcnow())
+        with self._write() as conn:
+            for application_id, run in pairs:
+                if application_id:
+                    rows = conn.execute(
+                        "SELECT id, run_json FROM attempts "
+                        "WHERE application_id = ? AND run_name = ?",
+                        (application_id, run.name),
+                    ).fetchall()
+                else:
+                    rows = conn.execute(
+                        "SELECT id, run_json, application_id FROM attempts WHERE run_name = ?",
+                        (run.name,),
+                    ).fetchall()
+                    if len({row["application_id"] for row in rows}) > 1:
+                        continue  # ambiguous without an application id
+                for row in rows:
+                    previous = loads_mapping(row["run_json"]) or {}
+                    merged = {**previous, **run.to_api()}
+                    payload = dumps_redacted(merged)
+                    if payload == row["run_json"]:
+                        continue  # nothing new: no write, so a quiet tick costs no fsync
+                    conn.execute(
+                        "UPDATE attempts SET run_json = ?, run_status = ?, updated_at = ? "
+                        "WHERE id = ?",
+                        (payload, str(run.status.value), now, row["id"]),
+                    )
+                    changed += 1
+        return changed
+
+    # -- reads
+
+    def import_entries(self, entries: Iterable[LedgerEntry]) -> int:
+        """Write many settled attempts in one transaction (their ``id`` is not kept).
+
+        For copying runs from another ledger, and for building large ledgers for tests and
+        benchmarks: a trigger is written with :meth:`record_attempt` instead, one commit
+        before it is sent. The same bearer-token refusal applies. Returns how many were written.
+        """
+        written = 0
+        with self._write() as conn:
+            for entry in entries:
+                values = _import_values(entry)
+                conn.execute(
+                    "INSERT INTO attempts (state, created_at, updated_at, host, target, "
+                    "application_id, deployment_id, application_fqn, run_name, params_json, "
+                    "command, alias, session_id, notebook, kernel_id, run_json, run_status, "
+                    "error_type, error, candidates_json, rerun_of) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    values,
+                )
+                written += 1
+        return written
+
+
+def _import_values(entry: LedgerEntry) -> tuple[Any, ...]:
+    """One entry as the row :meth:`Ledger.import_entries` inserts."""
+    texts = {
+        "host": entry.host,
+        "target": entry.target,
+        "application_id": entry.application_id,
+        "deployment_id": entry.deployment_id,
+        "application_fqn": entry.application_fqn,
+        "command": entry.command,
+        "alias": entry.alias,
+        "session_id": entry.session_id,
+        "notebook": entry.notebook,
+        "kernel_id": entry.kernel_id,
+        "rerun_of": entry.rerun_of,
+        **{f"params.{key}": value for key, value in entry.params.items()},
+    }
+    for name, value in texts.items():
+        refuse_bearer(name, value)
+    run = entry.run
+    return (
+        entry.state.value,
+        iso_text(entry.created_at),
+        iso_text(entry.updated_at),
+        entry.host,
+        entry.target,
+        entry.application_id or (run.application_id if run else None),
+        entry.deployment_id or (run.deployment_id if run else None),
+        entry.application_fqn,
+        entry.run_name or (run.name if run else None) or None,
+        json.dumps(dict(entry.params), ensure_ascii=False),
+        entry.command,
+        entry.alias,
+        entry.session_id,
+        entry.notebook,
+        entry.kernel_id,
+        None if run is None else dumps_redacted(run.to_api()),
+        None if run is None else str(run.status.value),
+        entry.error_type,
+        None if entry.error is None else redact(entry.error),
+        json.dumps(list(entry.candidates)) if entry.candidates else None,
+        entry.rerun_of,
+    )

@@ -1,0 +1,94 @@
+"""Which attempts a read wants, as SQL: filters, newest first, a page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jobmagic.ledger._entries import iso_text, value_list
+
+__all__ = ["LedgerQuery", "value_tuple"]
+
+
+@dataclass(frozen=True)
+class LedgerQuery:
+    """Which attempts to read: every field given narrows the set (``None`` = any).
+
+    ``app`` matches an attempt's target, application FQN or application id (what
+    ``%job_runs --app`` was given); ``statuses`` are run statuses and match only attempts with
+    a run; ``states`` are attempt states; ``since`` keeps attempts created at or after it;
+    ``with_run`` keeps only attempts with (True) or without (False) a run. ``limit`` keeps
+    only the newest ``limit`` matching attempts, so pages and counts are of those
+    (``%job_runs --limit``). Results are always newest first.
+
+    >>> LedgerQuery(session_id="s1").where()
+    ('session_id = ?', ['s1'])
+    """
+
+    session_id: str | None = None
+    application_id: str | None = None
+    app: str | None = None
+    statuses: tuple[str, ...] | None = None
+    states: tuple[str, ...] | None = None
+    since: datetime | None = None
+    with_run: bool | None = None
+    limit: int | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL condition (``""`` for all) and its arguments; ``limit`` is not part of it."""
+        clauses: list[str] = []
+        args: list[Any] = []
+        if self.session_id is not None:
+            clauses.append("session_id = ?")
+            args.append(self.session_id)
+        if self.application_id is not None:
+            clauses.append("application_id = ?")
+            args.append(self.application_id)
+        if self.app is not None:
+            clauses.append("(target = ? OR application_fqn = ? OR application_id = ?)")
+            args.extend([self.app] * 3)
+        for column, wanted in (("run_status", self.statuses), ("state", self.states)):
+            if wanted is not None:
+                clauses.append(f"{column} IN ({', '.join('?' * len(wanted))})" if wanted else "0")
+                args.extend(wanted)
+        if self.with_run is not None:
+            # run_status is written with run_json, and lives in an index: no JSON is read.
+            clauses.append(f"run_status IS {'NOT ' if self.with_run else ''}NULL")
+        if self.since is not None:
+            clauses.append("created_at >= ?")
+            args.append(iso_text(self.since))
+        return " AND ".join(clauses), args
+
+    def select(
+        self, columns: str, *, offset: int = 0, size: int | None = None
+    ) -> tuple[str, list[Any]]:
+        """``SELECT columns`` of the matching attempts, newest first, from ``offset``.
+
+        ``size`` rows at most, and never past the query's own ``limit``.
+        """
+        where, args = self.where()
+        sql = f"SELECT {columns} FROM attempts" + (f" WHERE {where}" if where else "")
+        sql += " ORDER BY created_at DESC, id DESC"
+        bound = _page_bound(self.limit, offset, size)
+        if bound is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            args += [-1 if bound is None else bound, offset]
+        return sql, args
+
+
+def _page_bound(limit: int | None, offset: int, size: int | None) -> int | None:
+    """How many rows a page from ``offset`` may hold under the query's ``limit``."""
+    room = None if limit is None else max(0, int(limit) - offset)
+    if size is None:
+        return room
+    return int(size) if room is None else min(int(size), room)
+
+
+def value_tuple(items: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    values = value_list(items)
+    return None if values is None else tuple(values)
+
+
+#: Columns :meth:`Ledger.rows` may read (its column names are put into the SQL text).

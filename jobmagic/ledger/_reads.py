@@ -1,0 +1,177 @@
+"""The ledger's reads: entries, pages, counts per status, raw columns for frames."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from jobmagic.ledger._entries import LedgerEntry, LedgerError, entry_from_row
+from jobmagic.ledger._query import LedgerQuery, value_tuple
+from jobmagic.ledger._schema import COLUMNS, ROW_COLUMNS
+
+__all__ = ["LedgerReads"]
+
+
+class LedgerReads:
+    """The reading half of :class:`~jobmagic.ledger.Ledger` (one connection, one lock)."""
+
+    _lock: threading.RLock
+
+    def _connection(self) -> sqlite3.Connection:
+        raise NotImplementedError
+
+    def known_run_names(self, application_id: str, names: Iterable[str]) -> set[str]:
+        """Which of ``names`` are runs of ``application_id`` some attempt already owns."""
+        wanted = sorted({name for name in names if name})
+        known: set[str] = set()
+        with self._lock:
+            conn = self._connection()
+            # Chunked: SQLite bounds the number of parameters of one statement.
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows = conn.execute(
+                    "SELECT run_name FROM attempts WHERE application_id = ? AND run_name IN "
+                    f"({', '.join('?' * len(chunk))})",
+                    (application_id, *chunk),
+                ).fetchall()
+                known.update(row["run_name"] for row in rows)
+        return known
+
+    def entries_for_runs(
+        self, application_id: str, names: Iterable[str], *, host: str | None = None
+    ) -> dict[str, LedgerEntry]:
+        """The newest attempt that owns each of ``names`` (runs of ``application_id``).
+
+        With ``host``, attempts recorded against another host are left out: the sandbox's
+        application ids are the same on every machine, so an id alone can name another
+        server's run. Names no attempt owns are absent from the answer.
+        """
+        wanted = sorted({name for name in names if name})
+        found: dict[str, LedgerEntry] = {}
+        host_clause = "" if host is None else " AND (host = ? OR host IS NULL)"
+        with self._lock:
+            conn = self._connection()
+            # Chunked: SQLite bounds the number of parameters of one statement.
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows = conn.execute(
+                    f"SELECT {COLUMNS} FROM attempts WHERE application_id = ? AND run_name IN "
+                    f"({', '.join('?' * len(chunk))}){host_clause} "
+                    "ORDER BY created_at ASC, id ASC",
+                    (application_id, *chunk, *(() if host is None else (host,))),
+                ).fetchall()
+                # Oldest first, so the newest attempt of a name is the one kept.
+                found.update((row["run_name"], entry_from_row(row)) for row in rows)
+        return found
+
+    def get(self, attempt_id: int) -> LedgerEntry:
+        """One attempt by id; :class:`LedgerError` if there is none."""
+        with self._lock:
+            row = (
+                self._connection()
+                .execute(f"SELECT {COLUMNS} FROM attempts WHERE id = ?", (attempt_id,))
+                .fetchone()
+            )
+        if row is None:
+            raise LedgerError(f"The run ledger has no attempt {attempt_id}.")
+        return entry_from_row(row)
+
+    def entries(
+        self,
+        *,
+        session_id: str | None = None,
+        application_id: str | None = None,
+        statuses: Iterable[str] | str | None = None,
+        states: Iterable[str] | str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[LedgerEntry]:
+        """Attempts, newest first, filtered by every argument given.
+
+        ``statuses`` are run statuses (``"RUNNING"``, ``RunStatus.FAILED``, …)
+        and match only attempts with a run; ``states`` are attempt states
+        (``"pending"``, ``AttemptState.UNKNOWN``, …). ``since`` keeps attempts
+        created at or after that moment (a naive datetime is taken as UTC).
+
+        >>> import tempfile, pathlib
+        >>> from jobmagic.ledger import Ledger
+        >>> with Ledger(pathlib.Path(tempfile.mkdtemp()) / "l.sqlite3") as ledger:
+        ...     _ = ledger.record_attempt(host="h", target="train", session_id="s1")
+        ...     [e.state for e in ledger.entries(session_id="s1", states=["pending"])]
+        [<AttemptState.PENDING: 'pending'>]
+        """
+        query = LedgerQuery(
+            session_id=session_id,
+            application_id=application_id,
+            statuses=value_tuple(statuses),
+            states=value_tuple(states),
+            since=since,
+            limit=limit,
+        )
+        return self.page(query, size=None)
+
+    def page(
+        self, query: LedgerQuery = LedgerQuery(), *, offset: int = 0, size: int | None = 50
+    ) -> list[LedgerEntry]:
+        """One page of the attempts ``query`` matches: ``size`` of them (``None``: all)
+        from ``offset``, newest first. SQL ``LIMIT``/``OFFSET`` on the creation-time index.
+
+        >>> import tempfile, pathlib
+        >>> from jobmagic.ledger import Ledger
+        >>> with Ledger(pathlib.Path(tempfile.mkdtemp()) / "l.sqlite3") as ledger:
+        ...     ids = [ledger.record_attempt(host="h", target=f"t{i}") for i in range(5)]
+        ...     [e.target for e in ledger.page(LedgerQuery(), offset=1, size=2)]
+        ['t3', 't2']
+        """
+        sql, args = query.select(COLUMNS, offset=offset, size=size)
+        with self._lock:
+            rows = self._connection().execute(sql, args).fetchall()
+        return [entry_from_row(row) for row in rows]
+
+    def count(self, query: LedgerQuery = LedgerQuery()) -> int:
+        """How many attempts ``query`` matches (within its ``limit``)."""
+        return sum(self.status_counts(query).values())
+
+    def status_counts(self, query: LedgerQuery = LedgerQuery()) -> dict[str, int]:
+        """How many matching attempts there are per run status; an attempt without a run
+        counts under its state in capitals (``PENDING``, ``REJECTED``, …).
+
+        One ``COUNT … GROUP BY``; with no filter it reads only the status index.
+
+        >>> import tempfile, pathlib
+        >>> from jobmagic.ledger import Ledger
+        >>> from jobmagic.models import JobRun, RunStatus
+        >>> with Ledger(pathlib.Path(tempfile.mkdtemp()) / "l.sqlite3") as ledger:
+        ...     ids = [ledger.record_attempt(host="h", target="t") for _ in range(3)]
+        ...     ledger.record_acknowledged(ids[0], JobRun(name="r", status=RunStatus.FAILED))
+        ...     ledger.status_counts()
+        {'FAILED': 1, 'PENDING': 2}
+        """
+        key = "COALESCE(run_status, UPPER(state))"
+        if query.limit is None:
+            where, args = query.where()
+            sql = f"SELECT {key}, COUNT(*) FROM attempts" + (f" WHERE {where}" if where else "")
+        else:
+            # Counts of the newest `limit` only: group the limited rows.
+            inner, args = query.select("run_status, state")
+            sql = f"SELECT {key}, COUNT(*) FROM ({inner})"
+        sql += " GROUP BY 1 ORDER BY 1"
+        with self._lock:
+            rows = self._connection().execute(sql, args).fetchall()
+        return {str(row[0]): int(row[1]) for row in rows}
+
+    def rows(self, query: LedgerQuery, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+        """The raw values of ``columns`` (names from :data:`ROW_COLUMNS`) of every matching
+        attempt, newest first, as plain tuples: JSON stays text and times stay ISO text, for
+        readers that convert whole columns at once (:func:`jobmagic.frames.ledger_frame`)."""
+        unknown = [name for name in columns if name not in ROW_COLUMNS]
+        if unknown:
+            raise ValueError(f"Ledger.rows: no column {unknown[0]!r}; use {sorted(ROW_COLUMNS)}")
+        sql, args = query.select(", ".join(columns))
+        with self._lock:
+            cursor = self._connection().cursor()
+            cursor.row_factory = None  # tuples: no Row object per attempt
+            return cursor.execute(sql, args).fetchall()

@@ -1,0 +1,121 @@
+"""The ledger's file and its schema: forward-only migrations, the columns an entry reads."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from jobmagic.config import jobmagic_home
+from jobmagic.ledger._entries import LedgerError
+
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "COLUMNS",
+    "LEDGER_FILENAME",
+    "MIGRATIONS",
+    "ROW_COLUMNS",
+    "SCHEMA_VERSION",
+    "default_ledger_path",
+    "migrate",
+]
+
+
+LEDGER_FILENAME = "ledger.sqlite3"
+BUSY_TIMEOUT_S = 10.0
+
+
+# --- schema -------------------------------------------------------------------------
+# Forward-only: each entry upgrades the file from version i to i + 1 and is never edited
+# once released (a file written by an old jobmagic must upgrade the same way everywhere).
+# PRAGMA user_version holds how many entries have been applied.
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: one row per trigger attempt.
+    (
+        """
+        CREATE TABLE attempts (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            state           TEXT NOT NULL,
+            created_at      TEXT NOT NULL,   -- ISO-8601 UTC, fixed width: sorts as text
+            updated_at      TEXT NOT NULL,
+            host            TEXT,
+            target          TEXT,
+            application_id  TEXT,
+            deployment_id   TEXT,
+            application_fqn TEXT,
+            run_name        TEXT,
+            params_json     TEXT NOT NULL DEFAULT '{}',
+            command         TEXT,
+            alias           TEXT,
+            session_id      TEXT,
+            notebook        TEXT,
+            kernel_id       TEXT,
+            run_json        TEXT,            -- the JobRun as API JSON (camelCase)
+            run_status      TEXT,            -- copied out of run_json for filtering
+            error_type      TEXT,
+            error           TEXT
+        )
+        """,
+    ),
+    # 2: the lookups the tracker and %job_runs make on every tick / call.
+    (
+        "CREATE INDEX attempts_by_run ON attempts (application_id, run_name)",
+        "CREATE INDEX attempts_by_session ON attempts (session_id, created_at)",
+        "CREATE INDEX attempts_by_created ON attempts (created_at)",
+    ),
+    # 3: reconciling unknown outcomes: the runs an ambiguous attempt may have started, and
+    # a quick way to the attempts still to settle however large the ledger grows.
+    (
+        "ALTER TABLE attempts ADD COLUMN candidates_json TEXT",
+        "CREATE INDEX attempts_by_state ON attempts (state)",
+    ),
+    # 4: a rerun names the run it repeats (same application), so the card and the DataFrame
+    # can say "rerun of train-ab12c"; a run name, not an attempt id, because the run repeated
+    # may have been started outside jobmagic and have no attempt here.
+    ("ALTER TABLE attempts ADD COLUMN rerun_of TEXT",),
+    # 5: a board's counts per status over the whole ledger, and its status filter, read from
+    # this index alone (covering) instead of every row's JSON.
+    ("CREATE INDEX attempts_by_status ON attempts (run_status, state)",),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+COLUMNS = (
+    "id, state, created_at, updated_at, host, target, application_id, deployment_id, "
+    "application_fqn, run_name, params_json, command, alias, session_id, notebook, kernel_id, "
+    "run_json, run_status, error_type, error, candidates_json, rerun_of"
+)
+
+
+def default_ledger_path() -> Path:
+    """``<JOBMAGIC_HOME>/ledger.sqlite3`` (``~/.jobmagic/ledger.sqlite3`` by default)."""
+    return jobmagic_home() / LEDGER_FILENAME
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> int:
+    """Bring the file up to ``len(migrations)``; safe when several processes open at once."""
+    # BEGIN IMMEDIATE takes the write lock before reading the version, so two processes
+    # opening a new file cannot both apply migration 1.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(migrations):
+            raise LedgerError(
+                f"The ledger was written by a newer jobmagic (schema {version}, this one "
+                f"knows {len(migrations)}). Upgrade jobmagic, or point it at another ledger file."
+            )
+        for number in range(version, len(migrations)):
+            for statement in migrations[number]:
+                conn.execute(statement)
+        if version < len(migrations):
+            # user_version lives in the file header, so it commits with the DDL above.
+            conn.execute(f"PRAGMA user_version = {len(migrations):d}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return len(migrations)
+
+
+ROW_COLUMNS = frozenset(name.strip() for name in COLUMNS.split(","))
