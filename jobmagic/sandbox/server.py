@@ -52,7 +52,12 @@ from jobmagic.sandbox.process import (
 from jobmagic.sandbox.runner import Runner
 from jobmagic.sandbox.service import SandboxService
 from jobmagic.sandbox.store import TERMINAL, Store
-from jobmagic.sandbox.transport import ConnectionRegistry, protocol_class
+from jobmagic.sandbox.transport import (
+    ConnectionRegistry,
+    event_loop,
+    http_implementation,
+    protocol_class,
+)
 
 try:
     import fcntl
@@ -232,11 +237,16 @@ class SandboxServer:
             app = create_app(
                 AppContext(service, self.token, self._faults, self._stats, self.connections)
             )
+            http, loop = http_implementation(), event_loop()
+            # Which stack serves says much about the throughput to expect (httptools and
+            # uvloop, the `sandbox` extra, or the pure-Python fallbacks).
+            logger.debug("serving HTTP with %s on the %s event loop", http, loop)
             config = uvicorn.Config(
                 app,
                 host=LOOPBACK,
                 port=self.port,
-                http=protocol_class(self.connections),
+                http=protocol_class(self.connections, http),
+                loop=loop,
                 lifespan="off",
                 log_config=None,  # leave the host program's logging alone
                 log_level=self._log_level,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -208,3 +209,38 @@ def test_fault_objects_reject_nonsense() -> None:
     with pytest.raises(ValueError, match="times"):
         Fault.malformed(times=0)
     assert Fault.from_json({"kind": "status", "status": 500}).status_code == 500
+
+
+# --- the HTTP stack: httptools + uvloop when installed, h11 + asyncio without them ---------
+
+
+def test_the_fast_stack_is_used_when_installed() -> None:
+    pytest.importorskip("httptools")
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from jobmagic.sandbox.transport import ConnectionRegistry, http_implementation, protocol_class
+
+    assert http_implementation() == "httptools"
+    assert issubclass(protocol_class(ConnectionRegistry()), HttpToolsProtocol)
+
+
+def test_without_httptools_and_uvloop_it_serves_on_h11_and_still_drops(
+    tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    from jobmagic.sandbox import server as server_module
+
+    monkeypatch.setattr(server_module, "http_implementation", lambda: "h11")
+    monkeypatch.setattr(server_module, "event_loop", lambda: "asyncio")
+    with SandboxServer(tmp_path / "h11") as sandbox, client_for(sandbox) as client:
+        answer = client.post("/jobs/trigger", json={"applicationId": HELLO})
+        assert answer.status_code == 200
+        ours = answer.extensions["network_stream"].get_extra_info("client_addr")
+        transport = sandbox.connections.get(ours)
+        assert transport is not None and isinstance(transport.get_protocol(), H11Protocol)
+        assert wait_for(client, HELLO, answer.json()["jobRunName"])["status"] == "FINISHED"
+        sandbox.set_faults(Fault.drop("apps"))
+        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+            client.get("/apps")
+        assert client.get("/apps").status_code == 200
