@@ -158,10 +158,12 @@ def plot_metric(
     except ImportError as exc:
         raise ImportError("plot_metric needs matplotlib: pip install 'jobmagic[plot]'") from exc
     try:
-        from jobmagic.frames import _notebook_figure_class  # one figure class for every plot
+        from jobmagic.frames._timeline import (
+            notebook_figure_class,  # one figure class for every plot
+        )
     except ImportError:  # an older frames module: a plain Figure (no PNG display of its own)
 
-        def _notebook_figure_class() -> type[Figure]:
+        def notebook_figure_class() -> type[Figure]:
             return Figure
 
     history = metric_history(runs, name, client=client, metric_patterns=metric_patterns)
@@ -174,7 +176,7 @@ def plot_metric(
             f"No param {color_by!r} to colour by. Params that exist: {', '.join(known) or 'none'}."
         )
     if ax is None:
-        figure = _notebook_figure_class()(figsize=(8.0, 4.5), layout="constrained")
+        figure = notebook_figure_class()(figsize=(8.0, 4.5), layout="constrained")
         ax = figure.add_subplot()
     else:
         # A SubFigure's .figure is its root Figure, which is what gets displayed.

@@ -1,0 +1,106 @@
+"""A frame of runs as a styled table: the cards' status colours, long text shortened."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    pass
+
+
+__all__ = ["TABLE_ROWS", "TABLE_TEXT_LIMIT", "style_runs"]
+
+
+# --- a styled table ------------------------------------------------------------------
+
+
+#: A styled table shows at most this many rows; the frame itself keeps them all.
+TABLE_ROWS = 200
+
+
+def style_runs(frame: pd.DataFrame, *, rows: int = TABLE_ROWS) -> Any:
+    """A frame from :func:`runs_to_dataframe`, styled for a notebook (``%job_runs --table``).
+
+    A frame longer than ``rows`` shows its first ``rows`` rows, and its caption says how
+    many there are (styling and saving 100,000 rows of HTML takes seconds and megabytes;
+    the frame, e.g. ``-o df``, still holds every row).
+
+    Status cells take the run cards' badge colours; run names stay on one line; commands
+    and errors longer than :data:`TABLE_TEXT_LIMIT` characters are shortened (the whole
+    text is in the frame); times read
+    ``2026-01-02 13:04:05`` (UTC), durations ``42.0 s`` or ``1:02:03``; missing
+    values are blank; text is HTML-escaped (a run name cannot inject markup).
+    Returns a pandas ``Styler``, or the frame unchanged if jinja2 (which
+    Styler needs) is not installed.
+
+    >>> from jobmagic.frames import runs_to_dataframe
+    >>> html = style_runs(runs_to_dataframe([{"name": "<b>x</b>", "status": "FAILED"}])).to_html()
+    >>> "&lt;b&gt;x&lt;/b&gt;" in html and "#c62828" in html
+    True
+    """
+    try:
+        import jinja2  # noqa: F401  (Styler's renderer; imported here to fail early and softly)
+    except ImportError:
+        return frame
+    total = len(frame)
+    if total > rows:
+        frame = frame.head(rows)
+    styler = frame.style.format(na_rep="", escape="html")
+    if total > rows:
+        noun = "run" if total == 1 else "runs"
+        styler = styler.set_caption(
+            f"The first {rows:,} of {total:,} {noun}; the DataFrame holds them all."
+        )
+    times = [c for c in ("created_at", "end_time") if c in frame]
+    if times:
+        styler = styler.format(_format_time, subset=times, na_rep="")
+    if "duration" in frame:
+        styler = styler.format(_format_duration, subset=["duration"], na_rep="")
+    long_text = [c for c in ("command", "error") if c in frame]
+    if long_text:
+        styler = styler.format(_shorten, subset=long_text, na_rep="", escape="html")
+    if "name" in frame:
+        styler = styler.set_properties(subset=["name"], **{"white-space": "nowrap"})
+    if "status" in frame:
+        # Styler.map is pandas >= 2.1; applymap before that.
+        cell_map = getattr(styler, "map", None) or styler.applymap
+        styler = cell_map(_status_css, subset=["status"])
+    return styler
+
+
+#: Beyond this many characters a command or error is cut in the styled table.
+TABLE_TEXT_LIMIT = 60
+
+
+def _shorten(value: Any) -> str:
+    if value is None or value is pd.NA:
+        return ""
+    text = " ".join(str(value).split())
+    return text if len(text) <= TABLE_TEXT_LIMIT else text[: TABLE_TEXT_LIMIT - 1] + "…"
+
+
+def _format_time(value: Any) -> str:
+    if value is None or value is pd.NaT:
+        return ""
+    return str(pd.Timestamp(value).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def _format_duration(value: Any) -> str:
+    if value is None or value is pd.NaT:
+        return ""
+    seconds = pd.Timedelta(value).total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def _status_css(value: Any) -> str:
+    """The card's badge colours for a status cell (one look for the same facts)."""
+    from jobmagic.widgets._format import BADGE_CSS, status_state
+
+    if not isinstance(value, str):
+        return ""
+    return f"{BADGE_CSS[status_state(value)]}; font-weight: 600; white-space: nowrap"
