@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from jobmagic.errors import JobmagicError
@@ -25,9 +25,29 @@ if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
     from jobmagic.tracking import RunHandle
 
-__all__ = ["MAX_BACKOFF_SECONDS", "Tracker", "latest_runs"]
+__all__ = ["MAX_BACKOFF_SECONDS", "Tracker", "after_tick", "latest_runs"]
 
 MAX_BACKOFF_SECONDS = 60.0
+#: Up to this many watched runs missing from the newest page are asked for by name; more are
+#: found by listing back to the oldest of them, a page per 1,000 runs, not a request each.
+FEW_MISSING = 4
+#: How far before the oldest missing run's creation the listing reaches: server clock skew.
+LISTING_MARGIN = timedelta(minutes=5)
+
+
+# The callbacks views asked to run once the tick that is telling them of runs is over.
+_tick = threading.local()
+
+
+def after_tick(callback: Callable[[], None]) -> bool:
+    """Run ``callback`` once when the current tick has told every handle; False (and nothing
+    done) outside a tick. A view hears of each of its runs in turn: this lets it redraw
+    once per tick however many of its runs changed."""
+    pending: dict[Callable[[], None], None] | None = getattr(_tick, "pending", None)
+    if pending is None:
+        return False
+    pending[callback] = None
+    return True
 
 
 def latest_runs(client: JobsClient, app_id: str, names: set[str]) -> list[JobRun]:
@@ -172,8 +192,19 @@ class Tracker:
         return max(0.05, min(waits, default=self._interval()))
 
     def tick(self, client: JobsClient) -> None:
-        """One round: one list call per application that is due; apply the results."""
+        """One round: one list call per application that is due; apply the results; then
+        the views that asked (:func:`after_tick`) redraw, each once."""
         self.ticks += 1
+        _tick.pending = {}
+        try:
+            self._tick(client)
+        finally:
+            pending, _tick.pending = _tick.pending, None
+            for callback in pending:
+                with contextlib.suppress(Exception):  # one broken view must not stop others
+                    callback()
+
+    def _tick(self, client: JobsClient) -> None:
         with self._lock:
             groups: dict[str, list[RunHandle]] = {}
             for (app_id, _name), handles in self._watched.items():
@@ -181,6 +212,8 @@ class Tracker:
         now = time.monotonic()
         fresh: list[JobRun] = []
         for app_id, handles in groups.items():
+            if self._stopped.is_set():
+                return  # shutting down: the rest of this tick is of no use to anyone
             state = self._apps.setdefault(app_id, _AppState())
             if state.next_poll > now:
                 continue
@@ -197,7 +230,7 @@ class Tracker:
                 state.failures = 0
                 state.stale_since = None
                 state.next_poll = time.monotonic() + self._interval()
-        if fresh and self._on_runs is not None:
+        if fresh and self._on_runs is not None and not self._stopped.is_set():
             # A ledger hiccup must not stop the cards from updating.
             with contextlib.suppress(Exception):
                 self._on_runs(fresh)
@@ -217,11 +250,27 @@ class Tracker:
         # Before the views hear of these runs, so an update shows its metrics: one search.
         refresh_metrics(client, app_id, handles, runs)
         by_name = {run.name: run for run in runs if run.name in wanted}
+        missing = [h for h in handles if h.name not in by_name]
+        if len(missing) > FEW_MISSING:
+            by_name.update(_listed_back_to(client, app_id, missing, wanted))
         for handle in handles:  # every handle of a run hears of it, not only the newest
             run = by_name.get(handle.name)
             if run is None:
+                if self._stopped.is_set():
+                    break  # a request each would hold up shutdown; nobody is listening
                 # Older than the page (rare): ask for it by name.
                 run = client.get_run(app_id, handle.name)
                 by_name[handle.name] = run
             handle._apply(run, None)
         return list(by_name.values())
+
+
+def _listed_back_to(
+    client: JobsClient, app_id: str, handles: list[RunHandle], wanted: set[str]
+) -> dict[str, JobRun]:
+    """The wanted runs among those created since the oldest of ``handles`` (paged)."""
+    created = [h.run.created_at for h in handles if h.run.created_at is not None]
+    if not created:
+        return {}
+    runs = client.list_runs(app_id, page_size=1000, created_after=min(created) - LISTING_MARGIN)
+    return {run.name: run for run in runs if run.name in wanted}

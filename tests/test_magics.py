@@ -265,8 +265,15 @@ def test_job_runs_all_lists_an_earlier_kernels_runs_with_their_params(
 
     # --refresh asks only about live runs (the sleep), and only about what will be shown.
     sandbox.reset_stats()
-    shell.run_line_magic("job_runs", "--all --refresh -o refreshed")
+    board = shell.run_line_magic("job_runs", "--all --refresh -o refreshed")
     assert sandbox.stats()["list_runs"] == 1
+    # The board follows the live run: its tracker's first tick (at once) must be over before
+    # the count below starts; after it, the tracker sleeps for the 60 s interval.
+    tracker = shell.find_line_magic("job_runs").__self__.session.tracker
+    deadline = time.monotonic() + 30
+    while (tracker.ticks < 1 or tracker._wake.is_set()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    board.close()
     sandbox.reset_stats()
     shell.run_line_magic("job_runs", "--all --refresh --limit 1 --app sandbox:demo:hello")
     assert sandbox.stats()["list_runs"] == 0

@@ -23,6 +23,7 @@ from jobmagic.config import Settings
 from jobmagic.ledger import LEDGER_FILENAME, AttemptState, Ledger
 from jobmagic.sandbox import Fault, SandboxServer
 from jobmagic.session import JobSession
+from jobmagic.tracker import Tracker
 
 REPO = Path(__file__).resolve().parent.parent
 JOBS = """
@@ -306,3 +307,22 @@ def test_a_remembered_target_refused_as_unknown_is_looked_up_again_once(
     with pytest.raises(jobmagic.NotFoundError):
         jobmagic.trigger("test:sweeps:noop", {"name": "c"}, session=session)
     assert noop_sandbox.stats()["trigger"] == after["trigger"] + 2
+
+
+def test_the_tracker_reaches_back_to_old_runs_with_a_listing_not_a_request_each(
+    noop_sandbox: SandboxServer, session: JobSession
+) -> None:
+    result = jobmagic.sweep(
+        "test:sweeps:noop", runs=[{"name": f"r{i}"} for i in range(120)], session=session
+    )
+    assert len(result.handles) == 120
+    oldest = result.handles[:10]  # off the newest page the tracker lists first
+    assert not any(h.run.is_terminal for h in oldest)  # as the trigger answered
+    tracker = Tracker(session.new_client)  # no thread: the one poll below is all there is
+    noop_sandbox.reset_stats()
+    with session.new_client() as client:
+        tracker._poll_app(client, NOOP, oldest)
+    stats = noop_sandbox.stats()
+    assert stats.get("get_run", 0) == 0
+    assert stats.get("list_runs", 0) == 2  # the newest page, then back to the oldest
+    assert all(h.run.is_terminal for h in oldest)

@@ -64,6 +64,46 @@ def test_n_runs_across_k_apps_cost_k_list_calls_per_tick(
     assert not [t for t in threading.enumerate() if t.name == "jobmagic-tracker"]
 
 
+def test_a_board_redraws_once_per_tick_however_many_of_its_runs_changed(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    from jobmagic.widgets import RunsBoard
+
+    session = JobSession(
+        Settings(
+            host=sandbox.host,
+            api_key=sandbox.token,
+            poll_interval=60,  # ticks are driven by hand below
+            ledger_path=str(tmp_path / "ledger.db"),
+        )
+    )
+    try:
+        handles = [
+            session.trigger(Target("sandbox:demo:sleep"), {"seconds": "30"}) for _ in range(6)
+        ]
+        board = RunsBoard(handles, min_interval=0)  # no spacing: each request would render
+        tracker = session.tracker
+        # Its thread's first tick over (it clears the wake-up after a tick and its redraws):
+        # from then on it sleeps for the 60 s interval.
+        deadline = time.monotonic() + 10
+        while (tracker.ticks < 1 or tracker._wake.is_set()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        before = board.renders
+        with session.new_client() as client:
+            tracker._apps.clear()  # due now
+            tracker.tick(client)
+        assert board.renders == before + 1  # six live rows changed (their durations tick)
+        board.close()
+        for handle in handles:
+            handle.terminate()
+        # Shutting down with runs still watched: the thread is gone when it returns.
+        assert tracker.shutdown()
+        assert not tracker.running
+    finally:
+        session.close()
+    assert not [t for t in threading.enumerate() if t.name == "jobmagic-tracker"]
+
+
 def test_closing_while_a_tick_stores_its_statuses_lets_the_tick_finish(
     sandbox: SandboxServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

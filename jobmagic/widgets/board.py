@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import ipywidgets as widgets
 
 from jobmagic.models import JobRun
+from jobmagic.tracker import after_tick
 from jobmagic.widgets._format import (
     STATES,
     format_clock,
@@ -446,7 +447,7 @@ class RunsBoard:
             entry.stale_since = stale_since
         if run.is_terminal:
             self._release(entry)
-        if changed:
+        if changed and not after_tick(self._request_render):
             self._request_render()
 
     def _sync_options(self) -> None:
