@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from jobmagic.models import RunStatus
@@ -49,6 +49,29 @@ class LogRecord:
     time_ns: int
     stream: str
     line: str
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """A run's process started: its pid, start time (clock ticks, to spot pid reuse) and the
+    events of its start, stored with the RUNNING status."""
+
+    run_id: str
+    pid: int
+    pid_start: int | None
+    events: Sequence[EventRecord] = ()
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """A run's end as the runner records it (see ``Store.finish_run``)."""
+
+    run_id: str
+    status: str
+    end_time_ms: int
+    exit_code: int | None
+    error: str | None
+    events: Sequence[EventRecord] = ()
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from pathlib import Path
 from jobmagic.sandbox import events
 from jobmagic.sandbox.errors import ApiError
 from jobmagic.sandbox.reaper import start_reaper
-from jobmagic.sandbox.store import TERMINAL, EventRecord, LogRecord, Store
+from jobmagic.sandbox.store import TERMINAL, EventRecord, LogRecord, RunEnd, RunStart, Store
 from jobmagic.sandbox.watcher import Proc, Watcher
 from jobmagic.sandbox.writer import Writer
 
@@ -56,6 +56,8 @@ STOPPED_ERROR = "sandbox stopped"
 TERMINATED_ERROR = "terminated on request"
 
 _MAX_ERROR = 500
+#: The most runs one wake-up of the launcher starts before it records them RUNNING.
+_LAUNCH_BATCH = 64
 _POSIX = os.name == "posix"
 #: Environment variables a job must not inherit from the sandbox.
 _PRIVATE_ENV = ("JOBMAGIC_SANDBOX_TOKEN",)
@@ -146,18 +148,55 @@ class Runner:
         self._launches.put(proc)
 
     def _launch_loop(self) -> None:
-        while (proc := self._launches.get()) is not None:
+        while True:
+            batch, last = self._next_launches()
+            self._launch_batch(batch)
+            if last:
+                return
+
+    def _next_launches(self) -> tuple[list[Proc], bool]:
+        """The runs queued now (at least one wait), at most ``_LAUNCH_BATCH``; True when the
+        queue's end mark was among them."""
+        batch: list[Proc] = []
+        item = self._launches.get()
+        while item is not None:
+            batch.append(item)
+            if len(batch) >= _LAUNCH_BATCH:
+                return batch, False
             try:
-                self._launch(proc)
+                item = self._launches.get_nowait()
+            except queue.Empty:
+                return batch, False
+        return batch, True
+
+    def _launch_batch(self, batch: Sequence[Proc]) -> None:
+        """Start the processes of ``batch``, then record them RUNNING in one transaction and
+        hand them to the reaper and the watcher at once: under load one wake-up of this
+        thread starts many runs, and their bookkeeping is paid once, not per run."""
+        started: list[Proc] = []
+        for proc in batch:
+            try:
+                if self._spawn(proc):
+                    started.append(proc)
             except Exception:
-                logger.exception("could not start run %s", proc.run_id)
-                # The thread must live on whatever failed (the store, say): every run queued
-                # after this one waits for it.
-                try:
-                    self._abandon(proc)
-                    self._end_unstarted(proc, "FAILED", None, "the sandbox could not start it")
-                except Exception:
-                    logger.exception("could not record the failed start of run %s", proc.run_id)
+                self._failed_start(proc)
+        if not started:
+            return
+        try:
+            self._record_started(started)
+        except Exception:
+            for proc in started:
+                self._failed_start(proc)
+
+    def _failed_start(self, proc: Proc) -> None:
+        logger.exception("could not start run %s", proc.run_id)
+        # The thread must live on whatever failed (the store, say): every run queued
+        # after this one waits for it.
+        try:
+            self._abandon(proc)
+            self._end_unstarted(proc, "FAILED", None, "the sandbox could not start it")
+        except Exception:
+            logger.exception("could not record the failed start of run %s", proc.run_id)
 
     def _abandon(self, proc: Proc) -> None:
         """Kill, reap and unplug a half-started process: no waiter thread watches it."""
@@ -173,10 +212,11 @@ class Runner:
             if pipe is not None:
                 pipe.close()
 
-    def _launch(self, proc: Proc) -> None:
+    def _spawn(self, proc: Proc) -> bool:
+        """Start the run's process; False (and the run ended) when it did not start."""
         if not proc.cwd.is_dir():
             self._end_unstarted(proc, "FAILED", 126, f"working directory {proc.cwd} does not exist")
-            return
+            return False
         # Popen under the lock: terminate() and stop() set stop_reason under it, so a run is
         # either started before they look (and they signal it) or never started at all.
         failure: tuple[int, str] | None = None
@@ -202,20 +242,32 @@ class Runner:
                     failure = (code, f"could not start {proc.argv[0]!r}: {reason}")
         if stopped is not None:
             self._end_unstarted(proc, "TERMINATED", None, stopped)
-            return
+            return False
         if failure is not None:
             self._end_unstarted(proc, "FAILED", *failure)
-            return
-        popen = proc.popen
-        assert popen is not None and popen.stdout is not None and popen.stderr is not None
-        started = events.started(proc.run_id, proc.container, now_ms=now_ms())
-        if not self._store.mark_running(
-            proc.run_id, popen.pid, process_start_ticks(popen.pid), events=started
-        ):
-            # Terminated while it was being started: the run already says so; end the process.
-            proc.stop_reason = proc.stop_reason or TERMINATED_ERROR
-            self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
-        self._watcher.watch(proc)
+            return False
+        return True
+
+    def _record_started(self, started: Sequence[Proc]) -> None:
+        starts = []
+        for proc in started:
+            popen = proc.popen
+            assert popen is not None and popen.stdout is not None and popen.stderr is not None
+            starts.append(
+                RunStart(
+                    proc.run_id,
+                    popen.pid,
+                    process_start_ticks(popen.pid),
+                    events.started(proc.run_id, proc.container, now_ms=now_ms()),
+                )
+            )
+        moved = self._store.mark_running_many(starts)
+        for proc, ran in zip(started, moved, strict=True):
+            if not ran:
+                # Terminated while it was being started: the run already says so; end it.
+                proc.stop_reason = proc.stop_reason or TERMINATED_ERROR
+                self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
+        self._watcher.watch_many(started)
 
     def _end_unstarted(self, proc: Proc, status: str, code: int | None, error: str) -> None:
         """Record the end of a run whose process never started, and let waiters go."""
@@ -257,24 +309,13 @@ class Runner:
         status, error = self._outcome(proc, returncode)
         code = exit_code_of(returncode)
 
-        def finish() -> None:
-            try:
-                self._store.finish_run(
-                    proc.run_id,
-                    status=status,
-                    end_time_ms=end,
-                    exit_code=code,
-                    error=error,
-                    events=events.ended(
-                        proc.run_id, proc.container, status, code, error, now_ms=end
-                    ),
-                )
-            finally:
-                with self._lock:
-                    self._procs.pop(proc.run_id, None)
-                proc.finished.set()
+        def finished() -> None:
+            with self._lock:
+                self._procs.pop(proc.run_id, None)
+            proc.finished.set()
 
-        self._writer.call(finish)
+        ended = events.ended(proc.run_id, proc.container, status, code, error, now_ms=end)
+        self._writer.finish(RunEnd(proc.run_id, status, end, code, error, ended), finished)
 
     @staticmethod
     def _outcome(proc: Proc, returncode: int) -> tuple[str, str | None]:

@@ -34,11 +34,13 @@ from jobmagic.sandbox.records import (
     TERMINAL,
     EventRecord,
     LogRecord,
+    RunEnd,
     RunRecord,
+    RunStart,
     run_from_row,
 )
 
-__all__ = ["TERMINAL", "EventRecord", "LogRecord", "RunRecord", "Store"]
+__all__ = ["TERMINAL", "EventRecord", "LogRecord", "RunEnd", "RunRecord", "RunStart", "Store"]
 
 SortKey = Literal["startTime", "duration", "deploymentVersion", "triggeredBy", "status"]
 
@@ -277,15 +279,29 @@ class Store:
     ) -> bool:
         """CREATED -> RUNNING with the process id; ``events`` (its start) are stored in the
         same transaction, and only if the run moved. True if it moved."""
+        return self.mark_running_many([RunStart(run_id, pid, pid_start, events)])[0]
+
+    def mark_running_many(self, starts: Sequence[RunStart]) -> list[bool]:
+        """:meth:`mark_running` for many runs in one transaction (the launcher starts many
+        per wake-up under load); whether each moved, in order."""
+        moved = []
         with self._lock, self._transaction("BEGIN"):
-            cursor = self._db.execute(
-                "UPDATE runs SET status = 'RUNNING', pid = ?, pid_start = ? "
-                "WHERE id = ? AND status = 'CREATED'",
-                (pid, pid_start, run_id),
+            for start in starts:
+                cursor = self._db.execute(
+                    "UPDATE runs SET status = 'RUNNING', pid = ?, pid_start = ? "
+                    "WHERE id = ? AND status = 'CREATED'",
+                    (start.pid, start.pid_start, start.run_id),
+                )
+                moved.append(cursor.rowcount == 1)
+            self._insert_events(
+                [
+                    event
+                    for start, ran in zip(starts, moved, strict=True)
+                    if ran
+                    for event in start.events
+                ]
             )
-            if cursor.rowcount == 1:
-                self._insert_events(events)
-        return cursor.rowcount == 1
+        return moved
 
     def transition(self, run_id: str, to: str, *, only_from: Iterable[str]) -> bool:
         """Move a run to status ``to`` if it is in one of ``only_from``; True if it moved."""
@@ -314,17 +330,27 @@ class Store:
         and only if this call ended the run: a client that sees the terminal status and then
         asks for the events gets them, and a second writer adds no contradicting ones.
         """
+        end = RunEnd(run_id, status, end_time_ms, exit_code, error, events)
+        return self.finish_runs([end])[0]
+
+    def finish_runs(self, ends: Sequence[RunEnd]) -> list[bool]:
+        """:meth:`finish_run` for many runs in one transaction (the writer stores the ends
+        queued at once together); whether each call ended its run, in order."""
         marks = ", ".join("?" for _ in TERMINAL)
+        moved = []
         with self._lock, self._transaction():
-            cursor = self._db.execute(
-                f"""UPDATE runs SET status = ?, end_time_ms = MAX(?, created_at_ms),
-                        exit_code = ?, error = ?
-                    WHERE id = ? AND status NOT IN ({marks})""",
-                (status, end_time_ms, exit_code, error, run_id, *TERMINAL),
+            for end in ends:
+                cursor = self._db.execute(
+                    f"""UPDATE runs SET status = ?, end_time_ms = MAX(?, created_at_ms),
+                            exit_code = ?, error = ?
+                        WHERE id = ? AND status NOT IN ({marks})""",
+                    (end.status, end.end_time_ms, end.exit_code, end.error, end.run_id, *TERMINAL),
+                )
+                moved.append(cursor.rowcount == 1)
+            self._insert_events(
+                [event for end, ran in zip(ends, moved, strict=True) if ran for event in end.events]
             )
-            if cursor.rowcount == 1:
-                self._insert_events(events)
-        return cursor.rowcount == 1
+        return moved
 
     def delete_run(self, run_id: str) -> bool:
         """Delete a terminal run and its logs; False if it is missing or still active."""

@@ -22,7 +22,7 @@ import selectors
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,13 +122,21 @@ class Watcher:
         """Start watching a started process (its ``popen`` with both pipes)."""
         self._send(("watch", proc))
 
+    def watch_many(self, procs: Sequence[Proc]) -> None:
+        """:meth:`watch` for many, with one wake-up of the watcher's thread."""
+        for proc in procs:
+            self._inbox.put(("watch", proc))
+        self._send(None)
+
     def close(self, timeout: float = 10.0) -> None:
         """Stop once every watched run is done (or ``timeout`` passed)."""
         self._send(("close", None))
         self._thread.join(timeout)
 
-    def _send(self, message: tuple[str, Proc | str | None]) -> None:
-        self._inbox.put(message)
+    def _send(self, message: tuple[str, Proc | str | None] | None) -> None:
+        """Queue ``message`` (None: only wake the thread for those queued already)."""
+        if message is not None:
+            self._inbox.put(message)
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"x")
 

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from jobmagic.sandbox import runner as runner_module
 from jobmagic.sandbox.address import pid_alive
 from jobmagic.sandbox.runner import Runner
 from jobmagic.sandbox.server import start_sandbox_process
-from jobmagic.sandbox.store import Store
+from jobmagic.sandbox.store import EventRecord, RunStart, Store
 from tests.sandbox.support import (
     FAIL,
     HELLO,
@@ -155,7 +156,10 @@ def test_runs_terminated_or_stopped_before_their_process_starts_never_start(
     release = threading.Event()
     real_ticks = runner_module.process_start_ticks
 
+    holding = threading.Event()
+
     def slow_ticks(pid: int) -> int | None:
+        holding.set()
         release.wait(10)  # holds the launcher inside the first run's start
         return real_ticks(pid)
 
@@ -169,6 +173,9 @@ def test_runs_terminated_or_stopped_before_their_process_starts_never_start(
         new_run(store, "left"),
     )
     runner.start(first, [sys.executable, "-c", "pass"], cwd=tmp_path)
+    # The others are queued once the launcher took the first (it starts what is queued at
+    # once, in one batch): they wait behind it.
+    assert holding.wait(10)
     runner.start(queued, argv, cwd=tmp_path)
     runner.start(left, argv, cwd=tmp_path)
     assert store.get_run_by_id(queued).status == "CREATED"  # type: ignore[union-attr]
@@ -200,11 +207,11 @@ def test_a_launch_that_breaks_after_the_fork_kills_the_process_and_fails_the_run
     runner = Runner(store, grace_period=1.0)
     started: list[int] = []
 
-    def broken_mark_running(run_id: str, pid: int, pid_start: int | None, **_: Any) -> bool:
-        started.append(pid)
+    def broken_mark_running(starts: Sequence[RunStart]) -> list[bool]:
+        started.extend(start.pid for start in starts)
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(store, "mark_running", broken_mark_running)
+    monkeypatch.setattr(store, "mark_running_many", broken_mark_running)
     run = store.get_run_by_id(new_run(store, "broken"))
     assert run is not None
     runner.start(run.id, [sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp_path)
@@ -227,7 +234,7 @@ def test_a_launch_that_breaks_after_the_fork_kills_the_process_and_fails_the_run
             raise RuntimeError("database is locked")
         return real_finish(run_id, **kwargs)
 
-    monkeypatch.setattr(store, "mark_running", broken_mark_running)
+    monkeypatch.setattr(store, "mark_running_many", broken_mark_running)
     monkeypatch.setattr(store, "finish_run", finish_fails_once)
     unlucky = new_run(store, "unlucky")
     runner.start(unlucky, [sys.executable, "-c", "pass"], cwd=tmp_path)
@@ -395,3 +402,22 @@ def test_without_pidfds_a_waiter_thread_sees_the_exit(
     finally:
         runner.stop()
         store.close()
+
+
+def test_runs_started_together_are_marked_running_in_one_go_but_only_from_created(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "runs.db")
+    fresh, ended = new_run(store, "fresh"), new_run(store, "ended")
+    store.finish_run(ended, status="TERMINATED", end_time_ms=1, exit_code=None, error="asked")
+    started = [EventRecord(run_id, 1, "Started", "Normal", "up") for run_id in (fresh, ended)]
+    moved = store.mark_running_many(
+        [RunStart(fresh, 101, 7, started[:1]), RunStart(ended, 102, 8, started[1:])]
+    )
+    assert moved == [True, False]
+    now_running, still_ended = store.get_run_by_id(fresh), store.get_run_by_id(ended)
+    assert now_running is not None and (now_running.status, now_running.pid) == ("RUNNING", 101)
+    assert still_ended is not None and (still_ended.status, still_ended.pid) == ("TERMINATED", None)
+    # Only the run that moved has its start among the events.
+    assert [e.run_id for e in store.query_events("app", start_ms=0, end_ms=10)] == [fresh]
+    store.close()
