@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -93,7 +94,7 @@ class Writer:
             except Exception:
                 # One bad ending must not lose the others': store them one by one.
                 for ending in endings:
-                    self._run(lambda end=ending.end: self._finish_one(end))
+                    self._run(functools.partial(self._finish_one, ending.end))
             for ending in endings:
                 self._run(ending.then)
 

@@ -18,7 +18,8 @@ from jobmagic.sandbox import runner as runner_module
 from jobmagic.sandbox.address import pid_alive
 from jobmagic.sandbox.runner import Runner
 from jobmagic.sandbox.server import start_sandbox_process
-from jobmagic.sandbox.store import EventRecord, RunStart, Store
+from jobmagic.sandbox.store import EventRecord, LogRecord, RunEnd, RunStart, Store
+from jobmagic.sandbox.writer import Writer
 from tests.sandbox.support import (
     FAIL,
     HELLO,
@@ -420,4 +421,48 @@ def test_runs_started_together_are_marked_running_in_one_go_but_only_from_create
     assert still_ended is not None and (still_ended.status, still_ended.pid) == ("TERMINATED", None)
     # Only the run that moved has its start among the events.
     assert [e.run_id for e in store.query_events("app", start_ms=0, end_ms=10)] == [fresh]
+    store.close()
+
+
+def test_the_writer_stores_queued_endings_together_after_their_lines_and_alone_if_that_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path / "runs.db")
+    runs = [new_run(store, name) for name in ("a", "b", "c")]
+    batches: list[int] = []
+    real_finish_runs = store.finish_runs
+
+    def finish_runs(ends: Sequence[RunEnd]) -> list[bool]:
+        batches.append(len(ends))
+        if len(ends) == 2:
+            raise RuntimeError("database is locked")
+        return real_finish_runs(ends)
+
+    monkeypatch.setattr(store, "finish_runs", finish_runs)
+    writer = Writer(store)
+    gate, done = threading.Event(), []
+    writer.call(lambda: gate.wait(10) and None)  # holds the writer while the rest is queued
+    for index, run_id in enumerate(runs):
+        writer.log(LogRecord(run_id, index, "stdout", f"line of {run_id}"))
+        writer.finish(RunEnd(run_id, "FINISHED", 5, 0, None), lambda r=run_id: done.append(r))
+    gate.set()
+    writer.close()
+    assert batches[0] == 3  # the three endings queued at once: one transaction
+    assert done == runs
+    for run_id in runs:
+        record = store.get_run_by_id(run_id)
+        assert record is not None and record.status == "FINISHED"
+        assert [log.line for log in store.query_logs([run_id])] == [f"line of {run_id}"]
+
+    # When storing them together fails, each is stored on its own: none is lost.
+    more = [new_run(store, name) for name in ("d", "e")]
+    writer = Writer(store)
+    gate.clear()
+    writer.call(lambda: gate.wait(10) and None)
+    for run_id in more:
+        writer.finish(RunEnd(run_id, "FAILED", 5, 1, "boom"), lambda r=run_id: done.append(r))
+    gate.set()
+    writer.close()
+    assert batches[-3:] == [2, 1, 1] and done[-2:] == more
+    assert all(store.get_run_by_id(run_id).status == "FAILED" for run_id in more)  # type: ignore[union-attr]
     store.close()
