@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -408,11 +408,11 @@ async def _sweep(
         max_connections=concurrency,
     )
     gate = asyncio.Semaphore(concurrency)
-    loop = asyncio.get_running_loop()
     # Ledger commits are fsynced; on this loop they would hold up every request in flight.
-    # One writer thread keeps them in order and off the loop; each is still awaited, so an
-    # attempt is committed before its request goes out and a run as soon as it is answered.
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobmagic-ledger")
+    # One writer thread keeps them off the loop and commits what has queued up meanwhile
+    # together; each write is still awaited until its commit, so an attempt is committed
+    # before its request goes out and a run as soon as it is answered.
+    writer = _BatchWriter(session, asyncio.get_running_loop())
     host = client.host
 
     async def one(index: int) -> None:
@@ -424,7 +424,7 @@ async def _sweep(
                 step = next(steps)
                 while True:
                     if callable(step):
-                        value = await loop.run_in_executor(writer, step)
+                        value = await writer.run(step)
                     else:
                         try:
                             value = await client.send_trigger(step)
@@ -445,10 +445,81 @@ async def _sweep(
                 *(one(i) for i in range(len(triggers))), return_exceptions=True
             )
         finally:
-            writer.shutdown(wait=True)
+            writer.close()
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
+
+
+class _BatchWriter:
+    """One thread that runs ledger writes for a sweep's event loop, a transaction per batch.
+
+    Writes that queue up while a commit is under way (32 triggers in flight make many) go
+    into the next transaction together: one fsync for all of them instead of one each.
+    Each caller's future is settled only after the commit that holds its write.
+    """
+
+    #: At most this many writes per transaction, so the first waits no longer than this.
+    MAX_BATCH = 256
+
+    def __init__(self, session: JobSession, loop: asyncio.AbstractEventLoop) -> None:
+        self._ledger = session.ledger
+        self._loop = loop
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], asyncio.Future[Any]] | None]
+        self._queue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="jobmagic-ledger", daemon=True)
+        self._thread.start()
+
+    def run(self, write: Callable[[], Any]) -> asyncio.Future[Any]:
+        """``write()`` in the writer's thread; the future holds its result once committed."""
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._queue.put((write, future))
+        return future
+
+    def close(self) -> None:
+        """Finish the writes queued so far, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _work(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            batch = []
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= self.MAX_BATCH:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            stopping = item is None
+            if batch:
+                self._commit(batch)
+
+    def _commit(self, batch: list[tuple[Callable[[], Any], asyncio.Future[Any]]]) -> None:
+        results: list[tuple[bool, Any]] = []
+        try:
+            with self._ledger.batch():
+                for write, _future in batch:
+                    try:  # one write's error is that caller's, not the batch's
+                        results.append((True, write()))
+                    except Exception as exc:
+                        results.append((False, exc))
+        except BaseException as exc:  # the commit failed: nothing in the batch was written
+            results = [(False, exc)] * len(batch)
+        for (_write, future), (ok, value) in zip(batch, results, strict=True):
+            self._loop.call_soon_threadsafe(_settle_future, future, ok, value)
+
+
+def _settle_future(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 # -- after the sending ---------------------------------------------------------------------

@@ -326,3 +326,47 @@ def test_the_tracker_reaches_back_to_old_runs_with_a_listing_not_a_request_each(
     assert stats.get("get_run", 0) == 0
     assert stats.get("list_runs", 0) == 2  # the newest page, then back to the oldest
     assert all(h.run.is_terminal for h in oldest)
+
+
+def test_the_sweep_writer_commits_queued_writes_together_each_failing_alone(
+    tmp_path: Path,
+) -> None:
+    """What queues up while a commit is under way goes into one transaction; a write that
+    fails is that caller's error, and the others are committed all the same."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from jobmagic.engine import _BatchWriter
+
+    ledger = Ledger(tmp_path / "ledger.db")
+    owner: Any = SimpleNamespace(ledger=ledger)  # all the writer uses of a session
+    other = Ledger(tmp_path / "ledger.db")  # another connection: sees committed rows only
+    seen_by_other: list[int] = []
+
+    def attempt(i: int) -> int:
+        seen_by_other.append(len(other.entries()))
+        return ledger.record_attempt(host="h", target=f"t{i}", params={"i": str(i)})
+
+    def broken() -> int:
+        raise ValueError("this write fails")
+
+    async def main() -> list[object]:
+        writer = _BatchWriter(owner, asyncio.get_running_loop())
+        try:
+            futures = [writer.run(lambda i=i: attempt(i)) for i in range(20)]
+            futures.insert(5, writer.run(broken))
+            return await asyncio.gather(*futures, return_exceptions=True)
+        finally:
+            writer.close()
+
+    try:
+        results = asyncio.run(main())
+        assert isinstance(results[5], ValueError)
+        ids = [r for r in results if not isinstance(r, BaseException)]
+        assert len(ids) == 20 and len(set(ids)) == 20
+        assert len(other.entries()) == 20
+        # Fewer commits than writes: some writes saw the same count of committed rows.
+        assert len(set(seen_by_other)) < len(seen_by_other)
+    finally:
+        other.close()
+        ledger.close()

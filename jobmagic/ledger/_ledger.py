@@ -124,10 +124,30 @@ class Ledger(LedgerReads):
         return self._conn
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run the writes inside (this thread's) as one transaction: one commit for all.
+
+        Each write is still all or nothing (a savepoint); nothing is committed until the
+        block ends, so a caller that must know a write is durable waits for the block.
+        """
+        with self._lock, self._write():
+            yield
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One committed write transaction, holding this object's lock throughout."""
         with self._lock:
             conn = self._connection()
+            if conn.in_transaction:  # inside batch(): only this thread can hold it open
+                conn.execute("SAVEPOINT one_write")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK TO one_write")
+                    conn.execute("RELEASE one_write")
+                    raise
+                conn.execute("RELEASE one_write")
+                return
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
