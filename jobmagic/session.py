@@ -132,9 +132,11 @@ class JobSession:
         return self._settings_source()
 
     def credentials(self) -> Credentials:
+        return self._credentials_for(self.settings)
+
+    def _credentials_for(self, settings: Settings) -> Credentials:
         if self._explicit_credentials is not None:
             return self._explicit_credentials
-        settings = self.settings
         # Resolving reads the environment and TrueFoundry's file: kept until one of the
         # places it looks changes (a cell's %config, os.environ, `tfy login`).
         key = _credentials_key(settings)
@@ -172,7 +174,7 @@ class JobSession:
     def client(self) -> JobsClient:
         """The shared client, rebuilt when the host, token or TLS settings change."""
         settings = self.settings
-        credentials = self.credentials()
+        credentials = self._credentials_for(settings)
         key = (credentials, settings.request_timeout, settings.verify)
         with self._lock:
             if self._client is None or self._client_key != key:
@@ -371,10 +373,11 @@ class JobSession:
 
 def _credentials_key(settings: Settings) -> tuple[Any, ...]:
     """Everything :meth:`Settings.resolve` reads, cheaply: a change to any means resolve again."""
-    from jobmagic.config import truefoundry_credentials_path
-
+    # os.path, not pathlib: this runs on every trigger. The same file as
+    # config.truefoundry_credentials_path().
+    path = os.path.join(os.path.expanduser("~"), ".truefoundry", "credentials.json")
     try:
-        stat = truefoundry_credentials_path().stat()
+        stat = os.stat(path)
         stamp: tuple[int, int, int] | None = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
     except OSError:
         stamp = None

@@ -170,3 +170,25 @@ def test_binder_start_hands_a_live_sandbox_to_the_command(tmp_path: Path) -> Non
 @pytest.mark.parametrize("name", ["requirements.txt", "postBuild", "start"])
 def test_binder_files_exist(name: str) -> None:
     assert (REPO / "binder" / name).is_file()
+
+
+def test_credentials_are_resolved_again_when_a_place_they_come_from_changes(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    monkeypatch.setenv("TFY_HOST", "http://127.0.0.1:1")
+    monkeypatch.setenv("TFY_API_KEY", "tok-a")
+    session = JobSession(Settings())
+    first = session.credentials()
+    assert first.token == "tok-a"
+    assert session.credentials() is first  # kept while nothing changed
+    monkeypatch.setenv("TFY_API_KEY", "tok-b")
+    assert session.credentials().token == "tok-b"
+    monkeypatch.delenv("TFY_API_KEY")
+    saved = isolated_home / ".truefoundry" / "credentials.json"
+    saved.parent.mkdir()
+    saved.write_text(json.dumps({"host": "http://127.0.0.1:1", "access_token": "tok-c"}))
+    assert session.credentials().token == "tok-c"  # `tfy login` wrote a new file
+    saved.write_text(json.dumps({"host": "http://127.0.0.1:1", "access_token": "tok-dd"}))
+    assert session.credentials().token == "tok-dd"
