@@ -7,7 +7,7 @@ import logging
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 __all__ = ["Reaper", "start_reaper"]
 
@@ -57,6 +57,11 @@ class Reaper:
 
     def watch(self, pgid: int) -> None:
         self._send(f"+{pgid}\n")
+
+    def watch_many(self, pgids: Sequence[int]) -> None:
+        """:meth:`watch` for many, in one write."""
+        if pgids:
+            self._send("".join(f"+{pgid}\n" for pgid in pgids))
 
     def forget(self, pgid: int) -> None:
         self._send(f"-{pgid}\n")

@@ -104,6 +104,10 @@ class Runner:
         self._reaper = start_reaper(self._base_env) if _POSIX else None
         self._procs: dict[str, Proc] = {}
         self._lock = threading.Lock()
+        # Held while a process is started (a fork and exec, a millisecond or more), and by
+        # whoever sets a stop_reason: never by a trigger, which takes only ``_lock`` and so
+        # is not kept waiting by the launcher. Taken before ``_lock`` when both are.
+        self._launch_lock = threading.Lock()
         self._stopping = False
         self._writer = Writer(store)
         self._watcher = Watcher(self._line, self._done)
@@ -183,6 +187,10 @@ class Runner:
         if not started:
             return
         try:
+            if self._reaper is not None:
+                # One write for the batch; the window in which a sandbox killed outright
+                # leaves a run unknown to the reaper is one batch's forks.
+                self._reaper.watch_many([proc.popen.pid for proc in started if proc.popen])
             self._record_started(started)
         except Exception:
             for proc in started:
@@ -217,10 +225,10 @@ class Runner:
         if not proc.cwd.is_dir():
             self._end_unstarted(proc, "FAILED", 126, f"working directory {proc.cwd} does not exist")
             return False
-        # Popen under the lock: terminate() and stop() set stop_reason under it, so a run is
-        # either started before they look (and they signal it) or never started at all.
+        # Popen under the launch lock: terminate() and stop() set stop_reason under it, so a
+        # run is either started before they look (and they signal it) or never started.
         failure: tuple[int, str] | None = None
-        with self._lock:
+        with self._launch_lock:
             stopped = proc.stop_reason
             if stopped is None:
                 try:
@@ -234,8 +242,6 @@ class Runner:
                         start_new_session=_POSIX,
                         close_fds=True,
                     )
-                    if self._reaper is not None:
-                        self._reaper.watch(proc.popen.pid)
                 except OSError as exc:
                     code = 127 if isinstance(exc, FileNotFoundError) else 126
                     reason = exc.strerror or type(exc).__name__
@@ -341,7 +347,7 @@ class Runner:
             raise ApiError(
                 417, f"Job run {record.name!r} already ended with status {record.status}."
             )
-        with self._lock:
+        with self._launch_lock, self._lock:
             proc = self._procs.get(run_id)
             first_request = proc is not None and proc.stop_reason is None
             if proc is not None and first_request:
@@ -422,7 +428,7 @@ class Runner:
     def stop(self, reason: str = STOPPED_ERROR) -> None:
         """Terminate every child (SIGTERM, then SIGKILL after the grace period), store their
         end as TERMINATED with ``error=reason``, and stop the writer thread."""
-        with self._lock:
+        with self._launch_lock, self._lock:
             self._stopping = True
             procs = list(self._procs.values())
             stopping = [proc for proc in procs if proc.stop_reason is None]
