@@ -21,12 +21,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from jobmagic.models import API_PREFIX
+
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from jobmagic.sandbox import SandboxProcess
 
-API = "/api/svc/v1"
+#: The API's prefix, as the raw-httpx baselines address it (one copy: the models').
+API = API_PREFIX
 
 
 class _RowFields(TypedDict):

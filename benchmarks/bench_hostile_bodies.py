@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 import yaml
+from _common import Row, make_row
 
 from jobmagic.params import MAX_BODY_BYTES, ParamsError, _lines, parse_body
 
@@ -111,6 +112,30 @@ def baseline(repeat: int, body: str) -> float:
             json.dumps(yaml.load(body, Loader=loader))
         best = min(best, time.thread_time() - start)
     return best
+
+
+def run(quick: bool = False, repeat: int | None = None) -> list[Row]:
+    """For ``make bench``: the slowest body at each size, beside plain PyYAML on that body."""
+    repeat = repeat or (1 if quick else 5)
+    sizes = {4 * KIB: 0.050} if quick else TARGETS
+    rows: list[Row] = []
+    for size, target in sizes.items():
+        slowest = max(
+            ((best_of(repeat, body)[0], name, body) for name, body in bodies(size).items()),
+            key=lambda item: item[0],
+        )
+        elapsed, name, body = slowest
+        rows.append(
+            make_row(
+                f"hostile cell bodies at {size / KIB:.0f} KiB: the slowest ({name}) vs PyYAML",
+                elapsed,
+                baseline(repeat, body),
+                f"≤ {target * 1000:.0f} ms",
+                note="thread CPU time, best of each; the baseline is yaml.load (libyaml) + "
+                "json.dumps of the same body",
+            )
+        )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
