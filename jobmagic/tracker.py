@@ -29,8 +29,13 @@ __all__ = ["MAX_BACKOFF_SECONDS", "Tracker", "after_tick", "latest_runs"]
 
 MAX_BACKOFF_SECONDS = 60.0
 #: Up to this many watched runs missing from the newest page are asked for by name; more are
-#: found by listing back to the oldest of them, a page per 1,000 runs, not a request each.
+#: looked for first in one page of up to :data:`REACH_BACK` runs reaching back to them.
 FEW_MISSING = 4
+#: The most runs that one reach-back page lists: one request, however old the runs.
+REACH_BACK = 1000
+#: The most runs asked for by name in one tick; the others wait for the next ticks (in
+#: turn), so a tick, and a shutdown waiting for it, never makes thousands of requests.
+MAX_BY_NAME = 16
 #: How far before the oldest missing run's creation the listing reaches: server clock skew.
 LISTING_MARGIN = timedelta(minutes=5)
 
@@ -97,6 +102,7 @@ class Tracker:
         self._pinned: set[int] = set()
         self._apps: dict[str, _AppState] = {}
         self._wake = threading.Event()
+        self._resting = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self.ticks = 0
@@ -105,6 +111,11 @@ class Tracker:
     def watched(self) -> list[RunHandle]:
         with self._lock:
             return [handle for handles in self._watched.values() for handle in handles]
+
+    @property
+    def idle(self) -> bool:
+        """True while the thread sleeps until its next poll, with nothing asked of it."""
+        return self._resting.is_set() and not self._wake.is_set()
 
     @property
     def running(self) -> bool:
@@ -178,8 +189,15 @@ class Tracker:
                         return
                 if client is None:
                     client = self._client_factory()
-                self.tick(client)
+                # Cleared before the tick, not after: a shutdown or a new watch during the
+                # tick must cut the sleep short (clearing after lost them: a kernel's exit
+                # waited out the whole poll interval).
+                self._resting.clear()
                 self._wake.clear()
+                self.tick(client)
+                if self._stopped.is_set():
+                    return
+                self._resting.set()
                 self._wake.wait(self._sleep_time())
         finally:
             if client is not None:
@@ -251,26 +269,32 @@ class Tracker:
         refresh_metrics(client, app_id, handles, runs)
         by_name = {run.name: run for run in runs if run.name in wanted}
         missing = [h for h in handles if h.name not in by_name]
-        if len(missing) > FEW_MISSING:
+        if len(missing) > FEW_MISSING and not self._stopped.is_set():
             by_name.update(_listed_back_to(client, app_id, missing, wanted))
+            missing = [h for h in handles if h.name not in by_name]
+        # Older than any page (rare): asked for by name, a few per tick, in turn.
+        names = list(dict.fromkeys(h.name for h in missing))
+        start = (self.ticks * MAX_BY_NAME) % len(names) if names else 0
+        for name in (names[start:] + names[:start])[:MAX_BY_NAME]:
+            if self._stopped.is_set():
+                break  # a request each would hold up shutdown; nobody is listening
+            by_name[name] = client.get_run(app_id, name)
         for handle in handles:  # every handle of a run hears of it, not only the newest
             run = by_name.get(handle.name)
-            if run is None:
-                if self._stopped.is_set():
-                    break  # a request each would hold up shutdown; nobody is listening
-                # Older than the page (rare): ask for it by name.
-                run = client.get_run(app_id, handle.name)
-                by_name[handle.name] = run
-            handle._apply(run, None)
+            if run is not None:
+                handle._apply(run, None)
         return list(by_name.values())
 
 
 def _listed_back_to(
     client: JobsClient, app_id: str, handles: list[RunHandle], wanted: set[str]
 ) -> dict[str, JobRun]:
-    """The wanted runs among those created since the oldest of ``handles`` (paged)."""
+    """The wanted runs among the (at most :data:`REACH_BACK`) newest created since the oldest
+    of ``handles``: one request."""
     created = [h.run.created_at for h in handles if h.run.created_at is not None]
     if not created:
         return {}
-    runs = client.list_runs(app_id, page_size=1000, created_after=min(created) - LISTING_MARGIN)
+    runs = client.list_runs(
+        app_id, limit=REACH_BACK, page_size=REACH_BACK, created_after=min(created) - LISTING_MARGIN
+    )
     return {run.name: run for run in runs if run.name in wanted}

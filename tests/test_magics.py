@@ -271,7 +271,7 @@ def test_job_runs_all_lists_an_earlier_kernels_runs_with_their_params(
     # the count below starts; after it, the tracker sleeps for the 60 s interval.
     tracker = shell.find_line_magic("job_runs").__self__.session.tracker
     deadline = time.monotonic() + 30
-    while (tracker.ticks < 1 or tracker._wake.is_set()) and time.monotonic() < deadline:
+    while not tracker.idle and time.monotonic() < deadline:
         time.sleep(0.05)
     board.close()
     sandbox.reset_stats()

@@ -83,10 +83,9 @@ def test_a_board_redraws_once_per_tick_however_many_of_its_runs_changed(
         ]
         board = RunsBoard(handles, min_interval=0)  # no spacing: each request would render
         tracker = session.tracker
-        # Its thread's first tick over (it clears the wake-up after a tick and its redraws):
-        # from then on it sleeps for the 60 s interval.
+        # Its thread's first ticks over (redraws included): it sleeps for the 60 s interval.
         deadline = time.monotonic() + 10
-        while (tracker.ticks < 1 or tracker._wake.is_set()) and time.monotonic() < deadline:
+        while not tracker.idle and time.monotonic() < deadline:
             time.sleep(0.05)
         before = board.renders
         with session.new_client() as client:
@@ -192,3 +191,43 @@ def test_credentials_are_resolved_again_when_a_place_they_come_from_changes(
     assert session.credentials().token == "tok-c"  # `tfy login` wrote a new file
     saved.write_text(json.dumps({"host": "http://127.0.0.1:1", "access_token": "tok-dd"}))
     assert session.credentials().token == "tok-dd"
+
+
+def test_a_shutdown_during_a_tick_is_not_lost(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """The tick ends, and the thread stops at once rather than sleeping its interval (60 s
+    here: a join that waited it out would fail)."""
+    session = JobSession(
+        Settings(
+            host=sandbox.host,
+            api_key=sandbox.token,
+            poll_interval=60,
+            ledger_path=str(tmp_path / "ledger.db"),
+        )
+    )
+    entered = threading.Event()
+    release = threading.Event()
+
+    def slow_store(runs: Any) -> None:  # the tick's last step, held until shutdown is asked
+        entered.set()
+        release.wait(30)
+
+    try:
+        handle = session.trigger(Target("sandbox:demo:sleep"), {"seconds": "30"})
+        tracker = session.tracker
+        tracker._on_runs = slow_store
+        tracker.watch(handle)
+        assert entered.wait(30)
+        stopper = threading.Thread(target=lambda: done.append(tracker.shutdown(timeout=20)))
+        done: list[bool] = []
+        stopper.start()
+        deadline = time.monotonic() + 10
+        while not tracker._stopped.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        release.set()  # the tick finishes after the shutdown's wake-up
+        stopper.join(30)
+        assert done == [True]
+        assert not tracker.running
+        handle.terminate()
+    finally:
+        release.set()
+        session.close()
