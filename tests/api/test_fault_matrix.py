@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.sessions import sandbox_serving, session_on
 
 from jobmagic.api import (
     AuthError,
@@ -32,6 +31,7 @@ from jobmagic.api._retry import RetryPolicy
 from jobmagic.ledger import AttemptState
 from jobmagic.sandbox import Fault, SandboxServer
 from jobmagic.session import JobSession, Target
+from tests.sessions import sandbox_serving, session_on
 
 JOBS = """
 cluster: test

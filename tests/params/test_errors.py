@@ -7,7 +7,7 @@ import pytest
 from jobmagic.params import (
     parse_body,
 )
-from tests.params.support import error
+from tests.params.params_helpers import error
 
 # --- errors in the body, and where they point ----------------------------------------------------
 

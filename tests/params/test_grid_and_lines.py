@@ -14,7 +14,7 @@ from jobmagic.params import (
     parse_kv_grid,
     validate_params,
 )
-from tests.params.support import NS, error
+from tests.params.params_helpers import NS, error
 
 # --- grid ----------------------------------------------------------------------------------------
 

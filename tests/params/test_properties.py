@@ -29,7 +29,7 @@ from jobmagic.params import (
 from jobmagic.params._body import Body, flat_params
 from jobmagic.params._grid import grid_axes
 from jobmagic.params._placeholders import placeholder_spans, scan_spans
-from tests.params.support import NS
+from tests.params.params_helpers import NS
 
 # --- properties ----------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from jobmagic.params import (
     parse_body,
     parse_grid_body,
 )
-from tests.params.support import NS, error
+from tests.params.params_helpers import NS, error
 
 
 def _private_modules() -> list[Any]:

@@ -1,4 +1,4 @@
-"""The sandbox tests' own fixtures: a sandbox serving the odd jobs of ``support.CUSTOM_JOBS``."""
+"""The sandbox tests' own fixtures: a sandbox serving the odd jobs of ``CUSTOM_JOBS``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jobmagic.sandbox import SandboxServer
-from tests.sandbox.support import CUSTOM_JOBS
+from tests.sandbox.sandbox_helpers import CUSTOM_JOBS
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from jobmagic.models import Application
 from jobmagic.sandbox import SandboxServer
-from tests.sandbox.support import HELLO, TRAIN, assert_error, client_for
+from tests.sandbox.sandbox_helpers import HELLO, TRAIN, assert_error, client_for
 
 # --- auth and unauthenticated endpoints ----------------------------------------------
 

@@ -13,7 +13,7 @@ from jobmagic.models import JobRun
 from jobmagic.sandbox import SandboxServer
 from jobmagic.sandbox.runner import Runner
 from jobmagic.sandbox.store import Store
-from tests.sandbox.support import (
+from tests.sandbox.sandbox_helpers import (
     FAIL,
     HELLO,
     SLEEP,

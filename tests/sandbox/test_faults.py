@@ -12,7 +12,14 @@ import pytest
 
 from jobmagic.sandbox import Fault, SandboxServer
 from jobmagic.sandbox.faults import ENDPOINTS
-from tests.sandbox.support import HELLO, assert_error, client_for, logs_of, trigger, wait_for
+from tests.sandbox.sandbox_helpers import (
+    HELLO,
+    assert_error,
+    client_for,
+    logs_of,
+    trigger,
+    wait_for,
+)
 
 # --- faults, seen by httpx over a real socket ------------------------------------------
 

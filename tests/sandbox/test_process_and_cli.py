@@ -15,7 +15,7 @@ from jobmagic.cli import main as cli_main
 from jobmagic.sandbox import SandboxError, SandboxServer, read_sandbox_address
 from jobmagic.sandbox.jobs import JobsFileError, build_argv, load_jobs, parse_jobs
 from jobmagic.sandbox.server import start_sandbox_process
-from tests.sandbox.support import SLEEP, TRAIN, client_for, logs_of, poll, trigger
+from tests.sandbox.sandbox_helpers import SLEEP, TRAIN, client_for, logs_of, poll, trigger
 
 # --- the address file, the data dir lock ----------------------------------------------
 

@@ -20,7 +20,7 @@ from jobmagic.sandbox.runner import Runner
 from jobmagic.sandbox.server import start_sandbox_process
 from jobmagic.sandbox.store import EventRecord, LogRecord, RunEnd, RunStart, Store
 from jobmagic.sandbox.writer import Writer
-from tests.sandbox.support import (
+from tests.sandbox.sandbox_helpers import (
     FAIL,
     HELLO,
     SLEEP,

@@ -11,7 +11,7 @@ import pytest
 
 from jobmagic.sandbox import SandboxServer
 from jobmagic.sandbox.address import pid_alive
-from tests.sandbox.support import (
+from tests.sandbox.sandbox_helpers import (
     FAIL,
     HELLO,
     SLEEP,
