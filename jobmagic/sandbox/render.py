@@ -1,7 +1,7 @@
 """The API's JSON shapes, built from the sandbox's records. Pure functions.
 
 Field names and types follow what TrueFoundry's own SDKs parse strictly (``truefoundry-sdk``
-0.6.0's models are the spec's field rules; tests/test_conformance.py holds us to them):
+0.6.0's models are the spec's field rules; tests/sandbox/test_conformance.py holds us to them):
 JobRun times in ms ints, ``deploymentVersion`` a string, ``duration`` in *whole* seconds; an
 Application with ``tenantName``, int ``lastVersion``/``activeVersion``, ``workspace``, the
 required ``createdBySubject`` and ``autopilot``, and a ``deployment`` (itself with a
