@@ -265,7 +265,7 @@ def _run_lab(folder: str) -> int:
     import os
     import subprocess
 
-    from jobmagic.sandbox.server import ensure_sandbox_process
+    from jobmagic.sandbox.process import ensure_sandbox_process
 
     sandbox = ensure_sandbox_process(_default_data_dir())
     env = dict(os.environ, TFY_HOST=sandbox.host, TFY_API_KEY=sandbox.token)

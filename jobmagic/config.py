@@ -78,9 +78,11 @@ class Credentials:
 
 def normalize_host(host: str) -> str:
     """Strip spaces and trailing slashes; require an http(s) URL with a host name."""
+    from jobmagic.models import API_PREFIX  # late: %load_ext reads the config, not the models
+
     cleaned = host.strip().rstrip("/")
-    if cleaned.endswith("/api/svc/v1"):
-        cleaned = cleaned[: -len("/api/svc/v1")]
+    if cleaned.endswith(API_PREFIX):
+        cleaned = cleaned[: -len(API_PREFIX)]
     parts = urlsplit(cleaned)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(

@@ -65,8 +65,8 @@ def run_demo(out_dir: Path, notebook: Path = DEFAULT_NOTEBOOK, timeout: int = 18
     from nbclient import NotebookClient
 
     from jobmagic.api._client import JobsClient
-    from jobmagic.ledger import Ledger
-    from jobmagic.sandbox.server import ensure_sandbox_process
+    from jobmagic.ledger import LEDGER_FILENAME, Ledger
+    from jobmagic.sandbox.process import ensure_sandbox_process
 
     out_dir = out_dir.resolve()
     home = out_dir / "home"
@@ -93,7 +93,7 @@ def run_demo(out_dir: Path, notebook: Path = DEFAULT_NOTEBOOK, timeout: int = 18
         body, _ = static_html_exporter().from_notebook_node(nb)
         html_path = executed.with_suffix(".html")
         html_path.write_text(body, encoding="utf-8")
-        with Ledger(home / "ledger.sqlite3") as ledger:
+        with Ledger(home / LEDGER_FILENAME) as ledger:
             entries = [e for e in ledger.entries() if e.run is not None and e.application_id]
         runs: list[JobRun] = []
         with JobsClient(sandbox.host, sandbox.token) as api:

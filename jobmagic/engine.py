@@ -11,8 +11,19 @@ driven inline with the session's client; many run on an event loop in a worker t
 the async client, ``concurrency`` in flight — a notebook's kernel already runs a loop in the
 main thread. Unknown outcomes are then looked for on the server, never re-sent.
 
->>> triggers = plan(resolved, [{"lr": "0.1"}, {"lr": "0.2"}])   # doctest: +SKIP
->>> start(session, triggers, concurrency=8).handles              # doctest: +SKIP
+>>> from jobmagic.highlevel import current_session
+>>> from jobmagic.session import Target
+>>> session = current_session()
+>>> triggers = plan_for(session, Target("sandbox:demo:train"), [{"lr": "0.1"}, {"lr": "0.2"}])
+>>> [request.json["input"]["params"]["lr"] for request in triggers.requests]
+['0.1', '0.2']
+>>> result = start(session, triggers, concurrency=8)
+>>> len(result.handles), result.failures
+(2, [])
+>>> plan_for(session, Target("sandbox:demo:train"), [{"lr": 0.1}])
+Traceback (most recent call last):
+...
+jobmagic.errors.ParamsError: Param 'lr' is a float; the API takes strings only. Pass lr=str(value).
 """
 
 from __future__ import annotations

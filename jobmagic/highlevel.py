@@ -95,9 +95,9 @@ def sweep(
     >>> result.to_dataframe()["params.lr"].tolist()
     ['0.1', '0.01']
     """
+    from jobmagic import engine
     from jobmagic.errors import ParamsError
     from jobmagic.params import expand_grid, validate_params
-    from jobmagic.sweeps import run_sweep
 
     if (grid is None) == (runs is None):
         raise ParamsError("Give either grid={name: [values…]} or runs=[{…}, …], not both.")
@@ -113,10 +113,15 @@ def sweep(
     else:
         param_sets = [validate_params(one) for one in runs or ()]
     active = session or current_session()
-    resolved = active.resolve(_target(target, application_id, deployment_id))
-    return run_sweep(
-        active, resolved, param_sets, command=command, alias=alias, concurrency=concurrency
+    # As the magic does: a remembered lookup that went stale is looked up once more.
+    triggers = engine.plan_for(
+        active,
+        _target(target, application_id, deployment_id),
+        param_sets,
+        command=command,
+        alias=alias,
     )
+    return engine.start_fresh(active, triggers, concurrency=concurrency)[1]
 
 
 def attach(

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from jobmagic.engine import TriggerPlan
     from jobmagic.ledger import LedgerEntry, LedgerQuery
     from jobmagic.models import JobRun
-    from jobmagic.sandbox.server import SandboxProcess
+    from jobmagic.sandbox.process import SandboxProcess
     from jobmagic.session import JobSession, Target
     from jobmagic.settings import JobMagic
     from jobmagic.sweeps import SweepResult

@@ -1,8 +1,9 @@
 """Sweeps: many triggers of one job, and what they came to.
 
-:func:`run_sweep` is ``%%trigger_job --grid`` and :func:`jobmagic.sweep`, through the one
-trigger engine (:mod:`jobmagic.engine`: one ledger row per run, each committed as soon as
-its answer arrives, so a kernel killed mid-sweep loses no run the server acknowledged).
+``%%trigger_job --grid``, :func:`jobmagic.sweep` and :meth:`SweepResult.rerun_failed` (through
+:func:`run_sweep`) all trigger through the one engine (:mod:`jobmagic.engine`: one ledger row
+per run, each committed before it is sent and settled as soon as its answer arrives, so a
+kernel killed mid-sweep loses no run the server acknowledged).
 :class:`SweepResult` holds the runs it started and the ones that failed, and acts on them
 all at once.
 """

@@ -1,6 +1,6 @@
 """The public names and the import layers: what users may import, and who may import whom.
 
-Three checks keep the architecture in ``DESIGN.md`` from drifting as modules grow:
+Three checks keep the architecture (the README's Development section) from drifting:
 
 * every package's ``__all__`` resolves, and nothing public leaks from it unlisted;
 * every module declares ``__all__`` naming only what it defines or re-exports;
@@ -24,7 +24,15 @@ import pytest
 import jobmagic
 
 ROOT = Path(jobmagic.__file__).parent
-PACKAGES = ["jobmagic", "jobmagic.api", "jobmagic.params", "jobmagic.widgets", "jobmagic.sandbox"]
+PACKAGES = [
+    "jobmagic",
+    "jobmagic.api",
+    "jobmagic.frames",
+    "jobmagic.ledger",
+    "jobmagic.params",
+    "jobmagic.widgets",
+    "jobmagic.sandbox",
+]
 # Run as scripts, or hold no code: importing __main__ would start the command line.
 NOT_MODULES = {"jobmagic.__main__", "jobmagic._version"}
 

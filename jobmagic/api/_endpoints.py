@@ -326,14 +326,6 @@ def parse_trigger(body: Any) -> TriggerResult:
     return result
 
 
-def _json_kind(body: Any) -> str:
-    if body is None:
-        return "null (or an empty body)"
-    if isinstance(body, list):
-        return "a list"
-    return f"a bare {type(body).__name__}"
-
-
 def parse_run(body: Any) -> JobRun:
     data = _require_mapping(body, "a run lookup").get("data")
     return JobRun.from_api(_require_mapping(data, "a run lookup"))

@@ -17,6 +17,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from jobmagic.models import API_PREFIX
+
 __all__ = [
     "ADDRESS_FILE",
     "SandboxAddress",
@@ -41,7 +43,7 @@ class SandboxAddress:
 
     @property
     def api_url(self) -> str:
-        return f"{self.host}/api/svc/v1"
+        return self.host + API_PREFIX
 
 
 def pid_alive(pid: int) -> bool:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from jobmagic.engine import TriggerPlan
     from jobmagic.ledger import LedgerEntry
     from jobmagic.reconcile import Verdict
-    from jobmagic.sandbox.server import SandboxProcess
+    from jobmagic.sandbox.process import SandboxProcess
     from jobmagic.session import JobSession
     from jobmagic.widgets._source import RunSource
 
