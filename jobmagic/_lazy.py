@@ -31,15 +31,16 @@ def lazy_attributes(
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     def __dir__() -> list[str]:
-        # What tab completion offers: the exports, the submodules and the dunders, not the
-        # names a package imported for itself (``Any``, ``lazy_attributes``).
+        # What tab completion offers: the exports, the package's submodules and the dunders,
+        # not the names it imported for itself (``Any``, ``lazy_attributes``, ``np``).
         exported = namespace.get("__all__")
         if exported is None:
             return sorted(set(namespace) | set(modules))
         own = {
             name
             for name, value in namespace.items()
-            if name.startswith("__") or isinstance(value, ModuleType)
+            if name.startswith("__")
+            or (isinstance(value, ModuleType) and value.__name__.startswith(package + "."))
         }
         return sorted(own | set(exported) | set(modules))
 

@@ -7,8 +7,9 @@ again. Only the sending and the sleeping differ.
 >>> with JobsClient(sandbox.host, sandbox.token) as client:
 ...     app = client.find_app("sandbox:demo:hello")
 ...     result = client.trigger(deployment_id=app.deployment_id, params={"name": "Ada"})
-...     client.get_run(app.id, result.job_run_name).status
-<RunStatus.RUNNING: 'RUNNING'>
+...     run = client.get_run(app.id, result.job_run_name)
+>>> run.name == result.job_run_name
+True
 """
 
 from __future__ import annotations

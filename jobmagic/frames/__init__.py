@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from jobmagic._lazy import lazy_attributes
 from jobmagic.frames._colors import STATUS_COLORS
 from jobmagic.frames._columns import BASE_COLUMNS, Columns, collect, ledger_row_columns
 from jobmagic.frames._dtypes import (
@@ -201,3 +202,7 @@ def ledger_frame(
     """
     rows = ledger.rows(query or LedgerQuery(), _LEDGER_COLUMNS)
     return _frame(_typed_columns(ledger_row_columns(rows), params=params))
+
+
+# Tab completion offers the public names, not what the package imported for itself.
+__getattr__, __dir__ = lazy_attributes(__name__, {}, globals())

@@ -33,6 +33,7 @@ kernels) may write to the same file at once. Open one ``Ledger`` per process.
 
 from __future__ import annotations
 
+from jobmagic._lazy import lazy_attributes
 from jobmagic.ledger._entries import AttemptState, LedgerEntry, LedgerError
 from jobmagic.ledger._ledger import Ledger
 from jobmagic.ledger._query import LedgerQuery
@@ -48,3 +49,6 @@ __all__ = [
     "LedgerQuery",
     "default_ledger_path",
 ]
+
+# Tab completion offers the public names, not what the package imported for itself.
+__getattr__, __dir__ = lazy_attributes(__name__, {}, globals())
