@@ -105,13 +105,21 @@ _LINE: Final = f"{_KEY}: +{_VALUE}(?: +{_COMMENT}| *)"
 # flow list (a more indented line would go on with the item: it ends the fast part).
 _ITEM: Final = f"- +{_FLOW_SCALAR}(?: +{_COMMENT}| *)"
 _BLOCK_LIST: Final = f"{_KEY}:(?: +{_COMMENT}| *)\\n(?P<indent> *){_ITEM}(?:\\n(?P=indent){_ITEM})*"
+# `name: [` and then one plain scalar per line, all at one indentation, each followed by a
+# comma but the last, which the `]` closes: the one-line flow list spread over lines.
+_ML_ITEM: Final = f"{_FLOW_SCALAR} *"
+_FLOW_LINES: Final = (
+    f"{_KEY}: +\\[ *\\n(?P<flow_indent> +){_ML_ITEM},"
+    f"(?:\\n(?P=flow_indent){_ML_ITEM},)*\\n(?P=flow_indent){_ML_ITEM}\\](?: +{_COMMENT}| *)"
+)
 # The lines the fast grammar holds, as one pattern: read_lines matches it once.
-_LINES_RE: Final = re.compile(f"(?:(?:{_LINE}|{_BLOCK_LIST}| *(?:{_COMMENT})?)\\n)*")
+_LINES_RE: Final = re.compile(f"(?:(?:{_LINE}|{_BLOCK_LIST}|{_FLOW_LINES}| *(?:{_COMMENT})?)\\n)*")
 # An entry of those lines, and its value: in them a value ends at its closing quote, or else
 # before the first ` #` or the blanks at the end of the line (neither occurs in one).
 _WRITTEN: Final = "[^\\n ]+(?: +(?=[^ #\\n])[^\\n ]+)*"
 _ENTRY_RE: Final = re.compile(
-    f"^(?P<key>{_KEY}):(?: +(?:(?P<single>'(?:[^'\\n]|'')*')|(?P<double>\"[^\"\\n]*\")"
+    f"^(?P<key>{_KEY}):(?: +(?:(?P<lines>\\[ *\\n[^\\]]*\\])"
+    f"|(?P<single>'(?:[^'\\n]|'')*')|(?P<double>\"[^\"\\n]*\")"
     f"|(?P<other>(?!#){_WRITTEN}))"
     "|[^\\n]*\\n(?P<block>(?P<at> *)- [^\\n]*(?:\\n(?P=at)- [^\\n]*)*))",
     re.MULTILINE,
@@ -157,7 +165,11 @@ def read_lines(yaml_text: str, source: Source) -> FastPart:
         at = match.start(kind)
         value = match.group(kind)
         column = at - start + 1
-        if kind == "other":
+        if kind == "lines":
+            # As the one-line list it spells: the same JSON and grid axis.
+            items = ", ".join(item.strip(" \n") for item in value[1:-1].split(","))
+            nodes.append(Flow(f"[{items}]", line, column, at))
+        elif kind == "other":
             if value[0] in "[{":
                 nodes.append(Flow(value, line, column, at))
             else:

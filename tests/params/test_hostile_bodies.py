@@ -277,7 +277,13 @@ def test_list_heavy_bodies_are_read_by_the_fast_path(monkeypatch: pytest.MonkeyP
         raise AssertionError("YAML was asked to read a body the fast path reads")
 
     monkeypatch.setattr(body_module, "compose", no_yaml)
-    for body in (_lines(64 * KIB), "name: [" + "1, " * 21_000 + "2]", "name: " + "{{ x }}" * 9_000):
+    spread = "name: [\n" + "  1,\n" * 13_000 + "  2]\n"  # the one-line list, one item a line
+    for body in (
+        _lines(64 * KIB),
+        "name: [" + "1, " * 21_000 + "2]",
+        spread,
+        "name: " + "{{ x }}" * 9_000,
+    ):
         assert parse_body(body, {"x": 1})
 
 

@@ -181,6 +181,10 @@ line_bodies = st.lists(
             lambda pair: f"{pair[0]}- {pair[1]}"
         ),
         st.sampled_from(["xs:", "xs:  # c", "ab: ", "  -", "-"]),
+        # A flow list spread over lines, and the ways it goes wrong.
+        st.sampled_from(
+            ["xs: [", "xs: [  ", "  ab,", "  1 ,", "   2,", "  a b]", "  x]  # c", "  ]"]
+        ),
     ),
     max_size=8,
 ).map("\n".join)
@@ -227,6 +231,13 @@ def test_the_line_fast_path_reads_what_yaml_reads(text: str) -> None:
         "aa:\n  - 1\n  # c\n  - 2\n",
         "aa:\n  - 1\n  -\n",
         "aa:\n  - {{ lr }}\n  - [1]\n",
+        "aa: [\n  1,\n  x y,\n  2]\nbb: 1\n",  # a flow list spread over lines
+        "aa: [\n  1,\n  2,\n]\n",  # its trailing comma is YAML's to read
+        "aa: [\n  1,\n   2]\n",
+        "aa: [\n  1,\n  2]  # c\nbb: [\n  {{ lr }},\n  3]\n",
+        "aa: [\n  1,\n  2]\naa: 3\n",
+        "aa: [\n  1,\n  2]\n\tbb: 1\n",
+        "aa: [\n  True,\n  ~,\n  010]\nbb: [\n  1,\n  2\n",
     ],
 )
 def test_the_line_fast_path_hands_over_at_the_right_line(text: str) -> None:
