@@ -5,8 +5,9 @@
 ...     print(sandbox.host, sandbox.token)
 
 Modules: ``jobs`` (declarations), ``store`` (SQLite), ``runner`` (child processes, with
-``watcher`` reading their output, ``writer`` storing it and ``reaper`` ending them if the
-sandbox dies), ``service`` (the API's operations), ``app`` (the route table), ``handlers`` and
+``launcher`` and its helper process ``launch_helper`` starting, signalling and reaping them,
+and ending them if the sandbox dies, ``watcher`` reading their output, ``writer`` storing
+it), ``service`` (the API's operations), ``app`` (the route table), ``handlers`` and
 ``admin`` (the endpoints), ``guard`` (stats, faults and auth: the one middleware), ``query``
 (reading requests), ``faults`` (fault injection and request counts), ``transport`` (dropping
 connections), ``server`` (in-process server), ``process`` (the sandbox as its own process),

@@ -1,15 +1,17 @@
 """Runs are real child processes: start them, capture their output as logs, end or kill them.
 
-One launcher thread starts the processes, in the order runs were triggered; then one
-:class:`~jobmagic.sandbox.watcher.Watcher` thread reads the pipes of every run and sees them
-exit. All writes of log lines and of the final status go through one
+One launcher thread hands the runs to start, in the order they were triggered, to the
+:class:`~jobmagic.sandbox.launcher.Launcher`, a small helper process that starts them (so
+the server's process never forks) and reports their exits; one
+:class:`~jobmagic.sandbox.watcher.Watcher` thread reads the pipes of every run and hears of
+starts and exits. All writes of log lines and of the final status go through one
 :class:`~jobmagic.sandbox.writer.Writer` thread in FIFO order, so when a run's status turns
 terminal every line it printed is already stored — a client that sees FINISHED and then
 reads the logs gets all of them. Each run's pod events (:mod:`jobmagic.sandbox.events`) are
 stored as they happen; those of its end in the same transaction as its terminal status.
 
-Each child starts in its own session (process group) on POSIX, so terminate signals the
-whole tree a job may have spawned, not just its first process.
+Each child starts in its own session (process group), so terminate signals the whole tree a
+job may have spawned, not just its first process. The sandbox runs jobs on POSIX systems.
 
 >>> import tempfile, pathlib, sys
 >>> from jobmagic.sandbox.store import Store
@@ -33,7 +35,6 @@ import logging
 import os
 import queue
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -41,12 +42,19 @@ from pathlib import Path
 
 from jobmagic.sandbox import events
 from jobmagic.sandbox.errors import ApiError
-from jobmagic.sandbox.reaper import start_reaper
+from jobmagic.sandbox.launch_helper import start_ticks
+from jobmagic.sandbox.launcher import Launcher, SpawnFailed, SpawnRequest, Started
 from jobmagic.sandbox.store import TERMINAL, EventRecord, LogRecord, RunEnd, RunStart, Store
 from jobmagic.sandbox.watcher import Proc, Watcher
 from jobmagic.sandbox.writer import Writer
 
-__all__ = ["STOPPED_ERROR", "TERMINATED_ERROR", "Runner"]
+__all__ = [
+    "LAUNCHER_GONE_ERROR",
+    "START_FAILED_ERROR",
+    "STOPPED_ERROR",
+    "TERMINATED_ERROR",
+    "Runner",
+]
 
 logger = logging.getLogger("jobmagic.sandbox")
 
@@ -54,11 +62,14 @@ logger = logging.getLogger("jobmagic.sandbox")
 STOPPED_ERROR = "sandbox stopped"
 #: ``error`` of runs ended by a terminate request.
 TERMINATED_ERROR = "terminated on request"
+#: ``error`` of runs whose process started but could not be recorded as running.
+START_FAILED_ERROR = "the sandbox could not start it"
+#: ``error`` of runs triggered after the launcher process died (killed from outside).
+LAUNCHER_GONE_ERROR = "the sandbox's launcher process is gone; restart the sandbox"
 
 _MAX_ERROR = 500
-#: The most runs one wake-up of the launcher starts before it records them RUNNING.
+#: The most runs one wake-up of the launcher thread asks for in one write.
 _LAUNCH_BATCH = 64
-_POSIX = os.name == "posix"
 #: Environment variables a job must not inherit from the sandbox.
 _PRIVATE_ENV = ("JOBMAGIC_SANDBOX_TOKEN",)
 
@@ -70,16 +81,6 @@ def now_ms() -> int:
 def exit_code_of(returncode: int) -> int:
     """Popen's returncode as a shell reports it: killed by signal N -> 128 + N."""
     return 128 - returncode if returncode < 0 else returncode
-
-
-def process_start_ticks(pid: int) -> int | None:
-    """When a process started (clock ticks since boot, Linux ``/proc``), to spot pid reuse."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            # The command name may contain spaces and parentheses: split after the last ')'.
-            return int(stat.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 class Runner:
@@ -101,21 +102,27 @@ class Runner:
         for name in _PRIVATE_ENV:
             self._base_env.pop(name, None)
         self._base_env["PYTHONUNBUFFERED"] = "1"
-        self._reaper = start_reaper(self._base_env) if _POSIX else None
+        self._launcher = Launcher(self._base_env)
         self._procs: dict[str, Proc] = {}
         self._lock = threading.Lock()
-        # Held while a process is started (a fork and exec, a millisecond or more), and by
-        # whoever sets a stop_reason: never by a trigger, which takes only ``_lock`` and so
-        # is not kept waiting by the launcher. Taken before ``_lock`` when both are.
+        # Held while runs are handed to the launcher, and by whoever sets a stop_reason:
+        # never by a trigger, which takes only ``_lock`` and so is not kept waiting by the
+        # launcher thread. Taken before ``_lock`` when both are.
         self._launch_lock = threading.Lock()
         self._stopping = False
         self._writer = Writer(store)
-        self._watcher = Watcher(self._line, self._done)
+        self._watcher = Watcher(
+            self._launcher,
+            on_started=self._started,
+            on_failed=self._spawn_failed,
+            on_line=self._line,
+            on_done=self._done,
+        )
         self._launches: queue.SimpleQueue[Proc | None] = queue.SimpleQueue()
-        self._launcher = threading.Thread(
+        self._launch_thread = threading.Thread(
             target=self._launch_loop, name="sandbox-launcher", daemon=True
         )
-        self._launcher.start()
+        self._launch_thread.start()
 
     # --- starting --------------------------------------------------------------------
 
@@ -132,8 +139,8 @@ class Runner:
         it starts. A process that cannot start ends the run as FAILED. ``container`` names
         the job's container in the run's events (TrueFoundry names it after the application).
 
-        Starting happens on the launcher thread, not the caller's: a trigger is answered
-        without waiting for a fork, as a cluster answers before the pod is scheduled.
+        Starting happens away from the caller: a trigger is answered without waiting for a
+        process, as a cluster answers before the pod is scheduled.
         """
         proc = Proc(
             run_id=run_id, argv=tuple(argv), cwd=cwd, env=dict(env or {}), container=container
@@ -154,7 +161,12 @@ class Runner:
     def _launch_loop(self) -> None:
         while True:
             batch, last = self._next_launches()
-            self._launch_batch(batch)
+            try:
+                self._launch_batch(batch)
+            except Exception:
+                # The thread must live on whatever failed: every run queued after these
+                # waits for it.
+                logger.exception("could not hand %d runs to the launcher", len(batch))
             if last:
                 return
 
@@ -174,106 +186,70 @@ class Runner:
         return batch, True
 
     def _launch_batch(self, batch: Sequence[Proc]) -> None:
-        """Start the processes of ``batch``, then record them RUNNING in one transaction and
-        hand them to the reaper and the watcher at once: under load one wake-up of this
-        thread starts many runs, and their bookkeeping is paid once, not per run."""
-        started: list[Proc] = []
-        for proc in batch:
-            try:
-                if self._spawn(proc):
-                    started.append(proc)
-            except Exception:
-                self._failed_start(proc)
-        if not started:
-            return
-        try:
-            if self._reaper is not None:
-                # One write for the batch; the window in which a sandbox killed outright
-                # leaves a run unknown to the reaper is one batch's forks.
-                self._reaper.watch_many([proc.popen.pid for proc in started if proc.popen])
-            self._record_started(started)
-        except Exception:
-            for proc in started:
-                self._failed_start(proc)
-
-    def _failed_start(self, proc: Proc) -> None:
-        logger.exception("could not start run %s", proc.run_id)
-        # The thread must live on whatever failed (the store, say): every run queued
-        # after this one waits for it.
-        try:
-            self._abandon(proc)
-            self._end_unstarted(proc, "FAILED", None, "the sandbox could not start it")
-        except Exception:
-            logger.exception("could not record the failed start of run %s", proc.run_id)
-
-    def _abandon(self, proc: Proc) -> None:
-        """Kill, reap and unplug a half-started process: no waiter thread watches it."""
-        popen = proc.popen
-        if popen is None:
-            return
-        self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            popen.wait(5.0)
-        if self._reaper is not None:
-            self._reaper.forget(popen.pid)
-        for pipe in (popen.stdout, popen.stderr):
-            if pipe is not None:
-                pipe.close()
-
-    def _spawn(self, proc: Proc) -> bool:
-        """Start the run's process; False (and the run ended) when it did not start."""
-        if not proc.cwd.is_dir():
-            self._end_unstarted(proc, "FAILED", 126, f"working directory {proc.cwd} does not exist")
-            return False
-        # Popen under the launch lock: terminate() and stop() set stop_reason under it, so a
-        # run is either started before they look (and they signal it) or never started.
-        failure: tuple[int, str] | None = None
+        """Ask the launcher for every process of ``batch`` in one write, except those asked
+        to stop meanwhile: they end without ever starting."""
+        # Under the launch lock: terminate() and stop() set stop_reason under it, so a run
+        # is either asked for before they look (and they or _started end it) or never.
         with self._launch_lock:
-            stopped = proc.stop_reason
-            if stopped is None:
+            unstarted = [proc for proc in batch if proc.stop_reason is not None]
+            wanted = [proc for proc in batch if proc.stop_reason is None]
+            if wanted:
                 try:
-                    proc.popen = subprocess.Popen(
-                        list(proc.argv),
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
-                        cwd=proc.cwd,
-                        env={**self._base_env, **proc.env},
-                        start_new_session=_POSIX,
-                        close_fds=True,
+                    self._launcher.spawn_many(
+                        [SpawnRequest(p.run_id, p.argv, p.cwd, p.env) for p in wanted]
                     )
-                except OSError as exc:
-                    code = 127 if isinstance(exc, FileNotFoundError) else 126
-                    reason = exc.strerror or type(exc).__name__
-                    failure = (code, f"could not start {proc.argv[0]!r}: {reason}")
-        if stopped is not None:
-            self._end_unstarted(proc, "TERMINATED", None, stopped)
-            return False
-        if failure is not None:
-            self._end_unstarted(proc, "FAILED", *failure)
-            return False
-        return True
+                except OSError:
+                    logger.exception("the sandbox's launcher is gone")
+                    for proc in wanted:
+                        proc.failed_start = LAUNCHER_GONE_ERROR
+                    unstarted += wanted
+        for proc in unstarted:
+            status = "FAILED" if proc.failed_start else "TERMINATED"
+            self._end_unstarted(proc, status, None, proc.failed_start or proc.stop_reason or "")
 
-    def _record_started(self, started: Sequence[Proc]) -> None:
+    def _started(self, started: Sequence[Started]) -> list[Proc | None]:
+        """The launcher started these (on the watcher's thread): record them RUNNING in one
+        transaction; answers the Proc of each to watch (None: not a run of ours)."""
+        with self._lock:
+            procs = [self._procs.get(event.key) for event in started]
         starts = []
-        for proc in started:
-            popen = proc.popen
-            assert popen is not None and popen.stdout is not None and popen.stderr is not None
+        for proc, event in zip(procs, started, strict=True):
+            if proc is None:
+                self._signal_pid(event.pid, signal.SIGKILL)  # nobody would watch it
+                continue
+            proc.pid, proc.pid_start = event.pid, event.pid_start
+            now = now_ms()
             starts.append(
                 RunStart(
                     proc.run_id,
-                    popen.pid,
-                    process_start_ticks(popen.pid),
-                    events.started(proc.run_id, proc.container, now_ms=now_ms()),
+                    event.pid,
+                    event.pid_start,
+                    events.started(proc.run_id, proc.container, now_ms=now),
                 )
             )
-        moved = self._store.mark_running_many(starts)
-        for proc, ran in zip(started, moved, strict=True):
-            if not ran:
-                # Terminated while it was being started: the run already says so; end it.
+        mine = [proc for proc in procs if proc is not None]
+        try:
+            moved = self._store.mark_running_many(starts)
+        except Exception:
+            logger.exception("could not record %d runs as started", len(starts))
+            moved = [False] * len(starts)
+            for proc in mine:
+                proc.failed_start = START_FAILED_ERROR
+        for proc, ran in zip(mine, moved, strict=True):
+            if not ran and proc.failed_start is None:
+                # Terminated while it was being started: the run already says so.
                 proc.stop_reason = proc.stop_reason or TERMINATED_ERROR
-                self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
-        self._watcher.watch_many(started)
+            if not ran or proc.stop_reason is not None:
+                # Its end comes by the usual way, once the launcher reports the exit.
+                self._signal(proc, signal.SIGKILL)
+        return procs
+
+    def _spawn_failed(self, failed: SpawnFailed) -> None:
+        """The launcher could not start a run's process (on the watcher's thread)."""
+        with self._lock:
+            proc = self._procs.get(failed.key)
+        if proc is not None:
+            self._end_unstarted(proc, "FAILED", failed.code, failed.message)
 
     def _end_unstarted(self, proc: Proc, status: str, code: int | None, error: str) -> None:
         """Record the end of a run whose process never started, and let waiters go."""
@@ -291,6 +267,8 @@ class Runner:
                 if failed
                 else (),
             )
+        except Exception:
+            logger.exception("could not record the end of run %s", proc.run_id)
         finally:
             with self._lock:
                 self._procs.pop(proc.run_id, None)
@@ -306,14 +284,12 @@ class Runner:
             proc.last_stderr = text.strip()
         self._writer.log(LogRecord(proc.run_id, proc.next_time_ns(), stream, text))
 
-    def _done(self, proc: Proc, returncode: int) -> None:
-        """A run's process exited and its output was read (on the watcher's thread)."""
-        assert proc.popen is not None
-        if self._reaper is not None:
-            self._reaper.forget(proc.popen.pid)
+    def _done(self, proc: Proc, returncode: int | None) -> None:
+        """A run's process exited and its output was read (on the watcher's thread);
+        ``returncode`` is None when the launcher died before it could tell."""
         end = proc.exited_ms
         status, error = self._outcome(proc, returncode)
-        code = exit_code_of(returncode)
+        code = None if returncode is None else exit_code_of(returncode)
 
         def finished() -> None:
             with self._lock:
@@ -324,12 +300,14 @@ class Runner:
         self._writer.finish(RunEnd(proc.run_id, status, end, code, error, ended), finished)
 
     @staticmethod
-    def _outcome(proc: Proc, returncode: int) -> tuple[str, str | None]:
+    def _outcome(proc: Proc, returncode: int | None) -> tuple[str, str | None]:
+        if proc.failed_start is not None:
+            return "FAILED", proc.failed_start
         if proc.stop_reason is not None:
             return "TERMINATED", proc.stop_reason
         if returncode == 0:
             return "FINISHED", None
-        error = proc.last_stderr or f"exited with code {exit_code_of(returncode)}"
+        error = proc.last_stderr or f"exited with code {exit_code_of(returncode or 0)}"
         return "FAILED", error[:_MAX_ERROR]
 
     # --- ending ----------------------------------------------------------------------
@@ -399,21 +377,20 @@ class Runner:
             logger.debug("could not record TERMINATING for %s", proc.run_id, exc_info=True)
         self._signal(proc, signal.SIGTERM)
         if not proc.exited.wait(self.grace_period):
-            self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
+            self._signal(proc, signal.SIGKILL)
 
-    @staticmethod
-    def _signal(proc: Proc, sig: signal.Signals) -> None:
-        if proc.exited.is_set() or proc.popen is None:
-            return  # ended, or never started: the launcher sees stop_reason and skips it
+    def _signal(self, proc: Proc, sig: signal.Signals) -> None:
+        """Signal the run's process group; a run not started yet is ended by _started (or
+        never asked for) once it sees stop_reason."""
+        if proc.pid is not None and not proc.exited.is_set():
+            self._signal_pid(proc.pid, sig)
+
+    def _signal_pid(self, pid: int, sig: signal.Signals) -> None:
+        # Through the launcher: it reaps the runs, so it alone knows a pid is still theirs.
         try:
-            if _POSIX:
-                os.killpg(proc.popen.pid, sig)
-            elif sig == signal.SIGTERM:
-                proc.popen.terminate()
-            else:
-                proc.popen.kill()
-        except (ProcessLookupError, PermissionError):
-            pass  # already gone
+            self._launcher.signal(pid, sig)
+        except OSError:
+            logger.debug("cannot signal %d: the launcher is gone", pid)
 
     def wait(self, run_id: str, timeout: float | None = None) -> bool:
         """Wait until a run this runner started has its final status stored."""
@@ -435,7 +412,7 @@ class Runner:
             for proc in stopping:
                 proc.stop_reason = reason
             # Only started pods are killed; a queued run simply never starts.
-            started = [proc for proc in stopping if proc.popen is not None]
+            started = [proc for proc in stopping if proc.pid is not None]
         self._record_events(
             [events.killing(p.run_id, p.container, reason, now_ms=now_ms()) for p in started]
         )
@@ -444,21 +421,20 @@ class Runner:
         deadline = time.monotonic() + self.grace_period
         for proc in procs:
             if not proc.exited.wait(max(0.0, deadline - time.monotonic())):
-                self._signal(proc, signal.SIGKILL if _POSIX else signal.SIGTERM)
-        if not self._launcher.is_alive():
+                self._signal(proc, signal.SIGKILL)
+        if not self._launch_thread.is_alive():
             # Nobody will take the queued runs off the queue: end them here.
             for proc in procs:
-                if proc.popen is None and not proc.finished.is_set():
+                if proc.pid is None and not proc.finished.is_set():
                     self._end_unstarted(proc, "TERMINATED", None, reason)
         for proc in procs:
             if not proc.finished.wait(10.0):
                 logger.warning("run %s did not end in time", proc.run_id)
         self._launches.put(None)
-        self._launcher.join(10.0)
+        self._launch_thread.join(10.0)
         self._watcher.close()
         self._writer.close()
-        if self._reaper is not None:
-            self._reaper.close()
+        self._launcher.close()
 
     # --- after a crash ---------------------------------------------------------------
 
@@ -472,10 +448,9 @@ class Runner:
         ended = []
         for record in self._store.active_runs():
             if (
-                _POSIX
-                and record.pid
+                record.pid
                 and record.pid_start is not None
-                and process_start_ticks(record.pid) == record.pid_start
+                and start_ticks(record.pid) == record.pid_start
             ):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(record.pid, signal.SIGKILL)

@@ -1,10 +1,11 @@
-"""One thread that watches every run's process: its two pipes and its exit, in one selector.
+"""One thread that watches every run's process: its two pipes, and its exit as the launcher
+reports it, in one selector.
 
 Three threads per run (a reader per pipe and a waiter) cost the sandbox more than the run's
 process itself: each start waits for the new thread to be scheduled, and under load they all
 contend for the GIL with the event loop. Here one thread ``select()`` s over the pipes of all
-runs and, on Linux, over a *pidfd* per process, which becomes readable when it exits; where
-there is no ``pidfd_open`` a small waiter thread per run stands in for it.
+runs and over the :class:`~jobmagic.sandbox.launcher.Launcher`'s socket, on which the runs'
+starts (with their pipes) and exits arrive.
 
 A run is done when its process exited and both pipes reached end-of-file, or 2 s after it
 exited if a grandchild still holds a pipe open: the grandchild must not hold the run's status
@@ -19,20 +20,24 @@ import logging
 import os
 import queue
 import selectors
-import subprocess
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["MAX_LINE", "Proc", "Watcher", "split_lines"]
+from jobmagic.sandbox.launch_helper import start_ticks
+from jobmagic.sandbox.launcher import Exited, Launcher, SpawnFailed, Started
+
+__all__ = ["LAUNCHER_LOST", "MAX_LINE", "Proc", "Watcher", "split_lines"]
 
 logger = logging.getLogger("jobmagic.sandbox")
 
 MAX_LINE = 64 * 1024  # longer lines are split: one runaway line must not eat the memory
 _EXIT_GRACE_S = 2.0
-_HAS_PIDFD = hasattr(os, "pidfd_open")
+#: ``error`` of a run whose launcher died under it: its exit code was lost with it.
+LAUNCHER_LOST = "the sandbox's launcher process died; the run's exit code is unknown"
 
 
 @dataclass(eq=False)
@@ -44,10 +49,13 @@ class Proc:
     cwd: Path
     env: dict[str, str] = field(repr=False)  # holds the run's TFY_API_KEY
     container: str = "job"
-    popen: subprocess.Popen[bytes] | None = None  # None until the launcher starts it
+    pid: int | None = None  # None until the launcher reports it started
+    pid_start: int | None = None  # its start time in clock ticks, to tell a reused pid
     exited: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
     stop_reason: str | None = None
+    #: Set when the run could not be recorded as started: it is killed and ends FAILED.
+    failed_start: str | None = None
     last_stderr: str | None = None
     last_ns: int = 0
     exited_ms: int = 0  # when the process was seen to exit, ms since the epoch
@@ -89,10 +97,15 @@ def split_lines(buffer: bytes, eof: bool) -> tuple[list[bytes], bytes]:
 class _Watched:
     proc: Proc
     pipes: dict[int, tuple[str, bytearray]]  # fd -> (stream, partial line)
-    pidfd: int | None = None
-    returncode: int | None = None
+    exited: bool = False
+    returncode: int | None = None  # None after an exit: the launcher died, and the code too
     give_up_at: float | None = None  # when to stop waiting for the pipes after the exit
     done: bool = False
+
+
+#: Called on the watcher's thread with the runs the launcher started (in one batch): answers
+#: the Proc of each to watch, or None for one that must not be watched (already ended).
+OnStarted = Callable[[Sequence[Started]], Sequence["Proc | None"]]
 
 
 class Watcher:
@@ -100,45 +113,39 @@ class Watcher:
 
     def __init__(
         self,
+        launcher: Launcher,
+        *,
+        on_started: OnStarted,
+        on_failed: Callable[[SpawnFailed], None],
         on_line: Callable[[Proc, str, bytes], None],
-        on_done: Callable[[Proc, int], None],
+        on_done: Callable[[Proc, int | None], None],
     ) -> None:
+        self._launcher = launcher
+        self._on_started = on_started
+        self._on_failed = on_failed
         self._on_line = on_line
         self._on_done = on_done
         self._selector = selectors.DefaultSelector()
-        self._inbox: queue.SimpleQueue[tuple[str, Proc | str | None]] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._watched: dict[str, _Watched] = {}
+        self._selector.register(launcher.fileno(), selectors.EVENT_READ, launcher)
+        self._watched: dict[int, _Watched] = {}  # by pid
         # Those that exited and wait for their pipes: few, so each turn of the loop looks at
         # them only, however many runs are live.
-        self._grace: dict[str, _Watched] = {}
+        self._grace: dict[int, _Watched] = {}
         self._closing = False
+        self._launcher_gone = False
         self._thread = threading.Thread(target=self._loop, name="sandbox-watcher", daemon=True)
         self._thread.start()
 
-    def watch(self, proc: Proc) -> None:
-        """Start watching a started process (its ``popen`` with both pipes)."""
-        self._send(("watch", proc))
-
-    def watch_many(self, procs: Sequence[Proc]) -> None:
-        """:meth:`watch` for many, with one wake-up of the watcher's thread."""
-        for proc in procs:
-            self._inbox.put(("watch", proc))
-        self._send(None)
-
     def close(self, timeout: float = 10.0) -> None:
         """Stop once every watched run is done (or ``timeout`` passed)."""
-        self._send(("close", None))
-        self._thread.join(timeout)
-
-    def _send(self, message: tuple[str, Proc | str | None] | None) -> None:
-        """Queue ``message`` (None: only wake the thread for those queued already)."""
-        if message is not None:
-            self._inbox.put(message)
+        self._inbox.put("close")
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"x")
+        self._thread.join(timeout)
 
     # --- the thread ------------------------------------------------------------------
 
@@ -154,10 +161,9 @@ class Watcher:
         finally:
             # What is left is a grandchild's hold on a pipe of a run that is over.
             for watched in self._watched.values():
-                popen = watched.proc.popen
-                for pipe in (popen.stdout, popen.stderr) if popen is not None else ():
-                    if pipe is not None:
-                        pipe.close()
+                for fd in watched.pipes:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
             self._selector.close()
             for fd in (self._wake_r, self._wake_w):
                 with contextlib.suppress(OSError):
@@ -175,7 +181,7 @@ class Watcher:
             watched, fd = data
             self._read(watched, fd)
         else:
-            self._exited(data)
+            self._from_launcher()
 
     def _drain_inbox(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -183,44 +189,56 @@ class Watcher:
                 pass
         while True:
             try:
-                kind, item = self._inbox.get_nowait()
+                message = self._inbox.get_nowait()
             except queue.Empty:
                 return
-            if kind == "watch" and isinstance(item, Proc):
-                self._add(item)
-            elif kind == "exited" and isinstance(item, str):
-                watched = self._watched.get(item)
-                if watched is not None:
-                    self._exited(watched)
-            elif kind == "close":
+            if message == "close":
                 self._closing = True
 
-    def _add(self, proc: Proc) -> None:
-        popen = proc.popen
-        assert popen is not None and popen.stdout is not None and popen.stderr is not None
+    def _from_launcher(self) -> None:
+        events, gone = self._launcher.events()
+        started = [event for event in events if isinstance(event, Started)]
+        if started:
+            # Before the exits read with them: a run's start always precedes its exit.
+            procs = self._on_started(started)
+            for start, proc in zip(started, procs, strict=True):
+                if proc is None:
+                    start.close_pipes()
+                else:
+                    self._add(proc, start)
+        for event in events:
+            if isinstance(event, SpawnFailed):
+                self._on_failed(event)
+            elif isinstance(event, Exited):
+                watched = self._watched.get(event.pid)
+                if watched is not None:
+                    self._exited(watched, event.returncode)
+        if gone:
+            self._lost_launcher()
+
+    def _lost_launcher(self) -> None:
+        """The helper died (killed from outside): the exits of the runs it started will never
+        be reported, so each ends now, with no exit code, once its pipes let go."""
+        self._selector.unregister(self._launcher.fileno())
+        if not self._closing:
+            logger.error("the sandbox's launcher process died; its runs end as FAILED")
+        for watched in list(self._watched.values()):
+            if not watched.exited:
+                proc = watched.proc
+                # An orphan now, reaped by init once it ends: its pid is only its own while
+                # the start time matches.
+                if proc.pid and proc.pid_start and start_ticks(proc.pid) == proc.pid_start:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                self._exited(watched, None)
+
+    def _add(self, proc: Proc, started: Started) -> None:
         watched = _Watched(proc, {})
-        self._watched[proc.run_id] = watched
-        for pipe, stream in ((popen.stdout, "stdout"), (popen.stderr, "stderr")):
-            fd = pipe.fileno()
+        self._watched[started.pid] = watched
+        for fd, stream in ((started.stdout, "stdout"), (started.stderr, "stderr")):
             os.set_blocking(fd, False)
             watched.pipes[fd] = (stream, bytearray())
             self._selector.register(fd, selectors.EVENT_READ, (watched, fd))
-        if _HAS_PIDFD:
-            try:
-                watched.pidfd = os.pidfd_open(popen.pid)
-            except OSError:  # already reaped, or a kernel without pidfds: wait in a thread
-                watched.pidfd = None
-        if watched.pidfd is not None:
-            self._selector.register(watched.pidfd, selectors.EVENT_READ, watched)
-        else:
-            threading.Thread(
-                target=self._wait_in_thread, args=(proc,), name="sandbox-wait", daemon=True
-            ).start()
-
-    def _wait_in_thread(self, proc: Proc) -> None:
-        assert proc.popen is not None
-        proc.popen.wait()
-        self._send(("exited", proc.run_id))
 
     def _read(self, watched: _Watched, fd: int) -> None:
         stream, partial = watched.pipes[fd]
@@ -238,26 +256,19 @@ class Watcher:
         if not chunk:
             self._selector.unregister(fd)
             del watched.pipes[fd]
-            popen = watched.proc.popen
-            assert popen is not None
-            for pipe in (popen.stdout, popen.stderr):
-                if pipe is not None and not pipe.closed and pipe.fileno() == fd:
-                    pipe.close()
+            os.close(fd)
             self._settle(watched)
 
-    def _exited(self, watched: _Watched) -> None:
-        popen = watched.proc.popen
-        assert popen is not None
-        if watched.pidfd is not None:
-            self._selector.unregister(watched.pidfd)
-            os.close(watched.pidfd)
-            watched.pidfd = None
-        returncode = popen.wait()  # it exited: this reaps it without blocking
+    def _exited(self, watched: _Watched, returncode: int | None) -> None:
+        watched.exited = True
         watched.returncode = returncode
         watched.proc.exited_ms = time.time_ns() // 1_000_000
         watched.give_up_at = time.monotonic() + _EXIT_GRACE_S
-        self._grace[watched.proc.run_id] = watched
+        assert watched.proc.pid is not None
+        self._grace[watched.proc.pid] = watched
         watched.proc.exited.set()
+        if returncode is None:
+            watched.proc.failed_start = watched.proc.failed_start or LAUNCHER_LOST
         self._settle(watched)
 
     def _expire(self) -> None:
@@ -268,18 +279,18 @@ class Watcher:
 
     def _settle(self, watched: _Watched) -> None:
         """Report the run's end once it exited and its pipes are closed."""
-        if watched.returncode is not None and not watched.pipes:
+        if watched.exited and not watched.pipes:
             self._finish(watched)
 
     def _finish(self, watched: _Watched) -> None:
+        pid = watched.proc.pid
         if not watched.done:
             watched.done = True
             watched.give_up_at = None
-            self._grace.pop(watched.proc.run_id, None)
-            assert watched.returncode is not None
+            self._grace.pop(pid or 0, None)
             try:
                 self._on_done(watched.proc, watched.returncode)
             except Exception:
                 logger.exception("could not record the end of run %s", watched.proc.run_id)
         if not watched.pipes:
-            self._watched.pop(watched.proc.run_id, None)
+            self._watched.pop(pid or 0, None)

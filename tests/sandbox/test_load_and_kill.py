@@ -245,14 +245,15 @@ def _add_unlaunched_run(data_dir: Path, like: str) -> str:
     return record.name
 
 
-def _reaper_of(sandbox_pid: int) -> int:
-    """The sandbox's reaper: its child that is not a run (it kills runs' groups)."""
+def _launcher_of(sandbox_pid: int) -> int:
+    """The sandbox's launcher: its child that is not a run (it starts, reaps and, when the
+    sandbox dies, kills the runs)."""
     for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError, IndexError):
             parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if parent == sandbox_pid and b"killpg" in (entry / "cmdline").read_bytes():
+            if parent == sandbox_pid and b"launch_helper" in (entry / "cmdline").read_bytes():
                 return int(entry.name)
-    raise AssertionError(f"sandbox {sandbox_pid} has no reaper")
+    raise AssertionError(f"sandbox {sandbox_pid} has no launcher")
 
 
 def _sigkill(process: SandboxProcess) -> None:
@@ -421,7 +422,7 @@ def test_a_sweep_ends_with_a_summary_when_the_sandbox_is_killed_under_it(
 
 
 @needs_linux
-def test_runs_outliving_a_sandbox_killed_with_its_reaper_are_ended_by_the_next_one(
+def test_runs_outliving_a_sandbox_killed_with_its_launcher_are_ended_by_the_next_one(
     tmp_path: Path, isolated_home: Path, jobs_file: Path
 ) -> None:
     data_dir = tmp_path / "sandbox"
@@ -433,8 +434,12 @@ def test_runs_outliving_a_sandbox_killed_with_its_reaper_are_ended_by_the_next_o
             name = client.trigger(deployment_id=app.deployment_id).job_run_name
             _poll(lambda: client.get_run(app.id, name).status == "RUNNING", 30, "the run starting")
         pid = _run_pids(data_dir)[name]
-        # Both at once, as `kill -9` of the sandbox's whole tree or the OOM killer might.
-        os.kill(_reaper_of(first.pid), signal.SIGKILL)
+        # Both at once, as `kill -9` of the sandbox's whole tree or the OOM killer might:
+        # stopped first, neither can act on the other's death before its own.
+        launcher = _launcher_of(first.pid)
+        for pid_to_stop in (launcher, first.pid):
+            os.kill(pid_to_stop, signal.SIGSTOP)
+        os.kill(launcher, signal.SIGKILL)
         _sigkill(first)
         assert pid_alive(pid)  # nothing ended it: only the next sandbox can
         with start_sandbox_process(data_dir, jobs_file=jobs_file) as second:

@@ -14,11 +14,11 @@ import pytest
 
 from jobmagic.models import LogLine, TriggerResult
 from jobmagic.sandbox import Fault, SandboxServer, read_sandbox_address
-from jobmagic.sandbox import runner as runner_module
 from jobmagic.sandbox.address import pid_alive
-from jobmagic.sandbox.runner import Runner
+from jobmagic.sandbox.runner import LAUNCHER_GONE_ERROR, Runner
 from jobmagic.sandbox.server import start_sandbox_process
 from jobmagic.sandbox.store import EventRecord, LogRecord, RunEnd, RunStart, Store
+from jobmagic.sandbox.watcher import LAUNCHER_LOST
 from jobmagic.sandbox.writer import Writer
 from tests.sandbox.sandbox_helpers import (
     FAIL,
@@ -150,21 +150,20 @@ def test_a_command_that_cannot_start_fails_the_run(shared_sandbox: SandboxServer
 def test_runs_terminated_or_stopped_before_their_process_starts_never_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A trigger is answered before the launcher thread forks; a run terminated (or a sandbox
+    """A trigger is answered before its process is asked for; a run terminated (or a sandbox
     stopped) in between ends TERMINATED and its process is never started."""
     store = Store(tmp_path / "runs.db")
     runner = Runner(store, grace_period=1.0)
-    release = threading.Event()
-    real_ticks = runner_module.process_start_ticks
+    release, holding = threading.Event(), threading.Event()
+    real_launch = runner._launch_batch
 
-    holding = threading.Event()
+    def launch_then_hold(batch: Sequence[Any]) -> None:
+        real_launch(batch)
+        if not holding.is_set():
+            holding.set()
+            release.wait(10)  # the launcher thread stays busy with the first run's batch
 
-    def slow_ticks(pid: int) -> int | None:
-        holding.set()
-        release.wait(10)  # holds the launcher inside the first run's start
-        return real_ticks(pid)
-
-    monkeypatch.setattr(runner_module, "process_start_ticks", slow_ticks)
+    monkeypatch.setattr(runner, "_launch_batch", launch_then_hold)
     marker = tmp_path / "started"
     argv = [sys.executable, "-c", f"open({str(marker)!r}, 'a').write('x')"]
 
@@ -173,9 +172,8 @@ def test_runs_terminated_or_stopped_before_their_process_starts_never_start(
         new_run(store, "queued"),
         new_run(store, "left"),
     )
-    runner.start(first, [sys.executable, "-c", "pass"], cwd=tmp_path)
-    # The others are queued once the launcher took the first (it starts what is queued at
-    # once, in one batch): they wait behind it.
+    runner.start(first, [sys.executable, "-c", "import time; time.sleep(30)"], cwd=tmp_path)
+    # The others are queued once the launcher thread took the first: they wait behind it.
     assert holding.wait(10)
     runner.start(queued, argv, cwd=tmp_path)
     runner.start(left, argv, cwd=tmp_path)
@@ -184,7 +182,7 @@ def test_runs_terminated_or_stopped_before_their_process_starts_never_start(
     stopper = threading.Thread(target=runner.stop)
     stopper.start()
     assert poll(lambda: runner._stopping)
-    release.set()  # the launcher goes on, with every run asked to stop
+    release.set()  # the launcher thread goes on, with every run asked to stop
     stopper.join(30)
     assert not stopper.is_alive()
     ended = {
@@ -201,7 +199,7 @@ def test_runs_terminated_or_stopped_before_their_process_starts_never_start(
     store.close()
 
 
-def test_a_launch_that_breaks_after_the_fork_kills_the_process_and_fails_the_run(
+def test_a_start_that_cannot_be_recorded_kills_the_process_and_fails_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = Store(tmp_path / "runs.db")
@@ -222,22 +220,21 @@ def test_a_launch_that_breaks_after_the_fork_kills_the_process_and_fails_the_run
     assert ended.error == "the sandbox could not start it"
     assert started and poll(lambda: not pid_alive(started[0]))
     if sys.platform == "linux":
-        assert not Path(f"/proc/{started[0]}").exists()  # reaped, not left a zombie
+        assert poll(lambda: not Path(f"/proc/{started[0]}").exists())  # reaped, no zombie
 
-    # Even when recording that failure fails too, the launcher lives on for the next run.
-    monkeypatch.undo()
-    real_finish = store.finish_run
-    finish_calls: list[str] = []
+    # Even when recording that failure fails too, waiters are let go and the next run starts.
+    real_finish_runs = store.finish_runs
 
-    def finish_fails_once(run_id: str, **kwargs: Any) -> bool:
-        finish_calls.append(run_id)
-        if len(finish_calls) == 1:
-            raise RuntimeError("database is locked")
-        return real_finish(run_id, **kwargs)
+    def finish_fails_for(run_id: str) -> Any:
+        def finish_runs(ends: Sequence[RunEnd]) -> list[bool]:
+            if any(end.run_id == run_id for end in ends):
+                raise RuntimeError("database is locked")
+            return real_finish_runs(ends)
 
-    monkeypatch.setattr(store, "mark_running_many", broken_mark_running)
-    monkeypatch.setattr(store, "finish_run", finish_fails_once)
+        return finish_runs
+
     unlucky = new_run(store, "unlucky")
+    monkeypatch.setattr(store, "finish_runs", finish_fails_for(unlucky))
     runner.start(unlucky, [sys.executable, "-c", "pass"], cwd=tmp_path)
     assert runner.wait(unlucky, timeout=10)
     monkeypatch.undo()
@@ -247,6 +244,26 @@ def test_a_launch_that_breaks_after_the_fork_kills_the_process_and_fails_the_run
     assert store.get_run_by_id(after).status == "FINISHED"  # type: ignore[union-attr]
     runner.stop()
     store.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_a_run_inherits_no_descriptor_but_its_three_streams(tmp_path: Path) -> None:
+    """The launcher's socket, the sandbox's database and the other runs' pipes stay out of a
+    run's process (a job could otherwise read or hold them open)."""
+    store = Store(tmp_path / "runs.db")
+    runner = Runner(store, grace_period=1.0)
+    try:
+        sleeper = new_run(store, "holding-pipes")
+        runner.start(sleeper, ["sleep", "30"], cwd=tmp_path)
+        run_id = new_run(store, "fds")
+        runner.start(run_id, ["sh", "-c", "ls /proc/$$/fd"], cwd=tmp_path)
+        assert runner.wait(run_id, timeout=30)
+        assert sorted(r.line for r in store.query_logs([run_id])) == ["0", "1", "2"]
+        assert runner.terminate(sleeper) in {"TERMINATION_REQUESTED", "TERMINATING"}
+        assert runner.wait(sleeper, timeout=30)
+    finally:
+        runner.stop()
+        store.close()
 
 
 def test_run_name_alias_is_the_prefix(shared_sandbox: SandboxServer) -> None:
@@ -380,26 +397,29 @@ def test_a_grandchild_holding_the_pipes_does_not_hold_the_run_status(tmp_path: P
         store.close()
 
 
-def test_without_pidfds_a_waiter_thread_sees_the_exit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from jobmagic.sandbox import watcher
-
-    monkeypatch.setattr(watcher, "_HAS_PIDFD", False)  # as on macOS or an old kernel
+def test_a_launcher_killed_from_outside_fails_its_runs_and_says_so(tmp_path: Path) -> None:
     store = Store(tmp_path / "runs.db")
     runner = Runner(store, grace_period=1.0)
     try:
-        run_id = new_run(store, "no-pidfd")
-        code = "import sys; print('out'); print('err', file=sys.stderr); sys.exit(4)"
-        runner.start(run_id, [sys.executable, "-c", code], cwd=tmp_path)
-        assert runner.wait(run_id, timeout=30)
-        ended = store.get_run_by_id(run_id)
-        assert ended is not None and (ended.status, ended.exit_code, ended.error) == (
+        sleeping = new_run(store, "orphaned")
+        runner.start(sleeping, ["sleep", "60"], cwd=tmp_path)
+        assert poll(lambda: store.get_run_by_id(sleeping).status == "RUNNING")  # type: ignore[union-attr]
+        pid = store.get_run_by_id(sleeping).pid  # type: ignore[union-attr]
+        assert pid is not None and pid_alive(pid)
+        os.kill(runner._launcher.pid, signal.SIGKILL)
+        assert runner.wait(sleeping, timeout=30)
+        ended = store.get_run_by_id(sleeping)
+        assert ended is not None and (ended.status, ended.exit_code) == ("FAILED", None)
+        assert ended.error == LAUNCHER_LOST
+        assert poll(lambda: not pid_alive(pid))  # its process did not outlive its run
+        later = new_run(store, "later")
+        runner.start(later, ["true"], cwd=tmp_path)
+        assert runner.wait(later, timeout=30)
+        failed = store.get_run_by_id(later)
+        assert failed is not None and (failed.status, failed.error) == (
             "FAILED",
-            4,
-            "err",
+            LAUNCHER_GONE_ERROR,
         )
-        assert sorted(r.line for r in store.query_logs([run_id])) == ["err", "out"]
     finally:
         runner.stop()
         store.close()
