@@ -194,6 +194,8 @@ class Settings:
     request_timeout: float = 30.0
     show_cards: bool = True
     ledger_path: str | None = None
+    #: Flush every ledger commit to the disk (survives a power cut, not only a crash).
+    ledger_fsync: bool = False
     allow_insecure_http: bool = False
     verify_tls: bool = True
     ca_bundle: str | None = None

@@ -190,7 +190,8 @@ class JobSession:
             if self._ledger is None:
                 from jobmagic.ledger import Ledger
 
-                self._ledger = Ledger(self.settings.ledger_path)
+                settings = self.settings
+                self._ledger = Ledger(settings.ledger_path, fsync=settings.ledger_fsync)
             return self._ledger
 
     @property

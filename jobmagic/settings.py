@@ -60,6 +60,11 @@ class JobMagic(Configurable):
         allow_none=True,
         help="The SQLite run ledger; default $JOBMAGIC_HOME/ledger.sqlite3.",
     ).tag(config=True)
+    ledger_fsync = Bool(
+        False,
+        help="Flush every ledger commit to the disk: attempts then survive a power cut or an "
+        "OS crash too, not only a killed kernel (about 0.2-0.5 ms more per commit).",
+    ).tag(config=True)
     allow_insecure_http = Bool(
         False, help="Allow sending the token over plain http:// to a non-loopback host."
     ).tag(config=True)
@@ -95,6 +100,7 @@ class JobMagic(Configurable):
             request_timeout=float(self.request_timeout),
             show_cards=bool(self.show_cards),
             ledger_path=self.ledger_path or None,
+            ledger_fsync=bool(self.ledger_fsync),
             allow_insecure_http=bool(self.allow_insecure_http),
             verify_tls=bool(self.verify_tls),
             ca_bundle=self.ca_bundle or None,

@@ -484,6 +484,117 @@ def test_sigkill_right_after_acknowledged_loses_nothing(tmp_path: Path) -> None:
             assert entry.run_name == name and entry.run is not None
 
 
+def test_a_commit_is_flushed_to_the_disk_only_when_asked(tmp_path: Path) -> None:
+    """WAL + synchronous=NORMAL by default (a commit outlives the process, as the test above
+    shows); FULL with fsync=True, which also outlives a power cut."""
+    with (
+        Ledger(tmp_path / "a.sqlite3") as default,
+        Ledger(tmp_path / "b.sqlite3", fsync=True) as full,
+    ):
+        levels = [
+            ledger._connection().execute("PRAGMA synchronous").fetchone()[0]
+            for ledger in (default, full)
+        ]
+    assert levels == [1, 2]  # NORMAL, FULL
+
+
+def test_an_acknowledgement_left_for_later_is_seen_by_every_read(ledger: Ledger) -> None:
+    other = Ledger(ledger.path)  # another connection: sees committed rows only
+    try:
+        attempt = _attempt(ledger)
+        ledger.record_acknowledged(attempt, _run("later-1"), wait=False)
+        # This connection's reads see it at once, whatever the writer thread has done.
+        entry = ledger.get(attempt)
+        assert (entry.state, entry.run_name) == (AttemptState.ACKNOWLEDGED, "later-1")
+        assert other.get(attempt).state is AttemptState.ACKNOWLEDGED
+
+        # With no read, the writer thread writes it a moment later.
+        second = _attempt(ledger)
+        ledger.record_acknowledged(second, _run("later-2"), wait=False)
+        deadline = time.monotonic() + 10
+        while other.get(second).state is not AttemptState.ACKNOWLEDGED:
+            assert time.monotonic() < deadline, "the acknowledgement was never written"
+            time.sleep(0.01)
+        assert other.get(second).run_name == "later-2"
+
+        # A later write about the same attempt comes after it, never before.
+        third = _attempt(ledger)
+        ledger.record_acknowledged(third, _run("later-3"), wait=False)
+        ledger.record_reconciled(third, _run("later-3", status="FINISHED"), "matched")
+        assert ledger.get(third).run is not None
+        assert ledger.get(third).run.status is RunStatus.FINISHED  # type: ignore[union-attr]
+    finally:
+        other.close()
+
+
+def test_closing_writes_the_acknowledgements_left_for_later(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite3"
+    ledger = Ledger(path)
+    attempts = [_attempt(ledger) for _ in range(20)]
+    for index, attempt in enumerate(attempts):
+        ledger.record_acknowledged(attempt, _run(f"run-{index}"), wait=False)
+    ledger.close()
+    with Ledger(path) as reopened:
+        assert [reopened.get(a).run_name for a in attempts] == [f"run-{i}" for i in range(20)]
+
+
+_KILLED_LATER = textwrap.dedent(
+    """
+    import sys
+    from jobmagic.ledger import Ledger
+    from jobmagic.models import JobRun, RunStatus
+
+    ledger = Ledger(sys.argv[1])
+    for i in range(100_000):
+        attempt = ledger.record_attempt(host="h", target="train", params={"i": str(i)})
+        ledger.record_acknowledged(
+            attempt, JobRun(name=f"run-{i}", status=RunStatus.RUNNING), wait=False
+        )
+        sys.stdout.write(f"{attempt} {i}\\n")
+        sys.stdout.flush()
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_sigkill_before_a_later_acknowledgement_leaves_its_attempt_pending(
+    tmp_path: Path,
+) -> None:
+    """An acknowledgement a kill catches unwritten loses nothing: its attempt is there,
+    pending, with its params, which reconcile settles against the server."""
+    path = tmp_path / "killed.sqlite3"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_LATER, str(path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reported: dict[int, str] = {}
+    try:
+        assert proc.stdout is not None
+        while len(reported) < 200:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else "child exited"
+            number, index = line.split()
+            reported[int(number)] = index
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stdout.close() if proc.stdout else None
+        proc.stderr.close() if proc.stderr else None
+    with Ledger(path) as ledger:
+        states = set()
+        for attempt, index in reported.items():
+            entry = ledger.get(attempt)
+            assert entry.params == {"i": index}
+            states.add(entry.state)
+            if entry.state is AttemptState.ACKNOWLEDGED:
+                assert entry.run_name == f"run-{index}"
+    assert states <= {AttemptState.ACKNOWLEDGED, AttemptState.PENDING}
+    assert AttemptState.ACKNOWLEDGED in states  # the writer thread kept up with most
+
+
 def test_a_damaged_file_gives_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "damaged.sqlite3"
     path.write_bytes(b"this is not a database" * 100)

@@ -79,10 +79,18 @@ def dumps_redacted(data: Any) -> str:
 
 
 def iso_text(moment: datetime) -> str:
-    # Fixed width and always UTC, so text order is time order (the indexes rely on it).
+    """``2026-12-07T04:08:21.000123Z``: fixed width and always UTC, so text order is time
+    order (the indexes rely on it).
+
+    >>> iso_text(datetime(2026, 12, 7, 4, 8, 21, tzinfo=timezone.utc))
+    '2026-12-07T04:08:21.000000Z'
+    """
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    elif moment.utcoffset():
+        moment = moment.astimezone(timezone.utc)
+    # isoformat, not strftime: a fifth of the time, and this runs on every ledger write.
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_iso(text: str) -> datetime:
