@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -264,11 +263,16 @@ def start(
 
 
 def _steps(
-    session: JobSession, triggers: TriggerPlan, index: int, host: str
+    session: JobSession, triggers: TriggerPlan, index: int, host: str, *, inline: bool
 ) -> Generator[Step, Any, Outcome]:
     """Write the attempt, send it, settle it, accept the run: each step is yielded to the
     driver, which runs a ledger write (in its writer) or sends the request and sends back
-    the result — or throws the request's error in here."""
+    the result — or throws the request's error in here.
+
+    ``inline``: one run, driven in the caller's thread, whose acknowledgement the ledger
+    writes a moment later, off the caller's path (a sweep's loop commits its writes
+    together instead).
+    """
     params = triggers.param_sets[index]
     attempt: int = yield partial(_begin, session, triggers, index, host)
     try:
@@ -276,7 +280,9 @@ def _steps(
     except JobmagicError as exc:
         yield partial(_settle, session, attempt, exc)
         return SweepFailure(dict(params), exc, attempt)
-    accept = partial(_accept, session, triggers, index, attempt, answer.run, host)
+    accept = partial(
+        _accept, session, triggers, index, attempt, answer.run, host, wait=not inline
+    )
     handle: RunHandle = yield accept
     return handle
 
@@ -317,10 +323,13 @@ def _accept(
     attempt_id: int,
     run: JobRun,
     host: str,
+    *,
+    wait: bool,
 ) -> RunHandle:
-    """The server started ``run`` for an attempt: commit it, then hand out its handle."""
+    """The server started ``run`` for an attempt: record it (now, or a moment later
+    without ``wait``), then hand out its handle."""
     run = triggers.resolved.with_ids(run)
-    session.ledger.record_acknowledged(attempt_id, run)
+    session.ledger.record_acknowledged(attempt_id, run, wait=wait)
     return _handle(session, triggers, index, run, host)
 
 
@@ -349,7 +358,7 @@ def _run_inline(
     """One run, in this thread, with the session's client. Ctrl-C is not caught: an attempt
     it leaves pending is settled later by ``%job_runs --reconcile``."""
     client = session.client
-    steps = _steps(session, triggers, 0, client.host)
+    steps = _steps(session, triggers, 0, client.host, inline=True)
     try:
         step = next(steps)
         while True:
@@ -419,18 +428,14 @@ async def _sweep(
         max_connections=concurrency,
     )
     gate = asyncio.Semaphore(concurrency)
-    # Ledger commits are fsynced; on this loop they would hold up every request in flight.
-    # One writer thread keeps them off the loop and commits what has queued up meanwhile
-    # together; each write is still awaited until its commit, so an attempt is committed
-    # before its request goes out and a run as soon as it is answered.
-    writer = _BatchWriter(session, asyncio.get_running_loop())
+    writer = _LoopWriter(session, asyncio.get_running_loop())
     host = client.host
 
     async def one(index: int) -> None:
         async with gate:
             if cancel.is_set():
                 return
-            steps = _steps(session, triggers, index, host)
+            steps = _steps(session, triggers, index, host, inline=False)
             try:
                 step = next(steps)
                 while True:
@@ -449,67 +454,43 @@ async def _sweep(
                     on_handle(outcome)
 
     async with client:
-        try:
-            # Every trigger sees its answer through and is settled in the ledger, even when
-            # another one broke (a ledger error, say); the first such error is raised after.
-            outcomes = await asyncio.gather(
-                *(one(i) for i in range(len(triggers))), return_exceptions=True
-            )
-        finally:
-            writer.close()
+        # Every trigger sees its answer through and is settled in the ledger, even when
+        # another one broke (a ledger error, say); the first such error is raised after.
+        outcomes = await asyncio.gather(
+            *(one(i) for i in range(len(triggers))), return_exceptions=True
+        )
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
 
 
-class _BatchWriter:
-    """One thread that runs ledger writes for a sweep's event loop, a transaction per batch.
+class _LoopWriter:
+    """Runs a sweep's ledger writes on its event loop, a transaction per turn of the loop.
 
-    Writes that queue up while a commit is under way (32 triggers in flight make many) go
-    into the next transaction together: one fsync for all of them instead of one each.
-    Each caller's future is settled only after the commit that holds its write.
+    A write is a few tens of microseconds (a commit is a write() to SQLite's log, not a
+    disk flush), less than a hop to another thread and back; and a thread would contend
+    for the GIL with this loop, holding each answer up by up to a switch interval (5 ms).
+    The writes asked for in one turn of the loop (answers that arrived together) go into
+    one transaction, committed before any of their callers goes on: an attempt is still
+    committed before its request goes out, and a run as soon as it is answered.
     """
-
-    #: At most this many writes per transaction, so the first waits no longer than this.
-    MAX_BATCH = 256
 
     def __init__(self, session: JobSession, loop: asyncio.AbstractEventLoop) -> None:
         self._ledger = session.ledger
         self._loop = loop
-        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], asyncio.Future[Any]] | None]
-        self._queue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._work, name="jobmagic-ledger", daemon=True)
-        self._thread.start()
+        self._queued: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
 
     def run(self, write: Callable[[], Any]) -> asyncio.Future[Any]:
-        """``write()`` in the writer's thread; the future holds its result once committed."""
+        """``write()`` at the end of this turn of the loop; the future holds its result
+        once committed."""
         future: asyncio.Future[Any] = self._loop.create_future()
-        self._queue.put((write, future))
+        if not self._queued:
+            self._loop.call_soon(self._commit)
+        self._queued.append((write, future))
         return future
 
-    def close(self) -> None:
-        """Finish the writes queued so far, then stop the thread."""
-        self._queue.put(None)
-        self._thread.join()
-
-    def _work(self) -> None:
-        stopping = False
-        while not stopping:
-            item = self._queue.get()
-            batch = []
-            while item is not None:
-                batch.append(item)
-                if len(batch) >= self.MAX_BATCH:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            stopping = item is None
-            if batch:
-                self._commit(batch)
-
-    def _commit(self, batch: list[tuple[Callable[[], Any], asyncio.Future[Any]]]) -> None:
+    def _commit(self) -> None:
+        batch, self._queued = self._queued, []
         results: list[tuple[bool, Any]] = []
         try:
             with self._ledger.batch():
@@ -521,7 +502,7 @@ class _BatchWriter:
         except BaseException as exc:  # the commit failed: nothing in the batch was written
             results = [(False, exc)] * len(batch)
         for (_write, future), (ok, value) in zip(batch, results, strict=True):
-            self._loop.call_soon_threadsafe(_settle_future, future, ok, value)
+            _settle_future(future, ok, value)
 
 
 def _settle_future(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

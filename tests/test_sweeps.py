@@ -328,15 +328,16 @@ def test_the_tracker_reaches_back_to_old_runs_with_a_listing_not_a_request_each(
     assert all(h.run.is_terminal for h in oldest)
 
 
-def test_the_sweep_writer_commits_queued_writes_together_each_failing_alone(
+def test_the_sweep_writer_commits_a_turns_writes_together_each_failing_alone(
     tmp_path: Path,
 ) -> None:
-    """What queues up while a commit is under way goes into one transaction; a write that
-    fails is that caller's error, and the others are committed all the same."""
+    """The writes asked for in one turn of the sweep's loop go into one transaction,
+    committed before any caller goes on; a write that fails is that caller's error, and
+    the others are committed all the same."""
     import asyncio
     from types import SimpleNamespace
 
-    from jobmagic.engine import _BatchWriter
+    from jobmagic.engine import _LoopWriter
 
     ledger = Ledger(tmp_path / "ledger.db")
     owner: Any = SimpleNamespace(ledger=ledger)  # all the writer uses of a session
@@ -350,23 +351,24 @@ def test_the_sweep_writer_commits_queued_writes_together_each_failing_alone(
     def broken() -> int:
         raise ValueError("this write fails")
 
-    async def main() -> list[object]:
-        writer = _BatchWriter(owner, asyncio.get_running_loop())
-        try:
-            futures = [writer.run(lambda i=i: attempt(i)) for i in range(20)]
-            futures.insert(5, writer.run(broken))
-            return await asyncio.gather(*futures, return_exceptions=True)
-        finally:
-            writer.close()
+    async def main() -> tuple[list[object], int]:
+        writer = _LoopWriter(owner, asyncio.get_running_loop())
+        first = writer.run(lambda: attempt(-1))
+        await first  # committed before the caller goes on
+        committed_then = len(other.entries())
+        futures = [writer.run(lambda i=i: attempt(i)) for i in range(20)]
+        futures.insert(5, writer.run(broken))
+        return await asyncio.gather(*futures, return_exceptions=True), committed_then
 
     try:
-        results = asyncio.run(main())
+        results, committed_then = asyncio.run(main())
+        assert committed_then == 1
         assert isinstance(results[5], ValueError)
         ids = [r for r in results if not isinstance(r, BaseException)]
         assert len(ids) == 20 and len(set(ids)) == 20
-        assert len(other.entries()) == 20
-        # Fewer commits than writes: some writes saw the same count of committed rows.
-        assert len(set(seen_by_other)) < len(seen_by_other)
+        assert len(other.entries()) == 21
+        # One transaction for the twenty: none of them saw another's row committed.
+        assert seen_by_other[1:] == [1] * 20
     finally:
         other.close()
         ledger.close()
