@@ -92,7 +92,10 @@ class JobsClient(MLRunsMethods):
             attempt += 1
             try:
                 response = self._http.request(
-                    request.method, request.url_path, params=request.query, json=request.json
+                    request.method,
+                    self._core.url(request),
+                    params=request.query or None,
+                    json=request.json,
                 )
             except httpx.HTTPError as exc:
                 step = self._core.on_exception(request, exc, attempt)
@@ -318,7 +321,10 @@ class AsyncJobsClient(AsyncMLRunsMethods):
             attempt += 1
             try:
                 response = await self._http.request(
-                    request.method, request.url_path, params=request.query, json=request.json
+                    request.method,
+                    self._core.url(request),
+                    params=request.query or None,
+                    json=request.json,
                 )
             except httpx.HTTPError as exc:
                 step = self._core.on_exception(request, exc, attempt)
