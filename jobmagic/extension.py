@@ -3,16 +3,47 @@
 from __future__ import annotations
 
 import atexit
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from jobmagic.completion import install as install_completer
-from jobmagic.completion import uninstall as uninstall_completer
+from IPython.core.completer import CompletionContext, SimpleMatcherResult, context_matcher
+
 from jobmagic.magics import JobMagics
 from jobmagic.settings import JobMagic
+
+if TYPE_CHECKING:
+    from jobmagic.completion import JobCompleter
+    from jobmagic.session import JobSession
 
 __all__ = ["load", "unload"]
 
 _REGISTRY_KEY = "JobMagics"
+
+#: The identity of :meth:`jobmagic.completion.JobCompleter.matcher`, which the stand-in
+#: below takes so that IPython orders it, and ``IPCompleter.disable_matchers`` names it, the
+#: same way (tests/test_completion_and_help.py checks the two agree).
+_MATCHER_ID = "jobmagic"
+_MATCHER_PRIORITY = 1.0
+
+
+class _DeferredCompleter:
+    """Stands in the shell's completer for a :class:`~jobmagic.completion.JobCompleter`,
+    made at the first TAB: importing the completion module (its regexes and dataclasses)
+    would add about a sixth to what ``%load_ext`` costs, and a kernel may never complete
+    a magic."""
+
+    def __init__(self, session: Callable[[], JobSession]) -> None:
+        self._session = session
+        self._completer: JobCompleter | None = None
+
+    @context_matcher(identifier=_MATCHER_ID, priority=_MATCHER_PRIORITY)
+    def matcher(self, context: CompletionContext) -> SimpleMatcherResult:
+        """What the JobCompleter's matcher answers (it never raises)."""
+        if self._completer is None:
+            from jobmagic.completion import JobCompleter
+
+            self._completer = JobCompleter(self._session)
+        return self._completer.matcher(context)
 
 
 def load(shell: Any) -> None:
@@ -22,7 +53,8 @@ def load(shell: Any) -> None:
     shell.configurables.append(settings)
     magics = JobMagics(shell, settings)
     shell.register_magics(magics)
-    install_completer(shell, lambda: magics.session)  # the session is made on first use
+    # The session is made on first use, by a magic or by the completer.
+    shell.Completer.custom_matchers.append(_DeferredCompleter(lambda: magics.session).matcher)
     # The kernel exiting must not leave a tracker thread or a sandbox behind.
     atexit.register(magics.close)
 
@@ -33,7 +65,10 @@ def unload(shell: Any) -> None:
         return
     magics.close()
     atexit.unregister(magics.close)
-    uninstall_completer(shell)
+    # By identifier, so a JobCompleter installed directly (completion.install) goes as well,
+    # as it did when unloading called completion.uninstall.
+    matchers = shell.Completer.custom_matchers
+    matchers[:] = [m for m in matchers if getattr(m, "matcher_identifier", None) != _MATCHER_ID]
     for kind in ("line", "cell"):
         table = shell.magics_manager.magics[kind]
         for name in [n for n, fn in table.items() if getattr(fn, "__self__", None) is magics]:

@@ -16,7 +16,8 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from jobmagic import magic_args
-from jobmagic.completion import JobCompleter
+from jobmagic.completion import JobCompleter, install
+from jobmagic.extension import _DeferredCompleter
 from jobmagic.magic_help import HelpAction, flag_actions, positional_actions
 from jobmagic.sandbox import SandboxServer
 
@@ -161,14 +162,29 @@ def test_offline_completes_nothing_and_quickly(
 def test_unload_removes_the_completer(shell: InteractiveShell, tmp_path: Path) -> None:
     def ours() -> list[object]:
         matchers = shell.Completer.custom_matchers
-        return [m for m in matchers if isinstance(getattr(m, "__self__", None), JobCompleter)]
+        return [m for m in matchers if getattr(m, "matcher_identifier", None) == "jobmagic"]
 
     assert len(ours()) == 1
     shell.run_line_magic("load_ext", "jobmagic")  # twice: still one
     assert len(ours()) == 1
     shell.run_line_magic("unload_ext", "jobmagic")
     assert ours() == []
+    # One installed directly goes with the extension too.
+    shell.run_line_magic("load_ext", "jobmagic")
+    install(shell, lambda: shell.find_line_magic("trigger_job").__self__.session)
+    assert len(ours()) == 2
+    shell.run_line_magic("unload_ext", "jobmagic")
+    assert ours() == []
     shell.run_line_magic("load_ext", "jobmagic")  # the fixture unloads it again
+
+
+def test_the_completer_load_installs_is_ordered_and_named_as_a_job_completer() -> None:
+    """%load_ext installs a stand-in that makes the JobCompleter at the first TAB; IPython
+    must order it, and ``IPCompleter.disable_matchers`` name it, as the JobCompleter."""
+    stand_in = _DeferredCompleter(lambda: pytest.fail("no session is needed")).matcher
+    real = JobCompleter(lambda: pytest.fail("no session is needed")).matcher
+    for attribute in ("matcher_api_version", "matcher_identifier", "matcher_priority"):
+        assert getattr(stand_in, attribute) == getattr(real, attribute), attribute
 
 
 def _words(text: str) -> str:

@@ -148,8 +148,10 @@ def test_load_ext_defers_heavy_imports() -> None:
 
 def test_load_ext_defers_the_session_and_everything_behind_it() -> None:
     """Loading registers magics and a completer; the session, the engine, the tracker,
-    the models and the parsers come with the first magic that needs them."""
+    the models, the parsers and the completion module come with the first magic or TAB
+    that needs them."""
     deferred = (
+        "jobmagic.completion",
         "jobmagic.session",
         "jobmagic.engine",
         "jobmagic.tracker",
