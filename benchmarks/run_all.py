@@ -39,6 +39,7 @@ README_MARKER = "bench-table"
 #: In the order of the table: the issue's rows first, then the older benchmarks.
 MODULES = (
     "bench_board",
+    "bench_board_sweep",
     "bench_scale_sweep",
     "bench_sandbox",
     "bench_trigger",
