@@ -74,7 +74,7 @@ class JobsClient(MLRunsMethods):
             allow_insecure_http=allow_insecure_http,
             retry=retry,
         )
-        self._http = httpx.Client(**self._core.http_options())
+        self._transport = httpx.HTTPTransport(**self._core.transport_options())
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -91,12 +91,11 @@ class JobsClient(MLRunsMethods):
         while True:
             attempt += 1
             try:
-                response = self._http.request(
-                    request.method,
-                    self._core.url(request),
-                    params=request.query or None,
-                    json=request.json,
-                )
+                response = self._transport.handle_request(self._core.build(request))
+                try:
+                    response.read()
+                finally:
+                    response.close()
             except httpx.HTTPError as exc:
                 step = self._core.on_exception(request, exc, attempt)
             else:
@@ -121,7 +120,7 @@ class JobsClient(MLRunsMethods):
             return done.value
 
     def close(self) -> None:
-        self._http.close()
+        self._transport.close()
 
     def __enter__(self) -> JobsClient:
         return self
@@ -302,8 +301,8 @@ class AsyncJobsClient(AsyncMLRunsMethods):
             allow_insecure_http=allow_insecure_http,
             retry=retry,
         )
-        self._http = httpx.AsyncClient(
-            **self._core.http_options(),
+        self._transport = httpx.AsyncHTTPTransport(
+            **self._core.transport_options(),
             limits=httpx.Limits(max_connections=max_connections),
         )
 
@@ -320,12 +319,11 @@ class AsyncJobsClient(AsyncMLRunsMethods):
         while True:
             attempt += 1
             try:
-                response = await self._http.request(
-                    request.method,
-                    self._core.url(request),
-                    params=request.query or None,
-                    json=request.json,
-                )
+                response = await self._transport.handle_async_request(self._core.build(request))
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
             except httpx.HTTPError as exc:
                 step = self._core.on_exception(request, exc, attempt)
             else:
@@ -350,7 +348,7 @@ class AsyncJobsClient(AsyncMLRunsMethods):
             return done.value
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
 
     async def __aenter__(self) -> AsyncJobsClient:
         return self

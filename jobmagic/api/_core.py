@@ -8,16 +8,19 @@ and sleep.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 import httpx
 
 from jobmagic._version import __version__
 from jobmagic.api import _endpoints as ep
 from jobmagic.api._retry import NEVER_SENT, RetryPolicy, parse_retry_after
-from jobmagic.config import Credentials, resolve_credentials
+from jobmagic.config import Credentials, is_loopback_host, resolve_credentials
 from jobmagic.errors import (
     APIError,
     JobmagicError,
@@ -28,10 +31,51 @@ from jobmagic.errors import (
 )
 from jobmagic.models import Application
 
-__all__ = ["DEFAULT_TIMEOUT", "USER_AGENT", "ClientCore", "Step"]
+__all__ = ["DEFAULT_TIMEOUT", "USER_AGENT", "ClientCore", "Step", "environment_proxy"]
 DEFAULT_TIMEOUT = 30.0
 _MAX_URLS = 256
 USER_AGENT = f"jobmagic/{__version__} httpx/{httpx.__version__}"
+
+
+def environment_proxy(host: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The proxy the environment names for ``host``, as ``httpx.Client`` would find it:
+    ``HTTPS_PROXY`` or ``HTTP_PROXY`` by the host's scheme, else ``ALL_PROXY``, none when
+    ``NO_PROXY`` covers the host (lower-case names win, as everywhere). A loopback host —
+    the sandbox — is always reached directly: its token is for no proxy's eyes.
+
+    >>> environment_proxy("https://x.example.com", {"HTTPS_PROXY": "http://proxy:3128"})
+    'http://proxy:3128'
+    >>> environment_proxy("https://x.example.com",
+    ...                   {"ALL_PROXY": "http://proxy:3128", "NO_PROXY": ".example.com"})
+    >>> environment_proxy("http://127.0.0.1:8000", {"HTTP_PROXY": "http://proxy:3128"})
+    """
+    proxies: dict[str, str] = {}
+    for name, value in sorted((os.environ if env is None else env).items()):
+        lower = name.lower()
+        # Upper-case first (sorted), so a lower-case twin overrides it.
+        if value and lower.endswith("_proxy") and (name == lower or lower not in proxies):
+            proxies[lower.removesuffix("_proxy")] = value
+    parts = urlsplit(host)
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or is_loopback_host(host) or _bypassed(parts, proxies.get("no", "")):
+        return None
+    return proxy
+
+
+def _bypassed(parts: SplitResult, no_proxy: str) -> bool:
+    """Whether ``NO_PROXY`` (``*``, or hosts and domains, each maybe with a port) covers
+    the URL: ``example.com`` and ``.example.com`` both cover ``api.example.com``."""
+    hostname = (parts.hostname or "").lower()
+    for entry in (item.strip().lower() for item in no_proxy.split(",")):
+        if entry == "*":
+            return True
+        name, _, port = entry.partition(":")
+        if port and port != str(parts.port or {"http": 80, "https": 443}.get(parts.scheme)):
+            continue
+        name = name.lstrip(".")
+        if name and (hostname == name or hostname.endswith("." + name)):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -69,35 +113,60 @@ class ClientCore:
         self.verify: bool | str = str(verify) if isinstance(verify, Path) else verify
         self.apps: dict[str, Application] = {}
         self._urls: dict[str, httpx.URL] = {}
+        # httpx.Headers, not dicts: a request copies them as they are, without normalizing
+        # each name and value again.
+        self._headers = httpx.Headers(
+            {
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+                "Authorization": f"Bearer {self.credentials.token}",
+            }
+        )
+        self._json_headers = httpx.Headers({**self._headers, "Content-Type": "application/json"})
+        self._timeouts = self.timeout.as_dict()
 
     @property
     def host(self) -> str:
         return self.credentials.host
 
-    def http_options(self) -> dict[str, Any]:
-        """What both clients give their ``httpx`` client."""
-        # The token as a default header, not an httpx.Auth, whose flow is a generator per
-        # request. httpx masks the header in every repr, and no redirect is followed.
-        authorization = f"Bearer {self.credentials.token}"
-        return {
-            "timeout": self.timeout,
-            "verify": self.verify,
-            "headers": {
-                "User-Agent": USER_AGENT,
-                "Accept": "application/json",
-                "Authorization": authorization,
-            },
-            "follow_redirects": False,
-        }
+    def transport_options(self) -> dict[str, Any]:
+        """What both clients give their ``httpx`` transport: TLS verification (with the
+        environment's CA settings), the proxy the environment names for this host, and
+        the connection pool that goes with them."""
+        return {"verify": self.verify, "trust_env": True, "proxy": environment_proxy(self.host)}
 
-    def url(self, request: ep.ApiRequest) -> httpx.URL:
-        """The request's absolute URL, parsed once per path: httpx would merge a relative
-        path with its base URL, parsing both, on every call (a tenth of a trigger's time in
-        the client)."""
-        path = request.url_path
+    def build(self, request: ep.ApiRequest) -> httpx.Request:
+        """The ``httpx.Request`` for ``request``, for the transport to send as it is.
+
+        The clients send through an ``httpx`` transport, not an ``httpx.Client``: the
+        Client would merge a relative path into its base URL (parsing both), its default
+        headers and its cookies into every request, run an auth flow and a redirect loop,
+        and store any cookie the answer sets, none of which this API uses: together a
+        third of the client's time per trigger. So the URL is parsed once per path, the
+        token is a header (httpx masks it in every repr), no redirect is followed (a 3xx
+        is an answer like any other), and the timeouts go where the Client would put them.
+        """
+        content = None
+        headers = self._headers
+        if request.json is not None:
+            content = json.dumps(
+                request.json, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode("utf-8")
+            headers = self._json_headers
+        return httpx.Request(
+            request.method,
+            self._url(request.url_path),
+            params=request.query or None,
+            headers=headers,
+            content=content,
+            extensions={"timeout": self._timeouts},
+        )
+
+    def _url(self, path: str) -> httpx.URL:
+        """The absolute URL of ``path``, parsed once (a trigger's path is always the same)."""
         url = self._urls.get(path)
         if url is None:
-            if len(self._urls) >= _MAX_URLS:  # run paths are many; a trigger's is one
+            if len(self._urls) >= _MAX_URLS:  # run paths are many: keep the memory bounded
                 self._urls.clear()
             url = self._urls[path] = httpx.URL(self.host + path)
         return url

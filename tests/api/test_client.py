@@ -130,3 +130,100 @@ def test_events_say_why_a_run_failed_sync_and_async(
     assert error.involved_object.kind == "Pod" and error.involved_object.container_name == "fail"
     assert error.time is not None and error.time >= run.created_at
     assert asyncio.run(go()) == events
+
+
+class _ForwardingProxy:
+    """An HTTP forward proxy on loopback: it records each request line it is sent and
+    passes the request on to the sandbox, as a corporate proxy would."""
+
+    def __init__(self, upstream: str) -> None:
+        import socket
+        import threading
+        from urllib.parse import urlsplit
+
+        self.request_lines: list[str] = []
+        self._upstream = urlsplit(upstream)
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        import http.client
+
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rb") as incoming:
+                while True:
+                    line = incoming.readline().decode("latin-1").rstrip("\r\n")
+                    if not line:
+                        break
+                    self.request_lines.append(line)
+                    headers: dict[str, str] = {}
+                    while (header := incoming.readline().decode("latin-1").strip()) != "":
+                        name, _, value = header.partition(":")
+                        headers[name.strip()] = value.strip()
+                    body = incoming.read(int(headers.get("Content-Length", "0") or 0))
+                    method, target, _ = line.split(" ", 2)
+                    assert self._upstream.hostname is not None
+                    upstream = http.client.HTTPConnection(
+                        self._upstream.hostname, self._upstream.port
+                    )
+                    upstream.request(method, target, body=body, headers=headers)
+                    answer = upstream.getresponse()
+                    data = answer.read()
+                    head = (
+                        f"HTTP/1.1 {answer.status} {answer.reason}\r\n"
+                        "Content-Type: application/json\r\n"
+                        f"Content-Length: {len(data)}\r\n\r\n"
+                    )
+                    conn.sendall(head.encode("latin-1") + data)
+                    upstream.close()
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def test_a_proxy_named_by_the_environment_carries_the_requests(
+    sandbox: SandboxServer, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clients send through an httpx transport, not an httpx.Client, so they find the
+    environment's proxy themselves: a host behind HTTP_PROXY is reached through it, and a
+    host NO_PROXY names, or the sandbox on loopback, directly."""
+    proxy = _ForwardingProxy(sandbox.host)
+    try:
+        # A non-loopback name for the sandbox: only the proxy knows where it is.
+        remote = sandbox.host.replace("127.0.0.1", "jobs.sandbox.test")
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        with JobsClient(remote, sandbox.token, allow_insecure_http=True, retry=FAST) as client:
+            app = client.find_app("sandbox:demo:hello")
+            result = client.trigger(application_id=app.id, params={"name": "proxied"})
+        assert result.job_run_name.startswith("hello-")
+        assert any(
+            line.startswith(f"POST {remote}/api/svc/v1/jobs/trigger ")
+            for line in proxy.request_lines
+        )
+
+        async def via_async() -> str:
+            async with AsyncJobsClient(remote, sandbox.token, allow_insecure_http=True) as aio:
+                return (await aio.find_app("sandbox:demo:hello")).id
+
+        seen = len(proxy.request_lines)
+        assert asyncio.run(via_async()) == app.id
+        assert len(proxy.request_lines) > seen
+
+        monkeypatch.setenv("NO_PROXY", "sandbox.test")
+        with (
+            JobsClient(remote, sandbox.token, allow_insecure_http=True, retry=FAST) as client,
+            pytest.raises(TransportError),
+        ):
+            client.find_app("sandbox:demo:hello")  # directly: the name does not resolve
+        seen = len(proxy.request_lines)
+        with JobsClient(sandbox.host, sandbox.token) as client:
+            assert client.find_app("sandbox:demo:hello").id == app.id
+        assert len(proxy.request_lines) == seen  # loopback never goes through the proxy
+    finally:
+        proxy.close()
