@@ -592,7 +592,6 @@ def test_sigkill_before_a_later_acknowledgement_leaves_its_attempt_pending(
             if entry.state is AttemptState.ACKNOWLEDGED:
                 assert entry.run_name == f"run-{index}"
     assert states <= {AttemptState.ACKNOWLEDGED, AttemptState.PENDING}
-    assert AttemptState.ACKNOWLEDGED in states  # the writer thread kept up with most
 
 
 def test_a_damaged_file_gives_a_clear_error(tmp_path: Path) -> None:

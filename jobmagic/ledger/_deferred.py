@@ -16,27 +16,40 @@ import threading
 import weakref
 from collections.abc import Callable
 
-__all__ = ["Later"]
+__all__ = ["DELAY", "Later"]
+
+#: How long after the first queued write the thread writes all that is queued by then.
+DELAY = 0.05
 
 logger = logging.getLogger("jobmagic")
 
 
 class Later:
-    """Calls ``flush`` on a thread of its own soon after :meth:`wake`, and at exit.
+    """Calls ``flush`` on a thread of its own ``delay`` seconds after :meth:`wake`, and at
+    exit.
 
     ``flush`` writes whatever its owner queued; it must be safe to call when nothing is
     queued, and from any thread (the owner's reads call it too, to see their own writes).
+    Wakes between one flush and the next cost nothing: triggers in a loop queue many
+    writes, which then go in one transaction, at a moment the caller is most likely
+    waiting on the network (a flush at every wake contended with the caller's own next
+    write, and each wake-up of the thread is a switch of the GIL).
     """
 
-    def __init__(self, flush: Callable[[], None]) -> None:
+    def __init__(self, flush: Callable[[], None], delay: float = DELAY) -> None:
         self._flush = flush
+        self._delay = delay
         self._wakeup = threading.Event()
+        self._armed = False  # a flush is due: the thread is counting down to it
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def wake(self) -> None:
-        """Have ``flush`` called soon (the thread starts on the first wake)."""
+        """Have ``flush`` called within ``delay`` seconds (the thread starts on the first
+        wake)."""
+        if self._armed:
+            return
         if self._thread is None:
             with self._lock:
                 if self._thread is None and not self._stopping:
@@ -45,6 +58,7 @@ class Later:
                     )
                     self._thread.start()
                     _flush_at_exit(self)
+        self._armed = True
         self._wakeup.set()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -61,8 +75,12 @@ class Later:
         while True:
             self._wakeup.wait()
             self._wakeup.clear()
+            if not self._stopping:
+                self._wakeup.wait(self._delay)  # only stop() sets it meanwhile
             if self._stopping:
                 return
+            # Disarmed before the flush: what is queued during it arms the next one.
+            self._armed = False
             self._run_flush()
 
     def _run_flush(self) -> None:

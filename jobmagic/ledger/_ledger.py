@@ -23,6 +23,7 @@ from jobmagic.ledger._entries import (
     loads_mapping,
     redact,
     refuse_bearer,
+    refuse_bearers,
     utcnow,
 )
 from jobmagic.ledger._reads import LedgerReads
@@ -288,13 +289,13 @@ class Ledger(LedgerReads):
             kernel_id,
             rerun_of,
         )
-        for name, value in zip(_ATTEMPT_TEXTS, texts, strict=True):
-            refuse_bearer(name, value)
-        clean_params: dict[str, str] = {}
-        for key, value in (params or {}).items():
-            refuse_bearer("params", key)
-            refuse_bearer(f"params.{key}", value)
-            clean_params[str(key)] = value if isinstance(value, str) else str(value)
+        refuse_bearers(_ATTEMPT_TEXTS, texts)
+        clean_params = {
+            str(key): value if isinstance(value, str) else str(value)
+            for key, value in (params or {}).items()
+        }
+        refuse_bearers(("params",) * len(clean_params), clean_params)
+        refuse_bearers((f"params.{key}" for key in clean_params), clean_params.values())
         now = iso_text(utcnow())
         cursor = self._write_one(
             "INSERT INTO attempts (state, created_at, updated_at, host, target, "
