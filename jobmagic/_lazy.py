@@ -10,7 +10,7 @@ Why: ``%load_ext jobmagic`` must not pay for httpx, pandas, ipywidgets or the we
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from types import ModuleType
 from typing import Any
 
@@ -18,16 +18,19 @@ __all__ = ["lazy_attributes"]
 
 
 def lazy_attributes(
-    package: str, modules: Mapping[str, str], namespace: Mapping[str, Any]
+    package: str, modules: Mapping[str, str], namespace: MutableMapping[str, Any]
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """A module's ``__getattr__`` and ``__dir__`` for ``modules`` (name -> module it is in).
 
-    ``namespace`` is the module's ``globals()``, so ``dir()`` lists eager names as well.
+    ``namespace`` is the module's ``globals()``, so ``dir()`` lists eager names as well; a
+    name imported on first use is kept there, so later uses (``jobmagic.trigger`` in a
+    loop) find it at once.
     """
 
     def __getattr__(name: str) -> Any:
         if name in modules:
-            return getattr(importlib.import_module(modules[name]), name)
+            value = namespace[name] = getattr(importlib.import_module(modules[name]), name)
+            return value
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     def __dir__() -> list[str]:

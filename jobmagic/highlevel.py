@@ -11,6 +11,7 @@ session from the environment (``TFY_HOST``/``TFY_API_KEY`` or ``tfy login``).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -27,11 +28,10 @@ __all__ = ["TriggerForm", "attach", "current_session", "runs", "sweep", "trigger
 
 def current_session() -> JobSession:
     """The extension's session in this IPython shell, else a new one from the environment."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython is a core dependency
-        return JobSession()
-    shell = get_ipython()
+    # No shell can exist where IPython was never imported: a script need not import it
+    # (a tenth of a second), and a trigger need not run an import statement.
+    ipython = sys.modules.get("IPython.core.getipython")
+    shell = ipython.get_ipython() if ipython is not None else None
     magics = shell.magics_manager.registry.get("JobMagics") if shell is not None else None
     session = getattr(magics, "session", None)
     return session if isinstance(session, JobSession) else JobSession()

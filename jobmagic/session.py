@@ -85,6 +85,8 @@ class ResolvedTarget:
     def with_ids(self, run: JobRun) -> JobRun:
         """``run`` with the ids the server may leave out filled in, so later refreshes know
         where to look."""
+        if run.application_id and run.deployment_id and run.application_name:
+            return run  # the usual answer: nothing to fill (and no copy on every trigger)
         return replace(
             run,
             application_id=run.application_id or self.application_id,
@@ -110,8 +112,9 @@ class JobSession:
         )
         self._explicit_credentials = credentials
         self._lock = threading.RLock()
-        self._client: JobsClient | None = None
-        self._client_key: tuple[Any, ...] | None = None
+        # The shared client and the settings it was built for, as one pair: a reader
+        # without the lock never sees one's client with another's key.
+        self._client: tuple[tuple[Any, ...], JobsClient] | None = None
         self._ledger: Ledger | None = None
         self._tracker: Tracker | None = None
         self._closed = False
@@ -176,13 +179,16 @@ class JobSession:
         settings = self.settings
         credentials = self._credentials_for(settings)
         key = (credentials, settings.request_timeout, settings.verify)
+        current = self._client
+        if current is not None and current[0] == key:
+            return current[1]  # the usual case, several times per trigger: no lock needed
         with self._lock:
-            if self._client is None or self._client_key != key:
-                if self._client is not None:
-                    self._client.close()
-                self._client = _build_client(credentials, settings)
-                self._client_key = key
-            return self._client
+            current = self._client
+            if current is None or current[0] != key:
+                if current is not None:
+                    current[1].close()
+                current = self._client = (key, _build_client(credentials, settings))
+            return current[1]
 
     @property
     def ledger(self) -> Ledger:
@@ -226,7 +232,7 @@ class JobSession:
             self._closed = True
             self._tracker = None  # stopped for good; a session used again builds a new one
             if self._client is not None:
-                self._client.close()
+                self._client[1].close()
                 self._client = None
             if self._ledger is not None:
                 self._ledger.close()
@@ -243,7 +249,7 @@ class JobSession:
         with self._lock:
             remembered = self._resolved.get(target)
         if remembered is not None and remembered[0] == client.host and remembered[1] > now:
-            return replace(remembered[2], remembered=True)
+            return remembered[2]
         # A redeploy changes the deployment id: the lookup is trusted for a short while, and
         # a trigger the server refuses as unknown (404/409) looks again (engine.trigger_one).
         app = client.find_app(target.app, refresh=True)
@@ -253,7 +259,11 @@ class JobSession:
             )
         resolved = ResolvedTarget(target, app, app.id, app.deployment_id)
         with self._lock:
-            self._resolved[target] = (client.host, now + RESOLVE_TTL_SECONDS, resolved)
+            self._resolved[target] = (
+                client.host,
+                now + RESOLVE_TTL_SECONDS,
+                replace(resolved, remembered=True),
+            )
         return resolved
 
     def handle_for(
@@ -374,20 +384,24 @@ class JobSession:
 
 def _credentials_key(settings: Settings) -> tuple[Any, ...]:
     """Everything :meth:`Settings.resolve` reads, cheaply: a change to any means resolve again."""
-    # os.path, not pathlib: this runs on every trigger. The same file as
-    # config.truefoundry_credentials_path().
-    path = os.path.join(os.path.expanduser("~"), ".truefoundry", "credentials.json")
-    try:
-        stat = os.stat(path)
-        stamp: tuple[int, int, int] | None = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-    except OSError:
-        stamp = None
+    env_host, env_token = os.environ.get("TFY_HOST"), os.environ.get("TFY_API_KEY")
+    stamp: tuple[int, int, int] | None = None
+    # TrueFoundry's file is read only for what comes from nowhere earlier; when the host and
+    # the token are both set, it does not count (and this runs on every trigger).
+    if not ((settings.host or env_host) and (settings.api_key or env_token)):
+        # os.path, not pathlib: the same file as config.truefoundry_credentials_path().
+        path = os.path.join(os.path.expanduser("~"), ".truefoundry", "credentials.json")
+        try:
+            stat = os.stat(path)
+            stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        except OSError:
+            stamp = None
     return (
         settings.host,
         settings.api_key,
         settings.allow_insecure_http,
-        os.environ.get("TFY_HOST"),
-        os.environ.get("TFY_API_KEY"),
+        env_host,
+        env_token,
         stamp,
     )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from traitlets import Bool, Dict, Float, Int, TraitError, TraitType, Unicode, validate
+from traitlets import All, Bool, Dict, Float, Int, TraitError, TraitType, Unicode, observe, validate
 from traitlets.config import Configurable
 
 from jobmagic.config import Settings, mask_token
@@ -91,7 +91,19 @@ class JobMagic(Configurable):
             raise TraitError(str(exc)) from None
         return proposal["value"]
 
+    @observe(All)
+    def _forget_settings(self, change: Any) -> None:
+        self.__dict__.pop("_settings", None)
+
     def to_settings(self) -> Settings:
+        """The settings now, as one frozen :class:`Settings`; built again only after a
+        change (a session reads them several times per trigger)."""
+        settings: Settings | None = self.__dict__.get("_settings")
+        if settings is None:
+            settings = self.__dict__["_settings"] = self._build_settings()
+        return settings
+
+    def _build_settings(self) -> Settings:
         return Settings(
             host=self.host or None,
             api_key=str.__str__(self.api_key) if self.api_key else None,
