@@ -280,9 +280,7 @@ def _steps(
     except JobmagicError as exc:
         yield partial(_settle, session, attempt, exc)
         return SweepFailure(dict(params), exc, attempt)
-    accept = partial(
-        _accept, session, triggers, index, attempt, answer.run, host, wait=not inline
-    )
+    accept = partial(_accept, session, triggers, index, attempt, answer.run, host, wait=not inline)
     handle: RunHandle = yield accept
     return handle
 
