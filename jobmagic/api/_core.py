@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +32,31 @@ from jobmagic.errors import (
 )
 from jobmagic.models import Application
 
-__all__ = ["DEFAULT_TIMEOUT", "USER_AGENT", "ClientCore", "Step", "environment_proxy"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "USER_AGENT",
+    "ClientCore",
+    "Step",
+    "environment_proxy",
+    "tls_context",
+]
 DEFAULT_TIMEOUT = 30.0
 _MAX_URLS = 256
 USER_AGENT = f"jobmagic/{__version__} httpx/{httpx.__version__}"
+
+
+def tls_context(verify: bool | str | Path | ssl.SSLContext) -> ssl.SSLContext:
+    """The TLS settings ``verify`` names: a CA bundle (file or folder), or whether to verify
+    at all (with the environment's ``SSL_CERT_FILE``/``SSL_CERT_DIR``, else certifi's), as
+    one context that clients may share (loading the CAs takes milliseconds)."""
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if isinstance(verify, bool):
+        return httpx.create_ssl_context(verify=verify)
+    where = str(verify)
+    if os.path.isdir(where):
+        return ssl.create_default_context(capath=where)
+    return ssl.create_default_context(cafile=where)
 
 
 def environment_proxy(host: str, env: Mapping[str, str] | None = None) -> str | None:
@@ -97,7 +119,7 @@ class ClientCore:
         *,
         credentials: Credentials | None,
         timeout: float | httpx.Timeout,
-        verify: bool | str | Path,
+        verify: bool | str | Path | ssl.SSLContext,
         allow_insecure_http: bool,
         retry: RetryPolicy | None,
     ):
@@ -110,7 +132,9 @@ class ClientCore:
             if isinstance(timeout, httpx.Timeout)
             else httpx.Timeout(timeout, connect=min(10.0, timeout))
         )
-        self.verify: bool | str = str(verify) if isinstance(verify, Path) else verify
+        self.verify: bool | str | ssl.SSLContext = (
+            str(verify) if isinstance(verify, Path) else verify
+        )
         self.apps: dict[str, Application] = {}
         self._urls: dict[str, httpx.URL] = {}
         # httpx.Headers, not dicts: a request copies them as they are, without normalizing
@@ -133,7 +157,11 @@ class ClientCore:
         """What both clients give their ``httpx`` transport: TLS verification (with the
         environment's CA settings), the proxy the environment names for this host, and
         the connection pool that goes with them."""
-        return {"verify": self.verify, "trust_env": True, "proxy": environment_proxy(self.host)}
+        return {
+            "verify": tls_context(self.verify),
+            "trust_env": True,
+            "proxy": environment_proxy(self.host),
+        }
 
     def build(self, request: ep.ApiRequest) -> httpx.Request:
         """The ``httpx.Request`` for ``request``, for the transport to send as it is.
