@@ -453,11 +453,11 @@ _KILLED = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_sigkill_right_after_acknowledged_loses_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "killed.sqlite3"
+def _killed_after(code: str, path: Path, *, lines: int) -> dict[int, str]:
+    """Run ``code`` (writing the ledger at ``path``, a line ``<attempt id> <value>`` per
+    write it made) and SIGKILL it once it has reported ``lines`` writes; what it reported."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", _KILLED, str(path)],
+        [sys.executable, "-c", code, str(path)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -466,17 +466,24 @@ def test_sigkill_right_after_acknowledged_loses_nothing(tmp_path: Path) -> None:
     reported: dict[int, str] = {}
     try:
         assert proc.stdout is not None
-        while len(reported) < 30:
+        while len(reported) < lines:
             line = proc.stdout.readline()
             assert line, proc.stderr.read() if proc.stderr else "child exited"
-            number, run_name = line.split()
-            reported[int(number)] = run_name
+            number, value = line.split()
+            reported[int(number)] = value
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         proc.stdout.close() if proc.stdout else None
         proc.stderr.close() if proc.stderr else None
     assert proc.returncode == -signal.SIGKILL
+    return reported
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_sigkill_right_after_acknowledged_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "killed.sqlite3"
+    reported = _killed_after(_KILLED, path, lines=30)
     with Ledger(path) as ledger:
         for attempt, name in reported.items():
             entry = ledger.get(attempt)
@@ -563,26 +570,7 @@ def test_sigkill_before_a_later_acknowledgement_leaves_its_attempt_pending(
     """An acknowledgement a kill catches unwritten loses nothing: its attempt is there,
     pending, with its params, which reconcile settles against the server."""
     path = tmp_path / "killed.sqlite3"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _KILLED_LATER, str(path)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    reported: dict[int, str] = {}
-    try:
-        assert proc.stdout is not None
-        while len(reported) < 200:
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read() if proc.stderr else "child exited"
-            number, index = line.split()
-            reported[int(number)] = index
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        proc.stdout.close() if proc.stdout else None
-        proc.stderr.close() if proc.stderr else None
+    reported = _killed_after(_KILLED_LATER, path, lines=200)
     with Ledger(path) as ledger:
         states = set()
         for attempt, index in reported.items():

@@ -50,6 +50,10 @@ _ATTEMPT_TEXTS = (
     "kernel_id",
     "rerun_of",
 )
+_INSERT_ATTEMPT = (
+    "INSERT INTO attempts (state, created_at, updated_at, params_json, "
+    f"{', '.join(_ATTEMPT_TEXTS)}) VALUES ({', '.join('?' * (4 + len(_ATTEMPT_TEXTS)))})"
+)
 
 
 # --- the ledger ---------------------------------------------------------------------
@@ -297,29 +301,8 @@ class Ledger(LedgerReads):
         refuse_bearers(("params",) * len(clean_params), clean_params)
         refuse_bearers((f"params.{key}" for key in clean_params), clean_params.values())
         now = iso_text(utcnow())
-        cursor = self._write_one(
-            "INSERT INTO attempts (state, created_at, updated_at, host, target, "
-            "application_id, deployment_id, application_fqn, params_json, command, alias, "
-            "session_id, notebook, kernel_id, rerun_of) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                _PENDING,
-                now,
-                now,
-                host,
-                target,
-                application_id,
-                deployment_id,
-                application_fqn,
-                json.dumps(clean_params, ensure_ascii=False),
-                command,
-                alias,
-                session_id,
-                notebook,
-                kernel_id,
-                rerun_of,
-            ),
-        )
+        params_json = json.dumps(clean_params, ensure_ascii=False)
+        cursor = self._write_one(_INSERT_ATTEMPT, (_PENDING, now, now, params_json, *texts))
         attempt_id = cursor.lastrowid
         assert attempt_id is not None  # an INSERT into a rowid table always sets it
         return attempt_id
