@@ -33,6 +33,7 @@ built-in demo programs) and ``{jobs_dir}`` (the folder of the jobs file).
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import sys
@@ -132,9 +133,14 @@ class JobSpec:
 
     def template_tokens(self) -> list[str]:
         """The template as argv tokens, slots still unfilled."""
+        return list(self._template_tokens)
+
+    @functools.cached_property
+    def _template_tokens(self) -> tuple[str, ...]:
+        # Split once: every trigger of the job builds its argv from these.
         if isinstance(self.command, str):
-            return shlex.split(self.command)
-        return list(self.command)
+            return tuple(shlex.split(self.command))
+        return tuple(self.command)
 
     def display_command(self) -> str:
         """The template as a person would read it: ``{python}`` shown as ``python``."""
