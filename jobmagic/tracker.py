@@ -19,17 +19,18 @@ from typing import TYPE_CHECKING
 
 from jobmagic.errors import JobmagicError
 from jobmagic.metrics import refresh_handles as refresh_metrics
-from jobmagic.models import JobRun
+from jobmagic.models import JobRun, RunStatus
 
 if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
     from jobmagic.tracking import RunHandle
 
-__all__ = ["MAX_BACKOFF_SECONDS", "Tracker", "after_tick", "latest_runs"]
+__all__ = ["LIVE_STATUSES", "MAX_BACKOFF_SECONDS", "Tracker", "after_tick", "latest_runs"]
 
 MAX_BACKOFF_SECONDS = 60.0
-#: Up to this many watched runs missing from the newest page are asked for by name; more are
-#: looked for first in one page of up to :data:`REACH_BACK` runs reaching back to them.
+#: Up to this many watched runs missing from the newest page and the live runs (they ended)
+#: are asked for by name; more are looked for first in one page of up to :data:`REACH_BACK`
+#: runs reaching back to them.
 FEW_MISSING = 4
 #: The most runs that one reach-back page lists: one request, however old the runs.
 REACH_BACK = 1000
@@ -263,13 +264,22 @@ class Tracker:
                     del self._apps[app_id]
 
     def _poll_app(self, client: JobsClient, app_id: str, handles: list[RunHandle]) -> list[JobRun]:
+        """Poll one application for its watched ``handles``; the runs that changed since
+        their handles last heard."""
         wanted = {h.name for h in handles}
         runs = latest_runs(client, app_id, wanted)
         # Before the views hear of these runs, so an update shows its metrics: one search.
         refresh_metrics(client, app_id, handles, runs)
         by_name = {run.name: run for run in runs if run.name in wanted}
         missing = [h for h in handles if h.name not in by_name]
+        if missing and not self._stopped.is_set():
+            # Older than the newest page and still live (a board's page while a sweep adds
+            # hundreds of newer runs): all in one listing of the live runs, however many
+            # runs came after them.
+            by_name.update(_live_runs(client, app_id, wanted))
+            missing = [h for h in handles if h.name not in by_name]
         if len(missing) > FEW_MISSING and not self._stopped.is_set():
+            # Not live any more: ended since the last tick. One page back to them.
             by_name.update(_listed_back_to(client, app_id, missing, wanted))
             missing = [h for h in handles if h.name not in by_name]
         # Older than any page (rare): asked for by name, a few per tick, in turn.
@@ -279,11 +289,26 @@ class Tracker:
             if self._stopped.is_set():
                 break  # a request each would hold up shutdown; nobody is listening
             by_name[name] = client.get_run(app_id, name)
+        changed: dict[str, JobRun] = {}
         for handle in handles:  # every handle of a run hears of it, not only the newest
             run = by_name.get(handle.name)
             if run is not None:
+                if run != handle.run:
+                    changed[run.name] = run
                 handle._apply(run, None)
-        return list(by_name.values())
+        # Only what changed goes to the ledger: a board's fifty quiet runs cost no writes.
+        return list(changed.values())
+
+
+#: The statuses a run can leave: what the live listing asks for.
+LIVE_STATUSES = tuple(status for status in RunStatus if not status.is_terminal)
+
+
+def _live_runs(client: JobsClient, app_id: str, wanted: set[str]) -> dict[str, JobRun]:
+    """The wanted runs among the application's live ones (at most :data:`REACH_BACK`): one
+    request, and one short answer however many runs ended after them."""
+    runs = client.list_runs(app_id, status=LIVE_STATUSES, limit=REACH_BACK, page_size=REACH_BACK)
+    return {run.name: run for run in runs if run.name in wanted}
 
 
 def _listed_back_to(

@@ -21,6 +21,7 @@ from sessions import sandbox_serving, session_on
 import jobmagic
 from jobmagic.config import Settings
 from jobmagic.ledger import LEDGER_FILENAME, AttemptState, Ledger
+from jobmagic.models import RunStatus
 from jobmagic.sandbox import Fault, SandboxServer
 from jobmagic.session import JobSession
 from jobmagic.tracker import Tracker
@@ -324,8 +325,38 @@ def test_the_tracker_reaches_back_to_old_runs_with_a_listing_not_a_request_each(
         tracker._poll_app(client, NOOP, oldest)
     stats = noop_sandbox.stats()
     assert stats.get("get_run", 0) == 0
-    assert stats.get("list_runs", 0) == 2  # the newest page, then back to the oldest
+    # The newest page, the live runs (they are not among them: they ended), then back to them.
+    assert stats.get("list_runs", 0) == 3
     assert all(h.run.is_terminal for h in oldest)
+
+
+def test_old_live_runs_are_found_among_the_live_ones_however_many_runs_came_after(
+    noop_sandbox: SandboxServer, session: JobSession
+) -> None:
+    """A board's page of live runs while a sweep adds hundreds of newer runs of the same
+    job: each tick lists the newest page and the live runs, never a page reaching back
+    over every newer run."""
+    sleepers = jobmagic.sweep(
+        "test:sweeps:noop", runs=[{}] * 6, command=["sleep", "60"], session=session
+    )
+    try:
+        newer = jobmagic.sweep(
+            "test:sweeps:noop", runs=[{"name": f"n{i}"} for i in range(250)], session=session
+        )
+        assert len(newer.handles) == 250
+        tracker = Tracker(session.new_client)  # no thread: the one poll below is all there is
+        noop_sandbox.reset_stats()
+        with session.new_client() as client:
+            changed = tracker._poll_app(client, NOOP, list(sleepers.handles))
+            stats = noop_sandbox.stats()
+            again = tracker._poll_app(client, NOOP, list(sleepers.handles))
+        assert (stats.get("list_runs", 0), stats.get("get_run", 0)) == (2, 0)
+        assert {h.run.status for h in sleepers.handles} == {RunStatus.RUNNING}
+        # What changed (CREATED when triggered, RUNNING now) goes to the ledger; then nothing.
+        assert sorted(run.name for run in changed) == sorted(h.name for h in sleepers.handles)
+        assert again == []
+    finally:
+        sleepers.terminate()
 
 
 def test_the_sweep_writer_commits_a_turns_writes_together_each_failing_alone(

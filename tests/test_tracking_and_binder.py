@@ -207,14 +207,18 @@ def test_a_shutdown_during_a_tick_is_not_lost(sandbox: SandboxServer, tmp_path: 
     entered = threading.Event()
     release = threading.Event()
 
-    def slow_store(runs: Any) -> None:  # the tick's last step, held until shutdown is asked
-        entered.set()
-        release.wait(30)
-
     try:
         handle = session.trigger(Target("sandbox:demo:sleep"), {"seconds": "30"})
         tracker = session.tracker
-        tracker._on_runs = slow_store
+        poll = tracker._poll_app
+
+        def slow_poll(*args: Any) -> Any:  # the tick's poll, held until shutdown is asked
+            polled = poll(*args)
+            entered.set()
+            release.wait(30)
+            return polled
+
+        tracker._poll_app = slow_poll  # type: ignore[method-assign]
         tracker.watch(handle)
         assert entered.wait(30)
         stopper = threading.Thread(target=lambda: done.append(tracker.shutdown(timeout=20)))

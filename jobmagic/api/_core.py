@@ -7,6 +7,7 @@ and sleep.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import ssl
@@ -47,16 +48,26 @@ USER_AGENT = f"jobmagic/{__version__} httpx/{httpx.__version__}"
 
 def tls_context(verify: bool | str | Path | ssl.SSLContext) -> ssl.SSLContext:
     """The TLS settings ``verify`` names: a CA bundle (file or folder), or whether to verify
-    at all (with the environment's ``SSL_CERT_FILE``/``SSL_CERT_DIR``, else certifi's), as
-    one context that clients may share (loading the CAs takes milliseconds)."""
+    at all (with the environment's ``SSL_CERT_FILE``/``SSL_CERT_DIR``, else certifi's).
+
+    Loading the CAs costs 20-40 ms of CPU, and a kernel builds clients often (the tracker
+    each time it wakes up, a sweep, a completion): one context is kept per setting, shared
+    by every client (a context is safe to share between connections and threads).
+    """
     if isinstance(verify, ssl.SSLContext):
         return verify
+    where = verify if isinstance(verify, bool) else str(verify)
+    return _tls_context(where, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context(verify: bool | str, cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    # The environment's CA settings are in the key: a changed SSL_CERT_FILE is read again.
     if isinstance(verify, bool):
         return httpx.create_ssl_context(verify=verify)
-    where = str(verify)
-    if os.path.isdir(where):
-        return ssl.create_default_context(capath=where)
-    return ssl.create_default_context(cafile=where)
+    if os.path.isdir(verify):
+        return ssl.create_default_context(capath=verify)
+    return ssl.create_default_context(cafile=verify)
 
 
 def environment_proxy(host: str, env: Mapping[str, str] | None = None) -> str | None:
