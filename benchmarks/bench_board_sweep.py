@@ -25,7 +25,7 @@ variants add the same rows to the one ledger each round, and they alternate (the
 rotating), so the ledger's growth weighs on both alike. Each figure is the median of
 ``--rounds`` rounds.
 
-    python benchmarks/bench_board_sweep.py [--quick] [--n 100000] [--runs 1000] [--rounds 3]
+    python benchmarks/bench_board_sweep.py [--quick] [--n 100000] [--runs 1000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -233,7 +233,7 @@ def run(
     """One row: the sweep with the big board displayed against the same sweep without it."""
     n = n or (2000 if quick else 100_000)
     runs = runs or (16 if quick else 1000)
-    rounds = rounds or (1 if quick else 3)
+    rounds = rounds or (1 if quick else 5)
     live = 8 if quick else PAGE_SIZE
     with sandbox_process("boardsweep") as (sandbox, tmp):
         ledger = write_ledger(tmp / "ledger.db", n)
@@ -290,7 +290,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round")
     parser.add_argument("--n", type=int, default=None, help="runs in the ledger (100,000)")
     parser.add_argument("--runs", type=int, default=None, help="runs in the sweep (1,000)")
-    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (3)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (5)")
     args = parser.parse_args()
     print_rows(run(args.quick, n=args.n, runs=args.runs, rounds=args.rounds))
 

@@ -505,6 +505,25 @@ def test_a_commit_is_flushed_to_the_disk_only_when_asked(tmp_path: Path) -> None
     assert levels == [1, 2]  # NORMAL, FULL
 
 
+def test_a_read_under_way_does_not_hold_up_a_write(ledger: Ledger) -> None:
+    """Reads have a connection of their own: a board counting a large ledger must not stop
+    a sweep's commits (nor they the count) for as long as it runs."""
+    attempt = _attempt(ledger)
+    written = threading.Event()
+
+    def acknowledge() -> None:
+        ledger.record_acknowledged(attempt, _run("while-reading"))
+        written.set()
+
+    with ledger._reading() as conn:  # a read in progress, as long as this block lasts
+        conn.execute("SELECT COUNT(*) FROM attempts").fetchone()
+        writer = threading.Thread(target=acknowledge)
+        writer.start()
+        assert written.wait(10), "the write waited for the read"
+    writer.join(10)
+    assert ledger.get(attempt).run_name == "while-reading"
+
+
 def test_an_acknowledgement_left_for_later_is_seen_by_every_read(ledger: Ledger) -> None:
     other = Ledger(ledger.path)  # another connection: sees committed rows only
     try:

@@ -83,18 +83,8 @@ class Ledger(LedgerReads):
         self.fsync = fsync
         self._lock = threading.RLock()
         self._ensure_file(self.path)
-        # isolation_level=None: no implicit transactions; every write says BEGIN IMMEDIATE
-        # itself, so a writer takes the lock up front and waits (busy_timeout) instead of
-        # failing with "database is locked" when upgrading a read to a write.
-        conn = sqlite3.connect(
-            str(self.path),
-            timeout=BUSY_TIMEOUT_S,
-            isolation_level=None,
-            check_same_thread=False,
-        )
+        conn = _open(self.path)
         try:
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000):d}")
             # WAL: readers never block the writer, and a commit is one append to the log.
             self.journal_mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
             # NORMAL in WAL mode: a commit is one write() to the log, in the OS's hands before
@@ -117,6 +107,11 @@ class Ledger(LedgerReads):
         # thread, or by the next read, whichever comes first.
         self._unwritten: dict[int, tuple[JobRun, Mapping[str, Any] | None]] = {}
         self._later = Later(self.flush)
+        # Reads have a connection of their own, opened on the first: in WAL mode a reader
+        # never waits for a writer, so a board counting 100,000 rows (20 ms) does not hold
+        # up a sweep's commits behind this object's lock, nor they the board.
+        self._reader: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
 
     @staticmethod
     def _ensure_file(path: Path) -> None:
@@ -131,13 +126,14 @@ class Ledger(LedgerReads):
     # -- lifecycle
 
     def close(self) -> None:
-        """Write what is left to write, close the connection; later calls raise
+        """Write what is left to write, close the connections; later calls raise
         :class:`LedgerError`. Idempotent."""
         self._later.stop()
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        with self._lock, self._read_lock:
+            for conn in (self._conn, self._reader):
+                if conn is not None:
+                    conn.close()
+            self._conn = self._reader = None
 
     def __enter__(self) -> Ledger:
         return self
@@ -170,6 +166,19 @@ class Ledger(LedgerReads):
         if self._conn is None:
             raise LedgerError(f"The run ledger {self.path} is closed.")
         return self._conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The read connection, once every write left for later is in (so this process's
+        reads see its own writes), held for the ``with`` block."""
+        if self._unwritten:
+            self.flush()
+        with self._read_lock:
+            if self._conn is None:
+                raise LedgerError(f"The run ledger {self.path} is closed.")
+            if self._reader is None:
+                self._reader = _open(self.path)
+            yield self._reader
 
     def flush(self) -> None:
         """Write the acknowledgements left for later (``wait=False``) now; reads do it
@@ -499,6 +508,19 @@ class Ledger(LedgerReads):
                 )
                 written += 1
         return written
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    """A connection to the ledger file, shared by threads (each use under a lock)."""
+    # isolation_level=None: no implicit transactions; every write says BEGIN IMMEDIATE
+    # itself (or is one statement), so a writer takes the lock up front and waits
+    # (busy_timeout) instead of failing with "database is locked" when upgrading a read.
+    conn = sqlite3.connect(
+        str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000):d}")
+    return conn
 
 
 def _import_values(entry: LedgerEntry) -> tuple[Any, ...]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -16,19 +16,17 @@ __all__ = ["LedgerReads"]
 
 
 class LedgerReads:
-    """The reading half of :class:`~jobmagic.ledger.Ledger` (one connection, one lock)."""
+    """The reading half of :class:`~jobmagic.ledger.Ledger`: every read goes through
+    :meth:`_reading`, a connection of its own (see the Ledger)."""
 
-    _lock: threading.RLock
-
-    def _connection(self) -> sqlite3.Connection:
+    def _reading(self) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
 
     def known_run_names(self, application_id: str, names: Iterable[str]) -> set[str]:
         """Which of ``names`` are runs of ``application_id`` some attempt already owns."""
         wanted = sorted({name for name in names if name})
         known: set[str] = set()
-        with self._lock:
-            conn = self._connection()
+        with self._reading() as conn:
             # Chunked: SQLite bounds the number of parameters of one statement.
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
@@ -52,8 +50,7 @@ class LedgerReads:
         wanted = sorted({name for name in names if name})
         found: dict[str, LedgerEntry] = {}
         host_clause = "" if host is None else " AND (host = ? OR host IS NULL)"
-        with self._lock:
-            conn = self._connection()
+        with self._reading() as conn:
             # Chunked: SQLite bounds the number of parameters of one statement.
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
@@ -69,12 +66,10 @@ class LedgerReads:
 
     def get(self, attempt_id: int) -> LedgerEntry:
         """One attempt by id; :class:`LedgerError` if there is none."""
-        with self._lock:
-            row = (
-                self._connection()
-                .execute(f"SELECT {COLUMNS} FROM attempts WHERE id = ?", (attempt_id,))
-                .fetchone()
-            )
+        with self._reading() as conn:
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM attempts WHERE id = ?", (attempt_id,)
+            ).fetchone()
         if row is None:
             raise LedgerError(f"The run ledger has no attempt {attempt_id}.")
         return entry_from_row(row)
@@ -127,8 +122,8 @@ class LedgerReads:
         ['t3', 't2']
         """
         sql, args = query.select(COLUMNS, offset=offset, size=size)
-        with self._lock:
-            rows = self._connection().execute(sql, args).fetchall()
+        with self._reading() as conn:
+            rows = conn.execute(sql, args).fetchall()
         return [entry_from_row(row) for row in rows]
 
     def count(self, query: LedgerQuery = LedgerQuery()) -> int:
@@ -159,8 +154,8 @@ class LedgerReads:
             inner, args = query.select("run_status, state")
             sql = f"SELECT {key}, COUNT(*) FROM ({inner})"
         sql += " GROUP BY 1 ORDER BY 1"
-        with self._lock:
-            rows = self._connection().execute(sql, args).fetchall()
+        with self._reading() as conn:
+            rows = conn.execute(sql, args).fetchall()
         return {str(row[0]): int(row[1]) for row in rows}
 
     def rows(self, query: LedgerQuery, columns: Sequence[str]) -> list[tuple[Any, ...]]:
@@ -171,7 +166,7 @@ class LedgerReads:
         if unknown:
             raise ValueError(f"Ledger.rows: no column {unknown[0]!r}; use {sorted(ROW_COLUMNS)}")
         sql, args = query.select(", ".join(columns))
-        with self._lock:
-            cursor = self._connection().cursor()
+        with self._reading() as conn:
+            cursor = conn.cursor()
             cursor.row_factory = None  # tuples: no Row object per attempt
             return cursor.execute(sql, args).fetchall()

@@ -66,6 +66,9 @@ CREATE TABLE IF NOT EXISTS runs (
     UNIQUE (application_id, name)
 );
 CREATE INDEX IF NOT EXISTS runs_by_app ON runs (application_id, created_at_ms);
+-- A client following live runs lists them by status: without this, each such listing (and
+-- its count) read every run the application ever had.
+CREATE INDEX IF NOT EXISTS runs_by_app_status ON runs (application_id, status, created_at_ms);
 CREATE TABLE IF NOT EXISTS logs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL,
@@ -252,13 +255,25 @@ class Store:
         clause = " AND ".join(where)
         direction = "ASC" if order == "asc" else "DESC"
         sort = _SORT_COLUMNS[sort_by]
+        ordering = f"ORDER BY {sort} {direction}, seq {direction}"
+        page = {**args, "limit": limit, "offset": offset, "reach": limit + offset}
+        if statuses and sort_by == "startTime":
+            # Newest (or oldest) first among some statuses: each status's runs are read in
+            # order from runs_by_app_status, as far as the page reaches, and merged. One
+            # query over runs_by_app would read every run the application ever had to find
+            # its few live ones (what a client following live runs asks for every tick).
+            status_clause = " AND ".join(w for w in where if not w.startswith("status IN"))
+            per_status = " UNION ALL ".join(
+                f"SELECT * FROM (SELECT * FROM runs WHERE {status_clause} AND status = :status{i} "
+                f"{ordering} LIMIT :reach)"
+                for i in range(len(statuses))
+            )
+            query = f"SELECT * FROM ({per_status}) {ordering} LIMIT :limit OFFSET :offset"
+        else:
+            query = f"SELECT * FROM runs WHERE {clause} {ordering} LIMIT :limit OFFSET :offset"
         with self._lock:
             total = self._db.execute(f"SELECT COUNT(*) FROM runs WHERE {clause}", args).fetchone()
-            rows = self._db.execute(
-                f"SELECT * FROM runs WHERE {clause} ORDER BY {sort} {direction}, seq {direction} "
-                "LIMIT :limit OFFSET :offset",
-                {**args, "limit": limit, "offset": offset},
-            ).fetchall()
+            rows = self._db.execute(query, page).fetchall()
         return [run_from_row(row) for row in rows], int(total[0])
 
     def active_runs(self) -> list[RunRecord]:

@@ -314,3 +314,44 @@ def test_logs_query_options(custom_sandbox: SandboxServer) -> None:
         assert_error(client.get("/logs"), 422)
         assert_error(client.get("/logs", params={"applicationId": app, "jobRunName": "x"}), 404)
         assert_error(client.get("/logs", params={"applicationFqn": "no:such:app"}), 404)
+
+
+def test_a_listing_by_statuses_pages_newest_first_as_one_ordered_list(tmp_path: Path) -> None:
+    """Several statuses are read status by status (from their index) and merged: the pages
+    must be the slices of the one newest-first list, with the total of all of them."""
+    from jobmagic.sandbox.store import Store
+
+    store = Store(tmp_path / "runs.db")
+    statuses = ["RUNNING", "FINISHED", "FAILED", "CREATED"]
+    expected: dict[str, list[str]] = {}
+    for i in range(120):
+        status = statuses[(i * 7) % len(statuses)]
+        record = store.create_run(
+            make_name=lambda i=i: f"r-{i:03d}",
+            application_id="app",
+            application_name="a",
+            deployment_id="d",
+            deployment_version="1",
+            command="c",
+            params={},
+            triggered_by="me",
+            now_ms=1000 + i // 3,  # three runs share each creation time: ties by insertion
+        )
+        if status != "CREATED":
+            store.transition(record.id, status, only_from=("CREATED",))
+        expected.setdefault(status, []).append(record.name)
+    wanted = ["RUNNING", "CREATED", "FAILED"]
+    newest_first = sorted((name for status in wanted for name in expected[status]), reverse=True)
+    for order in ("desc", "asc"):
+        ordered = newest_first if order == "desc" else newest_first[::-1]
+        for offset, limit in ((0, 10), (25, 7), (80, 50)):
+            runs, total = store.list_runs(
+                "app",
+                statuses=wanted,
+                order=order,
+                offset=offset,
+                limit=limit,  # type: ignore[arg-type]
+            )
+            assert total == len(ordered)
+            assert [run.name for run in runs] == ordered[offset : offset + limit]
+    store.close()
