@@ -460,8 +460,8 @@ def install(shell: Any, session: JobSession | Callable[[], JobSession]) -> JobCo
 
 
 def uninstall(shell: Any) -> None:
-    """Remove every :class:`JobCompleter` from ``shell``'s completer."""
+    """Remove jobmagic's matchers from ``shell``'s completer: every :class:`JobCompleter`'s,
+    and the stand-in ``%load_ext`` installs until the first TAB (it takes their identifier)."""
+    identifier = JobCompleter.matcher.matcher_identifier
     matchers = shell.Completer.custom_matchers
-    matchers[:] = [
-        m for m in matchers if not isinstance(getattr(m, "__self__", None), JobCompleter)
-    ]
+    matchers[:] = [m for m in matchers if getattr(m, "matcher_identifier", None) != identifier]

@@ -65,10 +65,9 @@ def unload(shell: Any) -> None:
         return
     magics.close()
     atexit.unregister(magics.close)
-    # By identifier, so a JobCompleter installed directly (completion.install) goes as well,
-    # as it did when unloading called completion.uninstall.
-    matchers = shell.Completer.custom_matchers
-    matchers[:] = [m for m in matchers if getattr(m, "matcher_identifier", None) != _MATCHER_ID]
+    from jobmagic.completion import uninstall as uninstall_completer
+
+    uninstall_completer(shell)
     for kind in ("line", "cell"):
         table = shell.magics_manager.magics[kind]
         for name in [n for n, fn in table.items() if getattr(fn, "__self__", None) is magics]:
