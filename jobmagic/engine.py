@@ -417,11 +417,9 @@ async def _sweep(
     on_handle: Callable[[RunHandle], None] | None,
 ) -> None:
     from jobmagic.api._client import AsyncJobsClient
-    from jobmagic.api._core import tls_context
 
     settings = session.settings
     credentials = session.credentials()
-    tls = tls_context(settings.verify)  # loaded once, not once per lane
     lanes = min(concurrency, len(triggers))
     # A lane is a client with one connection, sending one trigger after another: a pool
     # of many connections scans all of them for every request (httpcore's is O(n) per
@@ -430,7 +428,7 @@ async def _sweep(
         AsyncJobsClient(
             credentials=credentials,
             timeout=settings.request_timeout,
-            verify=tls,
+            verify=settings.verify,  # one TLS context for all (api._core.tls_context)
             max_connections=1,
         )
         for _ in range(lanes)

@@ -15,7 +15,6 @@ True
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -62,7 +61,7 @@ class JobsClient(MLRunsMethods):
         *,
         credentials: Credentials | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        verify: bool | str | Path | ssl.SSLContext = True,
+        verify: bool | str | Path = True,
         allow_insecure_http: bool = False,
         retry: RetryPolicy | None = None,
     ):
@@ -288,7 +287,7 @@ class AsyncJobsClient(AsyncMLRunsMethods):
         *,
         credentials: Credentials | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        verify: bool | str | Path | ssl.SSLContext = True,
+        verify: bool | str | Path = True,
         allow_insecure_http: bool = False,
         retry: RetryPolicy | None = None,
         max_connections: int = 100,

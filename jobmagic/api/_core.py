@@ -46,7 +46,7 @@ _MAX_URLS = 256
 USER_AGENT = f"jobmagic/{__version__} httpx/{httpx.__version__}"
 
 
-def tls_context(verify: bool | str | Path | ssl.SSLContext) -> ssl.SSLContext:
+def tls_context(verify: bool | str | Path) -> ssl.SSLContext:
     """The TLS settings ``verify`` names: a CA bundle (file or folder), or whether to verify
     at all (with the environment's ``SSL_CERT_FILE``/``SSL_CERT_DIR``, else certifi's).
 
@@ -54,8 +54,6 @@ def tls_context(verify: bool | str | Path | ssl.SSLContext) -> ssl.SSLContext:
     each time it wakes up, a sweep, a completion): one context is kept per setting, shared
     by every client (a context is safe to share between connections and threads).
     """
-    if isinstance(verify, ssl.SSLContext):
-        return verify
     where = verify if isinstance(verify, bool) else str(verify)
     return _tls_context(where, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
@@ -130,7 +128,7 @@ class ClientCore:
         *,
         credentials: Credentials | None,
         timeout: float | httpx.Timeout,
-        verify: bool | str | Path | ssl.SSLContext,
+        verify: bool | str | Path,
         allow_insecure_http: bool,
         retry: RetryPolicy | None,
     ):
@@ -143,9 +141,7 @@ class ClientCore:
             if isinstance(timeout, httpx.Timeout)
             else httpx.Timeout(timeout, connect=min(10.0, timeout))
         )
-        self.verify: bool | str | ssl.SSLContext = (
-            str(verify) if isinstance(verify, Path) else verify
-        )
+        self.verify: bool | str = str(verify) if isinstance(verify, Path) else verify
         self.apps: dict[str, Application] = {}
         self._urls: dict[str, httpx.URL] = {}
         # httpx.Headers, not dicts: a request copies them as they are, without normalizing
@@ -166,13 +162,8 @@ class ClientCore:
 
     def transport_options(self) -> dict[str, Any]:
         """What both clients give their ``httpx`` transport: TLS verification (with the
-        environment's CA settings), the proxy the environment names for this host, and
-        the connection pool that goes with them."""
-        return {
-            "verify": tls_context(self.verify),
-            "trust_env": True,
-            "proxy": environment_proxy(self.host),
-        }
+        environment's CA settings) and the proxy the environment names for this host."""
+        return {"verify": tls_context(self.verify), "proxy": environment_proxy(self.host)}
 
     def build(self, request: ep.ApiRequest) -> httpx.Request:
         """The ``httpx.Request`` for ``request``, for the transport to send as it is.
