@@ -80,7 +80,6 @@ class Ledger(LedgerReads):
 
     def __init__(self, path: Path | str | None = None, *, fsync: bool = False) -> None:
         self.path = Path(path).expanduser() if path is not None else default_ledger_path()
-        self.fsync = fsync
         self._lock = threading.RLock()
         self._ensure_file(self.path)
         conn = _open(self.path)
@@ -155,8 +154,8 @@ class Ledger(LedgerReads):
         return self._conn is None
 
     def _connection(self) -> sqlite3.Connection:
-        """The connection, once every write left for later is in: every read (and every
-        write that may touch many rows) sees this process's own writes."""
+        """The write connection, once every write left for later is in: a write that may
+        touch many rows (``update_runs``) comes after them."""
         conn = self._open_connection()
         if self._unwritten:
             self._write_unwritten(conn)
@@ -196,7 +195,8 @@ class Ledger(LedgerReads):
             if began:
                 conn.execute("BEGIN IMMEDIATE")
             for attempt_id, (run, raw) in unwritten.items():
-                self._acknowledge(conn, attempt_id, run, raw, None)
+                cursor = conn.execute(_ACKNOWLEDGE, _acknowledged(attempt_id, run, raw, None))
+                self._require_row(cursor, attempt_id)
             if began:
                 conn.execute("COMMIT")
         except Exception:
@@ -341,40 +341,8 @@ class Ledger(LedgerReads):
                 self._unwritten[attempt_id] = (run, raw)
             self._later.wake()
             return
-        with self._lock:
-            conn = self._open_connection()
-            if attempt_id in self._unwritten:
-                self._write_unwritten(conn)
-            self._acknowledge(conn, attempt_id, run, raw, reconciled)
-
-    def _acknowledge(
-        self,
-        conn: sqlite3.Connection,
-        attempt_id: int,
-        run: JobRun,
-        raw: Mapping[str, Any] | None,
-        reconciled: str | None,
-    ) -> None:
-        # The raw JSON wins, and the parsed run fills what it lacks (a trigger response's
-        # "data" may carry no name: the name came as jobRunName).
-        payload = dumps_redacted(run.to_api() if raw is None else {**run.to_api(), **raw})
-        cursor = conn.execute(
-            "UPDATE attempts SET state = ?, updated_at = ?, run_name = ?, run_json = ?, "
-            "run_status = ?, application_id = COALESCE(application_id, ?), "
-            "deployment_id = COALESCE(deployment_id, ?), error_type = ?, error = ?, "
-            "candidates_json = NULL WHERE id = ?",
-            (
-                _ACKNOWLEDGED,
-                iso_text(utcnow()),
-                run.name or None,
-                payload,
-                str(run.status.value),
-                run.application_id,
-                run.deployment_id,
-                None if reconciled is None else "reconciled",
-                None if reconciled is None else redact(reconciled),
-                attempt_id,
-            ),
+        cursor = self._write_one(
+            _ACKNOWLEDGE, _acknowledged(attempt_id, run, raw, reconciled), attempt_id
         )
         self._require_row(cursor, attempt_id)
 
@@ -508,6 +476,35 @@ class Ledger(LedgerReads):
                 )
                 written += 1
         return written
+
+
+_ACKNOWLEDGE = (
+    "UPDATE attempts SET state = ?, updated_at = ?, run_name = ?, run_json = ?, "
+    "run_status = ?, application_id = COALESCE(application_id, ?), "
+    "deployment_id = COALESCE(deployment_id, ?), error_type = ?, error = ?, "
+    "candidates_json = NULL WHERE id = ?"
+)
+
+
+def _acknowledged(
+    attempt_id: int, run: JobRun, raw: Mapping[str, Any] | None, reconciled: str | None
+) -> tuple[Any, ...]:
+    """The values of :data:`_ACKNOWLEDGE` for an attempt whose run is ``run``."""
+    # The raw JSON wins, and the parsed run fills what it lacks (a trigger response's
+    # "data" may carry no name: the name came as jobRunName).
+    payload = dumps_redacted(run.to_api() if raw is None else {**run.to_api(), **raw})
+    return (
+        _ACKNOWLEDGED,
+        iso_text(utcnow()),
+        run.name or None,
+        payload,
+        str(run.status.value),
+        run.application_id,
+        run.deployment_id,
+        None if reconciled is None else "reconciled",
+        None if reconciled is None else redact(reconciled),
+        attempt_id,
+    )
 
 
 def _open(path: Path) -> sqlite3.Connection:
