@@ -35,20 +35,30 @@ import signal
 import socket
 import struct
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-__all__ = ["FRAME", "frames", "main", "start_ticks"]
+__all__ = ["FRAME", "encode", "frames", "main", "start_ticks"]
 
 #: A request's length prefix.
 FRAME = struct.Struct("<I")
 _READ_CHUNK = 1 << 20
 
 
+def encode(messages: Iterable[tuple[Any, ...]]) -> bytes:
+    """``messages`` as the requests :func:`frames` reads back, in one piece of bytes."""
+    data = bytearray()
+    for message in messages:
+        payload = marshal.dumps(message)
+        data += FRAME.pack(len(payload))
+        data += payload
+    return bytes(data)
+
+
 def frames(buffer: bytearray) -> Iterator[tuple[Any, ...]]:
     """The complete requests at the start of ``buffer``, removed from it as they are read.
 
-    >>> buffer = bytearray(FRAME.pack(len(m := marshal.dumps(("stop",)))) + m + b"\\x09")
+    >>> buffer = bytearray(encode([("stop",)]) + b"\\x09")
     >>> list(frames(buffer)), bytes(buffer)
     ([('stop',)], b'\\t')
     """

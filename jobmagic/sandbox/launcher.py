@@ -26,6 +26,7 @@ import logging
 import marshal
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -37,7 +38,15 @@ from typing import Any
 
 from jobmagic.sandbox import launch_helper
 
-__all__ = ["Exited", "Launcher", "LauncherEvent", "SpawnFailed", "SpawnRequest", "Started"]
+__all__ = [
+    "Exited",
+    "Launcher",
+    "LauncherEvent",
+    "SpawnFailed",
+    "SpawnRequest",
+    "Started",
+    "kill_if_still_theirs",
+]
 
 logger = logging.getLogger("jobmagic.sandbox")
 
@@ -144,11 +153,7 @@ class Launcher:
         self._send([("signal", pid, int(signum))])
 
     def _send(self, messages: Sequence[tuple[Any, ...]]) -> None:
-        data = bytearray()
-        for message in messages:
-            payload = marshal.dumps(message)
-            data += launch_helper.FRAME.pack(len(payload))
-            data += payload
+        data = launch_helper.encode(messages)
         with self._lock:
             stdin = self._popen.stdin
             if self.closed or stdin is None:
@@ -184,9 +189,8 @@ class Launcher:
 
     # --- the end -----------------------------------------------------------------------
 
-    def close(self, *, kill: bool = False, timeout: float = 5.0) -> None:
-        """Let the helper go; with ``kill``, it first SIGKILLs every run still alive (as when
-        the sandbox dies). Idempotent."""
+    def close(self, timeout: float = 5.0) -> None:
+        """Let the helper go, leaving the runs be (the runner ended them first). Idempotent."""
         with self._lock:
             if self.closed:
                 return
@@ -194,9 +198,7 @@ class Launcher:
             stdin = self._popen.stdin
             if stdin is not None:
                 with contextlib.suppress(OSError, ValueError):
-                    if not kill:
-                        payload = marshal.dumps(("stop",))
-                        stdin.write(launch_helper.FRAME.pack(len(payload)) + payload)
+                    stdin.write(launch_helper.encode([("stop",)]))
                     stdin.close()
         try:
             self._popen.wait(timeout)
@@ -205,6 +207,15 @@ class Launcher:
             self._popen.kill()
             self._popen.wait(5.0)
         self._replies.close()
+
+
+def kill_if_still_theirs(pid: int | None, pid_start: int | None) -> None:
+    """SIGKILL the process group of a run no launcher reaps any more (a dead sandbox's, or a
+    dead launcher's), if ``pid`` is still that run's process: pids are reused, so only when
+    its start time is still ``pid_start``."""
+    if pid and pid_start is not None and launch_helper.start_ticks(pid) == pid_start:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def _event(message: tuple[object, ...], fds: list[int]) -> LauncherEvent:

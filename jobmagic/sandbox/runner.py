@@ -30,7 +30,6 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import queue
@@ -42,8 +41,13 @@ from pathlib import Path
 
 from jobmagic.sandbox import events
 from jobmagic.sandbox.errors import ApiError
-from jobmagic.sandbox.launch_helper import start_ticks
-from jobmagic.sandbox.launcher import Launcher, SpawnFailed, SpawnRequest, Started
+from jobmagic.sandbox.launcher import (
+    Launcher,
+    SpawnFailed,
+    SpawnRequest,
+    Started,
+    kill_if_still_theirs,
+)
 from jobmagic.sandbox.store import TERMINAL, EventRecord, LogRecord, RunEnd, RunStart, Store
 from jobmagic.sandbox.watcher import Proc, Watcher
 from jobmagic.sandbox.writer import Writer
@@ -447,13 +451,7 @@ class Runner:
         """
         ended = []
         for record in self._store.active_runs():
-            if (
-                record.pid
-                and record.pid_start is not None
-                and start_ticks(record.pid) == record.pid_start
-            ):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(record.pid, signal.SIGKILL)
+            kill_if_still_theirs(record.pid, record.pid_start)
             if self._store.finish_run(
                 record.id,
                 status="FAILED",

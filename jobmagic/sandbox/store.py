@@ -237,8 +237,9 @@ class Store:
         now_ms: int = 0,
     ) -> tuple[list[RunRecord], int]:
         """One page of an application's runs and the total number matching the filters."""
-        where = ["application_id = :app"]
+        where = ["application_id = :app"]  # every filter but the statuses
         args: dict[str, Any] = {"app": application_id, "now": now_ms}
+        in_lists = {}
         for column, values in (
             ("status", statuses),
             ("triggered_by", triggered_by),
@@ -246,13 +247,15 @@ class Store:
         ):
             if values:
                 names = [f"{column}{i}" for i in range(len(values))]
-                where.append(f"{column} IN ({', '.join(':' + n for n in names)})")
+                in_lists[column] = f"{column} IN ({', '.join(':' + n for n in names)})"
                 args.update(zip(names, values, strict=True))
+        where += [in_list for column, in_list in in_lists.items() if column != "status"]
         if search_prefix:
             # substr instead of LIKE: no wildcard escaping, and case-sensitive like names are.
             where.append("substr(name, 1, :plen) = :prefix")
             args.update(plen=len(search_prefix), prefix=search_prefix)
-        clause = " AND ".join(where)
+        others = " AND ".join(where)
+        clause = f"{others} AND {in_lists['status']}" if statuses else others
         direction = "ASC" if order == "asc" else "DESC"
         sort = _SORT_COLUMNS[sort_by]
         ordering = f"ORDER BY {sort} {direction}, seq {direction}"
@@ -262,9 +265,8 @@ class Store:
             # order from runs_by_app_status, as far as the page reaches, and merged. One
             # query over runs_by_app would read every run the application ever had to find
             # its few live ones (what a client following live runs asks for every tick).
-            status_clause = " AND ".join(w for w in where if not w.startswith("status IN"))
             per_status = " UNION ALL ".join(
-                f"SELECT * FROM (SELECT * FROM runs WHERE {status_clause} AND status = :status{i} "
+                f"SELECT * FROM (SELECT * FROM runs WHERE {others} AND status = :status{i} "
                 f"{ordering} LIMIT :reach)"
                 for i in range(len(statuses))
             )

@@ -20,15 +20,19 @@ import logging
 import os
 import queue
 import selectors
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobmagic.sandbox.launch_helper import start_ticks
-from jobmagic.sandbox.launcher import Exited, Launcher, SpawnFailed, Started
+from jobmagic.sandbox.launcher import (
+    Exited,
+    Launcher,
+    SpawnFailed,
+    Started,
+    kill_if_still_theirs,
+)
 
 __all__ = ["LAUNCHER_LOST", "MAX_LINE", "Proc", "Watcher", "split_lines"]
 
@@ -224,12 +228,7 @@ class Watcher:
             logger.error("the sandbox's launcher process died; its runs end as FAILED")
         for watched in list(self._watched.values()):
             if not watched.exited:
-                proc = watched.proc
-                # An orphan now, reaped by init once it ends: its pid is only its own while
-                # the start time matches.
-                if proc.pid and proc.pid_start and start_ticks(proc.pid) == proc.pid_start:
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(proc.pid, signal.SIGKILL)
+                kill_if_still_theirs(watched.proc.pid, watched.proc.pid_start)  # an orphan now
                 self._exited(watched, None)
 
     def _add(self, proc: Proc, started: Started) -> None:
