@@ -48,7 +48,7 @@ from _common import (
 from bench_board import write_ledger
 
 import jobmagic
-from jobmagic.highlevel import current_session
+from jobmagic.public import current_session
 from jobmagic.sandbox import Fault
 from jobmagic.widgets._pages import PAGE_SIZE
 
@@ -56,8 +56,8 @@ if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from jobmagic.api import JobsClient
-    from jobmagic.sweeps import SweepResult
-    from jobmagic.tracker import Tracker
+    from jobmagic.runs.sweeps import SweepResult
+    from jobmagic.runs.tracker import Tracker
 
 FQN = "bench:boardsweep:noop"
 CONCURRENCY = 32

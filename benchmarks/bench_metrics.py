@@ -22,8 +22,8 @@ from _common import Row, interleaved, make_row, median, print_rows, sandbox_proc
 
 from jobmagic.api import JobsClient
 from jobmagic.frames import runs_to_dataframe
-from jobmagic.mlmodels import APPLICATION_TAG, JOB_RUN_TAG
 from jobmagic.models import API_PREFIX as API
+from jobmagic.models.ml import APPLICATION_TAG, JOB_RUN_TAG
 from jobmagic.sandbox import SandboxProcess
 
 

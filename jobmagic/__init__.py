@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from jobmagic import _moved
 from jobmagic._lazy import lazy_attributes
 from jobmagic._version import __version__
 from jobmagic.errors import (
@@ -42,10 +43,8 @@ from jobmagic.errors import (
 if TYPE_CHECKING:
     from jobmagic.api._client import AsyncJobsClient, JobsClient
     from jobmagic.frames import plot_timeline, runs_to_dataframe
-    from jobmagic.highlevel import TriggerForm, attach, runs, sweep, trigger
+    from jobmagic.frames.metric_views import compare, metric_history, plot_metric
     from jobmagic.ledger import Ledger
-    from jobmagic.metric_views import compare, metric_history, plot_metric
-    from jobmagic.mlmodels import Metric, MLRepo, MLRun
     from jobmagic.models import (
         Application,
         Event,
@@ -55,8 +54,10 @@ if TYPE_CHECKING:
         Subject,
         TriggerResult,
     )
-    from jobmagic.sweeps import SweepResult
-    from jobmagic.tracking import RunHandle
+    from jobmagic.models.ml import Metric, MLRepo, MLRun
+    from jobmagic.public import TriggerForm, attach, runs, sweep, trigger
+    from jobmagic.runs.handle import RunHandle
+    from jobmagic.runs.sweeps import SweepResult
 
 _LAZY = {
     # The models too: %load_ext needs none of them (their dataclasses take ~10 ms to build).
@@ -71,36 +72,37 @@ _LAZY = {
     "AsyncJobsClient": "jobmagic.api._client",
     "runs_to_dataframe": "jobmagic.frames",
     "plot_timeline": "jobmagic.frames",
-    "compare": "jobmagic.metric_views",
-    "metric_history": "jobmagic.metric_views",
-    "plot_metric": "jobmagic.metric_views",
-    "MLRun": "jobmagic.mlmodels",
-    "MLRepo": "jobmagic.mlmodels",
-    "Metric": "jobmagic.mlmodels",
-    "trigger": "jobmagic.highlevel",
-    "sweep": "jobmagic.highlevel",
-    "attach": "jobmagic.highlevel",
-    "runs": "jobmagic.highlevel",
-    "TriggerForm": "jobmagic.highlevel",
+    "compare": "jobmagic.frames.metric_views",
+    "metric_history": "jobmagic.frames.metric_views",
+    "plot_metric": "jobmagic.frames.metric_views",
+    "MLRun": "jobmagic.models.ml",
+    "MLRepo": "jobmagic.models.ml",
+    "Metric": "jobmagic.models.ml",
+    "trigger": "jobmagic.public",
+    "sweep": "jobmagic.public",
+    "attach": "jobmagic.public",
+    "runs": "jobmagic.public",
+    "TriggerForm": "jobmagic.public",
     "Ledger": "jobmagic.ledger",
-    "SweepResult": "jobmagic.sweeps",
-    "RunHandle": "jobmagic.tracking",
+    "SweepResult": "jobmagic.runs.sweeps",
+    "RunHandle": "jobmagic.runs.handle",
 }
 
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
+_moved.install()
 
 
 def load_ipython_extension(shell: Any) -> None:
     """``%load_ext jobmagic``: register the magics and the ``JobMagic`` settings."""
-    from jobmagic.extension import load
+    from jobmagic.ipython.extension import load
 
     load(shell)
 
 
 def unload_ipython_extension(shell: Any) -> None:
     """``%unload_ext jobmagic``: stop the tracker and a sandbox this session started."""
-    from jobmagic.extension import unload
+    from jobmagic.ipython.extension import unload
 
     unload(shell)
 

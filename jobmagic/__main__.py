@@ -1,6 +1,6 @@
 """``python -m jobmagic`` runs the ``jobmagic`` command."""
 
-from jobmagic.cli import main
+from jobmagic.cli.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -14,8 +14,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from jobmagic.config import Settings
+from jobmagic.runs.session import JobSession
 from jobmagic.sandbox import SandboxServer
-from jobmagic.session import JobSession
 
 
 @contextmanager

@@ -15,10 +15,10 @@ from IPython.core.completer import Completion, provisionalcompleter
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from jobmagic import magic_args
-from jobmagic.completion import JobCompleter, install
-from jobmagic.extension import _DeferredCompleter
-from jobmagic.magic_help import HelpAction, flag_actions, positional_actions
+from jobmagic.ipython.args import parsers
+from jobmagic.ipython.args.help import HelpAction, flag_actions, positional_actions
+from jobmagic.ipython.completion import JobCompleter, install
+from jobmagic.ipython.extension import _DeferredCompleter
 from jobmagic.sandbox import SandboxServer
 
 #: Completion must answer within this even when the host does not: the completer waits at
@@ -86,7 +86,7 @@ def test_completes_application_fqns_and_names_replacing_the_whole_word(
 def test_completes_the_flags_of_every_magic(shell: InteractiveShell) -> None:
     assert _texts(shell, "%trigger_job sandbox:demo:hello --wa") == ["--wait"]
     assert _texts(shell, "%job_runs --sta") == ["--status"]
-    for name, parser in magic_args.PARSERS.items():
+    for name, parser in parsers.PARSERS.items():
         expected = {s for a in flag_actions(parser()) for s in a.option_strings if s[:2] == "--"}
         offered = set(_texts(shell, f"%{name} --"))
         assert offered == expected, name
@@ -194,7 +194,7 @@ def _words(text: str) -> str:
 def test_help_lists_every_argument_and_flag_with_what_it_does(
     shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name, factory in magic_args.PARSERS.items():
+    for name, factory in parsers.PARSERS.items():
         parser = factory()
         doc = shell.find_magic(name).__doc__
         assert doc, name

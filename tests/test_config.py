@@ -9,7 +9,7 @@ import pytest
 
 from jobmagic.config import Settings, jobmagic_home, mask_token, resolve_credentials
 from jobmagic.errors import ConfigError
-from jobmagic.settings import JobMagic
+from jobmagic.ipython.settings import JobMagic
 
 SECRET = "tfy_very-secret-token-value"
 

@@ -99,14 +99,14 @@ def test_the_top_level_api_is_documented() -> None:
 LAYERS: dict[str, tuple[str, ...]] = {
     "jobmagic._lazy": (),
     "jobmagic.models": ("jobmagic.errors",),
-    "jobmagic.mlmodels": ("jobmagic.models", "jobmagic.errors"),
+    "jobmagic.models.ml": ("jobmagic.models", "jobmagic.errors"),
     "jobmagic.errors": (),
     # The credentials and settings: below the HTTP layer, which resolves a token with them.
     "jobmagic.config": ("jobmagic.errors", "jobmagic.models"),
     "jobmagic.api": (
         "jobmagic.api",
         "jobmagic.models",
-        "jobmagic.mlmodels",
+        "jobmagic.models.ml",
         "jobmagic.errors",
         "jobmagic.config",
         "jobmagic._lazy",
@@ -122,7 +122,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     ),
 }
 #: Nothing below the magics imports them: the magics sit on top of everything else.
-NEVER_IMPORT_MAGICS = ("jobmagic.widgets", "jobmagic.tracking", "jobmagic.session")
+NEVER_IMPORT_MAGICS = ("jobmagic.widgets", "jobmagic.runs.handle", "jobmagic.runs.session")
 
 
 def jobmagic_imports(module: ModuleType | str) -> set[str]:
@@ -164,12 +164,14 @@ def test_imports_run_one_way(name: str) -> None:
         )
         assert wrong == [], f"{name} ({layer} layer) imports {wrong}"
     if name.startswith(NEVER_IMPORT_MAGICS):
-        assert "jobmagic.magics" not in imports, f"{name} imports the magics"
+        assert "jobmagic.ipython.magics" not in imports, f"{name} imports the magics"
 
 
 def test_the_import_checker_sees_late_imports() -> None:
     """The layer test is only as good as its parser: check it on modules known to import late."""
-    assert "jobmagic.params" in jobmagic_imports("jobmagic.magics")  # `from jobmagic import params`
+    assert "jobmagic.params" in jobmagic_imports(
+        "jobmagic.ipython.magics"
+    )  # `from jobmagic import params`
     assert any(
         item.startswith("jobmagic.config") for item in jobmagic_imports("jobmagic.ledger._schema")
     )

@@ -19,14 +19,14 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import jobmagic
-from jobmagic.command_match import match_command
 from jobmagic.frames import runs_to_dataframe
 from jobmagic.ledger import Ledger
 from jobmagic.ledger._schema import MIGRATIONS
 from jobmagic.models import JobRun, RunStatus, fill_command
+from jobmagic.models.commands import match_command
+from jobmagic.runs.session import Target
+from jobmagic.runs.sweeps import SweepResult
 from jobmagic.sandbox import SandboxServer
-from jobmagic.session import Target
-from jobmagic.sweeps import SweepResult
 from tests.sessions import sandbox_serving, session_on, shell_on
 
 TRAIN_APP = "app-sandbox-demo-train"
@@ -125,19 +125,19 @@ def test_match_command_gives_nothing_when_ambiguous_or_not_this_template(
 def test_match_command_gives_up_on_a_pathological_command_instead_of_guessing() -> None:
     # Thousands of separators: the search has a step budget, so it ends, and when a split is
     # not proven unique within it no params are guessed.
-    from jobmagic import command_match
+    from jobmagic.models import commands
 
     command = "echo " + " ".join(["x"] * 3000)
     assert match_command("echo {{a}} {{b}} {{c}}", command) is None
     # One split only (x is used twice), but finding that takes a few dead ends.
     template, unique = "s {{x}} m {{x}} e", "s 1 m 2 m 1 m 2 e"
     assert match_command(template, unique) == {"x": "1 m 2"}
-    budget = command_match.STEP_BUDGET
+    budget = commands.STEP_BUDGET
     try:
-        command_match.STEP_BUDGET = 3
+        commands.STEP_BUDGET = 3
         assert match_command(template, unique) is None
     finally:
-        command_match.STEP_BUDGET = budget
+        commands.STEP_BUDGET = budget
 
 
 # --- the ledger's link ---------------------------------------------------------------------
@@ -389,7 +389,7 @@ def test_card_run_again_opens_the_params_and_triggers_a_linked_run(
 def test_board_terminate_all_asks_once_then_stops_every_live_run(
     shared_sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    from jobmagic.sweeps import run_sweep
+    from jobmagic.runs.sweeps import run_sweep
     from jobmagic.widgets import RunsBoard
 
     with session_on(shared_sandbox, tmp_path / "ledger.db") as session:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from IPython.core.error import UsageError
 
-from jobmagic.magic_args import (
+from jobmagic.ipython.args.parsers import (
     parse_duration_or_date,
     parse_job_run_line,
     parse_job_runs_line,

@@ -151,11 +151,11 @@ def test_load_ext_defers_the_session_and_everything_behind_it() -> None:
     the models, the parsers and the completion module come with the first magic or TAB
     that needs them."""
     deferred = (
-        "jobmagic.completion",
-        "jobmagic.session",
-        "jobmagic.engine",
-        "jobmagic.tracker",
-        "jobmagic.tracking",
+        "jobmagic.ipython.completion",
+        "jobmagic.runs.session",
+        "jobmagic.runs.engine",
+        "jobmagic.runs.tracker",
+        "jobmagic.runs.handle",
         "jobmagic.models",
         "jobmagic.ledger",
         "jobmagic.params",

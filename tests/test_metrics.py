@@ -23,9 +23,9 @@ from truefoundry_sdk import TrueFoundry
 import jobmagic
 from jobmagic.api import AsyncJobsClient, JobsClient, NotFoundError, RetryPolicy, ValidationError
 from jobmagic.errors import APIError
-from jobmagic.metrics import compile_patterns, lower_is_better, scan_logs
-from jobmagic.mlmodels import JOB_RUN_TAG
 from jobmagic.models import RunStatus
+from jobmagic.models.ml import JOB_RUN_TAG
+from jobmagic.runs.metrics import compile_patterns, lower_is_better, scan_logs
 from jobmagic.sandbox import Fault, SandboxServer
 
 matplotlib.use("Agg")

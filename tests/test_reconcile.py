@@ -1,6 +1,6 @@
 """Unknown trigger outcomes settled against the server, never by sending again.
 
-The rules (pure, in ``jobmagic.reconcile``) first, then over a real sandbox: every fault that
+The rules (pure, in ``jobmagic.runs.reconcile``) first, then over a real sandbox: every fault that
 leaves a trigger unknown, a sweep, ``%%trigger_job --wait``, ``%job_runs --reconcile`` and an
 attempt left pending by a killed kernel — counting the triggers the server received.
 """
@@ -21,9 +21,9 @@ import jobmagic
 from jobmagic.api import TriggerOutcomeUnknown
 from jobmagic.ledger import AttemptState, LedgerEntry
 from jobmagic.models import Application, JobRun, ParamSpec
-from jobmagic.reconcile import attempt_window, expected_command, match_attempts
+from jobmagic.runs.reconcile import attempt_window, expected_command, match_attempts
+from jobmagic.runs.session import JobSession, Target
 from jobmagic.sandbox import Fault, SandboxServer
-from jobmagic.session import JobSession, Target
 from tests.sessions import sandbox_serving, session_on, shell_on
 
 SENT = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)

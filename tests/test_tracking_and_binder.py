@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from jobmagic.config import Settings
+from jobmagic.runs.session import JobSession, Target
 from jobmagic.sandbox import SandboxServer
-from jobmagic.session import JobSession, Target
 
 REPO = Path(__file__).resolve().parent.parent
 

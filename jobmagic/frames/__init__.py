@@ -89,7 +89,7 @@ def runs_to_dataframe(
 
     With ``metrics=True``, one float ``metrics.<name>`` column per metric holds each run's
     latest value (NaN where a run has none): from the runs' ML runs, found with one search
-    per application (:mod:`jobmagic.metrics`), and from their logs by ``metric_patterns``
+    per application (:mod:`jobmagic.runs.metrics`), and from their logs by ``metric_patterns``
     (``{"acc": r"acc=([0-9.]+)"}``). ``client`` is the one to ask (default: the runs'
     session's).
 
@@ -101,7 +101,7 @@ def runs_to_dataframe(
         runs = list(runs)  # read twice: once for the columns, once for the metrics
     data = _typed_columns(collect(runs), params=params)
     if metrics:
-        from jobmagic.metrics import metric_columns, patterns_or_setting
+        from jobmagic.runs.metrics import metric_columns, patterns_or_setting
 
         patterns = patterns_or_setting(metric_patterns)
         found = metric_columns(runs, client=client, metric_patterns=patterns)

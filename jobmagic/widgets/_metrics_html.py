@@ -96,7 +96,7 @@ def metric_names(rows: Sequence[Mapping[str, float]]) -> list[str]:
 
 def best_values(rows: Sequence[Mapping[str, float]], names: Sequence[str]) -> dict[str, float]:
     """The best value of each metric: smallest for losses and errors, else largest."""
-    from jobmagic.metrics import lower_is_better
+    from jobmagic.runs.metrics import lower_is_better
 
     best: dict[str, float] = {}
     for name in names:
@@ -108,7 +108,7 @@ def best_values(rows: Sequence[Mapping[str, float]], names: Sequence[str]) -> di
 
 def sort_best_first(rows: Sequence[Mapping[str, float]], name: str) -> list[int]:
     """Row indexes ordered by metric ``name``, best first; rows without it last, in order."""
-    from jobmagic.metrics import lower_is_better
+    from jobmagic.runs.metrics import lower_is_better
 
     sign = 1.0 if lower_is_better(name) else -1.0
 

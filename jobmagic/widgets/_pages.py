@@ -23,7 +23,7 @@ from jobmagic.widgets._source import RunSource
 
 if TYPE_CHECKING:
     from jobmagic.ledger import Ledger, LedgerEntry, LedgerQuery
-    from jobmagic.session import JobSession
+    from jobmagic.runs.session import JobSession
 
 __all__ = ["LedgerPages", "ListPages", "RunPages", "ledger_sources", "page_count"]
 
@@ -165,7 +165,7 @@ def ledger_sources(session: JobSession) -> Callable[[Sequence[LedgerEntry]], lis
     A run already shown (a card, an earlier board) keeps its one handle: every view of it is
     then kept current by the same tracker updates, and ``%jobmagic`` counts it once.
     """
-    from jobmagic.session import ResolvedTarget, Target
+    from jobmagic.runs.session import ResolvedTarget, Target
 
     def to_sources(entries: Sequence[LedgerEntry]) -> list[RunSource]:
         known: dict[tuple[str | None, str | None], Any] = {

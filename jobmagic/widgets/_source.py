@@ -1,7 +1,7 @@
 """What a view needs from a run: its latest state, what was sent, and a few actions.
 
 Views never talk HTTP themselves; they are handed a :class:`RunSource`
-(in the product, a :class:`jobmagic.tracking.RunHandle`) and call its
+(in the product, a :class:`jobmagic.runs.handle.RunHandle`) and call its
 blocking methods from worker threads. That keeps them testable with a
 plain in-memory object and keeps the kernel free while a request runs.
 """

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import ipywidgets as widgets
 
 from jobmagic.models import JobRun
-from jobmagic.tracker import after_tick
+from jobmagic.runs.tracker import after_tick
 from jobmagic.widgets._format import (
     STATES,
     format_clock,
@@ -403,7 +403,7 @@ class RunsBoard:
     def _add(self, source: RunSource) -> None:
         entry = _Entry(source, source.run, getattr(source, "stale_since", None))
         if hasattr(source, "metric_series"):  # a run handle: its metric columns stay current
-            from jobmagic.metrics import want_metrics
+            from jobmagic.runs.metrics import want_metrics
 
             want_metrics(source)
         with self._lock:

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from jobmagic.widgets.snapshot import SnapshotView, snapshot_bundle
 
 if TYPE_CHECKING:
-    from jobmagic.sweeps import SweepResult
-    from jobmagic.tracking import RunHandle
+    from jobmagic.runs.handle import RunHandle
+    from jobmagic.runs.sweeps import SweepResult
 
 __all__ = ["bundle_for", "show"]
 
@@ -29,8 +29,8 @@ __all__ = ["bundle_for", "show"]
 def bundle_for(obj: Any, include: Any = None, exclude: Any = None) -> dict[str, Any]:
     """``obj``'s output bundle: the widget view where there is one, plus the static
     ``text/html`` and ``text/plain`` that viewers without widgets show instead."""
-    from jobmagic.sweeps import SweepResult
-    from jobmagic.tracking import RunHandle
+    from jobmagic.runs.handle import RunHandle
+    from jobmagic.runs.sweeps import SweepResult
 
     if isinstance(obj, RunHandle):
         obj.prepare_display()
@@ -53,8 +53,8 @@ def bundle_for(obj: Any, include: Any = None, exclude: Any = None) -> dict[str, 
 def show(obj: Any) -> None:
     """Display ``obj`` as :func:`bundle_for` describes it, with a display id where it can
     change (a run, a sweep's board), so the notebook's saved copy is replaced as it does."""
-    from jobmagic.sweeps import SweepResult
-    from jobmagic.tracking import RunHandle
+    from jobmagic.runs.handle import RunHandle
+    from jobmagic.runs.sweeps import SweepResult
 
     if isinstance(obj, RunHandle):
         _show_run(obj)

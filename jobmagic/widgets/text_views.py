@@ -24,11 +24,11 @@ from jobmagic.widgets._format import count_states, format_counts, format_duratio
 from jobmagic.widgets._live import LiveOutput, _shell, _updates_supported
 
 if TYPE_CHECKING:
-    from jobmagic.engine import TriggerPlan
     from jobmagic.ledger import LedgerEntry
-    from jobmagic.reconcile import Verdict
+    from jobmagic.runs.engine import TriggerPlan
+    from jobmagic.runs.reconcile import Verdict
+    from jobmagic.runs.session import JobSession
     from jobmagic.sandbox.process import SandboxProcess
-    from jobmagic.session import JobSession
     from jobmagic.widgets._source import RunSource
 
 __all__ = [

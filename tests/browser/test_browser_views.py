@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from test_notebooks import execute_views_notebook
 
-from jobmagic.demo import static_html_exporter
+from jobmagic.cli.demo import static_html_exporter
 from jobmagic.sandbox import SandboxServer
 from tests.browser.lab_support import (
     ARTIFACTS,

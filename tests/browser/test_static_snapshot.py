@@ -9,7 +9,7 @@ import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from jobmagic.demo import static_html_exporter
+from jobmagic.cli.demo import static_html_exporter
 from jobmagic.sandbox import SandboxServer
 from tests.browser.lab_support import browser_missing_reason, chromium_page
 

@@ -35,8 +35,8 @@ from jobmagic.params import (
 )
 from jobmagic.params import _body as body_module
 from jobmagic.params import _lines as lines_module
+from jobmagic.runs.session import JobSession
 from jobmagic.sandbox import SandboxServer
-from jobmagic.session import JobSession
 
 KIB = 1024
 SMALL_BOUND = 0.5  # 10x the 50 ms target for a body up to 64 KiB

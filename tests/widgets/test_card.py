@@ -12,8 +12,8 @@ import pytest
 from jobmagic.config import Settings
 from jobmagic.errors import ConflictError, TransportError
 from jobmagic.models import Event, LogLine, RunStatus, Subject
+from jobmagic.runs.session import JobSession, Target
 from jobmagic.sandbox import SandboxServer
-from jobmagic.session import JobSession, Target
 from jobmagic.widgets import (
     RunCard,
     render_run_html,

@@ -138,8 +138,8 @@ class _OfflineBackend:
 
 
 def test_bundle_for_is_the_one_way_a_run_and_a_sweep_are_shown(quiet: None) -> None:
-    from jobmagic.sweeps import SweepResult
-    from jobmagic.tracking import RunHandle
+    from jobmagic.runs.handle import RunHandle
+    from jobmagic.runs.sweeps import SweepResult
     from jobmagic.widgets import bundle_for
 
     run = make_run(status="FINISHED", exit_code=0, duration=3.0)

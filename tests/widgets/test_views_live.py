@@ -23,8 +23,8 @@ from jobmagic.api import JobsClient
 from jobmagic.errors import error_for_response
 from jobmagic.frames import plot_timeline
 from jobmagic.models import JobRun, RunStatus
+from jobmagic.runs.handle import RunHandle
 from jobmagic.sandbox import SandboxServer
-from jobmagic.tracking import RunHandle
 from jobmagic.widgets import RunsBoard
 from jobmagic.widgets._live import LiveOutput, live_outputs
 from jobmagic.widgets.text_views import ProgressPrinter, sweep_progress_text
@@ -208,7 +208,7 @@ def test_the_tracker_keeps_every_handle_of_a_run_current(
 
 
 def _target(handle: RunHandle) -> Any:
-    from jobmagic.session import Target
+    from jobmagic.runs.session import Target
 
     return Target(application_id=handle.application_id)
 
@@ -217,7 +217,7 @@ def test_a_forms_saved_copy_lists_its_runs_as_they_end(
     shell: InteractiveShell, frontend: CapturingDisplayPublisher
 ) -> None:
     from jobmagic.models import ParamSpec
-    from jobmagic.session import Target
+    from jobmagic.runs.session import Target
     from jobmagic.widgets import TriggerFormView
 
     session = shell.magics_manager.registry["JobMagics"].session
@@ -523,7 +523,7 @@ class _StaticSource:
 
 
 def test_grid_out_holds_the_whole_sweep(shell: InteractiveShell) -> None:
-    from jobmagic.sweeps import SweepResult
+    from jobmagic.runs.sweeps import SweepResult
 
     shell.run_cell("%%trigger_job sandbox:demo:hello --grid -q -o sweep\nname: [Ada, Bo]\n")
     sweep = shell.user_ns["sweep"]

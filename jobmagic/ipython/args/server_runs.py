@@ -1,6 +1,6 @@
 """The command lines of ``%job_runs --server …`` and ``%job_rerun``, parsed into plain data.
 
-Pure like :mod:`jobmagic.magic_args`, whose parser class and value checks they share: the
+Pure like :mod:`jobmagic.ipython.args.parsers`, whose parser class and value checks they share: the
 ``--server`` flags are added to ``%job_runs``'s one parser (so its help lists them), and
 ``%job_rerun`` has its own.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from jobmagic.magic_args import (
+from jobmagic.ipython.args.parsers import (
     UsageError,
     _Parser,
     _positive_float,

@@ -1,7 +1,7 @@
 """Looking at outcomes: ``metric_history``, ``compare`` and ``plot_metric``.
 
 Each takes what :func:`~jobmagic.frames.runs_to_dataframe` takes (handles, JobRuns, API
-dicts, ledger entries); metrics come through :mod:`jobmagic.metrics` (one search per
+dicts, ledger entries); metrics come through :mod:`jobmagic.runs.metrics` (one search per
 application; a history costs one call per ML run and metric). Patterns default to
 ``%config JobMagic.metric_patterns``. pandas and matplotlib are imported when called.
 """
@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from jobmagic.metrics import (
+from jobmagic.runs.metrics import (
     RunKey,
     client_for,
     fetch_metrics,

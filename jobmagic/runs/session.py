@@ -2,7 +2,7 @@
 
 The extension owns exactly one per shell; :func:`jobmagic.trigger` outside
 IPython makes its own. Everything that triggers goes through the one engine
-(:mod:`jobmagic.engine`), which writes the ledger *before* sending.
+(:mod:`jobmagic.runs.engine`), which writes the ledger *before* sending.
 
 >>> session = JobSession(Settings(host=sandbox.host, api_key=sandbox.token))
 >>> run = session.trigger(Target("sandbox:demo:hello"), {"name": "Ada"})
@@ -30,14 +30,14 @@ from jobmagic.errors import (
     ParamsError,
 )
 from jobmagic.models import Application, JobRun
-from jobmagic.tracking import RunHandle, Tracker
+from jobmagic.runs.handle import RunHandle, Tracker
 
 logger = logging.getLogger("jobmagic")
 
 if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
     from jobmagic.ledger import Ledger
-    from jobmagic.reconcile import Verdict
+    from jobmagic.runs.reconcile import Verdict
 
 __all__ = ["JobSession", "Target"]
 
@@ -306,7 +306,7 @@ class JobSession:
         reconcile_unknown: bool = False,
         rerun_of: str | None = None,
     ) -> RunHandle:
-        """Trigger one run through the engine (:func:`jobmagic.engine.trigger`): resolve,
+        """Trigger one run through the engine (:func:`jobmagic.runs.engine.trigger`): resolve,
         check, write the ledger, send once, wrap in a handle.
 
         ``rerun_of`` names the run this one repeats (:meth:`RunHandle.rerun`): the ledger and
@@ -314,7 +314,7 @@ class JobSession:
         against the server at once: the handle of the run it started, or the
         :class:`TriggerOutcomeUnknown` with its ``verdict``.
         """
-        from jobmagic import engine
+        from jobmagic.runs import engine
 
         return engine.trigger(
             self,
@@ -345,7 +345,7 @@ class JobSession:
         ``skew`` is how far the server's clock may be from ours (default 5 s).
         One run listing per application (paged back only as far as the attempts reach).
         """
-        from jobmagic.reconcile import CLOCK_SKEW, UNSETTLED, attempt_window, settle
+        from jobmagic.runs.reconcile import CLOCK_SKEW, UNSETTLED, attempt_window, settle
 
         skew = CLOCK_SKEW if skew is None else skew
         ledger = self.ledger

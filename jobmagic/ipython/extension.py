@@ -8,18 +8,18 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.completer import CompletionContext, SimpleMatcherResult, context_matcher
 
-from jobmagic.magics import JobMagics
-from jobmagic.settings import JobMagic
+from jobmagic.ipython.magics import JobMagics
+from jobmagic.ipython.settings import JobMagic
 
 if TYPE_CHECKING:
-    from jobmagic.completion import JobCompleter
-    from jobmagic.session import JobSession
+    from jobmagic.ipython.completion import JobCompleter
+    from jobmagic.runs.session import JobSession
 
 __all__ = ["load", "unload"]
 
 _REGISTRY_KEY = "JobMagics"
 
-#: The identity of :meth:`jobmagic.completion.JobCompleter.matcher`, which the stand-in
+#: The identity of :meth:`jobmagic.ipython.completion.JobCompleter.matcher`, which the stand-in
 #: below takes so that IPython orders it, and ``IPCompleter.disable_matchers`` names it, the
 #: same way (tests/test_completion_and_help.py checks the two agree).
 _MATCHER_ID = "jobmagic"
@@ -27,7 +27,7 @@ _MATCHER_PRIORITY = 1.0
 
 
 class _DeferredCompleter:
-    """Stands in the shell's completer for a :class:`~jobmagic.completion.JobCompleter`,
+    """Stands in the shell's completer for a :class:`~jobmagic.ipython.completion.JobCompleter`,
     made at the first TAB: importing the completion module (its regexes and dataclasses)
     would add about a sixth to what ``%load_ext`` costs, and a kernel may never complete
     a magic."""
@@ -40,7 +40,7 @@ class _DeferredCompleter:
     def matcher(self, context: CompletionContext) -> SimpleMatcherResult:
         """What the JobCompleter's matcher answers (it never raises)."""
         if self._completer is None:
-            from jobmagic.completion import JobCompleter
+            from jobmagic.ipython.completion import JobCompleter
 
             self._completer = JobCompleter(self._session)
         return self._completer.matcher(context)
@@ -65,7 +65,7 @@ def unload(shell: Any) -> None:
         return
     magics.close()
     atexit.unregister(magics.close)
-    from jobmagic.completion import uninstall as uninstall_completer
+    from jobmagic.ipython.completion import uninstall as uninstall_completer
 
     uninstall_completer(shell)
     for kind in ("line", "cell"):

@@ -4,15 +4,15 @@
 TrueFoundry's UI, by a teammate or a schedule is only on the server. :func:`server_runs`
 lists an application's runs there (newest first, the API's own filters) as handles, each
 with the params it was triggered with: from the ledger when jobmagic triggered it, else read
-back from its command (:func:`jobmagic.command_match.match_command`), else none (the command
+back from its command (:func:`jobmagic.models.commands.match_command`), else none (the command
 stays, and a rerun sends it again as an override).
 
 :func:`rerun` triggers a run again — same target, same params, some changed — through the
-one trigger engine (:mod:`jobmagic.engine`, by :meth:`JobSession.trigger`); the ledger links
+one trigger engine (:mod:`jobmagic.runs.engine`, by :meth:`JobSession.trigger`); the ledger links
 the new attempt to the run it repeats.
 
->>> from jobmagic.highlevel import current_session
->>> from jobmagic.session import Target
+>>> from jobmagic.public import current_session
+>>> from jobmagic.runs.session import Target
 >>> first = jobmagic.trigger("sandbox:demo:train", {"lr": "0.1", "epochs": "1"})
 >>> handles = server_runs(current_session(), Target(app="sandbox:demo:train"), limit=10)
 >>> again = handles[0].rerun(lr="0.2")
@@ -27,14 +27,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from jobmagic.command_match import match_command
 from jobmagic.errors import JobmagicError, ParamsError
 from jobmagic.models import Application, JobRun, RunStatus
+from jobmagic.models.commands import match_command
 
 if TYPE_CHECKING:
     from jobmagic.ledger import LedgerEntry
-    from jobmagic.session import JobSession, ResolvedTarget, Target
-    from jobmagic.tracking import RunHandle
+    from jobmagic.runs.handle import RunHandle
+    from jobmagic.runs.session import JobSession, ResolvedTarget, Target
     from jobmagic.widgets import TriggerFormView
 
 __all__ = ["DEFAULT_LIMIT", "Sent", "recover_params", "rerun", "rerun_form", "server_runs"]
@@ -167,7 +167,7 @@ def _handle(
 def _target_of(handle: RunHandle) -> Target:
     """The job a handle's run belongs to, as a trigger names it: the FQN when known (it
     resolves to the active deployment and the template), else the application id."""
-    from jobmagic.session import Target
+    from jobmagic.runs.session import Target
 
     fqn = handle.application.fqn if handle.application is not None else None
     fqn = fqn or handle.application_fqn

@@ -11,8 +11,8 @@ driven inline with the session's client; many run on an event loop in a worker t
 the async client, ``concurrency`` in flight — a notebook's kernel already runs a loop in the
 main thread. Unknown outcomes are then looked for on the server, never re-sent.
 
->>> from jobmagic.highlevel import current_session
->>> from jobmagic.session import Target
+>>> from jobmagic.public import current_session
+>>> from jobmagic.runs.session import Target
 >>> session = current_session()
 >>> triggers = plan_for(session, Target("sandbox:demo:train"), [{"lr": "0.1"}, {"lr": "0.2"}])
 >>> [request.json["input"]["params"]["lr"] for request in triggers.requests]
@@ -39,13 +39,13 @@ from typing import TYPE_CHECKING, Any
 
 from jobmagic.api import _endpoints as ep
 from jobmagic.errors import ConflictError, JobmagicError, NotFoundError, ParamsError
-from jobmagic.session import command_text
-from jobmagic.sweeps import SweepFailure, SweepResult
-from jobmagic.tracking import RunHandle
+from jobmagic.runs.handle import RunHandle
+from jobmagic.runs.session import command_text
+from jobmagic.runs.sweeps import SweepFailure, SweepResult
 
 if TYPE_CHECKING:
     from jobmagic.models import JobRun, TriggerResult
-    from jobmagic.session import JobSession, ResolvedTarget, Target
+    from jobmagic.runs.session import JobSession, ResolvedTarget, Target
 
 __all__ = [
     "TriggerPlan",

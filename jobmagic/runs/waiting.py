@@ -22,7 +22,7 @@ from jobmagic.models import RunStatus
 
 if TYPE_CHECKING:
     from jobmagic.models import JobRun
-    from jobmagic.tracking import RunHandle
+    from jobmagic.runs.handle import RunHandle
 
 __all__ = [
     "WaitView",

@@ -1,7 +1,7 @@
 """The one background tracker per kernel that keeps every watched run current.
 
 It polls *applications*, not runs: each tick lists every watched application's
-newest runs once and hands each handle (:class:`jobmagic.tracking.RunHandle`) its
+newest runs once and hands each handle (:class:`jobmagic.runs.handle.RunHandle`) its
 fresh JobRun, so a sweep of 200 runs of one job costs one request per tick. It only
 sets state and calls listeners — it never prints, because output from a thread lands
 in whichever cell happens to be running.
@@ -18,12 +18,12 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from jobmagic.errors import JobmagicError
-from jobmagic.metrics import refresh_handles as refresh_metrics
 from jobmagic.models import JobRun, RunStatus
+from jobmagic.runs.metrics import refresh_handles as refresh_metrics
 
 if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
-    from jobmagic.tracking import RunHandle
+    from jobmagic.runs.handle import RunHandle
 
 __all__ = ["LIVE_STATUSES", "MAX_BACKOFF_SECONDS", "Tracker", "after_tick", "latest_runs"]
 

@@ -250,7 +250,7 @@ def add_demo_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _run_demo(out: str) -> int:
-    from jobmagic.demo import main as demo_main
+    from jobmagic.cli.demo import main as demo_main
 
     return demo_main(out)
 

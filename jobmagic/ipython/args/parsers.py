@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from IPython.core import error as _ipython_errors
 
-from jobmagic.magic_help import HelpAction, closest, option_strings
+from jobmagic.ipython.args.help import HelpAction, closest, option_strings
 
 if TYPE_CHECKING:
-    from jobmagic.history_args import ServerRunsArgs
+    from jobmagic.ipython.args.server_runs import ServerRunsArgs
     from jobmagic.models import RunStatus
 
 __all__ = [
@@ -62,7 +62,7 @@ class UsageError(_ipython_errors.UsageError):
 class _Parser(argparse.ArgumentParser):
     """argparse that raises UsageError instead of printing and exiting.
 
-    ``-h``/``--help`` raises :class:`~jobmagic.magic_help.HelpRequested` with the generated
+    ``-h``/``--help`` raises :class:`~jobmagic.ipython.args.help.HelpRequested` with the generated
     help; an unknown flag's error names the closest real one.
     """
 
@@ -413,7 +413,7 @@ class JobRunsArgs:
     reconcile: bool = False
     #: Add the runs' metrics (``metrics.<name>`` columns).
     metrics: bool = False
-    #: With ``--server``: the server's listing and its own filters (see jobmagic.history_args).
+    #: With ``--server``: the server's listing and its own filters (see jobmagic.ipython.args.server_runs).
     server: ServerRunsArgs | None = None
 
 
@@ -494,7 +494,7 @@ def _job_runs_parser() -> _Parser:
         metavar="VAR",
         help="Store the runs' DataFrame in the variable VAR.",
     )
-    from jobmagic.history_args import add_server_flags  # it imports this module
+    from jobmagic.ipython.args.server_runs import add_server_flags  # it imports this module
 
     add_server_flags(parser)
     return parser
@@ -503,7 +503,7 @@ def _job_runs_parser() -> _Parser:
 def parse_job_runs_line(line: str) -> JobRunsArgs:
     """``%job_runs [--all] [--app T] [--status S …] [--since 2h] [--refresh | --stored]
     [--reconcile] [--table] [-o V]``."""
-    from jobmagic.history_args import server_args  # it imports this module
+    from jobmagic.ipython.args.server_runs import server_args  # it imports this module
 
     namespace = parser("job_runs").parse_args(split_line(line))
     if namespace.refresh and namespace.stored:
@@ -527,7 +527,7 @@ def parse_job_runs_line(line: str) -> JobRunsArgs:
 
 
 def _job_rerun_parser() -> _Parser:
-    from jobmagic.history_args import job_rerun_parser  # it imports this module
+    from jobmagic.ipython.args.server_runs import job_rerun_parser  # it imports this module
 
     return job_rerun_parser()
 

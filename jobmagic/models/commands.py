@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from jobmagic.models import _SLOT_RE
+from jobmagic.models.jobs import _SLOT_RE
 
 __all__ = ["match_command"]
 

@@ -1,7 +1,7 @@
 """Run handles: a triggered or attached run's latest state, and what can be done with it.
 
 Handles are kept current by the one background tracker per kernel
-(:class:`jobmagic.tracker.Tracker`, re-exported here), which polls applications,
+(:class:`jobmagic.runs.tracker.Tracker`, re-exported here), which polls applications,
 not runs, and never prints.
 """
 
@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from jobmagic.errors import JobmagicError
 from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus
-from jobmagic.tracker import Tracker, latest_runs
+from jobmagic.runs.tracker import Tracker, latest_runs
 
 if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
-    from jobmagic.session import JobSession
+    from jobmagic.runs.session import JobSession
     from jobmagic.widgets.form import TriggerFormView
 
 __all__ = ["RunHandle", "Tracker", "latest_runs"]
@@ -140,20 +140,20 @@ class RunHandle:
         The first read fetches them (one search); from then on the tracker keeps them
         current while the run is live, with one search per application per tick.
         """
-        from jobmagic.metrics import handle_metrics
+        from jobmagic.runs.metrics import handle_metrics
 
         return handle_metrics(self)
 
     def fetch_metrics(self) -> dict[str, float]:
         """Fetch the run's metrics now (blocking) and keep them for :attr:`metrics`."""
-        from jobmagic.metrics import handle_metrics
+        from jobmagic.runs.metrics import handle_metrics
 
         return handle_metrics(self, refresh=True)
 
     @property
     def metric_series(self) -> dict[str, tuple[float, ...]]:
         """Each metric's values so far, oldest first (the card's trend); no request."""
-        from jobmagic.metrics import metric_series
+        from jobmagic.runs.metrics import metric_series
 
         return metric_series(self)
 
@@ -244,7 +244,7 @@ class RunHandle:
         first (the run keeps going). Ctrl-C stops the wait, not the run. ``on_update`` is
         called with the run as first seen and whenever its status changes.
         """
-        from jobmagic.waiting import wait_for
+        from jobmagic.runs.waiting import wait_for
 
         def updated(runs: list[JobRun]) -> None:
             if on_update is not None:
@@ -285,7 +285,7 @@ class RunHandle:
         >>> again.rerun_of == run.name, again.params
         (True, {'lr': '0.2', 'epochs': '1'})
         """
-        from jobmagic.history import rerun
+        from jobmagic.runs.server_history import rerun
 
         return rerun(
             _session_of(self._backend),
@@ -298,7 +298,7 @@ class RunHandle:
     def rerun_form(self) -> TriggerFormView:
         """A trigger form prefilled with this run's params whose Trigger reruns it (the
         card's "Run again")."""
-        from jobmagic.history import rerun_form
+        from jobmagic.runs.server_history import rerun_form
 
         return rerun_form(_session_of(self._backend), self)
 
@@ -372,7 +372,7 @@ class RunHandle:
 
 
 def _session_of(backend: Backend) -> JobSession:
-    from jobmagic.session import JobSession
+    from jobmagic.runs.session import JobSession
 
     if not isinstance(backend, JobSession):
         raise JobmagicError("Only a run handle of a jobmagic session can be run again.")

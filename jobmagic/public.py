@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from jobmagic.session import JobSession, Target
+from jobmagic.runs.session import JobSession, Target
 
 if TYPE_CHECKING:
-    from jobmagic.sweeps import SweepResult
-    from jobmagic.tracking import RunHandle
+    from jobmagic.runs.handle import RunHandle
+    from jobmagic.runs.sweeps import SweepResult
     from jobmagic.widgets import TriggerFormView
 
 __all__ = ["TriggerForm", "attach", "current_session", "runs", "sweep", "trigger"]
@@ -95,9 +95,9 @@ def sweep(
     >>> result.to_dataframe()["params.lr"].tolist()
     ['0.1', '0.01']
     """
-    from jobmagic import engine
     from jobmagic.errors import ParamsError
     from jobmagic.params import expand_grid, validate_params
+    from jobmagic.runs import engine
 
     if (grid is None) == (runs is None):
         raise ParamsError("Give either grid={name: [values…]} or runs=[{…}, …], not both.")
@@ -161,14 +161,14 @@ def runs(
     >>> int(jobmagic.runs_to_dataframe(failed)["exit_code"].iloc[0])
     3
     """
-    from jobmagic.history import server_runs
-    from jobmagic.magic_args import parse_duration_or_date
+    from jobmagic.ipython.args.parsers import parse_duration_or_date
+    from jobmagic.runs.server_history import server_runs
 
     def many(value: Any) -> list[Any]:
         return [value] if isinstance(value, (str, int)) else list(value)
 
     from jobmagic.errors import ParamsError
-    from jobmagic.magic_args import UsageError
+    from jobmagic.ipython.args.parsers import UsageError
 
     try:
         moment = parse_duration_or_date(since) if isinstance(since, str) else since

@@ -83,7 +83,7 @@ class JobMagic(Configurable):
     @validate("metric_patterns")
     def _check_patterns(self, proposal: Any) -> Any:
         # Refused when set, not at the first run: a typo is named where it was made.
-        from jobmagic.metrics import compile_patterns
+        from jobmagic.runs.metrics import compile_patterns
 
         try:
             compile_patterns(proposal["value"])

@@ -5,7 +5,7 @@ What completes:
 - after ``%trigger_job`` / ``%%trigger_job`` / ``--app`` (and in the target string of
   ``jobmagic.TriggerForm("…``, ``trigger`` and ``sweep``): application FQNs and names;
 - after the target: its declared params as ``name=`` (``name: `` in a cell body);
-- a word starting with ``-``: the magic's flags, from its parser in :mod:`jobmagic.magic_args`;
+- a word starting with ``-``: the magic's flags, from its parser in :mod:`jobmagic.ipython.args.parsers`;
 - after ``%job_run`` / ``%job_rerun``: run names from the ledger, newest first;
 - ``--status`` values, ``--application-id`` / ``--deployment-id`` ids, ``%jobmagic`` words.
 
@@ -37,15 +37,15 @@ from IPython.core.completer import (
     context_matcher,
 )
 
-from jobmagic import magic_args
-from jobmagic.magic_help import flag_actions, positional_actions
+from jobmagic.ipython.args import parsers
+from jobmagic.ipython.args.help import flag_actions, positional_actions
 
 if TYPE_CHECKING:
     import argparse
 
     from jobmagic.config import Credentials
     from jobmagic.models import Application
-    from jobmagic.session import JobSession
+    from jobmagic.runs.session import JobSession
 
 __all__ = ["JobCompleter", "LineContext", "install", "line_context", "uninstall"]
 
@@ -91,7 +91,7 @@ def line_context(before: str, after: str = "") -> LineContext | None:
     ('--status', 'RUNNING')
     """
     for match in _MAGIC.finditer(before):
-        if match.group(2) not in magic_args.PARSERS:
+        if match.group(2) not in parsers.PARSERS:
             continue
         rest = before[match.end() :]
         words = rest.split()
@@ -159,7 +159,7 @@ class _Sources:
     @property
     def session(self) -> JobSession:
         # A callable when the extension made this: its session is made on first use.
-        from jobmagic.session import JobSession
+        from jobmagic.runs.session import JobSession
 
         source = self._session
         return source if isinstance(source, JobSession) else source()
@@ -256,7 +256,7 @@ def _flag_values(action: argparse.Action, prefix: str, sources: _Sources) -> lis
 
 def line_completions(context: LineContext, sources: _Sources) -> list[tuple[str, str]]:
     """(text, kind) pairs for the word at the cursor on a magic's line."""
-    parser = magic_args.PARSERS[context.magic]()
+    parser = parsers.PARSERS[context.magic]()
     reading = _read(parser, context.words)
     current = context.current
     value_wanted = reading.pending is not None and not (
@@ -303,7 +303,7 @@ def body_completions(
     context = line_context(first_line + " ")
     if context is None or context.magic != "trigger_job" or not context.cell:
         return []
-    parser = magic_args.PARSERS["trigger_job"]()
+    parser = parsers.PARSERS["trigger_job"]()
     positionals = _read(parser, context.words).positionals
     target = positionals[0] if positionals else None
     given = [m.group(1) for line in body_before if (m := _BODY_KEY.match(line))]

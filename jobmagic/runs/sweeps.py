@@ -1,7 +1,7 @@
 """Sweeps: many triggers of one job, and what they came to.
 
 ``%%trigger_job --grid``, :func:`jobmagic.sweep` and :meth:`SweepResult.rerun_failed` (through
-:func:`run_sweep`) all trigger through the one engine (:mod:`jobmagic.engine`: one ledger row
+:func:`run_sweep`) all trigger through the one engine (:mod:`jobmagic.runs.engine`: one ledger row
 per run, each committed before it is sent and settled as soon as its answer arrives, so a
 kernel killed mid-sweep loses no run the server acknowledged).
 :class:`SweepResult` holds the runs it started and the ones that failed, and acts on them
@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from jobmagic.errors import JobmagicError
 from jobmagic.models import JobRun, RunStatus
-from jobmagic.tracking import RunHandle
+from jobmagic.runs.handle import RunHandle
 
 if TYPE_CHECKING:
-    from jobmagic.reconcile import Verdict
-    from jobmagic.session import JobSession, ResolvedTarget
+    from jobmagic.runs.reconcile import Verdict
+    from jobmagic.runs.session import JobSession, ResolvedTarget
 
 __all__ = ["RERUN_STATUSES", "SweepFailure", "SweepResult", "run_sweep"]
 
@@ -36,7 +36,7 @@ class SweepFailure:
     """One run of a sweep that did not start (or may not have): its params and why.
 
     ``verdict`` is what looking for it on the server found, when its outcome was unknown
-    (:mod:`jobmagic.reconcile`): not created (safe to retry), ambiguous, or undecided.
+    (:mod:`jobmagic.runs.reconcile`): not created (safe to retry), ambiguous, or undecided.
     """
 
     params: Mapping[str, str]
@@ -121,7 +121,7 @@ class SweepResult:
         ``timeout`` seconds pass first (the runs keep going). Ctrl-C stops the wait, not the
         runs.
         """
-        from jobmagic.waiting import wait_for
+        from jobmagic.runs.waiting import wait_for
         from jobmagic.widgets.text_views import SweepProgress
 
         view = SweepProgress() if progress else None
@@ -142,7 +142,7 @@ class SweepResult:
 
     def refresh(self) -> list[JobRun]:
         """Fetch every run's state now: one list call per application; updates every view."""
-        from jobmagic.tracking import latest_runs
+        from jobmagic.runs.handle import latest_runs
 
         if self.session is None:
             return [handle.refresh() for handle in self.handles]
@@ -223,13 +223,13 @@ def run_sweep(
     """Trigger one run per params mapping, ``concurrency`` at a time; never raises per run
     (bad input is refused for the whole sweep before anything is sent).
 
-    The engine's :func:`~jobmagic.engine.plan` then :func:`~jobmagic.engine.start`;
+    The engine's :func:`~jobmagic.runs.engine.plan` then :func:`~jobmagic.runs.engine.start`;
     ``rerun_of``, parallel to ``param_sets``, names the run each one repeats (for the
     ledger). Ctrl-C stops sending new triggers; the ones in flight are settled and kept.
     Triggers whose outcome is unknown are then looked for on the server: a run found
     becomes a handle like any other; the rest stay failures, with the verdict.
     """
-    from jobmagic import engine
+    from jobmagic.runs import engine
 
     triggers = engine.plan(resolved, param_sets, command=command, alias=alias, rerun_of=rerun_of)
     return engine.start(session, triggers, concurrency=concurrency, on_handle=on_handle)

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from jobmagic.api._mlendpoints import equals
 from jobmagic.errors import JobmagicError
-from jobmagic.mlmodels import APPLICATION_TAG, JOB_RUN_TAG, Metric, MLRun
 from jobmagic.models import JobRun
+from jobmagic.models.ml import APPLICATION_TAG, JOB_RUN_TAG, Metric, MLRun
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -164,7 +164,7 @@ def client_for(items: Sequence[Any], client: JobsClient | None) -> JobsClient:
         backend = getattr(item, "_backend", None)  # a RunHandle's session
         if backend is not None:
             return backend.client
-    from jobmagic.highlevel import current_session
+    from jobmagic.public import current_session
 
     return current_session().client
 
@@ -441,7 +441,7 @@ def patterns_or_setting(metric_patterns: Mapping[str, Any] | None) -> Mapping[st
     """The ``metric_patterns=`` argument, else ``%config JobMagic.metric_patterns``."""
     if metric_patterns is not None:
         return metric_patterns
-    from jobmagic.highlevel import current_session
+    from jobmagic.public import current_session
 
     try:
         configured = current_session().settings.metric_patterns

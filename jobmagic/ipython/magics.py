@@ -1,8 +1,8 @@
 """The IPython magics: read the line, call the layers below, display.
 
-Thin on purpose (as jupysql's are): parsing lives in :mod:`jobmagic.magic_args`
-and :mod:`jobmagic.params`, triggering in the one engine (:mod:`jobmagic.engine`),
-waiting in :mod:`jobmagic.waiting`, views in :mod:`jobmagic.widgets`. Every expected
+Thin on purpose (as jupysql's are): parsing lives in :mod:`jobmagic.ipython.args.parsers`
+and :mod:`jobmagic.params`, triggering in the one engine (:mod:`jobmagic.runs.engine`),
+waiting in :mod:`jobmagic.runs.waiting`, views in :mod:`jobmagic.widgets`. Every expected
 failure becomes a :class:`UsageError`: one short paragraph, no traceback, and
 the cell still fails so "Run All" stops there.
 """
@@ -23,22 +23,22 @@ from IPython.core.magic import (
 )
 from IPython.display import display
 
-from jobmagic import magic_args
 from jobmagic.errors import JobmagicError
-from jobmagic.magic_args import UsageError
-from jobmagic.magic_help import documented
+from jobmagic.ipython.args import parsers
+from jobmagic.ipython.args.help import documented
+from jobmagic.ipython.args.parsers import UsageError
 
 # The session, the engine, the tracker and the views are imported on first use, not here:
 # %load_ext imports this module, and a kernel that never triggers should not pay for them.
 if TYPE_CHECKING:
-    from jobmagic.engine import TriggerPlan
+    from jobmagic.ipython.settings import JobMagic
     from jobmagic.ledger import LedgerEntry, LedgerQuery
     from jobmagic.models import JobRun
+    from jobmagic.runs.engine import TriggerPlan
+    from jobmagic.runs.handle import RunHandle
+    from jobmagic.runs.session import JobSession, Target
+    from jobmagic.runs.sweeps import SweepResult
     from jobmagic.sandbox.process import SandboxProcess
-    from jobmagic.session import JobSession, Target
-    from jobmagic.settings import JobMagic
-    from jobmagic.sweeps import SweepResult
-    from jobmagic.tracking import RunHandle
     from jobmagic.widgets.text_views import InfoView
 
 __all__ = ["JobMagics"]
@@ -75,7 +75,7 @@ class JobMagics(Magics):
     def session(self) -> JobSession:
         """This shell's session, made on first use (a trigger, a listing, a completion)."""
         if self._session is None:
-            from jobmagic.session import JobSession
+            from jobmagic.runs.session import JobSession
 
             self._session = JobSession(self.settings.to_settings)
         return self._session
@@ -91,7 +91,7 @@ class JobMagics(Magics):
     @line_cell_magic
     @no_var_expand  # expanded below, after the size check: IPython's own way is quadratic
     @needs_local_scope
-    @documented(magic_args.PARSERS["trigger_job"])
+    @documented(parsers.PARSERS["trigger_job"])
     def trigger_job(
         self, line: str, cell: str | None = None, local_ns: dict[str, Any] | None = None
     ) -> Any:
@@ -112,16 +112,16 @@ class JobMagics(Magics):
             # Before the line is expanded and split, both slow on a huge line. The cell body
             # is checked where it is parsed.
             params.check_text_size(line, "the magic line")
-        line = magic_args.expand_variables(line, {**self.user_ns, **(local_ns or {})})
-        args = magic_args.parse_trigger_line(line, cell=cell is not None)
+        line = parsers.expand_variables(line, {**self.user_ns, **(local_ns or {})})
+        args = parsers.parse_trigger_line(line, cell=cell is not None)
         with _friendly_errors(args.out, self.user_ns):
             result = self._trigger(args, cell)
         if args.out:
             self.user_ns[args.out] = result
         return result if cell is None else None
 
-    def _trigger(self, args: magic_args.TriggerArgs, cell: str | None) -> Any:
-        from jobmagic import engine
+    def _trigger(self, args: parsers.TriggerArgs, cell: str | None) -> Any:
+        from jobmagic.runs import engine
 
         target = _target(args.target, args.application_id, args.deployment_id)
         param_sets, single = self._params(args, cell)
@@ -149,7 +149,7 @@ class JobMagics(Magics):
         return handle
 
     def _params(
-        self, args: magic_args.TriggerArgs, cell: str | None
+        self, args: parsers.TriggerArgs, cell: str | None
     ) -> tuple[list[dict[str, str]], bool]:
         """The params of every run to trigger, and whether this is a single run."""
         from jobmagic import params  # PyYAML: imported on first trigger, not at load
@@ -165,8 +165,8 @@ class JobMagics(Magics):
             return params.expand_grid(axes), False
         return [params.parse_kv_args(list(args.assignments))], True
 
-    def _sweep(self, args: magic_args.TriggerArgs, triggers: TriggerPlan) -> SweepResult:
-        from jobmagic import engine
+    def _sweep(self, args: parsers.TriggerArgs, triggers: TriggerPlan) -> SweepResult:
+        from jobmagic.runs import engine
 
         concurrency = args.concurrency or self.session.settings.concurrency
         _, result = engine.start_fresh(self.session, triggers, concurrency=concurrency)
@@ -185,12 +185,12 @@ class JobMagics(Magics):
     # -- waiting ---------------------------------------------------------------------------
 
     def _wait(
-        self, handles: Sequence[RunHandle], args: magic_args.TriggerArgs, *, single: bool = True
+        self, handles: Sequence[RunHandle], args: parsers.TriggerArgs, *, single: bool = True
     ) -> None:
         """--wait of one run (its status line, its logs with --logs) or of a sweep (its
         progress line): one loop, and the magic's errors for a timeout, Ctrl-C (with
         --cancel-on-interrupt the runs are stopped) and runs that did not finish."""
-        from jobmagic.waiting import not_finished, stopped_waiting, wait_for
+        from jobmagic.runs.waiting import not_finished, stopped_waiting, wait_for
         from jobmagic.widgets.text_views import RunWaitProgress, SweepProgress
 
         settings = self.session.settings
@@ -214,10 +214,10 @@ class JobMagics(Magics):
     # -- %job_run ----------------------------------------------------------------------------
 
     @line_magic
-    @documented(magic_args.PARSERS["job_run"])
+    @documented(parsers.PARSERS["job_run"])
     def job_run(self, line: str) -> Any:
         """Attach to a run that already exists: its handle, shown as a live card."""
-        args = magic_args.parse_job_run_line(line)
+        args = parsers.parse_job_run_line(line)
         with _friendly_errors(args.out, self.user_ns):
             handle = self.session.attach(args.name, _target(args.app, args.application_id))
         if args.out:
@@ -227,7 +227,7 @@ class JobMagics(Magics):
     # -- %job_runs ---------------------------------------------------------------------------
 
     @line_magic
-    @documented(magic_args.PARSERS["job_runs"])
+    @documented(parsers.PARSERS["job_runs"])
     def job_runs(self, line: str) -> Any:
         """The runs you triggered, as a live board or a DataFrame.
 
@@ -239,7 +239,7 @@ class JobMagics(Magics):
         a 5xx, a kernel killed mid-trigger) and settles each: acknowledged, not-created
         (safe to retry) or ambiguous. It never triggers anything.
         """
-        args = magic_args.parse_job_runs_line(line)
+        args = parsers.parse_job_runs_line(line)
         if args.server is not None:
             return self._server_runs(args)
         with _friendly_errors(args.out, self.user_ns):
@@ -252,7 +252,7 @@ class JobMagics(Magics):
             frame: Any = None
             found: dict[Any, Any] = {}
             if args.metrics:
-                from jobmagic.metrics import frame_with_metrics
+                from jobmagic.runs.metrics import frame_with_metrics
 
                 frame, found = frame_with_metrics(
                     ledger.page(query, size=None),
@@ -282,13 +282,13 @@ class JobMagics(Magics):
         pages = LedgerPages(ledger, replace(query, with_run=True), ledger_sources(self.session))
         board = RunsBoard(pages=pages)
         if found:
-            from jobmagic.metrics import seed_handles
+            from jobmagic.runs.metrics import seed_handles
 
             seed_handles(board.sources, found)  # the board's metric columns, no new search
             board.render()
         return board
 
-    def _ledger_entries(self, args: magic_args.JobRunsArgs) -> LedgerQuery:
+    def _ledger_entries(self, args: parsers.JobRunsArgs) -> LedgerQuery:
         """The ledger query %job_runs lists, once the live runs it may show are refreshed
         (the ledger keeps the fresh statuses, so the listing and its status filter read them).
         """
@@ -329,7 +329,7 @@ class JobMagics(Magics):
         from dataclasses import replace
 
         from jobmagic.errors import NotFoundError
-        from jobmagic.tracking import latest_runs
+        from jobmagic.runs.handle import latest_runs
 
         by_app: dict[str, set[str]] = {}
         for entry in entries:
@@ -358,11 +358,11 @@ class JobMagics(Magics):
             for e in entries
         ]
 
-    def _server_runs(self, args: magic_args.JobRunsArgs) -> Any:
+    def _server_runs(self, args: parsers.JobRunsArgs) -> Any:
         """``%job_runs --server``: the job's runs as the server lists them, with the params
         the ledger recorded or read back from each run's command."""
         from jobmagic.frames import runs_to_dataframe
-        from jobmagic.history import DEFAULT_LIMIT, server_runs
+        from jobmagic.runs.server_history import DEFAULT_LIMIT, server_runs
 
         server = args.server
         assert server is not None
@@ -391,7 +391,7 @@ class JobMagics(Magics):
     # -- %job_rerun --------------------------------------------------------------------------
 
     @line_magic
-    @documented(magic_args.PARSERS["job_rerun"])
+    @documented(parsers.PARSERS["job_rerun"])
     def job_rerun(self, line: str) -> Any:
         """Trigger a run again: the same job and params, with the changes given as
         name=value; returns the new run's handle, whose card says which run it repeats.
@@ -402,8 +402,8 @@ class JobMagics(Magics):
         (a run started outside jobmagic); when they cannot be, its command is sent again.
         """
         from jobmagic import params
-        from jobmagic.history import rerun
-        from jobmagic.history_args import parse_job_rerun_line
+        from jobmagic.ipython.args.server_runs import parse_job_rerun_line
+        from jobmagic.runs.server_history import rerun
 
         args = parse_job_rerun_line(line)
         with _friendly_errors(args.out, self.user_ns):
@@ -414,14 +414,14 @@ class JobMagics(Magics):
             self.user_ns[args.out] = handle  # before waiting: an interrupted wait keeps it
         if args.wait:
             # The status line shows the run while waiting; the handle (its card) comes after.
-            wait_args = magic_args.TriggerArgs(wait=True, timeout=args.timeout, logs=args.logs)
+            wait_args = parsers.TriggerArgs(wait=True, timeout=args.timeout, logs=args.logs)
             self._wait([handle], wait_args)
         return None if args.quiet else handle
 
     # -- %jobmagic ---------------------------------------------------------------------------
 
     @line_magic
-    @documented(magic_args.PARSERS["jobmagic"])
+    @documented(parsers.PARSERS["jobmagic"])
     def jobmagic(self, line: str) -> Any:
         """Where jobmagic points, or manage the local sandbox.
 
@@ -431,7 +431,7 @@ class JobMagics(Magics):
         """
         from jobmagic.widgets.text_views import InfoView
 
-        words = magic_args.parse_jobmagic_line(line)
+        words = parsers.parse_jobmagic_line(line)
         if not words:
             return InfoView.build(self.session, self.sandbox)
         if words[0] == "sandbox" and len(words) == 2 and words[1] in _SANDBOX_ACTIONS:
@@ -485,7 +485,7 @@ class JobMagics(Magics):
 def _target(
     app: str | None, application_id: str | None = None, deployment_id: str | None = None
 ) -> Target:
-    from jobmagic.session import Target
+    from jobmagic.runs.session import Target
 
     return Target(app, application_id, deployment_id)
 

@@ -1,0 +1,1 @@
+"""The magics' command lines, parsed into plain data, and their help. Pure: no shell."""
