@@ -16,12 +16,12 @@ import pytest
 from _pytest.doctest import DoctestItem
 
 if TYPE_CHECKING:
-    from jobmagic.sandbox.server import SandboxServer
+    from jobmagic.sandbox import SandboxServer
 
 
 @pytest.fixture(scope="session")
 def _examples_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    from jobmagic.sandbox.server import SandboxServer
+    from jobmagic.sandbox import SandboxServer
 
     with SandboxServer(tmp_path_factory.mktemp("examples-sandbox"), grace_period=1.0) as server:
         yield server

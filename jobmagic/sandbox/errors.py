@@ -1,6 +1,11 @@
-"""Errors of the sandbox: API errors (rendered as the API's error body) and start-up errors.
+"""The sandbox's errors: problems answered in the API's error body, and start-up errors.
 
->>> err = ApiError.validation([{"field": "input.params.lr", "message": "must be a string"}])
+:class:`ApiProblem` is what an operation raises to answer an error (the web layer renders it
+as ``{statusCode, message, code, details}``); it is the server's side of the wire and
+unrelated to the client's :class:`jobmagic.errors.APIError`. :class:`SandboxError` says the
+sandbox could not start or be reached.
+
+>>> err = ApiProblem.validation([{"field": "input.params.lr", "message": "must be a string"}])
 >>> err.body()["statusCode"], err.body()["details"][0]["field"]
 (422, 'input.params.lr')
 """
@@ -10,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["ApiError", "SandboxError"]
+__all__ = ["ApiProblem", "SandboxError"]
 
 _CODES = {
     400: "BAD_REQUEST",
@@ -34,8 +39,8 @@ class SandboxError(RuntimeError):
     """The sandbox could not start or be reached (port in use, data dir busy, …)."""
 
 
-class ApiError(Exception):
-    """An error answer: ``{statusCode, message, code, details}`` with an HTTP status."""
+class ApiProblem(Exception):
+    """An error answer to send: ``{statusCode, message, code, details}`` with an HTTP status."""
 
     def __init__(
         self,
@@ -54,11 +59,11 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
     @classmethod
-    def not_found(cls, message: str) -> ApiError:
+    def not_found(cls, message: str) -> ApiProblem:
         return cls(404, message)
 
     @classmethod
-    def validation(cls, details: Sequence[Mapping[str, Any]], message: str = "") -> ApiError:
+    def validation(cls, details: Sequence[Mapping[str, Any]], message: str = "") -> ApiProblem:
         if not message:
             message = "; ".join(f"{d['field']}: {d['message']}" for d in details)
         return cls(422, message or "Validation failed", details=details)

@@ -14,9 +14,8 @@ from typing import Any
 import httpx
 
 from jobmagic.models import JobRun, RunStatus
-from jobmagic.sandbox import SandboxServer
-from jobmagic.sandbox.server import SandboxProcess
-from jobmagic.sandbox.store import Store
+from jobmagic.sandbox import SandboxProcess, SandboxServer
+from jobmagic.sandbox.storage.store import Store
 
 HELLO = "app-sandbox-demo-hello"
 FAIL = "app-sandbox-demo-fail"

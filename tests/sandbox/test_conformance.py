@@ -62,8 +62,8 @@ from truefoundry_sdk.types import (
     UpdateRunResponse,
 )
 
-from jobmagic.sandbox.faults import ENDPOINTS
-from jobmagic.sandbox.server import SandboxProcess, start_sandbox_process
+from jobmagic.sandbox import SandboxProcess, start_sandbox_process
+from jobmagic.sandbox.web.faults import ENDPOINTS
 
 T = TypeVar("T")
 

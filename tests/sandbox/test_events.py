@@ -11,8 +11,8 @@ import pytest
 
 from jobmagic.models import JobRun
 from jobmagic.sandbox import SandboxServer
-from jobmagic.sandbox.runner import Runner
-from jobmagic.sandbox.store import Store
+from jobmagic.sandbox.processes.runner import Runner
+from jobmagic.sandbox.storage.store import Store
 from tests.sandbox.sandbox_helpers import (
     FAIL,
     HELLO,
@@ -136,7 +136,7 @@ def test_a_store_from_before_events_gains_the_table_and_deleting_a_run_drops_its
 ) -> None:
     import sqlite3
 
-    from jobmagic.sandbox.store import EventRecord
+    from jobmagic.sandbox.storage.store import EventRecord
 
     path = tmp_path / "old.db"
     old = sqlite3.connect(path)
@@ -236,8 +236,8 @@ def test_the_sandbox_json_of_a_run_is_what_the_client_model_writes(ended: dict[s
     """render.run_json is the sandbox's fast copy of JobRun.to_api (the model's mapping cost
     the list endpoint 10x its render time): read back by the client and written again by the
     model, it must come out the same, key for key."""
-    from jobmagic.sandbox.render import run_json
-    from jobmagic.sandbox.store import RunRecord
+    from jobmagic.sandbox.service.render import run_json
+    from jobmagic.sandbox.storage.store import RunRecord
 
     fields: dict[str, Any] = {
         "id": "run-1",

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from jobmagic.sandbox import Fault, SandboxServer
-from jobmagic.sandbox.faults import ENDPOINTS
+from jobmagic.sandbox.web.faults import ENDPOINTS
 from tests.sandbox.sandbox_helpers import (
     HELLO,
     assert_error,
@@ -225,7 +225,8 @@ def test_the_fast_stack_is_used_when_installed() -> None:
     pytest.importorskip("httptools")
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    from jobmagic.sandbox.transport import ConnectionRegistry, http_implementation, protocol_class
+    from jobmagic.sandbox.serving.http_stack import http_implementation, protocol_class
+    from jobmagic.sandbox.web.connections import ConnectionRegistry
 
     assert http_implementation() == "httptools"
     assert issubclass(protocol_class(ConnectionRegistry()), HttpToolsProtocol)
@@ -236,7 +237,7 @@ def test_without_httptools_and_uvloop_it_serves_on_h11_and_still_drops(
 ) -> None:
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    from jobmagic.sandbox import server as server_module
+    from jobmagic.sandbox.serving import server as server_module
 
     monkeypatch.setattr(server_module, "http_implementation", lambda: "h11")
     monkeypatch.setattr(server_module, "event_loop", lambda: "asyncio")

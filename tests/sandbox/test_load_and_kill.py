@@ -34,18 +34,13 @@ from jobmagic.api import JobmagicError, JobsClient, TransportError, TriggerOutco
 from jobmagic.config import Settings
 from jobmagic.ledger import AttemptState, Ledger
 from jobmagic.models import JobRun, RunStatus
-from jobmagic.sandbox import Fault
-from jobmagic.sandbox.address import pid_alive
-from jobmagic.sandbox.server import (
-    DB_FILE,
-    SandboxProcess,
-    generate_token,
-    start_sandbox_process,
-)
-from jobmagic.sandbox.store import Store
-from jobmagic.session import JobSession, ResolvedTarget, Target
-from jobmagic.sweeps import SweepResult
-from jobmagic.tracking import RunHandle
+from jobmagic.runs.handle import RunHandle
+from jobmagic.runs.session import JobSession
+from jobmagic.runs.sweeps import SweepResult
+from jobmagic.runs.target import ResolvedTarget, Target
+from jobmagic.sandbox import Fault, SandboxProcess, generate_token, pid_alive, start_sandbox_process
+from jobmagic.sandbox.serving.server import DB_FILE
+from jobmagic.sandbox.storage.store import Store
 
 # The crash tests read processes from /proc and send SIGKILL.
 needs_linux = pytest.mark.skipif(

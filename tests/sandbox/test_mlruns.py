@@ -12,18 +12,18 @@ import httpx
 import pytest
 
 import jobmagic
-import jobmagic.metrics
-import jobmagic.mlmodels
-import jobmagic.sandbox.mlfilter
-import jobmagic.sandbox.mlruns
-import jobmagic.sandbox.mlshapes
+import jobmagic.models.ml
+import jobmagic.runs.metrics
+import jobmagic.sandbox.service.ml.runs
+import jobmagic.sandbox.service.ml.search
+import jobmagic.sandbox.service.ml.shapes
 import jobmagic.widgets._metrics_html
 from jobmagic.api import JobsClient
 from jobmagic.config import Settings
 from jobmagic.models import RunStatus
+from jobmagic.runs.session import JobSession
 from jobmagic.sandbox import SandboxServer
-from jobmagic.sandbox.mlfilter import parse_filter, parse_order_by
-from jobmagic.session import JobSession
+from jobmagic.sandbox.service.ml.search import parse_filter, parse_order_by
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from jobmagic.cli import main as cli_main
-from jobmagic.sandbox import SandboxError, SandboxServer, read_sandbox_address
-from jobmagic.sandbox.jobs import JobsFileError, build_argv, load_jobs, parse_jobs
-from jobmagic.sandbox.server import start_sandbox_process
+from jobmagic.cli.main import main as cli_main
+from jobmagic.sandbox import (
+    JobsFileError,
+    SandboxError,
+    SandboxServer,
+    load_jobs,
+    read_sandbox_address,
+    start_sandbox_process,
+)
+from jobmagic.sandbox.service.catalog import build_argv, parse_jobs
 from tests.sandbox.sandbox_helpers import SLEEP, TRAIN, client_for, logs_of, poll, trigger
 
 # --- the address file, the data dir lock ----------------------------------------------

@@ -13,13 +13,17 @@ from typing import Any
 import pytest
 
 from jobmagic.models import LogLine, TriggerResult
-from jobmagic.sandbox import Fault, SandboxServer, read_sandbox_address
-from jobmagic.sandbox.address import pid_alive
-from jobmagic.sandbox.runner import LAUNCHER_GONE_ERROR, Runner
-from jobmagic.sandbox.server import start_sandbox_process
-from jobmagic.sandbox.store import EventRecord, LogRecord, RunEnd, RunStart, Store
-from jobmagic.sandbox.watcher import LAUNCHER_LOST
-from jobmagic.sandbox.writer import Writer
+from jobmagic.sandbox import (
+    Fault,
+    SandboxServer,
+    pid_alive,
+    read_sandbox_address,
+    start_sandbox_process,
+)
+from jobmagic.sandbox.processes.runner import LAUNCHER_GONE_ERROR, Runner
+from jobmagic.sandbox.processes.watcher import LAUNCHER_LOST
+from jobmagic.sandbox.storage.store import EventRecord, LogRecord, RunEnd, RunStart, Store
+from jobmagic.sandbox.storage.writer import Writer
 from tests.sandbox.sandbox_helpers import (
     FAIL,
     HELLO,
@@ -368,7 +372,7 @@ def test_a_crashed_sandbox_leaves_no_run_running_forever(
 
 
 def test_output_is_cut_into_lines_as_readline_would() -> None:
-    from jobmagic.sandbox.watcher import MAX_LINE, split_lines
+    from jobmagic.sandbox.processes.watcher import MAX_LINE, split_lines
 
     assert split_lines(b"", eof=True) == ([], b"")
     assert split_lines(b"a\n\nb", eof=False) == ([b"a\n", b"\n"], b"b")

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from jobmagic.sandbox import SandboxServer
-from jobmagic.sandbox.address import pid_alive
+from jobmagic.sandbox import SandboxServer, pid_alive
 from tests.sandbox.sandbox_helpers import (
     FAIL,
     HELLO,
@@ -319,7 +318,7 @@ def test_logs_query_options(custom_sandbox: SandboxServer) -> None:
 def test_a_listing_by_statuses_pages_newest_first_as_one_ordered_list(tmp_path: Path) -> None:
     """Several statuses are read status by status (from their index) and merged: the pages
     must be the slices of the one newest-first list, with the total of all of them."""
-    from jobmagic.sandbox.store import Store
+    from jobmagic.sandbox.storage.store import Store
 
     store = Store(tmp_path / "runs.db")
     statuses = ["RUNNING", "FINISHED", "FAILED", "CREATED"]

@@ -30,11 +30,13 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from starlette.routing import BaseRoute, Mount, Route
 
-from jobmagic.cli import main as cli_main
-from jobmagic.sandbox.app import AppContext, create_app
-from jobmagic.sandbox.faults import FaultPlan, RequestStats
-from jobmagic.sandbox.server import LOG_FILE, SandboxProcess, SandboxServer, start_sandbox_process
-from jobmagic.sandbox.service import SandboxService
+from jobmagic.cli.main import main as cli_main
+from jobmagic.sandbox import SandboxProcess, SandboxServer, start_sandbox_process
+from jobmagic.sandbox.service.operations import SandboxService
+from jobmagic.sandbox.serving.process import LOG_FILE
+from jobmagic.sandbox.web.app import create_app
+from jobmagic.sandbox.web.context import AppContext
+from jobmagic.sandbox.web.faults import FaultPlan, RequestStats
 
 
 def scan_token() -> str:

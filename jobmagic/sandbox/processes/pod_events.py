@@ -16,7 +16,7 @@ cluster would give. ``category`` values are the spec's ``EventChartCategory``.
 
 from __future__ import annotations
 
-from jobmagic.sandbox.store import EventRecord
+from jobmagic.sandbox.storage.records import EventRecord
 
 __all__ = ["NODE", "ended", "killing", "not_started", "pod_name", "started"]
 

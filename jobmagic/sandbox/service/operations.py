@@ -1,7 +1,7 @@
 """What each endpoint does, without HTTP: validate, act on the store and runner, answer JSON.
 
 Methods take already-parsed values and return JSON-ready dicts, or raise
-:class:`~jobmagic.sandbox.errors.ApiError`. They block (SQLite, process start), so the web
+:class:`~jobmagic.sandbox.errors.ApiProblem`. They block (SQLite, process start), so the web
 layer calls them from worker threads.
 
 Run names are ``<app name>-<5 random [a-z0-9]>`` (e.g. ``train-k3x9q``). A trigger's
@@ -13,20 +13,28 @@ is used for many runs.
 from __future__ import annotations
 
 import random
-import re
 import string
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from jobmagic.models import PARAM_NAME_PATTERN, RunStatus, fill_command
-from jobmagic.sandbox import events, render
-from jobmagic.sandbox.errors import ApiError
-from jobmagic.sandbox.jobs import JobCatalog, JobSpec, build_argv
-from jobmagic.sandbox.mlruns import MLRuns, RunTokens
-from jobmagic.sandbox.runner import Runner
-from jobmagic.sandbox.store import TERMINAL, RunRecord, SortKey, Store
+from jobmagic.models import RunStatus
+from jobmagic.sandbox.errors import ApiProblem
+from jobmagic.sandbox.processes import pod_events
+from jobmagic.sandbox.processes.runner import Runner
+from jobmagic.sandbox.service import render
+from jobmagic.sandbox.service.catalog import JobCatalog, JobSpec, build_argv
+from jobmagic.sandbox.service.ml.runs import MLRuns
+from jobmagic.sandbox.service.ml.tokens import RunTokens
+from jobmagic.sandbox.service.trigger_input import (
+    optional_str,
+    parse_trigger_input,
+    reported_command,
+    resolve_params,
+)
+from jobmagic.sandbox.storage.records import TERMINAL, RunRecord
+from jobmagic.sandbox.storage.store import SortKey, Store
 
 __all__ = ["RUN_STATUSES", "SORT_KEYS", "SandboxService", "make_run_name"]
 
@@ -41,10 +49,7 @@ SORT_KEYS: tuple[SortKey, ...] = (
 )
 #: ``GET /events`` looks back this far from ``endTs`` when no ``startTs`` is given.
 EVENTS_WINDOW_MS = 24 * 3600 * 1000
-_ALIAS_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
-
-Details = list[dict[str, str]]
 
 
 def make_run_name(prefix: str) -> str:
@@ -103,7 +108,7 @@ class SandboxService:
     def job_by_application_id(self, application_id: str) -> JobSpec:
         job = self.catalog.by_application_id(application_id)
         if job is None:
-            raise ApiError.not_found(f"No application with id {application_id!r}")
+            raise ApiProblem.not_found(f"No application with id {application_id!r}")
         return job
 
     def list_apps(
@@ -138,7 +143,7 @@ class SandboxService:
     def app_id_by_fqn(self, fqn: str) -> dict[str, Any]:
         job = self.catalog.by_fqn(fqn)
         if job is None:
-            raise ApiError.not_found(f"No application with fqn {fqn!r}")
+            raise ApiProblem.not_found(f"No application with fqn {fqn!r}")
         return {"applicationId": job.application_id, "workspaceId": job.workspace_id}
 
     # --- trigger ---------------------------------------------------------------------
@@ -146,23 +151,23 @@ class SandboxService:
     def trigger(self, body: Any) -> dict[str, Any]:
         """``POST /jobs/trigger``: validate everything, then start exactly one run."""
         if not isinstance(body, Mapping):
-            raise ApiError.validation(
+            raise ApiProblem.validation(
                 [{"field": "body", "message": "must be a JSON object"}],
                 "The request body must be a JSON object.",
             )
-        details: Details = []
-        application_id = _optional_str(body, "applicationId", details)
-        deployment_id = _optional_str(body, "deploymentId", details)
-        command, params, alias = _parse_trigger_input(body, details)
+        details: list[dict[str, str]] = []
+        application_id = optional_str(body, "applicationId", details)
+        deployment_id = optional_str(body, "deploymentId", details)
+        command, params, alias = parse_trigger_input(body, details)
         if application_id is None and deployment_id is None and not details:
             details.append(
                 {"field": "applicationId", "message": "give applicationId or deploymentId"}
             )
         if details:
-            raise ApiError.validation(details)
+            raise ApiProblem.validation(details)
 
         job = self._job_for_trigger(application_id, deployment_id)
-        resolved = _resolve_params(job, params) if command is None else {}
+        resolved = resolve_params(job, params) if command is None else {}
         argv = self._argv(job, command, resolved)
         record = self.store.create_run(
             make_name=lambda: make_run_name(alias or job.name),
@@ -170,7 +175,7 @@ class SandboxService:
             application_name=job.name,
             deployment_id=job.deployment_id,
             deployment_version="1",
-            command=_reported_command(job, command, resolved),
+            command=reported_command(job, command, resolved),
             params=resolved,
             triggered_by=render.USER["id"],
             now_ms=_now_ms(),
@@ -203,9 +208,9 @@ class SandboxService:
         if deployment_id is not None:
             by_dep = self.catalog.by_deployment_id(deployment_id)
             if by_dep is None:
-                raise ApiError.not_found(f"No deployment with id {deployment_id!r}")
+                raise ApiProblem.not_found(f"No deployment with id {deployment_id!r}")
         if by_app is not None and by_dep is not None and by_app is not by_dep:
-            raise ApiError.validation(
+            raise ApiProblem.validation(
                 [{"field": "deploymentId", "message": f"is not a deployment of {application_id}"}]
             )
         job = by_app or by_dep
@@ -223,11 +228,13 @@ class SandboxService:
         try:
             argv = build_argv(command, {}, placeholders)
         except ValueError as exc:
-            raise ApiError.validation(
+            raise ApiProblem.validation(
                 [{"field": "input.command", "message": f"cannot be split into words: {exc}"}]
             ) from None
         if not argv or not argv[0]:
-            raise ApiError.validation([{"field": "input.command", "message": "must not be empty"}])
+            raise ApiProblem.validation(
+                [{"field": "input.command", "message": "must not be empty"}]
+            )
         return argv
 
     # --- runs ------------------------------------------------------------------------
@@ -236,7 +243,7 @@ class SandboxService:
         self.job_by_application_id(application_id)
         record = self.store.get_run(application_id, name)
         if record is None:
-            raise ApiError.not_found(f"No job run {name!r} in application {application_id!r}")
+            raise ApiProblem.not_found(f"No job run {name!r} in application {application_id!r}")
         return record
 
     def list_runs(
@@ -276,7 +283,7 @@ class SandboxService:
     def delete_run(self, application_id: str, name: str) -> dict[str, Any]:
         record = self._run_or_404(application_id, name)
         if record.status not in TERMINAL or not self.store.delete_run(record.id):
-            raise ApiError(
+            raise ApiProblem(
                 409,
                 f"Job run {name!r} is still {record.status}; terminate it before deleting it.",
             )
@@ -285,7 +292,7 @@ class SandboxService:
     def terminate(self, deployment_id: str, name: str) -> dict[str, Any]:
         job = self.catalog.by_deployment_id(deployment_id)
         if job is None:
-            raise ApiError.not_found(f"No deployment with id {deployment_id!r}")
+            raise ApiProblem.not_found(f"No deployment with id {deployment_id!r}")
         record = self._run_or_404(job.application_id, name)
         status = self.runner.terminate(record.id)
         return {"message": f"Termination of job run {name} requested", "jobRunStatus": status}
@@ -295,7 +302,7 @@ class SandboxService:
             return self.job_by_application_id(application_id)
         found = self.catalog.by_fqn(fqn or "")
         if found is None:
-            raise ApiError.not_found(f"No application with fqn {fqn!r}")
+            raise ApiProblem.not_found(f"No application with fqn {fqn!r}")
         return found
 
     def events(
@@ -314,7 +321,7 @@ class SandboxService:
         end = _now_ms() if end_ms is None else end_ms
         start = end - EVENTS_WINDOW_MS if start_ms is None else start_ms
         if start > end:
-            raise ApiError.validation(
+            raise ApiProblem.validation(
                 [{"field": "startTs", "message": "must be less than or equal to endTs"}]
             )
         run_names: list[str] | None = None
@@ -325,7 +332,7 @@ class SandboxService:
         )
         if pod_names:
             wanted = set(pod_names)
-            records = [r for r in records if events.pod_name(r.run_name, r.run_id) in wanted]
+            records = [r for r in records if pod_events.pod_name(r.run_name, r.run_id) in wanted]
         return {
             "data": [
                 render.event_json(record, namespace=job.workspace, container=job.name)
@@ -361,116 +368,3 @@ class SandboxService:
             skip=skip,
         )
         return {"data": [render.log_json(record) for record in records]}
-
-
-# --- trigger body parsing: pure -------------------------------------------------------
-
-
-def _optional_str(body: Mapping[str, Any], key: str, details: Details) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        details.append({"field": key, "message": "must be a non-empty string"})
-        return None
-    return value
-
-
-def _parse_trigger_input(
-    body: Mapping[str, Any], details: Details
-) -> tuple[str | list[str] | None, dict[str, str], str | None]:
-    """``input.command``, ``input.params`` and the alias, with problems added to details."""
-    command: str | list[str] | None = None
-    params: dict[str, str] = {}
-    raw_input = body.get("input")
-    if raw_input is not None and not isinstance(raw_input, Mapping):
-        details.append({"field": "input", "message": "must be an object"})
-        raw_input = None
-    raw_input = raw_input or {}
-
-    raw_command = raw_input.get("command")
-    if isinstance(raw_command, str):
-        command = raw_command
-    elif isinstance(raw_command, list) and all(isinstance(part, str) for part in raw_command):
-        command = list(raw_command)
-    elif raw_command is not None:
-        details.append(
-            {"field": "input.command", "message": "must be a string or a list of strings"}
-        )
-
-    raw_params = raw_input.get("params")
-    if raw_params is not None and not isinstance(raw_params, Mapping):
-        details.append({"field": "input.params", "message": "must be an object"})
-    elif raw_params:
-        for name, value in raw_params.items():
-            field = f"input.params.{name}"
-            if not isinstance(name, str) or not PARAM_NAME_PATTERN.match(name):
-                details.append(
-                    {
-                        "field": field,
-                        "message": f"is not a valid param name ({PARAM_NAME_PATTERN.pattern})",
-                    }
-                )
-            elif not isinstance(value, str):
-                details.append({"field": field, "message": "must be a string"})
-            else:
-                params[name] = value
-    if command is not None and raw_params:
-        details.append({"field": "input", "message": "give either command or params, not both"})
-
-    alias = None
-    metadata = body.get("metadata")
-    if metadata is not None and not isinstance(metadata, Mapping):
-        details.append({"field": "metadata", "message": "must be an object"})
-    elif metadata:
-        raw_alias = metadata.get("job_run_name_alias")
-        if raw_alias is not None and (
-            not isinstance(raw_alias, str) or not _ALIAS_RE.match(raw_alias)
-        ):
-            details.append(
-                {
-                    "field": "metadata.job_run_name_alias",
-                    "message": "must be 1-40 lowercase letters, digits or dashes",
-                }
-            )
-        else:
-            alias = raw_alias
-    return command, params, alias
-
-
-def _resolve_params(job: JobSpec, given: Mapping[str, str]) -> dict[str, str]:
-    """Given params plus declared defaults; undeclared or missing params are a 422."""
-    details: Details = []
-    declared = [p.name for p in job.params]
-    for name in given:
-        if name not in declared:
-            known = ", ".join(declared) or "none"
-            details.append(
-                {
-                    "field": f"input.params.{name}",
-                    "message": f"is not a param of {job.name} (declared: {known})",
-                }
-            )
-    resolved: dict[str, str] = {}
-    for param in job.params:
-        if param.name in given:
-            resolved[param.name] = given[param.name]
-        elif param.default is not None:
-            resolved[param.name] = param.default
-        else:
-            details.append({"field": f"input.params.{param.name}", "message": "is required"})
-    if details:
-        raise ApiError.validation(details)
-    return resolved
-
-
-def _reported_command(
-    job: JobSpec, override: str | list[str] | None, params: Mapping[str, str]
-) -> str:
-    """The run's ``command`` as TrueFoundry reports it: an override as given, else the
-    manifest's template with its slots filled as text. What ran is the argv built from the
-    same template (split first, then filled); this is what a person, or a client matching
-    a run to the params it sent, reads."""
-    if override is not None:
-        return override if isinstance(override, str) else " ".join(override)
-    return fill_command(job.display_command(), params)

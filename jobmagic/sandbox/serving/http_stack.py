@@ -1,59 +1,27 @@
-"""Dropping a real TCP connection from inside an ASGI app, and the fastest HTTP stack there is.
+"""The fastest HTTP stack installed for uvicorn, with connections tracked for the app.
 
-ASGI gives an app no handle on its socket, so uvicorn runs with :func:`protocol_class`, a
-subclass of uvicorn's HTTP protocol that records each connection's transport by peer address.
-The app finds its own connection through ``scope["client"]`` and aborts it: the client sees
-the connection reset or closed with no HTTP answer (httpx: ``RemoteProtocolError``/``ReadError``).
+uvicorn runs with :func:`protocol_class`, a subclass of its HTTP protocol that records each
+connection's transport in a :class:`~jobmagic.sandbox.web.connections.ConnectionRegistry`
+by peer address (how the ``drop`` fault finds the socket to abort).
 
 The protocol is uvicorn's ``httptools`` one when that package is installed (the ``sandbox``
 extra has it): its C parser costs about half what pure-Python ``h11`` does per request, and
 the HTTP layer was most of the sandbox's CPU per trigger. Without it, ``h11`` serves the same.
 :func:`event_loop` likewise picks ``uvloop`` when it is importable.
+
+>>> http_implementation(prefer_httptools=False)
+'h11'
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
-import threading
 from typing import Any
 
-__all__ = ["ConnectionRegistry", "event_loop", "http_implementation", "protocol_class"]
+from jobmagic.sandbox.web.connections import ConnectionRegistry
 
-
-class ConnectionRegistry:
-    """Live transports by peer ``(host, port)``."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._transports: dict[tuple[str, int], asyncio.Transport] = {}
-
-    def add(self, peer: tuple[str, int], transport: asyncio.Transport) -> None:
-        with self._lock:
-            self._transports[peer] = transport
-
-    def discard(self, peer: tuple[str, int], transport: asyncio.Transport) -> None:
-        with self._lock:
-            if self._transports.get(peer) is transport:
-                del self._transports[peer]
-
-    def get(self, peer: Any) -> asyncio.Transport | None:
-        if not isinstance(peer, (tuple, list)) or len(peer) != 2:
-            return None
-        with self._lock:
-            return self._transports.get((peer[0], peer[1]))
-
-    def abort(self, peer: Any) -> bool:
-        """Abort the connection of ``peer`` (RST, buffers discarded); False if unknown."""
-        transport = self.get(peer)
-        if transport is None:
-            return False
-        transport.abort()
-        return True
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._transports)
+__all__ = ["event_loop", "http_implementation", "protocol_class"]
 
 
 def _importable(name: str) -> bool:

@@ -7,7 +7,7 @@ Application with ``tenantName``, int ``lastVersion``/``activeVersion``, ``worksp
 required ``createdBySubject`` and ``autopilot``, and a ``deployment`` (itself with a
 ``createdBySubject``) whose manifest declares the params; Events as Kubernetes reports them.
 
->>> from jobmagic.sandbox.jobs import JobSpec
+>>> from jobmagic.sandbox.service.catalog import JobSpec
 >>> app = application_json(JobSpec(name="hello", command="echo hi"), created_at_ms=0)
 >>> app["fqn"], app["deployment"]["manifest"]["type"], app["lastVersion"]
 ('sandbox:default:hello', 'job', 1)
@@ -20,9 +20,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from jobmagic.sandbox import events
-from jobmagic.sandbox.jobs import JobSpec
-from jobmagic.sandbox.store import EventRecord, LogRecord, RunRecord
+from jobmagic.sandbox.processes import pod_events
+from jobmagic.sandbox.service.catalog import JobSpec
+from jobmagic.sandbox.storage.records import EventRecord, LogRecord, RunRecord
 
 __all__ = [
     "TENANT",
@@ -111,7 +111,7 @@ def event_json(event: EventRecord, *, namespace: str, container: str) -> dict[st
     A pod's namespace is its workspace's name, as TrueFoundry maps workspaces to namespaces;
     its job container is named after the application.
     """
-    pod = events.pod_name(event.run_name, event.run_id)
+    pod = pod_events.pod_name(event.run_name, event.run_id)
     involved: dict[str, Any] = {
         "kind": "Pod",
         "name": pod,

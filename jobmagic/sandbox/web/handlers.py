@@ -1,9 +1,9 @@
 """The API's endpoints: parse the query or body, call the service in a worker thread, answer.
 
 Each handler reads the service from ``request.app.state`` (see
-:func:`jobmagic.sandbox.app.create_app`); stats, faults and auth happened before it, in
-:class:`~jobmagic.sandbox.guard.Guard`. Service methods block (SQLite), so they run in
-Starlette's thread pool; an :class:`~jobmagic.sandbox.errors.ApiError` they raise becomes
+:func:`jobmagic.sandbox.web.app.create_app`); stats, faults and auth happened before it, in
+:class:`~jobmagic.sandbox.web.guard.Guard`. Service methods block (SQLite), so they run in
+Starlette's thread pool; an :class:`~jobmagic.sandbox.errors.ApiProblem` they raise becomes
 the API's error body through the app's exception handler.
 """
 
@@ -16,10 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from jobmagic.sandbox import render
-from jobmagic.sandbox.mlruns import MLRuns
-from jobmagic.sandbox.query import Query, read_json
-from jobmagic.sandbox.service import RUN_STATUSES, SORT_KEYS, SandboxService
+from jobmagic.sandbox.service import render
+from jobmagic.sandbox.service.ml.runs import MLRuns
+from jobmagic.sandbox.service.operations import RUN_STATUSES, SORT_KEYS, SandboxService
+from jobmagic.sandbox.web.context import app_context
+from jobmagic.sandbox.web.query import Query, read_json
 
 __all__ = [
     "MIN_VERSION",
@@ -52,8 +53,7 @@ MIN_VERSION = "0.0.0"
 
 
 def _service(request: Request) -> SandboxService:
-    service: SandboxService = request.app.state.ctx.service
-    return service
+    return app_context(request.app).service
 
 
 def _ml(request: Request) -> MLRuns:
@@ -190,7 +190,7 @@ async def tenant_id(request: Request) -> Response:
     return JSONResponse({"tenantName": render.TENANT, "auth_server_url": base})
 
 
-# --- ML runs (jobmagic.sandbox.mlruns) ---------------------------------------------------
+# --- ML runs (jobmagic.sandbox.service.ml.runs) ---------------------------------------------------
 
 
 async def ml_repos(request: Request) -> Response:

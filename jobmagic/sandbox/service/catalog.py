@@ -68,7 +68,9 @@ _TOKEN_RE = re.compile(r"\{\{\s*([^{}\s]*)\s*\}\}|\{(python|demo_dir|jobs_dir)\}
 
 _PLAIN_RE = re.compile(r"[\w@%+=:,./{}\-]+")
 
-DEMO_DIR = Path(__file__).resolve().parent
+#: The demo jobs' folder, the sandbox package's own (``{demo_dir}``): ``demo_jobs.yaml`` and
+#: ``demo_programs.py`` sit at its root, where the package data rule finds the YAML.
+DEMO_DIR = Path(__file__).resolve().parents[1]
 DEMO_JOBS_FILE = DEMO_DIR / "demo_jobs.yaml"
 
 DEFAULT_CLUSTER = "sandbox"

@@ -1,18 +1,18 @@
 """The sandbox's HTTP surface: the Jobs API under ``/api/svc/v1`` and admin under ``/_sandbox``.
 
 Built as Starlette's own apps are: a route table (:data:`ROUTES`) of module-level handlers
-(:mod:`~jobmagic.sandbox.handlers` for the API, :mod:`~jobmagic.sandbox.admin` for the rest)
-and one middleware class, :class:`~jobmagic.sandbox.guard.Guard`, which does stats, faults
-and auth for the routes that need them, each with its :class:`~jobmagic.sandbox.guard.Policy`.
+(:mod:`~jobmagic.sandbox.web.handlers` for the API, :mod:`~jobmagic.sandbox.web.admin` for the rest)
+and one middleware class, :class:`~jobmagic.sandbox.web.guard.Guard`, which does stats, faults
+and auth for the routes that need them, each with its :class:`~jobmagic.sandbox.web.guard.Policy`.
 An API endpoint's key in the stats and in faults is its handler's name. :func:`create_app`
-puts the :class:`AppContext` in ``app.state.ctx``, where handlers and the guard read it.
+puts the :class:`~jobmagic.sandbox.web.context.AppContext` in ``app.state.ctx``, where handlers
+and the guard read it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,29 +22,17 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
 from jobmagic.models import API_PREFIX
-from jobmagic.sandbox import admin, handlers
-from jobmagic.sandbox.errors import ApiError
-from jobmagic.sandbox.faults import ENDPOINTS, FaultPlan, RequestStats
-from jobmagic.sandbox.guard import Guard, Policy, error_response
-from jobmagic.sandbox.service import SandboxService
-from jobmagic.sandbox.transport import ConnectionRegistry
+from jobmagic.sandbox.errors import ApiProblem
+from jobmagic.sandbox.web import admin, handlers
+from jobmagic.sandbox.web.context import AppContext
+from jobmagic.sandbox.web.faults import ENDPOINTS
+from jobmagic.sandbox.web.guard import Guard, Policy, error_response
 
-__all__ = ["API_PREFIX", "ROUTES", "AppContext", "create_app"]
+__all__ = ["API_ROUTES", "ROUTES", "create_app"]
 
 logger = logging.getLogger("jobmagic.sandbox")
 
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-@dataclass
-class AppContext:
-    """What the routes need: the service, the token, faults, stats and live connections."""
-
-    service: SandboxService
-    token: str
-    faults: FaultPlan
-    stats: RequestStats
-    connections: ConnectionRegistry | None = None
 
 
 def _api(
@@ -53,7 +41,7 @@ def _api(
     """An API route, counted and faulted under its handler's name."""
     key = handler.__name__
     if key not in ENDPOINTS:
-        raise ValueError(f"{key} is not an endpoint key of jobmagic.sandbox.faults.ENDPOINTS")
+        raise ValueError(f"{key} is not an endpoint key of jobmagic.sandbox.web.faults.ENDPOINTS")
     policy = Policy(key, auth=auth, run_token=ml)
     return Route(path, handler, methods=methods, middleware=[Middleware(Guard, policy)])
 
@@ -111,7 +99,7 @@ def create_app(ctx: AppContext) -> Starlette:
     app = Starlette(
         routes=ROUTES,
         exception_handlers={
-            ApiError: _api_error,
+            ApiProblem: _api_error,
             HTTPException: _http_exception,
             Exception: _server_error,
         },
@@ -122,7 +110,7 @@ def create_app(ctx: AppContext) -> Starlette:
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
+    assert isinstance(exc, ApiProblem)
     return error_response(exc)
 
 
@@ -131,9 +119,9 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     message = {404: "No such endpoint.", 405: "Method not allowed on this endpoint."}.get(
         exc.status_code, str(exc.detail)
     )
-    return error_response(ApiError(exc.status_code, message, headers=exc.headers))
+    return error_response(ApiProblem(exc.status_code, message, headers=exc.headers))
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     logger.exception("error handling %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(ApiError(500, "Internal error in the sandbox; see its log."))
+    return error_response(ApiProblem(500, "Internal error in the sandbox; see its log."))

@@ -38,7 +38,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, cast
 
-__all__ = ["ENDPOINTS", "Decision", "Fault", "FaultKind", "FaultPlan", "RequestStats"]
+__all__ = ["ENDPOINTS", "Decision", "Fault", "FaultKind", "FaultPlan", "RequestStats", "to_faults"]
 
 #: The stable keys of the API's endpoints, in the order of API.md.
 ENDPOINTS = (
@@ -155,6 +155,15 @@ class Fault:
             ):
                 raise ValueError(f"{name}: must be an integer")
         return cls(**values)
+
+
+def to_faults(faults: Iterable[Fault | Mapping[str, Any]]) -> list[Fault]:
+    """Faults given as :class:`Fault` s or as their JSON.
+
+    >>> [f.kind for f in to_faults([Fault.latency(5), {"kind": "drop", "endpoint": "apps"}])]
+    ['latency', 'drop']
+    """
+    return [f if isinstance(f, Fault) else Fault.from_json(f) for f in faults]
 
 
 def _problems(fault: Fault) -> list[tuple[str, str]]:

@@ -2,18 +2,18 @@
 
 What a job's code logs through TrueFoundry's experiment tracking (``truefoundry.ml``, or plain
 HTTP) lands here, and ``POST /runs/search`` finds it again by tag, param or metric
-(:mod:`jobmagic.sandbox.mlfilter` is the grammar). Shapes follow ``truefoundry-sdk`` 0.6.0's
-``Run``, ``RunInfo``, ``RunData``, ``Metric`` and ``MlRepo`` models (snake_case, unlike the
-Jobs API; :mod:`.mlshapes` builds them). Each metric's latest value (highest step, then
-newest) is kept beside its history, so a search of a thousand runs reads one row per metric
-instead of every point.
+(:mod:`~jobmagic.sandbox.service.ml.search` is the grammar). Shapes follow
+``truefoundry-sdk`` 0.6.0's ``Run``, ``RunInfo``, ``RunData``, ``Metric`` and ``MlRepo``
+models (snake_case, unlike the Jobs API; :mod:`.shapes` builds them and :mod:`.fields` reads
+request bodies). Each metric's latest value (highest step, then newest) is kept beside its
+history, so a search of a thousand runs reads one row per metric instead of every point.
 
 Tables are created ``IF NOT EXISTS`` when the service opens a store, like the store's own,
 so an older sandbox file gains them on first use. A repo named :data:`DEMO_REPO` exists out
 of the box.
 
 >>> import tempfile, pathlib
->>> from jobmagic.sandbox.store import Store
+>>> from jobmagic.sandbox.storage.store import Store
 >>> runs = MLRuns(Store(pathlib.Path(tempfile.mkdtemp()) / "db"))
 >>> repo = runs.list_repos(name=DEMO_REPO)["data"][0]
 >>> run = runs.create_run({"experiment_id": repo["id"], "name": "r1",
@@ -28,21 +28,20 @@ of the box.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from jobmagic.sandbox import mlshapes as shapes
-from jobmagic.sandbox.errors import ApiError
-from jobmagic.sandbox.mlfilter import Condition, Order, parse_filter, parse_order_by
-from jobmagic.sandbox.store import Store
+from jobmagic.sandbox.errors import ApiProblem
+from jobmagic.sandbox.service.ml import fields, shapes
+from jobmagic.sandbox.service.ml.search import Condition, Order, parse_filter, parse_order_by
+from jobmagic.sandbox.storage.store import Store
 
-__all__ = ["DEMO_REPO", "MLRuns", "RunTokens"]
+__all__ = ["DEMO_REPO", "MAX_RESULTS", "MLRuns"]
 
 #: The ML repo every sandbox has; the demo ``train`` job logs to it.
 DEMO_REPO = "demo"
@@ -118,39 +117,6 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class RunTokens:
-    """Tokens handed to run processes as ``TFY_API_KEY``, valid for the ML-runs endpoints only,
-    and only while their run is live.
-
-    Only their SHA-256 digests are kept, in memory: a token is never written anywhere, and
-    looking one up compares digests, not the secret itself. ``is_live(run_id)`` says whether
-    a token's run may still call: once it ended, its token opens nothing (and is forgotten).
-    """
-
-    def __init__(self, is_live: Callable[[str], bool] = lambda run_id: True) -> None:
-        self._runs: dict[bytes, str] = {}  # digest -> the run it was issued to
-        self._is_live = is_live
-
-    def issue(self, run_id: str = "") -> str:
-        token = "tfy_run_" + secrets.token_urlsafe(32)
-        self._runs[_digest(token)] = run_id
-        return token
-
-    def valid(self, token: str) -> bool:
-        digest = _digest(token)
-        run_id = self._runs.get(digest)
-        if run_id is None:
-            return False
-        if run_id and not self._is_live(run_id):
-            self._runs.pop(digest, None)
-            return False
-        return True
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8", "replace")).digest()
-
-
 class MLRuns:
     """The ML-runs endpoints over the sandbox's store; methods answer JSON-ready dicts."""
 
@@ -192,23 +158,23 @@ class MLRuns:
                 (repo_id,),
             ).fetchone()
         if row is None:
-            raise ApiError.not_found(f"No ML repo with id {repo_id!r}")
+            raise ApiProblem.not_found(f"No ML repo with id {repo_id!r}")
         return {"data": shapes.repo_json(row)}
 
     # --- runs ------------------------------------------------------------------------
 
     def create_run(self, body: Any) -> dict[str, Any]:
         """``POST /runs``: a RUNNING run in the repo ``experiment_id``, with its tags."""
-        body = shapes.body_object(body)
-        repo_id = shapes.text(body, "experiment_id", required=True)
-        name = shapes.text(body, "name") or f"run-{secrets.token_hex(4)}"
-        start = shapes.number(body, "start_time")
-        description = shapes.text(body, "description")
-        tags = shapes.pairs(body, "tags")
+        body = fields.body_object(body)
+        repo_id = fields.text(body, "experiment_id", required=True)
+        name = fields.text(body, "name") or f"run-{secrets.token_hex(4)}"
+        start = fields.number(body, "start_time")
+        description = fields.text(body, "description")
+        tags = fields.pairs(body, "tags")
         run_id = uuid.uuid4().hex
         with self._store.locked() as db:
             if db.execute("SELECT 1 FROM ml_repos WHERE id = ?", (repo_id,)).fetchone() is None:
-                raise ApiError.not_found(f"No ML repo with id {repo_id!r}")
+                raise ApiProblem.not_found(f"No ML repo with id {repo_id!r}")
             try:
                 db.execute("BEGIN IMMEDIATE")
                 db.execute(
@@ -223,7 +189,7 @@ class MLRuns:
                 db.execute("COMMIT")
             except sqlite3.IntegrityError:
                 db.execute("ROLLBACK")
-                raise ApiError(
+                raise ApiProblem(
                     409, f"An ML run named {name!r} already exists in this ML repo."
                 ) from None
         return {"run": self._runs_json([run_id])[0]}
@@ -233,17 +199,17 @@ class MLRuns:
 
     def update_run(self, run_id: str, body: Any) -> dict[str, Any]:
         """``PUT /runs/{id}``: status, end time, description."""
-        body = shapes.body_object(body)
+        body = fields.body_object(body)
         self._run_or_404(run_id)
-        status = shapes.text(body, "status")
+        status = fields.text(body, "status")
         if status is not None and status not in _STATUSES:
-            raise ApiError.validation(
+            raise ApiProblem.validation(
                 [{"field": "status", "message": f"must be one of {', '.join(_STATUSES)}"}]
             )
-        end = shapes.number(body, "end_time")
+        end = fields.number(body, "end_time")
         if end is None and status in ("FINISHED", "FAILED", "KILLED"):
             end = _now_ms()
-        description = shapes.text(body, "description")
+        description = fields.text(body, "description")
         with self._store.locked() as db:
             db.execute(
                 "UPDATE ml_runs SET status = COALESCE(?, status), "
@@ -256,26 +222,26 @@ class MLRuns:
     def log_metric(self, run_id: str, body: Any) -> dict[str, Any]:
         """``POST /runs/{id}/metrics``: one point."""
         self._run_or_404(run_id)
-        self._insert_metrics(run_id, [shapes.metric_point(shapes.body_object(body), "body")])
+        self._insert_metrics(run_id, [fields.metric_point(fields.body_object(body), "body")])
         return {}
 
     def log_batch(self, run_id: str, body: Any) -> dict[str, Any]:
         """``POST /runs/{id}/batch``: metrics, params and tags in one transaction."""
-        body = shapes.body_object(body)
+        body = fields.body_object(body)
         self._run_or_404(run_id)
         raw_metrics = body.get("metrics") or []
         if not isinstance(raw_metrics, list):
-            raise ApiError.validation([{"field": "metrics", "message": "must be a list"}])
+            raise ApiProblem.validation([{"field": "metrics", "message": "must be a list"}])
         metrics = [
-            shapes.metric_point(shapes.body_object(m, f"metrics[{i}]"), f"metrics[{i}]")
+            fields.metric_point(fields.body_object(m, f"metrics[{i}]"), f"metrics[{i}]")
             for i, m in enumerate(raw_metrics)
         ]
-        params, tags = shapes.pairs(body, "params"), shapes.pairs(body, "tags")
+        params, tags = fields.pairs(body, "params"), fields.pairs(body, "tags")
         with self._store.locked() as db:
             known = dict(db.execute("SELECT key, value FROM ml_params WHERE run_id = ?", (run_id,)))
         changed = [k for k, v in params if k in known and known[k] != v]
         if changed:
-            raise ApiError(
+            raise ApiProblem(
                 400,
                 f"Params are set once: {', '.join(changed)} already has another value in "
                 "this run. Log a new run for new params.",
@@ -285,11 +251,11 @@ class MLRuns:
 
     def set_tag(self, run_id: str, body: Any) -> dict[str, Any]:
         """``PUT /runs/{id}/tags``: one tag, replacing its old value."""
-        body = shapes.body_object(body)
+        body = fields.body_object(body)
         self._run_or_404(run_id)
         key, value = (
-            shapes.text(body, "key", required=True),
-            shapes.text(body, "value", allow_empty=True),
+            fields.text(body, "key", required=True),
+            fields.text(body, "value", allow_empty=True),
         )
         with self._store.locked() as db:
             db.execute("INSERT OR REPLACE INTO ml_tags VALUES (?, ?, ?)", (run_id, key, value))
@@ -308,20 +274,20 @@ class MLRuns:
 
     def search(self, body: Any) -> dict[str, Any]:
         """``POST /runs/search``: runs matching ``filter``, ordered, one page at a time."""
-        body = shapes.body_object(body)
+        body = fields.body_object(body)
         try:
-            conditions = parse_filter(shapes.text(body, "filter", allow_empty=True))
-            orders = parse_order_by(shapes.strings(body, "order_by"))
+            conditions = parse_filter(fields.text(body, "filter", allow_empty=True))
+            orders = parse_order_by(fields.strings(body, "order_by"))
         except ValueError as exc:
-            raise ApiError(400, f"Bad search: {exc}.") from None
-        limit = shapes.integer(body, "max_results", 1000, 1, MAX_RESULTS)
-        offset = shapes.page_start(body)
-        view = shapes.text(body, "run_view_type") or "ACTIVE_ONLY"
+            raise ApiProblem(400, f"Bad search: {exc}.") from None
+        limit = fields.integer(body, "max_results", 1000, 1, MAX_RESULTS)
+        offset = fields.page_start(body)
+        view = fields.text(body, "run_view_type") or "ACTIVE_ONLY"
         if view not in _VIEW_TYPES:
-            raise ApiError.validation(
+            raise ApiProblem.validation(
                 [{"field": "run_view_type", "message": f"must be one of {', '.join(_VIEW_TYPES)}"}]
             )
-        where, args = _where(conditions, shapes.strings(body, "experiment_ids"), body)
+        where, args = _where(conditions, fields.strings(body, "experiment_ids"), body)
         if view == "DELETED_ONLY":  # the sandbox never deletes ML runs
             where.append("0")
         order_sql, order_args = _order(orders)
@@ -346,7 +312,7 @@ class MLRuns:
     def _run_or_404(self, run_id: str) -> dict[str, Any]:
         found = self._runs_json([run_id])
         if not found:
-            raise ApiError.not_found(f"No ML run with id {run_id!r}")
+            raise ApiProblem.not_found(f"No ML run with id {run_id!r}")
         return found[0]
 
     def _runs_json(self, ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -416,13 +382,13 @@ def _where(
     where: list[str] = []
     args: list[Any] = []
     ids = list(experiment_ids)
-    single = shapes.text(body, "experiment_id")
+    single = fields.text(body, "experiment_id")
     if single:
         ids.append(single)
     if ids:
         where.append(f"r.experiment_id IN ({', '.join('?' for _ in ids)})")
         args.extend(ids)
-    name = shapes.text(body, "name")
+    name = fields.text(body, "name")
     if name:
         where.append("r.name = ?")
         args.append(name)

@@ -1,20 +1,21 @@
 """Runs are real child processes: start them, capture their output as logs, end or kill them.
 
 One launcher thread hands the runs to start, in the order they were triggered, to the
-:class:`~jobmagic.sandbox.launcher.Launcher`, a small helper process that starts them (so
-the server's process never forks) and reports their exits; one
-:class:`~jobmagic.sandbox.watcher.Watcher` thread reads the pipes of every run and hears of
-starts and exits. All writes of log lines and of the final status go through one
-:class:`~jobmagic.sandbox.writer.Writer` thread in FIFO order, so when a run's status turns
-terminal every line it printed is already stored — a client that sees FINISHED and then
-reads the logs gets all of them. Each run's pod events (:mod:`jobmagic.sandbox.events`) are
-stored as they happen; those of its end in the same transaction as its terminal status.
+:class:`~jobmagic.sandbox.processes.launcher.Launcher`, a small helper process that starts
+them (so the server's process never forks) and reports their exits; one
+:class:`~jobmagic.sandbox.processes.watcher.Watcher` thread reads the pipes of every run and
+hears of starts and exits. All writes of log lines and of the final status go through one
+:class:`~jobmagic.sandbox.storage.writer.Writer` thread in FIFO order, so when a run's status
+turns terminal every line it printed is already stored — a client that sees FINISHED and
+then reads the logs gets all of them. Each run's pod events
+(:mod:`~jobmagic.sandbox.processes.pod_events`) are stored as they happen; those of its end
+in the same transaction as its terminal status.
 
 Each child starts in its own session (process group), so terminate signals the whole tree a
 job may have spawned, not just its first process. The sandbox runs jobs on POSIX systems.
 
 >>> import tempfile, pathlib, sys
->>> from jobmagic.sandbox.store import Store
+>>> from jobmagic.sandbox.storage.store import Store
 >>> store = Store(pathlib.Path(tempfile.mkdtemp()) / "db")
 >>> runner = Runner(store)
 >>> run = store.create_run(make_name=lambda: "r-1", application_id="a", application_name="r",
@@ -39,18 +40,19 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from jobmagic.sandbox import events
-from jobmagic.sandbox.errors import ApiError
-from jobmagic.sandbox.launcher import (
+from jobmagic.sandbox.errors import ApiProblem
+from jobmagic.sandbox.processes import pod_events
+from jobmagic.sandbox.processes.launcher import (
     Launcher,
     SpawnFailed,
     SpawnRequest,
     Started,
     kill_if_still_theirs,
 )
-from jobmagic.sandbox.store import TERMINAL, EventRecord, LogRecord, RunEnd, RunStart, Store
-from jobmagic.sandbox.watcher import Proc, Watcher
-from jobmagic.sandbox.writer import Writer
+from jobmagic.sandbox.processes.watcher import Proc, Watcher
+from jobmagic.sandbox.storage.records import TERMINAL, EventRecord, LogRecord, RunEnd, RunStart
+from jobmagic.sandbox.storage.store import Store
+from jobmagic.sandbox.storage.writer import Writer
 
 __all__ = [
     "LAUNCHER_GONE_ERROR",
@@ -158,7 +160,7 @@ class Runner:
                     exit_code=None,
                     error=STOPPED_ERROR,
                 )
-                raise ApiError(503, "The sandbox is shutting down; no new runs start.")
+                raise ApiProblem(503, "The sandbox is shutting down; no new runs start.")
             self._procs[run_id] = proc
         self._launches.put(proc)
 
@@ -228,7 +230,7 @@ class Runner:
                     proc.run_id,
                     event.pid,
                     event.pid_start,
-                    events.started(proc.run_id, proc.container, now_ms=now),
+                    pod_events.started(proc.run_id, proc.container, now_ms=now),
                 )
             )
         mine = [proc for proc in procs if proc is not None]
@@ -267,7 +269,7 @@ class Runner:
                 end_time_ms=end,
                 exit_code=code,
                 error=error,
-                events=events.not_started(proc.run_id, proc.container, code, error, now_ms=end)
+                events=pod_events.not_started(proc.run_id, proc.container, code, error, now_ms=end)
                 if failed
                 else (),
             )
@@ -300,7 +302,7 @@ class Runner:
                 self._procs.pop(proc.run_id, None)
             proc.finished.set()
 
-        ended = events.ended(proc.run_id, proc.container, status, code, error, now_ms=end)
+        ended = pod_events.ended(proc.run_id, proc.container, status, code, error, now_ms=end)
         self._writer.finish(RunEnd(proc.run_id, status, end, code, error, ended), finished)
 
     @staticmethod
@@ -319,14 +321,14 @@ class Runner:
     def terminate(self, run_id: str) -> str:
         """Ask a run to stop; returns its status right after the request.
 
-        Raises ``ApiError(417)`` when the run already ended. A second request while one is
+        Raises ``ApiProblem(417)`` when the run already ended. A second request while one is
         under way is answered with the current status.
         """
         record = self._store.get_run_by_id(run_id)
         if record is None:
-            raise ApiError.not_found(f"No job run with id {run_id!r}")
+            raise ApiProblem.not_found(f"No job run with id {run_id!r}")
         if record.status in TERMINAL:
-            raise ApiError(
+            raise ApiProblem(
                 417, f"Job run {record.name!r} already ended with status {record.status}."
             )
         with self._launch_lock, self._lock:
@@ -334,7 +336,7 @@ class Runner:
             first_request = proc is not None and proc.stop_reason is None
             if proc is not None and first_request:
                 proc.stop_reason = TERMINATED_ERROR
-        killing = events.killing(
+        killing = pod_events.killing(
             run_id, record.application_name, "termination requested", now_ms=now_ms()
         )
         if proc is None:
@@ -349,7 +351,7 @@ class Runner:
                 events=[killing],
             ):
                 current = self._store.get_run_by_id(run_id)
-                raise ApiError(
+                raise ApiProblem(
                     417,
                     f"Job run {record.name!r} already ended with status "
                     f"{current.status if current else 'unknown'}.",
@@ -418,7 +420,7 @@ class Runner:
             # Only started pods are killed; a queued run simply never starts.
             started = [proc for proc in stopping if proc.pid is not None]
         self._record_events(
-            [events.killing(p.run_id, p.container, reason, now_ms=now_ms()) for p in started]
+            [pod_events.killing(p.run_id, p.container, reason, now_ms=now_ms()) for p in started]
         )
         for proc in procs:
             self._signal(proc, signal.SIGTERM)

@@ -1,8 +1,8 @@
 """The sandbox's side of the launcher: a helper process that starts, signals and reaps runs.
 
-The server process never forks a run itself (see :mod:`jobmagic.sandbox.launch_helper`
+The server process never forks a run itself (see :mod:`jobmagic.sandbox.processes.launch_helper`
 for why): :meth:`Launcher.spawn_many` writes the requests to the helper's stdin, and what
-becomes of them comes back on a Unix socket the :class:`~jobmagic.sandbox.watcher.Watcher`
+becomes of them comes back on a Unix socket the :class:`~jobmagic.sandbox.processes.watcher.Watcher`
 selects on, as :class:`Started` (with the read ends of the run's stdout and stderr),
 :class:`SpawnFailed` and :class:`Exited` events. The helper also stands in for the sandbox
 when it dies: its stdin then closes and it kills every run's process group.
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobmagic.sandbox import launch_helper
+from jobmagic.sandbox.processes import launch_helper
 
 __all__ = [
     "Exited",

@@ -9,7 +9,8 @@ import threading
 from collections.abc import Callable
 from typing import NamedTuple
 
-from jobmagic.sandbox.store import LogRecord, RunEnd, Store
+from jobmagic.sandbox.storage.records import LogRecord, RunEnd
+from jobmagic.sandbox.storage.store import Store
 
 __all__ = ["Writer"]
 

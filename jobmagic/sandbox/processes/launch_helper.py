@@ -1,7 +1,8 @@
 """The launcher's own program: a small process that starts, signals and reaps the runs.
 
-Run as ``python -I -S launch_helper.py FD`` by :class:`jobmagic.sandbox.launcher.Launcher`;
-it imports nothing but the standard library, so it starts in milliseconds and stays small.
+Run as ``python -I -S launch_helper.py FD`` (by path: ``-I`` keeps the script's folder off
+``sys.path``) by :class:`jobmagic.sandbox.processes.launcher.Launcher`; it imports nothing
+but the standard library, so it starts in milliseconds and stays small.
 
 Why a process of its own: a run started from the sandbox's server process costs that
 process a fork-and-exec while holding its GIL (``subprocess`` waits for the child's

@@ -18,10 +18,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from jobmagic.sandbox.store import RunRecord
+from jobmagic.sandbox.storage.records import RunRecord
 
 if TYPE_CHECKING:
-    from jobmagic.sandbox.service import SandboxService
+    from jobmagic.sandbox.service.operations import SandboxService
 
 __all__ = [
     "LOG_TAIL",

@@ -1,6 +1,5 @@
 """Running the sandbox in this process: :class:`SandboxServer`, uvicorn in a background thread.
-As its own OS process (what ``jobmagic sandbox`` runs): :mod:`jobmagic.sandbox.process`,
-whose names are also importable from here.
+As its own OS process (what ``jobmagic sandbox`` runs): :mod:`jobmagic.sandbox.serving.process`.
 
 In-process, for tests and tools::
 
@@ -29,52 +28,33 @@ from typing import IO, Any
 
 import uvicorn
 
-from jobmagic.sandbox import render
-from jobmagic.sandbox.address import (
+from jobmagic.models import API_PREFIX
+from jobmagic.sandbox.errors import SandboxError
+from jobmagic.sandbox.processes.runner import Runner
+from jobmagic.sandbox.service import render
+from jobmagic.sandbox.service.catalog import JobCatalog, JobSpec, load_jobs
+from jobmagic.sandbox.service.operations import SandboxService
+from jobmagic.sandbox.serving.address import (
     SandboxAddress,
     read_sandbox_address,
     remove_address_file,
     write_address_file,
 )
-from jobmagic.sandbox.app import API_PREFIX, AppContext, create_app
-from jobmagic.sandbox.errors import SandboxError
-from jobmagic.sandbox.faults import Fault, FaultPlan, RequestStats
-from jobmagic.sandbox.jobs import JobCatalog, JobSpec, load_jobs
-from jobmagic.sandbox.private import private_dir, touch_private
-from jobmagic.sandbox.process import (
-    LOG_FILE,
-    TOKEN_ENV,
-    SandboxProcess,
-    ensure_sandbox_process,
-    start_sandbox_process,
-    to_faults,
-)
-from jobmagic.sandbox.runner import Runner
-from jobmagic.sandbox.service import SandboxService
-from jobmagic.sandbox.store import TERMINAL, Store
-from jobmagic.sandbox.transport import (
-    ConnectionRegistry,
-    event_loop,
-    http_implementation,
-    protocol_class,
-)
+from jobmagic.sandbox.serving.http_stack import event_loop, http_implementation, protocol_class
+from jobmagic.sandbox.storage.private import private_dir, touch_private
+from jobmagic.sandbox.storage.records import TERMINAL
+from jobmagic.sandbox.storage.store import Store
+from jobmagic.sandbox.web.app import create_app
+from jobmagic.sandbox.web.connections import ConnectionRegistry
+from jobmagic.sandbox.web.context import AppContext
+from jobmagic.sandbox.web.faults import Fault, FaultPlan, RequestStats, to_faults
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = [
-    "DB_FILE",
-    "DEFAULT_GRACE_PERIOD",
-    "LOG_FILE",
-    "TOKEN_ENV",
-    "SandboxProcess",
-    "SandboxServer",
-    "ensure_sandbox_process",
-    "generate_token",
-    "start_sandbox_process",
-]
+__all__ = ["DB_FILE", "DEFAULT_GRACE_PERIOD", "LOCK_FILE", "SandboxServer", "generate_token"]
 
 logger = logging.getLogger("jobmagic.sandbox")
 

@@ -32,10 +32,10 @@ from types import TracebackType
 from typing import Any
 
 from jobmagic.models import API_PREFIX
-from jobmagic.sandbox.address import SandboxAddress, pid_alive, read_sandbox_address
 from jobmagic.sandbox.errors import SandboxError
-from jobmagic.sandbox.faults import Fault
-from jobmagic.sandbox.private import open_private_append, private_dir
+from jobmagic.sandbox.serving.address import SandboxAddress, pid_alive, read_sandbox_address
+from jobmagic.sandbox.storage.private import open_private_append, private_dir
+from jobmagic.sandbox.web.faults import Fault, to_faults
 
 __all__ = [
     "LOG_FILE",
@@ -43,7 +43,6 @@ __all__ = [
     "SandboxProcess",
     "ensure_sandbox_process",
     "start_sandbox_process",
-    "to_faults",
 ]
 
 logger = logging.getLogger("jobmagic.sandbox")
@@ -52,11 +51,6 @@ logger = logging.getLogger("jobmagic.sandbox")
 #: every local user could read it in ``ps``).
 TOKEN_ENV = "JOBMAGIC_SANDBOX_TOKEN"
 LOG_FILE = "sandbox.log"
-
-
-def to_faults(faults: tuple[Fault | Mapping[str, Any], ...]) -> list[Fault]:
-    """Faults given as :class:`Fault` s or as their JSON."""
-    return [f if isinstance(f, Fault) else Fault.from_json(f) for f in faults]
 
 
 class SandboxProcess:

@@ -2,32 +2,23 @@
 
 ``GET/POST/PUT/DELETE /_sandbox/faults``, ``GET/DELETE /_sandbox/stats``; ``GET
 /_sandbox/health`` needs no token and is not counted. ``GET /deployments/{applicationId}`` is
-the page a run card links to: the job's runs as HTML (:mod:`~jobmagic.sandbox.runs_page`), for
+the page a run card links to: the job's runs as HTML (:mod:`~jobmagic.sandbox.web.runs_page`), for
 a browser, so without a token but for loopback only.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from jobmagic.sandbox import runs_page
-from jobmagic.sandbox.errors import ApiError
-from jobmagic.sandbox.faults import Fault
-from jobmagic.sandbox.query import read_json
-
-if TYPE_CHECKING:
-    from jobmagic.sandbox.app import AppContext
+from jobmagic.sandbox.errors import ApiProblem
+from jobmagic.sandbox.web import runs_page
+from jobmagic.sandbox.web.context import app_context
+from jobmagic.sandbox.web.faults import Fault
+from jobmagic.sandbox.web.query import read_json
 
 __all__ = ["deployment_page", "faults", "health", "parse_faults", "stats"]
-
-
-def _ctx(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.ctx
-    return ctx
 
 
 def parse_faults(body: object) -> list[Fault]:
@@ -36,7 +27,7 @@ def parse_faults(body: object) -> list[Fault]:
     if isinstance(items, dict):
         items = [items]
     if not isinstance(items, list):
-        raise ApiError.validation(
+        raise ApiProblem.validation(
             [{"field": "faults", "message": "must be a list of fault objects"}]
         )
     faults, details = [], []
@@ -46,12 +37,12 @@ def parse_faults(body: object) -> list[Fault]:
         except (TypeError, ValueError) as exc:
             details.append({"field": f"faults[{index}]", "message": str(exc)})
     if details:
-        raise ApiError.validation(details)
+        raise ApiProblem.validation(details)
     return faults
 
 
 async def faults(request: Request) -> Response:
-    plan = _ctx(request).faults
+    plan = app_context(request.app).faults
     if request.method in ("POST", "PUT"):
         new = parse_faults(await read_json(request))
         (plan.add if request.method == "POST" else plan.replace)(new)
@@ -61,7 +52,7 @@ async def faults(request: Request) -> Response:
 
 
 async def stats(request: Request) -> Response:
-    ctx = _ctx(request)
+    ctx = app_context(request.app)
     if request.method == "DELETE":
         ctx.stats.reset()
     return JSONResponse(
@@ -82,7 +73,7 @@ async def deployment_page(request: Request) -> Response:
     if not runs_page.is_loopback_host(request.headers.get("host")):
         return HTMLResponse("Not found", status_code=404, headers=runs_page.PAGE_HEADERS)
     app_id = request.path_params["application_id"]
-    page = await run_in_threadpool(runs_page.runs_page, _ctx(request).service, app_id)
+    page = await run_in_threadpool(runs_page.runs_page, app_context(request.app).service, app_id)
     if page is None:
         return HTMLResponse(
             runs_page.render_missing_page(app_id),

@@ -4,8 +4,8 @@ reports it, in one selector.
 Three threads per run (a reader per pipe and a waiter) cost the sandbox more than the run's
 process itself: each start waits for the new thread to be scheduled, and under load they all
 contend for the GIL with the event loop. Here one thread ``select()`` s over the pipes of all
-runs and over the :class:`~jobmagic.sandbox.launcher.Launcher`'s socket, on which the runs'
-starts (with their pipes) and exits arrive.
+runs and over the :class:`~jobmagic.sandbox.processes.launcher.Launcher`'s socket, on which
+the runs' starts (with their pipes) and exits arrive.
 
 A run is done when its process exited and both pipes reached end-of-file, or 2 s after it
 exited if a grandchild still holds a pipe open: the grandchild must not hold the run's status
@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobmagic.sandbox.launcher import (
+from jobmagic.sandbox.processes.launcher import (
     Exited,
     Launcher,
     SpawnFailed,

@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from jobmagic.sandbox.private import private_dir, touch_private
-from jobmagic.sandbox.records import (
+from jobmagic.sandbox.storage.private import private_dir, touch_private
+from jobmagic.sandbox.storage.records import (
     TERMINAL,
     EventRecord,
     LogRecord,
@@ -134,7 +134,7 @@ class Store:
     @contextlib.contextmanager
     def locked(self) -> Iterator[sqlite3.Connection]:
         """The connection, held under the store's lock: for modules that keep their own
-        tables in this file (the ML runs of :mod:`jobmagic.sandbox.mlruns`)."""
+        tables in this file (the ML runs of :mod:`jobmagic.sandbox.service.ml.runs`)."""
         with self._lock:
             yield self._db
 

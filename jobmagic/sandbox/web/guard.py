@@ -1,13 +1,13 @@
 """The one middleware in front of every guarded endpoint: stats, then faults, then auth.
 
-Each route of :mod:`jobmagic.sandbox.app` that needs it is wrapped in a :class:`Guard` with
+Each route of :mod:`jobmagic.sandbox.web.app` that needs it is wrapped in a :class:`Guard` with
 its :class:`Policy`; per route, so the guard knows its endpoint without routing again. It is
 a pure ASGI middleware: the request passes straight through unless a fault or the token
 says otherwise, and only an *after* fault buffers the handler's answer to spoil it.
 
 In order, for an endpoint with a key:
 
-1. count the request in :class:`~jobmagic.sandbox.faults.RequestStats` (so tests see every
+1. count the request in :class:`~jobmagic.sandbox.web.faults.RequestStats` (so tests see every
    request that reached the server, including those a fault then spoils) and keep it counted
    as in flight until answered (the peak shows a client's real concurrency),
 2. wait the injected latency (``asyncio.sleep``: no thread or lock is held meanwhile) and
@@ -28,19 +28,16 @@ import contextlib
 import hmac
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobmagic.sandbox.errors import ApiError
-from jobmagic.sandbox.faults import Fault
-from jobmagic.sandbox.query import read_body
-
-if TYPE_CHECKING:
-    from jobmagic.sandbox.app import AppContext
+from jobmagic.sandbox.errors import ApiProblem
+from jobmagic.sandbox.web.context import AppContext, app_context
+from jobmagic.sandbox.web.faults import Fault
+from jobmagic.sandbox.web.query import read_body
 
 __all__ = ["Guard", "Policy", "bearer", "error_response", "unauthorized"]
 
@@ -60,8 +57,8 @@ class Policy:
     run_token: bool = False
 
 
-def error_response(error: ApiError) -> JSONResponse:
-    """An :class:`ApiError` as the API's error body."""
+def error_response(error: ApiProblem) -> JSONResponse:
+    """An :class:`ApiProblem` as the API's error body."""
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 
@@ -81,8 +78,8 @@ def _authorized(headers: Headers, token: str) -> bool:
     )
 
 
-def unauthorized() -> ApiError:
-    return ApiError(
+def unauthorized() -> ApiProblem:
+    return ApiProblem(
         401,
         "Missing or invalid bearer token. Send `Authorization: Bearer <token>` with the token "
         "the sandbox printed when it started.",
@@ -98,7 +95,7 @@ class Guard:
         self.policy = policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx: AppContext = scope["app"].state.ctx
+        ctx = app_context(scope["app"])
         policy = self.policy
         headers = Headers(scope=scope)
         if policy.run_token and ctx.service.run_tokens.valid(bearer(headers)):
@@ -124,7 +121,7 @@ class Guard:
         if fault is not None and not fault.after:
             if fault.kind == "drop":
                 # The request is read in full, then the line goes dead.
-                with contextlib.suppress(ApiError):
+                with contextlib.suppress(ApiProblem):
                     await read_body(Request(scope, receive))
                 response = await _drop(ctx, scope, receive)
             else:
@@ -176,14 +173,14 @@ async def _spoiled(
 def _fault_response(fault: Fault) -> Response:
     if fault.kind == "rate_limit":
         return error_response(
-            ApiError(
+            ApiProblem(
                 429,
                 "Too many requests (injected by the sandbox).",
                 headers={"Retry-After": str(fault.retry_after)},
             )
         )
     return error_response(
-        ApiError(fault.status_code, f"Injected fault: status {fault.status_code}.")
+        ApiProblem(fault.status_code, f"Injected fault: status {fault.status_code}.")
     )
 
 
@@ -192,7 +189,7 @@ async def _drop(ctx: AppContext, scope: Scope, receive: Receive) -> Response:
     if ctx.connections is None or not ctx.connections.abort(peer):
         logger.warning("cannot drop the connection of %s: not served by SandboxServer", peer)
         return error_response(
-            ApiError(500, "The sandbox cannot drop this connection (it is not tracked).")
+            ApiProblem(500, "The sandbox cannot drop this connection (it is not tracked).")
         )
 
     async def until_disconnected() -> None:

@@ -1,5 +1,5 @@
 """Reading a request: typed query parameters, a size-capped body, JSON. Problems are
-:class:`~jobmagic.sandbox.errors.ApiError` s in the API's own shape (422, 413, 400)."""
+:class:`~jobmagic.sandbox.errors.ApiProblem` s in the API's own shape (422, 413, 400)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 
 from jobmagic.models import datetime_to_ms, iso_to_datetime
-from jobmagic.sandbox.errors import ApiError
+from jobmagic.sandbox.errors import ApiProblem
 
 __all__ = ["MAX_BODY_BYTES", "Query", "json_body", "read_body", "read_json"]
 
@@ -105,12 +105,12 @@ class Query:
 
     def check(self) -> None:
         if self.details:
-            raise ApiError.validation(self.details)
+            raise ApiProblem.validation(self.details)
 
 
 async def read_body(request: Request) -> bytes:
     """The request body, refused (413, in the API's error shape) beyond MAX_BODY_BYTES."""
-    too_large = ApiError(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    too_large = ApiProblem(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise too_large
@@ -129,7 +129,7 @@ def json_body(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except ValueError:
-        raise ApiError(400, "The request body is not valid JSON.") from None
+        raise ApiProblem(400, "The request body is not valid JSON.") from None
 
 
 async def read_json(request: Request) -> Any:
