@@ -40,6 +40,11 @@ from jobmagic.sandbox import SandboxProcess
 
 FQN = "bench:trigger:noop"
 PARAMS = {"xi": "1"}
+#: jobmagic.trigger against the raw post. The client sends through httpx.Client as the
+#: baseline does (proxies, hooks, its log line); the ledger and the run's handle come on top.
+TRIGGER_TARGET = "≤ 1.2x"
+#: %%trigger_job -q: the magic's parsing and display on top of jobmagic.trigger.
+MAGIC_TARGET = "≤ 1.2x"
 
 # Times each call itself, so the figure leaves out the pipe to the parent.
 _PEER = """
@@ -149,8 +154,8 @@ def run(quick: bool = False, trials: int | None = None) -> list[Row]:
 
     return [
         row("one trigger: JobsClient.trigger vs raw httpx.Client.post", "client", ""),
-        row("one trigger: jobmagic.trigger vs raw httpx", "trigger", "≤ 1.1x"),
-        row("one trigger: %%trigger_job -q vs raw httpx", "magic", "≤ 1.2x"),
+        row("one trigger: jobmagic.trigger vs raw httpx", "trigger", TRIGGER_TARGET),
+        row("one trigger: %%trigger_job -q vs raw httpx", "magic", MAGIC_TARGET),
         row("one trigger: truefoundry.deploy.trigger_job (peer) vs raw httpx", "peer", ""),
     ]
 

@@ -75,7 +75,7 @@ def traced(run: Callable[[], object]) -> PathTrace:
 def main() -> None:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from jobmagic.sandbox.server import SandboxServer
+    from jobmagic.sandbox import SandboxServer
 
     with tempfile.TemporaryDirectory() as tmp, SandboxServer(Path(tmp) / "sandbox") as sandbox:
         os.environ.update(TFY_HOST=sandbox.host, TFY_API_KEY=sandbox.token)

@@ -11,11 +11,9 @@ import functools
 import json
 import os
 import ssl
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
 
 import httpx
 
@@ -38,7 +36,6 @@ __all__ = [
     "USER_AGENT",
     "ClientCore",
     "Step",
-    "environment_proxy",
     "tls_context",
 ]
 DEFAULT_TIMEOUT = 30.0
@@ -46,67 +43,34 @@ _MAX_URLS = 256
 USER_AGENT = f"jobmagic/{__version__} httpx/{httpx.__version__}"
 
 
-def tls_context(verify: bool | str | Path) -> ssl.SSLContext:
+def tls_context(verify: bool | str | Path, *, trust_env: bool = True) -> ssl.SSLContext:
     """The TLS settings ``verify`` names: a CA bundle (file or folder), or whether to verify
-    at all (with the environment's ``SSL_CERT_FILE``/``SSL_CERT_DIR``, else certifi's).
+    at all (with the environment's ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when ``trust_env``,
+    else certifi's), given to httpx as its ``verify=``.
 
     Loading the CAs costs 20-40 ms of CPU, and a kernel builds clients often (the tracker
     each time it wakes up, a sweep, a completion): one context is kept per setting, shared
     by every client (a context is safe to share between connections and threads).
+
+    >>> tls_context(True) is tls_context(True)
+    True
     """
     where = verify if isinstance(verify, bool) else str(verify)
+    if not trust_env:
+        return _tls_context(where, None, None, trust_env=False)
     return _tls_context(where, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
 @functools.lru_cache(maxsize=8)
-def _tls_context(verify: bool | str, cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+def _tls_context(
+    verify: bool | str, cert_file: str | None, cert_dir: str | None, *, trust_env: bool = True
+) -> ssl.SSLContext:
     # The environment's CA settings are in the key: a changed SSL_CERT_FILE is read again.
     if isinstance(verify, bool):
-        return httpx.create_ssl_context(verify=verify)
+        return httpx.create_ssl_context(verify=verify, trust_env=trust_env)
     if os.path.isdir(verify):
         return ssl.create_default_context(capath=verify)
     return ssl.create_default_context(cafile=verify)
-
-
-def environment_proxy(host: str, env: Mapping[str, str] | None = None) -> str | None:
-    """The proxy the environment names for ``host``, as ``httpx.Client`` would find it:
-    ``HTTPS_PROXY`` or ``HTTP_PROXY`` by the host's scheme, else ``ALL_PROXY``, none when
-    ``NO_PROXY`` covers the host (lower-case names win, as everywhere). A loopback host —
-    the sandbox — is always reached directly: its token is for no proxy's eyes.
-
-    >>> environment_proxy("https://x.example.com", {"HTTPS_PROXY": "http://proxy:3128"})
-    'http://proxy:3128'
-    >>> environment_proxy("https://x.example.com",
-    ...                   {"ALL_PROXY": "http://proxy:3128", "NO_PROXY": ".example.com"})
-    >>> environment_proxy("http://127.0.0.1:8000", {"HTTP_PROXY": "http://proxy:3128"})
-    """
-    proxies: dict[str, str] = {}
-    for name, value in sorted((os.environ if env is None else env).items()):
-        lower = name.lower()
-        # Upper-case first (sorted), so a lower-case twin overrides it.
-        if value and lower.endswith("_proxy") and (name == lower or lower not in proxies):
-            proxies[lower.removesuffix("_proxy")] = value
-    parts = urlsplit(host)
-    proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if not proxy or is_loopback_host(host) or _bypassed(parts, proxies.get("no", "")):
-        return None
-    return proxy
-
-
-def _bypassed(parts: SplitResult, no_proxy: str) -> bool:
-    """Whether ``NO_PROXY`` (``*``, or hosts and domains, each maybe with a port) covers
-    the URL: ``example.com`` and ``.example.com`` both cover ``api.example.com``."""
-    hostname = (parts.hostname or "").lower()
-    for entry in (item.strip().lower() for item in no_proxy.split(",")):
-        if entry == "*":
-            return True
-        name, _, port = entry.partition(":")
-        if port and port != str(parts.port or {"http": 80, "https": 443}.get(parts.scheme)):
-            continue
-        name = name.lstrip(".")
-        if name and (hostname == name or hostname.endswith("." + name)):
-            return True
-    return False
 
 
 @dataclass(frozen=True)
@@ -160,21 +124,41 @@ class ClientCore:
     def host(self) -> str:
         return self.credentials.host
 
-    def transport_options(self) -> dict[str, Any]:
-        """What both clients give their ``httpx`` transport: TLS verification (with the
-        environment's CA settings) and the proxy the environment names for this host."""
-        return {"verify": tls_context(self.verify), "proxy": environment_proxy(self.host)}
+    def http_options(
+        self, *, trust_env: bool, max_connections: int, transport: object | None
+    ) -> dict[str, Any]:
+        """What both clients give their ``httpx.Client`` / ``httpx.AsyncClient``.
+
+        The TLS context of this setting, the timeouts, the pool's size, and httpx's own
+        reading of the environment's proxies (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``,
+        ``NO_PROXY``; ``trust_env``). With ``verify`` a context, that reading is all
+        ``trust_env`` still does in httpx, so a loopback host — the sandbox — is given
+        ``trust_env=False``: reached directly, its token for no proxy's eyes, and no proxy
+        transport built for it (a ``socks5://`` one would need ``socksio``). A ``transport``
+        given replaces the network (httpx then reads no proxy either).
+
+        >>> core = ClientCore("http://127.0.0.1:8000", "tfy_x", credentials=None,
+        ...                   timeout=5, verify=True, allow_insecure_http=False, retry=None)
+        >>> core.http_options(trust_env=True, max_connections=1, transport=None)["trust_env"]
+        False
+        """
+        return {
+            "verify": tls_context(self.verify, trust_env=trust_env),
+            "trust_env": trust_env and not is_loopback_host(self.host),
+            "timeout": self.timeout,
+            "limits": httpx.Limits(max_connections=max_connections),
+            "transport": transport,
+        }
 
     def build(self, request: ep.ApiRequest) -> httpx.Request:
-        """The ``httpx.Request`` for ``request``, for the transport to send as it is.
+        """The ``httpx.Request`` for ``request``, for ``httpx.Client.send`` as it is.
 
-        The clients send through an ``httpx`` transport, not an ``httpx.Client``: the
-        Client would merge a relative path into its base URL (parsing both), its default
-        headers and its cookies into every request, run an auth flow and a redirect loop,
-        and store any cookie the answer sets, none of which this API uses: together a
-        third of the client's time per trigger. So the URL is parsed once per path, the
-        token is a header (httpx masks it in every repr), no redirect is followed (a 3xx
-        is an answer like any other), and the timeouts go where the Client would put them.
+        Built here rather than by ``Client.build_request``, which would parse the relative
+        path against the base URL and merge the default headers, params and cookies into
+        every request: the URL is parsed once per path and the headers once per client (the
+        token is a header, masked by httpx in every repr). ``send`` still does the rest:
+        the proxy for the URL, the ``HTTP Request:`` log line, no redirect followed (a 3xx is
+        an answer like any other), the timeouts carried here.
         """
         content = None
         headers = self._headers

@@ -117,7 +117,7 @@ def trigger(
     """``POST /jobs/trigger``; refuses what the API or TrueFoundry's SDK would refuse.
 
     The one place trigger input is checked: every trigger's request is built here before
-    anything is written or sent (:mod:`jobmagic.engine`). With ``declared`` (the params the
+    anything is written or sent (:mod:`jobmagic.domain.engine`). With ``declared`` (the params the
     manifest of the job ``job`` declares, once it is known), a param it does not declare is
     refused too, naming the closest declared one.
     """

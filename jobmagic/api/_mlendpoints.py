@@ -16,7 +16,7 @@ from typing import Any
 
 from jobmagic.api._endpoints import ApiRequest, _require_mapping, _seg
 from jobmagic.errors import TransportError
-from jobmagic.mlmodels import Metric, MLRepo, MLRun
+from jobmagic.models.ml import Metric, MLRepo, MLRun
 
 __all__ = [
     "equals",

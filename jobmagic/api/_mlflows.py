@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from jobmagic.api import _mlendpoints as mlep
 from jobmagic.api._flows import Flow
 from jobmagic.errors import NotFoundError
-from jobmagic.mlmodels import MLRepo, MLRun
+from jobmagic.models.ml import MLRepo, MLRun
 
 __all__ = ["find_ml_repo", "search_ml_runs"]
 

@@ -11,6 +11,7 @@ import pytest
 from jobmagic.api import (
     AsyncJobsClient,
     AuthError,
+    ConfigError,
     ConflictError,
     JobsClient,
     NotFoundError,
@@ -134,7 +135,8 @@ def test_events_say_why_a_run_failed_sync_and_async(
 
 class _ForwardingProxy:
     """An HTTP forward proxy on loopback: it records each request line it is sent and
-    passes the request on to the sandbox, as a corporate proxy would."""
+    passes the request on to the sandbox, as a corporate proxy would. A ``CONNECT`` (the
+    tunnel to an https:// host) is recorded and refused."""
 
     def __init__(self, upstream: str) -> None:
         import socket
@@ -166,8 +168,11 @@ class _ForwardingProxy:
                     while (header := incoming.readline().decode("latin-1").strip()) != "":
                         name, _, value = header.partition(":")
                         headers[name.strip()] = value.strip()
-                    body = incoming.read(int(headers.get("Content-Length", "0") or 0))
                     method, target, _ = line.split(" ", 2)
+                    if method == "CONNECT":  # a tunnel to an https:// host: none here
+                        conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                        break
+                    body = incoming.read(int(headers.get("Content-Length", "0") or 0))
                     assert self._upstream.hostname is not None
                     upstream = http.client.HTTPConnection(
                         self._upstream.hostname, self._upstream.port
@@ -190,9 +195,8 @@ class _ForwardingProxy:
 def test_a_proxy_named_by_the_environment_carries_the_requests(
     sandbox: SandboxServer, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The clients send through an httpx transport, not an httpx.Client, so they find the
-    environment's proxy themselves: a host behind HTTP_PROXY is reached through it, and a
-    host NO_PROXY names, or the sandbox on loopback, directly."""
+    """The clients read the environment's proxy as httpx does: a host behind HTTP_PROXY is
+    reached through it, and a host NO_PROXY names, or the sandbox on loopback, directly."""
     proxy = _ForwardingProxy(sandbox.host)
     try:
         # A non-loopback name for the sandbox: only the proxy knows where it is.
@@ -227,3 +231,106 @@ def test_a_proxy_named_by_the_environment_carries_the_requests(
         assert len(proxy.request_lines) == seen  # loopback never goes through the proxy
     finally:
         proxy.close()
+
+
+def test_scheme_less_proxies_are_read_as_httpx_and_curl_read_them(
+    sandbox: SandboxServer, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``HTTP_PROXY=host:port`` is an http:// proxy; ``HTTPS_PROXY=host:port`` is the one an
+    https:// host is tunnelled through (``CONNECT``), not a crash."""
+    proxy = _ForwardingProxy(sandbox.host)
+    bare = proxy.url.removeprefix("http://")
+    try:
+        remote = sandbox.host.replace("127.0.0.1", "jobs.sandbox.test")
+        monkeypatch.setenv("HTTP_PROXY", bare)
+        with JobsClient(remote, sandbox.token, allow_insecure_http=True, retry=FAST) as client:
+            assert client.find_app("sandbox:demo:hello").fqn == "sandbox:demo:hello"
+        assert any(
+            line.startswith(f"GET {remote}/api/svc/v1/apps?") for line in proxy.request_lines
+        )
+
+        monkeypatch.setenv("HTTPS_PROXY", bare)
+        with (
+            JobsClient("https://jobs.sandbox.test", sandbox.token, retry=FAST) as client,
+            pytest.raises(TransportError),
+        ):
+            client.find_app("sandbox:demo:hello")  # the proxy refuses the tunnel
+        assert "CONNECT jobs.sandbox.test:443 HTTP/1.1" in proxy.request_lines
+    finally:
+        proxy.close()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"NO_PROXY": "sandbox.test"},
+        {"no_proxy": ".sandbox.test"},
+        {"NO_PROXY": "*"},
+        {"NO_PROXY": "example.com, jobs.sandbox.test"},
+    ],
+)
+def test_no_proxy_sends_directly(
+    env: dict[str, str],
+    sandbox: SandboxServer,
+    isolated_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    proxy = _ForwardingProxy(sandbox.host)
+    try:
+        monkeypatch.setenv("ALL_PROXY", proxy.url)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        remote = sandbox.host.replace("127.0.0.1", "jobs.sandbox.test")
+        with (
+            JobsClient(remote, sandbox.token, allow_insecure_http=True, retry=FAST) as client,
+            pytest.raises(TransportError, match="nothing was sent"),
+        ):
+            client.find_app("sandbox:demo:hello")  # directly: the name does not resolve
+        assert proxy.request_lines == []
+    finally:
+        proxy.close()
+
+
+def test_loopback_is_direct_and_trust_env_false_reads_no_proxy(
+    sandbox: SandboxServer, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = _ForwardingProxy(sandbox.host)
+    try:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+            monkeypatch.setenv(name, proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        localhost = sandbox.host.replace("127.0.0.1", "localhost")
+
+        async def via_async() -> str:
+            async with AsyncJobsClient(localhost, sandbox.token) as aio:
+                return (await aio.find_app("sandbox:demo:hello")).id
+
+        with JobsClient(sandbox.host, sandbox.token) as client:
+            app_id = client.find_app("sandbox:demo:hello").id
+        assert asyncio.run(via_async()) == app_id
+        assert proxy.request_lines == []  # loopback: never through the proxy
+
+        remote = sandbox.host.replace("127.0.0.1", "jobs.sandbox.test")
+        ignoring = JobsClient(
+            remote, sandbox.token, allow_insecure_http=True, retry=FAST, trust_env=False
+        )
+        with ignoring, pytest.raises(TransportError, match="nothing was sent"):
+            ignoring.find_app("sandbox:demo:hello")
+        assert proxy.request_lines == []
+    finally:
+        proxy.close()
+
+
+def test_a_socks_proxy_needs_socksio(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx speaks SOCKS5 with the ``socksio`` package (``httpx[socks]``); without it the
+    client says so, as a ConfigError, when it is built."""
+    import importlib.util
+
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+    if importlib.util.find_spec("socksio") is not None:
+        JobsClient("https://jobs.example.com", "tfy_x").close()
+        return
+    with pytest.raises(ConfigError, match=r"httpx\[socks\]"):
+        JobsClient("https://jobs.example.com", "tfy_x")
+    JobsClient("http://127.0.0.1:9", "tfy_x").close()  # loopback: no proxy, so no socksio

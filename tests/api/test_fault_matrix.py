@@ -29,8 +29,10 @@ from jobmagic.api import (
 )
 from jobmagic.api._retry import RetryPolicy
 from jobmagic.ledger import AttemptState
+from jobmagic.domain import engine
+from jobmagic.domain.session import JobSession
+from jobmagic.domain.target import Target
 from jobmagic.sandbox import Fault, SandboxServer
-from jobmagic.session import JobSession, Target
 from tests.sessions import sandbox_serving, session_on
 
 JOBS = """
@@ -148,11 +150,11 @@ def test_trigger_outcome(case: TriggerCase, sandbox: SandboxServer, session: Job
         sandbox.set_faults(case.fault)
 
     if case.error is None:
-        handle = session.trigger(Target(app=FQN), {"name": "m"}, resolved=resolved)
+        handle = engine.trigger(session, Target(app=FQN), {"name": "m"}, resolved=resolved)
         assert handle.name
     else:
         with pytest.raises(case.error) as raised:
-            session.trigger(Target(app=FQN), {"name": "m"}, resolved=resolved)
+            engine.trigger(session, Target(app=FQN), {"name": "m"}, resolved=resolved)
         message = str(raised.value)
         if case.state is UNKNOWN:
             assert "may have started" in message and "--reconcile" in message
