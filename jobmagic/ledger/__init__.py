@@ -9,7 +9,7 @@ before the request goes out, then updated with the outcome:
 ``unknown``       the answer was lost or unclear (5xx): a run may exist; check before retrying
 
 An ``unknown`` or ``pending`` attempt is settled against the server by
-:meth:`jobmagic.session.JobSession.reconcile`, which leaves it ``acknowledged`` (the run it
+:meth:`jobmagic.domain.session.JobSession.reconcile`, which leaves it ``acknowledged`` (the run it
 started was found), ``not-created`` (no such run, safe to retry) or ``ambiguous`` (several
 runs match; ``candidates`` names them).
 
@@ -25,6 +25,16 @@ them later with the params that were sent. Tokens are never stored.
 ...     [(e.state.value, e.run_name, dict(e.params)) for e in ledger.entries()]
 [('acknowledged', 'train-x1', {'lr': '0.1'})]
 
+A damaged ledger is never written to and never lost. Each process checks the file once,
+before its first write (``PRAGMA quick_check``); a file found damaged then, or by SQLite at
+any later read or write, is moved aside to ``<name>.damaged-<UTC stamp>`` with its
+``-wal``/``-shm``, a new ledger is started and the work goes on. :meth:`Ledger.pop_notices`
+gives the :class:`LedgerNotice` to show the user, and :meth:`Ledger.recover` copies every
+readable run of the old file back (a :class:`LedgerRecovery` names those to reconcile).
+``Ledger(path, read_only=True)`` only reads, and reports damage without moving anything.
+Every failure is a :class:`LedgerError` whose ``reason`` (:class:`LedgerReason`: read-only,
+full, damaged, locked, newer schema, …) and ``hint`` say what happened and what to do.
+
 Concurrency: the file is in WAL mode with a busy timeout, every write is one
 ``BEGIN IMMEDIATE`` transaction, and one ``Ledger`` object may be shared by
 threads (a lock serialises its single connection). Several processes (two
@@ -34,9 +44,12 @@ kernels) may write to the same file at once. Open one ``Ledger`` per process.
 from __future__ import annotations
 
 from jobmagic._lazy import lazy_attributes
-from jobmagic.ledger._entries import AttemptState, LedgerEntry, LedgerError
+from jobmagic.ledger._damage import LedgerNotice
+from jobmagic.ledger._entries import AttemptState, LedgerEntry
+from jobmagic.ledger._errors import LedgerError, LedgerReason
 from jobmagic.ledger._ledger import Ledger
 from jobmagic.ledger._query import LedgerQuery
+from jobmagic.ledger._recover import LedgerRecovery
 from jobmagic.ledger._schema import LEDGER_FILENAME, SCHEMA_VERSION, default_ledger_path
 
 __all__ = [
@@ -46,7 +59,10 @@ __all__ = [
     "Ledger",
     "LedgerEntry",
     "LedgerError",
+    "LedgerNotice",
     "LedgerQuery",
+    "LedgerReason",
+    "LedgerRecovery",
     "default_ledger_path",
 ]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from jobmagic.errors import JobmagicError
+from jobmagic.ledger._errors import LedgerError
 from jobmagic.models import JobRun, RunStatus
 
 __all__ = [
@@ -29,10 +29,6 @@ __all__ = [
     "utcnow",
     "value_list",
 ]
-
-
-class LedgerError(JobmagicError):
-    """The ledger cannot be used: closed, written by a newer jobmagic, or no such attempt."""
 
 
 class AttemptState(str, enum.Enum):

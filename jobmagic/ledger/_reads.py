@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from jobmagic.ledger._entries import LedgerEntry, LedgerError, entry_from_row
+from jobmagic.ledger._entries import LedgerEntry, entry_from_row
+from jobmagic.ledger._errors import LedgerError, LedgerReason
 from jobmagic.ledger._query import LedgerQuery, value_tuple
 from jobmagic.ledger._schema import COLUMNS, ROW_COLUMNS
 
 __all__ = ["LedgerReads"]
 
+_T = TypeVar("_T")
+
 
 class LedgerReads:
-    """The reading half of :class:`~jobmagic.ledger.Ledger`: every read goes through
-    :meth:`_reading`, a connection of its own (see the Ledger)."""
+    """The reading half of :class:`~jobmagic.ledger.Ledger`: every read is a function of a
+    connection, run by :meth:`_read` on a connection of its own (see the Ledger), which
+    turns SQLite's errors into :class:`LedgerError` and may run it again on a new file."""
 
-    def _reading(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         raise NotImplementedError
 
     def known_run_names(self, application_id: str, names: Iterable[str]) -> set[str]:
         """Which of ``names`` are runs of ``application_id`` some attempt already owns."""
         wanted = sorted({name for name in names if name})
-        known: set[str] = set()
-        with self._reading() as conn:
+
+        def work(conn: sqlite3.Connection) -> set[str]:
+            known: set[str] = set()
             # Chunked: SQLite bounds the number of parameters of one statement.
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
@@ -36,7 +40,9 @@ class LedgerReads:
                     (application_id, *chunk),
                 ).fetchall()
                 known.update(row["run_name"] for row in rows)
-        return known
+            return known
+
+        return self._read(work)
 
     def entries_for_runs(
         self, application_id: str, names: Iterable[str], *, host: str | None = None
@@ -48,9 +54,10 @@ class LedgerReads:
         server's run. Names no attempt owns are absent from the answer.
         """
         wanted = sorted({name for name in names if name})
-        found: dict[str, LedgerEntry] = {}
         host_clause = "" if host is None else " AND (host = ? OR host IS NULL)"
-        with self._reading() as conn:
+
+        def work(conn: sqlite3.Connection) -> dict[str, LedgerEntry]:
+            found: dict[str, LedgerEntry] = {}
             # Chunked: SQLite bounds the number of parameters of one statement.
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
@@ -62,16 +69,21 @@ class LedgerReads:
                 ).fetchall()
                 # Oldest first, so the newest attempt of a name is the one kept.
                 found.update((row["run_name"], entry_from_row(row)) for row in rows)
-        return found
+            return found
+
+        return self._read(work)
 
     def get(self, attempt_id: int) -> LedgerEntry:
         """One attempt by id; :class:`LedgerError` if there is none."""
-        with self._reading() as conn:
-            row = conn.execute(
+        row = self._read(
+            lambda conn: conn.execute(
                 f"SELECT {COLUMNS} FROM attempts WHERE id = ?", (attempt_id,)
             ).fetchone()
+        )
         if row is None:
-            raise LedgerError(f"The run ledger has no attempt {attempt_id}.")
+            raise LedgerError(
+                f"The run ledger has no attempt {attempt_id}.", reason=LedgerReason.NO_ATTEMPT
+            )
         return entry_from_row(row)
 
     def entries(
@@ -122,8 +134,7 @@ class LedgerReads:
         ['t3', 't2']
         """
         sql, args = query.select(COLUMNS, offset=offset, size=size)
-        with self._reading() as conn:
-            rows = conn.execute(sql, args).fetchall()
+        rows = self._read(lambda conn: conn.execute(sql, args).fetchall())
         return [entry_from_row(row) for row in rows]
 
     def count(self, query: LedgerQuery = LedgerQuery()) -> int:
@@ -154,8 +165,7 @@ class LedgerReads:
             inner, args = query.select("run_status, state")
             sql = f"SELECT {key}, COUNT(*) FROM ({inner})"
         sql += " GROUP BY 1 ORDER BY 1"
-        with self._reading() as conn:
-            rows = conn.execute(sql, args).fetchall()
+        rows = self._read(lambda conn: conn.execute(sql, args).fetchall())
         return {str(row[0]): int(row[1]) for row in rows}
 
     def rows(self, query: LedgerQuery, columns: Sequence[str]) -> list[tuple[Any, ...]]:
@@ -166,7 +176,10 @@ class LedgerReads:
         if unknown:
             raise ValueError(f"Ledger.rows: no column {unknown[0]!r}; use {sorted(ROW_COLUMNS)}")
         sql, args = query.select(", ".join(columns))
-        with self._reading() as conn:
+
+        def work(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
             cursor = conn.cursor()
             cursor.row_factory = None  # tuples: no Row object per attempt
             return cursor.execute(sql, args).fetchall()
+
+        return self._read(work)

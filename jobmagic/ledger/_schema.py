@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jobmagic.config import jobmagic_home
-from jobmagic.ledger._entries import LedgerError
+from jobmagic.ledger._errors import LedgerError, LedgerReason
 
 __all__ = [
     "BUSY_TIMEOUT_S",
@@ -18,6 +18,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "default_ledger_path",
     "migrate",
+    "newer_schema_error",
 ]
 
 
@@ -93,7 +94,30 @@ def default_ledger_path() -> Path:
     return jobmagic_home() / LEDGER_FILENAME
 
 
-def migrate(conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> int:
+def newer_schema_error(path: Path | None, version: int, known: int | None = None) -> LedgerError:
+    """The error for a file whose schema ``version`` is newer than this jobmagic's.
+
+    >>> newer_schema_error(None, 99, 5).reason.value
+    'newer-schema'
+    """
+    known = SCHEMA_VERSION if known is None else known
+    where = "" if path is None else f" {path}"
+    return LedgerError(
+        f"The run ledger{where} was written by a newer jobmagic (schema {version}, this one "
+        f"knows {known}).",
+        reason=LedgerReason.NEWER_SCHEMA,
+        hint="Upgrade jobmagic, or point it at another ledger file (JOBMAGIC_HOME, "
+        "`%config JobMagic.ledger_path`); the file itself is fine.",
+        path=path,
+    )
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    migrations: Sequence[Sequence[str]] = MIGRATIONS,
+    *,
+    path: Path | None = None,
+) -> int:
     """Bring the file up to ``len(migrations)``; safe when several processes open at once."""
     # BEGIN IMMEDIATE takes the write lock before reading the version, so two processes
     # opening a new file cannot both apply migration 1.
@@ -101,10 +125,7 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGR
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         if version > len(migrations):
-            raise LedgerError(
-                f"The ledger was written by a newer jobmagic (schema {version}, this one "
-                f"knows {len(migrations)}). Upgrade jobmagic, or point it at another ledger file."
-            )
+            raise newer_schema_error(path, version, len(migrations))
         for number in range(version, len(migrations)):
             for statement in migrations[number]:
                 conn.execute(statement)
