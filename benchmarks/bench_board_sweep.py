@@ -50,14 +50,14 @@ from bench_board import write_ledger
 import jobmagic
 from jobmagic.public import current_session
 from jobmagic.sandbox import Fault
-from jobmagic.widgets._pages import PAGE_SIZE
+from jobmagic.widgets.pages import PAGE_SIZE
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from jobmagic.api import JobsClient
-    from jobmagic.runs.sweeps import SweepResult
-    from jobmagic.runs.tracker import Tracker
+    from jobmagic.domain.sweeps import SweepResult
+    from jobmagic.domain.tracker import Tracker
 
 FQN = "bench:boardsweep:noop"
 CONCURRENCY = 32

@@ -42,6 +42,8 @@ from jobmagic.errors import (
 
 if TYPE_CHECKING:
     from jobmagic.api._client import AsyncJobsClient, JobsClient
+    from jobmagic.domain.handle import RunHandle
+    from jobmagic.domain.sweeps import SweepResult
     from jobmagic.frames import plot_timeline, runs_to_dataframe
     from jobmagic.frames.metric_views import compare, metric_history, plot_metric
     from jobmagic.ledger import Ledger
@@ -56,8 +58,6 @@ if TYPE_CHECKING:
     )
     from jobmagic.models.ml import Metric, MLRepo, MLRun
     from jobmagic.public import TriggerForm, attach, runs, sweep, trigger
-    from jobmagic.runs.handle import RunHandle
-    from jobmagic.runs.sweeps import SweepResult
 
 _LAZY = {
     # The models too: %load_ext needs none of them (their dataclasses take ~10 ms to build).
@@ -84,8 +84,8 @@ _LAZY = {
     "runs": "jobmagic.public",
     "TriggerForm": "jobmagic.public",
     "Ledger": "jobmagic.ledger",
-    "SweepResult": "jobmagic.runs.sweeps",
-    "RunHandle": "jobmagic.runs.handle",
+    "SweepResult": "jobmagic.domain.sweeps",
+    "RunHandle": "jobmagic.domain.handle",
 }
 
 

@@ -8,8 +8,9 @@ through both). ``CHANGELOG.md`` lists the moves.
 >>> with warnings.catch_warnings(record=True) as caught:
 ...     warnings.simplefilter("always")
 ...     from jobmagic.magic_args import PARSERS
->>> str(caught[0].message)
-'jobmagic.magic_args moved to jobmagic.ipython.args.parsers; import it from there (the old path goes in the next release)'
+>>> print(caught[0].message)  # doctest: +NORMALIZE_WHITESPACE
+jobmagic.magic_args moved to jobmagic.ipython.args.parsers; import it from there
+(the old path goes in the next release)
 """
 
 from __future__ import annotations
@@ -21,19 +22,21 @@ import sys
 import warnings
 from types import ModuleType
 
+__all__ = ["MOVED", "MovedFinder", "install"]
+
 #: Old module -> where it lives now.
 MOVED: dict[str, str] = {
     "jobmagic.mlmodels": "jobmagic.models.ml",
     "jobmagic.command_match": "jobmagic.models.commands",
-    "jobmagic.session": "jobmagic.runs.session",
-    "jobmagic.engine": "jobmagic.runs.engine",
-    "jobmagic.tracking": "jobmagic.runs.handle",
-    "jobmagic.tracker": "jobmagic.runs.tracker",
-    "jobmagic.waiting": "jobmagic.runs.waiting",
-    "jobmagic.sweeps": "jobmagic.runs.sweeps",
-    "jobmagic.reconcile": "jobmagic.runs.reconcile",
-    "jobmagic.history": "jobmagic.runs.server_history",
-    "jobmagic.metrics": "jobmagic.runs.metrics",
+    "jobmagic.session": "jobmagic.domain.session",
+    "jobmagic.engine": "jobmagic.domain.engine",
+    "jobmagic.tracking": "jobmagic.domain.handle",
+    "jobmagic.tracker": "jobmagic.domain.tracker",
+    "jobmagic.waiting": "jobmagic.domain.waiting",
+    "jobmagic.sweeps": "jobmagic.domain.sweeps",
+    "jobmagic.reconcile": "jobmagic.domain.reconcile",
+    "jobmagic.history": "jobmagic.domain.server_history",
+    "jobmagic.metrics": "jobmagic.domain.metrics",
     "jobmagic.metric_views": "jobmagic.frames.metric_views",
     "jobmagic.highlevel": "jobmagic.public",
     "jobmagic.extension": "jobmagic.ipython.extension",

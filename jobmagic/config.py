@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from jobmagic.errors import ConfigError
+from jobmagic.models.constants import API_PREFIX
 
 __all__ = [
     "Credentials",
@@ -78,8 +79,6 @@ class Credentials:
 
 def normalize_host(host: str) -> str:
     """Strip spaces and trailing slashes; require an http(s) URL with a host name."""
-    from jobmagic.models import API_PREFIX  # late: %load_ext reads the config, not the models
-
     cleaned = host.strip().rstrip("/")
     if cleaned.endswith(API_PREFIX):
         cleaned = cleaned[: -len(API_PREFIX)]

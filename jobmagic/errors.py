@@ -157,7 +157,7 @@ class TriggerOutcomeUnknown(TransportError):
     def __init__(self, message: str, *, status_code: int | None = None):
         self.status_code = status_code
         #: Set once the attempt was looked for on the server and no run was found
-        #: (a :class:`jobmagic.runs.reconcile.Verdict`: not created, ambiguous, or undecided).
+        #: (a :class:`jobmagic.domain.reconcile.Verdict`: not created, ambiguous, or undecided).
         self.verdict: Any = None
         super().__init__(message)
 

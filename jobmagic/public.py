@@ -1,8 +1,9 @@
-"""The high-level Python API: ``trigger``, ``sweep``, ``attach``, ``TriggerForm``.
+"""The public functions: ``trigger``, ``sweep``, ``attach``, ``runs``, ``TriggerForm``.
 
 Inside IPython with ``%load_ext jobmagic`` these share the extension's
 session (its settings, ledger and tracker); elsewhere each call makes a
-session from the environment (``TFY_HOST``/``TFY_API_KEY`` or ``tfy login``).
+session from the environment (``TFY_HOST``/``TFY_API_KEY`` or ``tfy login``). The top of
+the layers: it may use every one below it.
 
 >>> run = jobmagic.trigger("sandbox:demo:train", {"lr": "0.1", "epochs": "1"})
 >>> run.wait(timeout=60).exit_code
@@ -16,11 +17,17 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from jobmagic.runs.session import JobSession, Target
+from jobmagic.domain import engine
+from jobmagic.domain.server_history import server_runs
+from jobmagic.domain.session import JobSession
+from jobmagic.domain.target import Target
+from jobmagic.errors import ParamsError
+from jobmagic.ipython.args.lines import UsageError, parse_duration_or_date
+from jobmagic.ipython.display import register
 
 if TYPE_CHECKING:
-    from jobmagic.runs.handle import RunHandle
-    from jobmagic.runs.sweeps import SweepResult
+    from jobmagic.domain.handle import RunHandle
+    from jobmagic.domain.sweeps import SweepResult
     from jobmagic.widgets import TriggerFormView
 
 __all__ = ["TriggerForm", "attach", "current_session", "runs", "sweep", "trigger"]
@@ -32,7 +39,10 @@ def current_session() -> JobSession:
     # (a tenth of a second), and a trigger need not run an import statement.
     ipython = sys.modules.get("IPython.core.getipython")
     shell = ipython.get_ipython() if ipython is not None else None
-    magics = shell.magics_manager.registry.get("JobMagics") if shell is not None else None
+    if shell is None:
+        return JobSession()
+    register(shell)  # handles and sweep results display as their live views here too
+    magics = shell.magics_manager.registry.get("JobMagics")
     session = getattr(magics, "session", None)
     return session if isinstance(session, JobSession) else JobSession()
 
@@ -62,11 +72,16 @@ def trigger(
     >>> run.logs()[-1].log
     'hello Ada'
     """
+    # Deferred: the params package loads PyYAML, which importing jobmagic does not need.
     from jobmagic.params import validate_params
 
     checked = validate_params(params or {})
-    return (session or current_session()).trigger(
-        _target(target, application_id, deployment_id), checked, command=command, alias=alias
+    return engine.trigger(
+        session or current_session(),
+        _target(target, application_id, deployment_id),
+        checked,
+        command=command,
+        alias=alias,
     )
 
 
@@ -95,9 +110,8 @@ def sweep(
     >>> result.to_dataframe()["params.lr"].tolist()
     ['0.1', '0.01']
     """
-    from jobmagic.errors import ParamsError
+    # Deferred: the params package loads PyYAML, which importing jobmagic does not need.
     from jobmagic.params import expand_grid, validate_params
-    from jobmagic.runs import engine
 
     if (grid is None) == (runs is None):
         raise ParamsError("Give either grid={name: [values…]} or runs=[{…}, …], not both.")
@@ -161,14 +175,9 @@ def runs(
     >>> int(jobmagic.runs_to_dataframe(failed)["exit_code"].iloc[0])
     3
     """
-    from jobmagic.ipython.args.parsers import parse_duration_or_date
-    from jobmagic.runs.server_history import server_runs
 
     def many(value: Any) -> list[Any]:
         return [value] if isinstance(value, (str, int)) else list(value)
-
-    from jobmagic.errors import ParamsError
-    from jobmagic.ipython.args.parsers import UsageError
 
     try:
         moment = parse_duration_or_date(since) if isinstance(since, str) else since
@@ -199,8 +208,10 @@ def TriggerForm(
     >>> {name: field.value for name, field in form.fields.items()}
     {'lr': '0.01', 'epochs': '3'}
     """
+    # Deferred: PyYAML and ipywidgets load when a form is made, not with jobmagic.
     from jobmagic.params import parse_body, validate_params
-    from jobmagic.widgets import TriggerFormView
+    from jobmagic.widgets.card import RunCard
+    from jobmagic.widgets.form import TriggerFormView
 
     active = session or current_session()
     the_target = _target(target, application_id, deployment_id)
@@ -211,7 +222,9 @@ def TriggerForm(
         chosen = parse_body(values, {}) if isinstance(values, str) else validate_params(values)
         if command:
             chosen = {}
-        return active.trigger(the_target, chosen, command=command or None, resolved=resolved)
+        return engine.trigger(
+            active, the_target, chosen, command=command or None, resolved=resolved
+        )
 
     title = resolved.fqn or the_target.label
-    return TriggerFormView(specs, on_submit=submit, title=f"Trigger {title}")
+    return TriggerFormView(specs, on_submit=submit, card=RunCard, title=f"Trigger {title}")

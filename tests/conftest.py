@@ -25,7 +25,7 @@ import pytest
 if TYPE_CHECKING:
     import httpx
 
-    from jobmagic.sandbox.server import SandboxServer
+    from jobmagic.sandbox import SandboxServer
 
 #: A short grace period keeps terminate tests quick (SIGKILL follows SIGTERM after it).
 SANDBOX_GRACE_PERIOD = 1.0
@@ -44,7 +44,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def sandbox(tmp_path: Path, isolated_home: Path) -> Iterator[SandboxServer]:
     """A fresh sandbox serving the demo jobs, data in ``tmp_path / "sandbox"``."""
-    from jobmagic.sandbox.server import SandboxServer
+    from jobmagic.sandbox import SandboxServer
 
     with SandboxServer(tmp_path / "sandbox", grace_period=SANDBOX_GRACE_PERIOD) as server:
         yield server
@@ -52,7 +52,7 @@ def sandbox(tmp_path: Path, isolated_home: Path) -> Iterator[SandboxServer]:
 
 @pytest.fixture(scope="session")
 def _shared_sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    from jobmagic.sandbox.server import SandboxServer
+    from jobmagic.sandbox import SandboxServer
 
     data_dir = tmp_path_factory.mktemp("shared-sandbox")
     with SandboxServer(data_dir, grace_period=SANDBOX_GRACE_PERIOD) as server:

@@ -14,7 +14,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from jobmagic.config import Settings
-from jobmagic.runs.session import JobSession
+from jobmagic.domain.session import JobSession
 from jobmagic.sandbox import SandboxServer
 
 

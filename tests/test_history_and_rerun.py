@@ -24,8 +24,9 @@ from jobmagic.ledger import Ledger
 from jobmagic.ledger._schema import MIGRATIONS
 from jobmagic.models import JobRun, RunStatus, fill_command
 from jobmagic.models.commands import match_command
-from jobmagic.runs.session import Target
-from jobmagic.runs.sweeps import SweepResult
+from jobmagic.domain import engine
+from jobmagic.domain.sweeps import SweepResult
+from jobmagic.domain.target import Target
 from jobmagic.sandbox import SandboxServer
 from tests.sessions import sandbox_serving, session_on, shell_on
 
@@ -364,7 +365,9 @@ def test_card_run_again_opens_the_params_and_triggers_a_linked_run(
     from jobmagic.widgets import RunCard
 
     with session_on(shared_sandbox, tmp_path / "ledger.db") as session:
-        first = session.trigger(Target(app="sandbox:demo:train"), {"lr": "0.2", "epochs": "1"})
+        first = engine.trigger(
+            session, Target(app="sandbox:demo:train"), {"lr": "0.2", "epochs": "1"}
+        )
         card = RunCard(first)
         assert card.rerun_button.layout.display != "none"
         card.rerun_button.click()
@@ -389,7 +392,7 @@ def test_card_run_again_opens_the_params_and_triggers_a_linked_run(
 def test_board_terminate_all_asks_once_then_stops_every_live_run(
     shared_sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    from jobmagic.runs.sweeps import run_sweep
+    from jobmagic.domain.engine import run_sweep
     from jobmagic.widgets import RunsBoard
 
     with session_on(shared_sandbox, tmp_path / "ledger.db") as session:

@@ -148,15 +148,16 @@ def test_load_ext_defers_heavy_imports() -> None:
 
 def test_load_ext_defers_the_session_and_everything_behind_it() -> None:
     """Loading registers magics and a completer; the session, the engine, the tracker,
-    the models, the parsers and the completion module come with the first magic or TAB
-    that needs them."""
+    the API's models (their dataclasses), the views and the completion module come with the
+    first magic, display or TAB that needs them."""
     deferred = (
         "jobmagic.ipython.completion",
-        "jobmagic.runs.session",
-        "jobmagic.runs.engine",
-        "jobmagic.runs.tracker",
-        "jobmagic.runs.handle",
-        "jobmagic.models",
+        "jobmagic.ipython.views",
+        "jobmagic.domain.session",
+        "jobmagic.domain.engine",
+        "jobmagic.domain.tracker",
+        "jobmagic.domain.handle",
+        "jobmagic.models.jobs",
         "jobmagic.ledger",
         "jobmagic.params",
         "jobmagic.widgets",

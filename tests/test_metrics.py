@@ -23,9 +23,10 @@ from truefoundry_sdk import TrueFoundry
 import jobmagic
 from jobmagic.api import AsyncJobsClient, JobsClient, NotFoundError, RetryPolicy, ValidationError
 from jobmagic.errors import APIError
+from jobmagic.ipython.views import bundle_for
 from jobmagic.models import RunStatus
+from jobmagic.models.metrics import compile_patterns, lower_is_better, scan_logs
 from jobmagic.models.ml import JOB_RUN_TAG
-from jobmagic.runs.metrics import compile_patterns, lower_is_better, scan_logs
 from jobmagic.sandbox import Fault, SandboxServer
 
 matplotlib.use("Agg")
@@ -152,7 +153,7 @@ def test_the_cards_static_html_names_the_metrics_with_a_trend(
     sweep_env: tuple[SandboxServer, InteractiveShell, Any],
 ) -> None:
     _, _, runs = sweep_env
-    html = runs[1]._repr_mimebundle_()["text/html"]  # the static snapshot (cards are off)
+    html = bundle_for(runs[1])["text/html"]  # the static snapshot (cards are off)
     assert "Metrics" in html and "loss" in html and "accuracy" in html
     # The trend is the whole history: one point per epoch.
     (points,) = re.findall(r'<polyline[^>]*points="([^"]+)"', html.split("accuracy")[-1])[:1]

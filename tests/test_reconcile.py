@@ -1,6 +1,6 @@
 """Unknown trigger outcomes settled against the server, never by sending again.
 
-The rules (pure, in ``jobmagic.runs.reconcile``) first, then over a real sandbox: every fault that
+The rules (pure, in ``jobmagic.domain.reconcile``) first, then over a real sandbox: every fault that
 leaves a trigger unknown, a sweep, ``%%trigger_job --wait``, ``%job_runs --reconcile`` and an
 attempt left pending by a killed kernel — counting the triggers the server received.
 """
@@ -21,8 +21,10 @@ import jobmagic
 from jobmagic.api import TriggerOutcomeUnknown
 from jobmagic.ledger import AttemptState, LedgerEntry
 from jobmagic.models import Application, JobRun, ParamSpec
-from jobmagic.runs.reconcile import attempt_window, expected_command, match_attempts
-from jobmagic.runs.session import JobSession, Target
+from jobmagic.domain import engine
+from jobmagic.domain.reconcile import attempt_window, expected_command, match_attempts
+from jobmagic.domain.session import JobSession
+from jobmagic.domain.target import Target
 from jobmagic.sandbox import Fault, SandboxServer
 from tests.sessions import sandbox_serving, session_on, shell_on
 
@@ -158,7 +160,7 @@ def session(server: SandboxServer, tmp_path: Path) -> Iterator[JobSession]:
 def lose_one_answer(server: SandboxServer, session: JobSession, fault: Fault, lr: str) -> int:
     server.set_faults(fault)
     with pytest.raises(TriggerOutcomeUnknown):
-        session.trigger(Target(app=FQN), {"lr": lr})
+        engine.trigger(session, Target(app=FQN), {"lr": lr})
     (entry,) = [e for e in session.ledger.entries() if e.params.get("lr") == lr]
     assert entry.state is AttemptState.UNKNOWN
     return entry.id
@@ -180,7 +182,7 @@ def test_each_unknown_outcome_is_settled_by_what_the_server_has(
     fault: Fault, state: AttemptState, server: SandboxServer, session: JobSession
 ) -> None:
     # Another run with other params in the same moment must not be taken for it.
-    session.trigger(Target(app=FQN), {"lr": "other"})
+    engine.trigger(session, Target(app=FQN), {"lr": "other"})
     attempt_id = lose_one_answer(server, session, fault, "0.5")
     triggers = server.stats()["trigger"]
 
@@ -206,7 +208,7 @@ def test_two_lost_answers_with_the_same_params_are_ambiguous(
     first = lose_one_answer(server, session, Fault.drop("trigger", after=True), "0.7")
     server.set_faults(Fault.drop("trigger", after=True))
     with pytest.raises(TriggerOutcomeUnknown):
-        session.trigger(Target(app=FQN), {"lr": "0.7"})
+        engine.trigger(session, Target(app=FQN), {"lr": "0.7"})
     verdicts = session.reconcile(wait=True, poll=0.1, skew=timedelta(seconds=30))
     assert {v.state for v in verdicts} == {AttemptState.AMBIGUOUS}
     entry = session.ledger.get(first)

@@ -22,8 +22,8 @@ import jobmagic
 from jobmagic.config import Settings
 from jobmagic.ledger import LEDGER_FILENAME, AttemptState, Ledger
 from jobmagic.models import RunStatus
-from jobmagic.runs.session import JobSession
-from jobmagic.runs.tracker import Tracker
+from jobmagic.domain.session import JobSession
+from jobmagic.domain.tracker import Tracker
 from jobmagic.sandbox import Fault, SandboxServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -219,8 +219,8 @@ def test_sigkill_during_a_sweep_leaves_every_run_the_sandbox_knows_in_the_ledger
 def test_every_entry_point_refuses_bad_input_before_the_ledger_or_the_server_sees_it(
     noop_sandbox: SandboxServer, session: JobSession
 ) -> None:
-    from jobmagic.runs import engine
-    from jobmagic.runs.session import Target
+    from jobmagic.domain import engine
+    from jobmagic.domain.target import Target
 
     resolved = session.resolve(Target("test:sweeps:noop"))
     noop_sandbox.reset_stats()
@@ -245,8 +245,8 @@ def test_every_entry_point_refuses_bad_input_before_the_ledger_or_the_server_see
 def test_a_single_run_is_a_sweep_of_one_and_sends_the_planned_request(
     noop_sandbox: SandboxServer, session: JobSession
 ) -> None:
-    from jobmagic.runs import engine
-    from jobmagic.runs.session import Target
+    from jobmagic.domain import engine
+    from jobmagic.domain.target import Target
 
     resolved = session.resolve(Target("test:sweeps:noop"))
     one = engine.plan(resolved, [{"name": "solo"}], alias="solo-run")
@@ -368,7 +368,7 @@ def test_the_sweep_writer_commits_a_turns_writes_together_each_failing_alone(
     import asyncio
     from types import SimpleNamespace
 
-    from jobmagic.runs.engine import _LoopWriter
+    from jobmagic.domain.engine import _LoopWriter
 
     ledger = Ledger(tmp_path / "ledger.db")
     owner: Any = SimpleNamespace(ledger=ledger)  # all the writer uses of a session

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from jobmagic.config import Settings
-from jobmagic.runs.session import JobSession, Target
+from jobmagic.domain import engine
+from jobmagic.domain.session import JobSession
+from jobmagic.domain.target import Target
 from jobmagic.sandbox import SandboxServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,8 +34,12 @@ def test_n_runs_across_k_apps_cost_k_list_calls_per_tick(
     )
     try:
         handles = [
-            session.trigger(Target("sandbox:demo:sleep"), {"seconds": "30"}) for _ in range(4)
-        ] + [session.trigger(Target("sandbox:demo:train"), {"epochs": "20"}) for _ in range(3)]
+            engine.trigger(session, Target("sandbox:demo:sleep"), {"seconds": "30"})
+            for _ in range(4)
+        ] + [
+            engine.trigger(session, Target("sandbox:demo:train"), {"epochs": "20"})
+            for _ in range(3)
+        ]
         tracker = session.tracker
         for handle in handles:
             tracker.watch(handle)
@@ -79,7 +85,8 @@ def test_a_board_redraws_once_per_tick_however_many_of_its_runs_changed(
     )
     try:
         handles = [
-            session.trigger(Target("sandbox:demo:sleep"), {"seconds": "30"}) for _ in range(6)
+            engine.trigger(session, Target("sandbox:demo:sleep"), {"seconds": "30"})
+            for _ in range(6)
         ]
         board = RunsBoard(handles, min_interval=0)  # no spacing: each request would render
         tracker = session.tracker
@@ -124,7 +131,7 @@ def test_closing_while_a_tick_stores_its_statuses_lets_the_tick_finish(
         store(runs)
 
     session.record_runs = held_store  # type: ignore[method-assign]
-    handle = session.trigger(Target("sandbox:demo:hello"), {"name": "x"})
+    handle = engine.trigger(session, Target("sandbox:demo:hello"), {"name": "x"})
     tracker = session.tracker
     tracker.watch(handle)
     assert storing.wait(10)  # the tick has its statuses and is about to store them
@@ -208,7 +215,7 @@ def test_a_shutdown_during_a_tick_is_not_lost(sandbox: SandboxServer, tmp_path: 
     release = threading.Event()
 
     try:
-        handle = session.trigger(Target("sandbox:demo:sleep"), {"seconds": "30"})
+        handle = engine.trigger(session, Target("sandbox:demo:sleep"), {"seconds": "30"})
         tracker = session.tracker
         poll = tracker._poll_app
 

@@ -24,6 +24,25 @@ class ImportGraph:
 
     edges: dict[str, set[str]] = field(default_factory=dict)
     late: list[tuple[str, int, str]] = field(default_factory=list)  # (module, line, target)
+    #: What each module imports when it is imported (module-level imports only): jobmagic's
+    #: modules, and other packages by their top-level name.
+    loads: dict[str, set[str]] = field(default_factory=dict)
+
+    def closure(self, module: str) -> set[str]:
+        """Every module (and outside package) importing ``module`` loads, itself included;
+        a package's parents are loaded first, so they count too."""
+        seen: set[str] = set()
+        stack = [module]
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            stack.extend(self.loads.get(name, ()))
+            parent = name.rpartition(".")[0]
+            if parent.startswith("jobmagic"):
+                stack.append(parent)
+        return seen
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -65,7 +84,43 @@ def _imports(tree: ast.AST) -> Iterator[tuple[ast.stmt, bool]]:
     yield from walk(tree, False)
 
 
-def _targets(stmt: ast.stmt, module: str, is_package: bool, known: set[str]) -> set[str]:
+def _outside(stmt: ast.stmt) -> set[str]:
+    """The top-level names of the packages outside jobmagic that ``stmt`` imports."""
+    if isinstance(stmt, ast.Import):
+        names = [alias.name for alias in stmt.names]
+    elif isinstance(stmt, ast.ImportFrom) and not stmt.level and stmt.module:
+        names = [stmt.module]
+    else:
+        names = []
+    return {name.partition(".")[0] for name in names if not name.startswith("jobmagic")}
+
+
+def lazy_names(tree: ast.AST) -> dict[str, str]:
+    """A package's ``_LAZY = {"Name": "module", ...}``: names it imports on first use."""
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "_LAZY" for t in node.targets)
+            and isinstance(node.value, ast.Dict)
+        ):
+            return {
+                k.value: v.value
+                for k, v in zip(node.value.keys, node.value.values, strict=True)
+                if isinstance(k, ast.Constant)
+                and isinstance(k.value, str)
+                and isinstance(v, ast.Constant)
+                and isinstance(v.value, str)
+            }
+    return {}
+
+
+def _targets(
+    stmt: ast.stmt,
+    module: str,
+    is_package: bool,
+    known: set[str],
+    lazy: dict[str, dict[str, str]] | None = None,
+) -> set[str]:
     names: list[str] = []
     if isinstance(stmt, ast.Import):
         names = [alias.name for alias in stmt.names]
@@ -76,6 +131,18 @@ def _targets(stmt: ast.stmt, module: str, is_package: bool, known: set[str]) -> 
             anchor = anchor[: len(anchor) - (stmt.level - 1)]
             base = ".".join([*anchor, base] if base else anchor)
         names = [base] + [f"{base}.{alias.name}" for alias in stmt.names]
+        # A name a package gives lazily is an import of the module it comes from.
+        provided = (lazy or {}).get(base, {})
+        names += [provided[alias.name] for alias in stmt.names if alias.name in provided]
+    if isinstance(stmt, ast.ImportFrom) and names:
+        # `from pkg import mod` imports the module pkg.mod; pkg itself is its parent, which
+        # Python has imported before anything inside it: not an edge of its own.
+        base, submodules = names[0], [n for n in names[1:] if n in known]
+        if submodules:
+            names = submodules + [n for n in names[1:] if n not in known]
+        names = [n if n in known else base for n in names]
+        if provided and all(alias.name in provided for alias in stmt.names):
+            names = [n for n in names if n != base] or [base]
     found = set()
     for name in names:
         # The longest known module that the name starts with: `from a.b import c` is a.b.c
@@ -90,15 +157,24 @@ def _targets(stmt: ast.stmt, module: str, is_package: bool, known: set[str]) -> 
 def read_graph(root: Path = PACKAGE_ROOT) -> ImportGraph:
     files = {module_name(p, root): p for p in root.rglob("*.py")}
     known = set(files)
+    trees = {
+        name: ast.parse(path.read_text(encoding="utf-8"), str(path)) for name, path in files.items()
+    }
+    lazy = {
+        name: lazy_names(tree) for name, tree in trees.items() if files[name].name == "__init__.py"
+    }
     graph = ImportGraph({name: set() for name in files})
     for name, path in files.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        tree = trees[name]
         is_package = path.name == "__init__.py"
+        loads = graph.loads.setdefault(name, set())
         for stmt, late in _imports(tree):
-            targets = _targets(stmt, name, is_package, known) - {name}
+            targets = _targets(stmt, name, is_package, known, lazy) - {name}
             graph.edges[name] |= targets
             if late:
                 graph.late.extend((name, stmt.lineno, t) for t in sorted(targets))
+            else:
+                loads |= targets | _outside(stmt)
     return graph
 
 

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from jobmagic.config import Settings
+from jobmagic.domain.session import JobSession
 from jobmagic.sandbox import SandboxServer
-from jobmagic.session import JobSession
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

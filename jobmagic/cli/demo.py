@@ -66,7 +66,7 @@ def run_demo(out_dir: Path, notebook: Path = DEFAULT_NOTEBOOK, timeout: int = 18
 
     from jobmagic.api._client import JobsClient
     from jobmagic.ledger import LEDGER_FILENAME, Ledger
-    from jobmagic.sandbox.process import ensure_sandbox_process
+    from jobmagic.sandbox import ensure_sandbox_process
 
     out_dir = out_dir.resolve()
     home = out_dir / "home"

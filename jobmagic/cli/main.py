@@ -27,16 +27,16 @@ from pathlib import Path
 from types import FrameType
 
 from jobmagic._version import __version__
+from jobmagic.cli.demo import main as demo_main
+from jobmagic.config import jobmagic_home
 
 __all__ = ["add_sandbox_parser", "banner_lines", "build_parser", "main"]
 
-_TOKEN_ENV = "JOBMAGIC_SANDBOX_TOKEN"  # the same name as jobmagic.sandbox.server.TOKEN_ENV
+_TOKEN_ENV = "JOBMAGIC_SANDBOX_TOKEN"  # the same name as jobmagic.sandbox.serving.process.TOKEN_ENV
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _default_data_dir() -> Path:
-    from jobmagic.config import jobmagic_home
-
     return jobmagic_home() / "sandbox"
 
 
@@ -100,9 +100,7 @@ def add_sandbox_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
 def _serve(args: argparse.Namespace) -> int:
     import logging
 
-    from jobmagic.sandbox.errors import SandboxError
-    from jobmagic.sandbox.jobs import JobsFileError
-    from jobmagic.sandbox.server import SandboxServer
+    from jobmagic.sandbox import JobsFileError, SandboxError, SandboxServer
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -197,7 +195,7 @@ def banner_lines(
 
 
 def _status(args: argparse.Namespace) -> int:
-    from jobmagic.sandbox.address import read_sandbox_address
+    from jobmagic.sandbox import read_sandbox_address
 
     data_dir = _data_dir(args)
     address = read_sandbox_address(data_dir)
@@ -213,7 +211,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from jobmagic.sandbox.address import pid_alive, read_sandbox_address
+    from jobmagic.sandbox import pid_alive, read_sandbox_address
 
     data_dir = _data_dir(args)
     address = read_sandbox_address(data_dir)
@@ -250,8 +248,6 @@ def add_demo_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _run_demo(out: str) -> int:
-    from jobmagic.cli.demo import main as demo_main
-
     return demo_main(out)
 
 
@@ -265,7 +261,7 @@ def _run_lab(folder: str) -> int:
     import os
     import subprocess
 
-    from jobmagic.sandbox.process import ensure_sandbox_process
+    from jobmagic.sandbox import ensure_sandbox_process
 
     sandbox = ensure_sandbox_process(_default_data_dir())
     env = dict(os.environ, TFY_HOST=sandbox.host, TFY_API_KEY=sandbox.token)

@@ -4,3 +4,5 @@ reconciling unknown outcomes, a job's history on the server, and run metrics.
 
 No IPython and no widgets here: the IPython layer registers how handles and sweeps display.
 """
+
+__all__: list[str] = []

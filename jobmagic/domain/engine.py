@@ -12,7 +12,7 @@ the async client, ``concurrency`` in flight — a notebook's kernel already runs
 main thread. Unknown outcomes are then looked for on the server, never re-sent.
 
 >>> from jobmagic.public import current_session
->>> from jobmagic.runs.session import Target
+>>> from jobmagic.domain.session import Target
 >>> session = current_session()
 >>> triggers = plan_for(session, Target("sandbox:demo:train"), [{"lr": "0.1"}, {"lr": "0.2"}])
 >>> [request.json["input"]["params"]["lr"] for request in triggers.requests]
@@ -32,25 +32,36 @@ import asyncio
 import difflib
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jobmagic.api import _endpoints as ep
-from jobmagic.errors import ConflictError, JobmagicError, NotFoundError, ParamsError
-from jobmagic.runs.handle import RunHandle
-from jobmagic.runs.session import command_text
-from jobmagic.runs.sweeps import SweepFailure, SweepResult
+from jobmagic.domain.handle import RunHandle
+from jobmagic.domain.sweeps import SweepFailure, SweepResult
+from jobmagic.domain.target import ResolvedTarget, Target, command_text
+from jobmagic.errors import (
+    ConflictError,
+    JobmagicError,
+    NotFoundError,
+    ParamsError,
+    TriggerOutcomeUnknown,
+)
 
 if TYPE_CHECKING:
+    from jobmagic.api._client import JobsClient
+    from jobmagic.config import Credentials, Settings
+    from jobmagic.domain.reconcile import Verdict
+    from jobmagic.ledger import Ledger
     from jobmagic.models import JobRun, TriggerResult
-    from jobmagic.runs.session import JobSession, ResolvedTarget, Target
 
 __all__ = [
+    "EngineSession",
     "TriggerPlan",
     "plan",
     "plan_for",
+    "run_sweep",
     "start",
     "start_fresh",
     "trigger",
@@ -62,6 +73,50 @@ __all__ = [
 Outcome = RunHandle | SweepFailure
 #: A step of :func:`_steps`: the request to send, or a ledger write to run.
 Step = ep.ApiRequest | Callable[[], Any]
+
+
+class EngineSession(Protocol):
+    """What the engine needs of a session (:class:`jobmagic.domain.session.JobSession`)."""
+
+    session_id: str
+    notebook: str | None
+    kernel_id: str | None
+
+    @property
+    def client(self) -> JobsClient: ...
+
+    @property
+    def ledger(self) -> Ledger: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def host(self) -> str: ...
+
+    def credentials(self) -> Credentials: ...
+
+    def resolve(self, target: Target) -> ResolvedTarget: ...
+
+    def forget_target(self, target: Target) -> None: ...
+
+    def record_runs(self, runs: Iterable[JobRun]) -> None: ...
+
+    def handle_for(
+        self,
+        resolved: ResolvedTarget,
+        run: JobRun,
+        *,
+        params: Mapping[str, str] | None = None,
+        command: str | Sequence[str] | None = None,
+        application_fqn: str | None = None,
+        host: str | None = None,
+        rerun_of: str | None = None,
+    ) -> RunHandle: ...
+
+    def reconcile(
+        self, attempts: Iterable[int] | None = None, *, wait: bool = False
+    ) -> list[Verdict]: ...
 
 
 @dataclass(frozen=True)
@@ -115,7 +170,7 @@ def plan(
 
 
 def trigger(
-    session: JobSession,
+    session: EngineSession,
     target: Target,
     params: Mapping[str, str] | None = None,
     *,
@@ -134,7 +189,7 @@ def trigger(
 
 
 def plan_for(
-    session: JobSession,
+    session: EngineSession,
     target: Target,
     param_sets: Sequence[Mapping[str, str] | None],
     *,
@@ -158,7 +213,7 @@ def plan_for(
     return plan(resolved, param_sets, command=command, alias=alias, rerun_of=rerun_of)
 
 
-def _looked_up_again(session: JobSession, triggers: TriggerPlan) -> TriggerPlan:
+def _looked_up_again(session: EngineSession, triggers: TriggerPlan) -> TriggerPlan:
     """The same runs planned against a fresh lookup of their target."""
     target = triggers.resolved.target
     session.forget_target(target)
@@ -183,7 +238,7 @@ def went_stale(triggers: TriggerPlan, result: SweepResult) -> bool:
 
 
 def start_fresh(
-    session: JobSession, triggers: TriggerPlan, **options: Any
+    session: EngineSession, triggers: TriggerPlan, **options: Any
 ) -> tuple[TriggerPlan, SweepResult]:
     """:func:`start`, and once more against a fresh lookup if the ids :func:`went_stale`
     (each refused attempt is settled as rejected, so nothing is sent twice)."""
@@ -195,7 +250,7 @@ def start_fresh(
 
 
 def trigger_one(
-    session: JobSession, triggers: TriggerPlan, *, reconcile_unknown: bool = False
+    session: EngineSession, triggers: TriggerPlan, *, reconcile_unknown: bool = False
 ) -> RunHandle:
     """The sweep of one: its handle, or its error raised.
 
@@ -219,7 +274,7 @@ def trigger_one(
 
 
 def start(
-    session: JobSession,
+    session: EngineSession,
     triggers: TriggerPlan,
     *,
     concurrency: int = 8,
@@ -237,9 +292,7 @@ def start(
     """
     result = SweepResult(
         session=session,
-        resolved=triggers.resolved,
-        command=triggers.command,
-        alias=triggers.alias,
+        again=partial(_again, session, triggers.resolved, triggers.command, triggers.alias),
         concurrency=concurrency,
     )
     slots: list[Outcome | None] = [None] * len(triggers)
@@ -263,7 +316,7 @@ def start(
 
 
 def _steps(
-    session: JobSession, triggers: TriggerPlan, index: int, host: str, *, inline: bool
+    session: EngineSession, triggers: TriggerPlan, index: int, host: str, *, inline: bool
 ) -> Generator[Step, Any, Outcome]:
     """Write the attempt, send it, settle it, accept the run: each step is yielded to the
     driver, which runs a ledger write (in its writer) or sends the request and sends back
@@ -285,7 +338,7 @@ def _steps(
     return handle
 
 
-def _begin(session: JobSession, triggers: TriggerPlan, index: int, host: str) -> int:
+def _begin(session: EngineSession, triggers: TriggerPlan, index: int, host: str) -> int:
     """Write the attempt to the ledger before anything is sent; returns its id."""
     resolved = triggers.resolved
     return session.ledger.record_attempt(
@@ -304,10 +357,8 @@ def _begin(session: JobSession, triggers: TriggerPlan, index: int, host: str) ->
     )
 
 
-def _settle(session: JobSession, attempt_id: int, error: JobmagicError) -> None:
+def _settle(session: EngineSession, attempt_id: int, error: JobmagicError) -> None:
     """Record why an attempt has no run: rejected by the server, or an unknown outcome."""
-    from jobmagic.errors import TriggerOutcomeUnknown
-
     if isinstance(error, TriggerOutcomeUnknown):
         session.ledger.record_unknown(attempt_id, error)
     else:
@@ -315,7 +366,7 @@ def _settle(session: JobSession, attempt_id: int, error: JobmagicError) -> None:
 
 
 def _accept(
-    session: JobSession,
+    session: EngineSession,
     triggers: TriggerPlan,
     index: int,
     attempt_id: int,
@@ -332,7 +383,7 @@ def _accept(
 
 
 def _handle(
-    session: JobSession, triggers: TriggerPlan, index: int, run: JobRun, host: str | None
+    session: EngineSession, triggers: TriggerPlan, index: int, run: JobRun, host: str | None
 ) -> RunHandle:
     return session.handle_for(
         triggers.resolved,
@@ -348,7 +399,7 @@ def _handle(
 
 
 def _run_inline(
-    session: JobSession,
+    session: EngineSession,
     triggers: TriggerPlan,
     slots: list[Outcome | None],
     on_handle: Callable[[RunHandle], None] | None,
@@ -376,7 +427,7 @@ def _run_inline(
 
 
 def _run_concurrently(
-    session: JobSession,
+    session: EngineSession,
     triggers: TriggerPlan,
     slots: list[Outcome | None],
     concurrency: int,
@@ -409,7 +460,7 @@ def _run_concurrently(
 
 
 async def _sweep(
-    session: JobSession,
+    session: EngineSession,
     triggers: TriggerPlan,
     slots: list[Outcome | None],
     concurrency: int,
@@ -485,7 +536,7 @@ class _LoopWriter:
     committed before its request goes out, and a run as soon as it is answered.
     """
 
-    def __init__(self, session: JobSession, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, session: EngineSession, loop: asyncio.AbstractEventLoop) -> None:
         self._ledger = session.ledger
         self._loop = loop
         self._queued: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
@@ -528,7 +579,7 @@ def _settle_future(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
 
 
 def _reconcile_unknown(
-    session: JobSession,
+    session: EngineSession,
     triggers: TriggerPlan,
     slots: list[Outcome | None],
     on_handle: Callable[[RunHandle], None] | None,
@@ -558,7 +609,7 @@ def _reconcile_unknown(
             on_handle(handle)
 
 
-def _unknown_id(session: JobSession, error: NotFoundError, target: Target) -> NotFoundError:
+def _unknown_id(session: EngineSession, error: NotFoundError, target: Target) -> NotFoundError:
     """The 404 of a trigger by id, with the closest ids of the jobs there are."""
     wanted = target.application_id or target.deployment_id or ""
     try:
@@ -580,4 +631,49 @@ def _unknown_id(session: JobSession, error: NotFoundError, target: Target) -> No
         method=error.method,
         path=error.path,
         server_message=error.server_message,
+    )
+
+
+def run_sweep(
+    session: EngineSession,
+    resolved: ResolvedTarget,
+    param_sets: Sequence[Mapping[str, str]],
+    *,
+    command: str | Sequence[str] | None = None,
+    alias: str | None = None,
+    concurrency: int = 8,
+    on_handle: Callable[[RunHandle], None] | None = None,
+    rerun_of: Sequence[str | None] | None = None,
+) -> SweepResult:
+    """Trigger one run per params mapping, ``concurrency`` at a time; never raises per run
+    (bad input is refused for the whole sweep before anything is sent).
+
+    :func:`plan` then :func:`start`; ``rerun_of``, parallel to ``param_sets``, names the run
+    each one repeats (for the ledger). Ctrl-C stops sending new triggers; the ones in flight
+    are settled and kept. Triggers whose outcome is unknown are then looked for on the
+    server: a run found becomes a handle like any other; the rest stay failures, with the
+    verdict.
+    """
+    triggers = plan(resolved, param_sets, command=command, alias=alias, rerun_of=rerun_of)
+    return start(session, triggers, concurrency=concurrency, on_handle=on_handle)
+
+
+def _again(
+    session: EngineSession,
+    resolved: ResolvedTarget,
+    command: str | Sequence[str] | None,
+    alias: str | None,
+    param_sets: Sequence[Mapping[str, str]],
+    rerun_of: Sequence[str | None],
+    concurrency: int,
+) -> SweepResult:
+    """A sweep's :meth:`SweepResult.rerun_failed`: the same target, command and alias."""
+    return run_sweep(
+        session,
+        resolved,
+        param_sets,
+        command=command,
+        alias=alias,
+        concurrency=concurrency,
+        rerun_of=rerun_of,
     )

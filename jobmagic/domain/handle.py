@@ -1,8 +1,10 @@
 """Run handles: a triggered or attached run's latest state, and what can be done with it.
 
 Handles are kept current by the one background tracker per kernel
-(:class:`jobmagic.runs.tracker.Tracker`, re-exported here), which polls applications,
-not runs, and never prints.
+(:class:`jobmagic.domain.tracker.Tracker`), which polls applications, not runs, and never
+prints. A handle holds state and makes HTTP calls; how it is displayed is the IPython
+layer's business (:mod:`jobmagic.ipython.display`), and what needs the trigger engine
+(``rerun``) goes through its session.
 """
 
 from __future__ import annotations
@@ -12,18 +14,20 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from jobmagic.domain.metrics import MetricState, handle_metrics, metric_series
+from jobmagic.domain.tracker import Tracker
+from jobmagic.domain.waiting import wait_for
 from jobmagic.errors import JobmagicError
 from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus
-from jobmagic.runs.tracker import Tracker, latest_runs
 
 if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
-    from jobmagic.runs.session import JobSession
-    from jobmagic.widgets.form import TriggerFormView
+    from jobmagic.config import Settings
+    from jobmagic.domain.rerun import RerunFields
 
-__all__ = ["RunHandle", "Tracker", "latest_runs"]
+__all__ = ["Backend", "RunHandle"]
 
 Listener = Callable[[JobRun, "datetime | None"], None]
 
@@ -35,7 +39,7 @@ UNKNOWN_GIVE_UP_SECONDS = 15 * 60
 
 
 class Backend(Protocol):
-    """What a handle needs from its session: a client, the tracker, the ledger."""
+    """What a handle needs from its session (:class:`jobmagic.domain.session.JobSession`)."""
 
     @property
     def client(self) -> JobsClient: ...
@@ -44,12 +48,26 @@ class Backend(Protocol):
     def tracker(self) -> Tracker: ...
 
     @property
+    def settings(self) -> Settings: ...
+
+    @property
     def host(self) -> str: ...
 
     @property
     def show_cards(self) -> bool: ...
 
     def record_runs(self, runs: Iterable[JobRun]) -> None: ...
+
+    def rerun(
+        self,
+        handle: RunHandle,
+        changes: Mapping[str, str],
+        *,
+        command: str | None = None,
+        alias: str | None = None,
+    ) -> RunHandle: ...
+
+    def rerun_fields(self, handle: RunHandle) -> RerunFields: ...
 
 
 class RunHandle:
@@ -103,6 +121,8 @@ class RunHandle:
         self._events: tuple[Event, ...] = ()
         # "idle" until the run is seen failed or terminated, then "fetching", then "done".
         self._events_state = "idle"
+        #: What is known of the run's metrics (:mod:`jobmagic.domain.metrics` keeps it).
+        self.metric_state = MetricState()
 
     # -- state -------------------------------------------------------------------------
 
@@ -125,6 +145,21 @@ class RunHandle:
         return self._stale_since
 
     @property
+    def session(self) -> Backend:
+        """The session this handle belongs to (its client, tracker, settings, ledger)."""
+        return self._backend
+
+    @property
+    def client(self) -> JobsClient:
+        """The client of this handle's session."""
+        return self._backend.client
+
+    @property
+    def settings(self) -> Settings:
+        """The settings of this handle's session."""
+        return self._backend.settings
+
+    @property
     def application_fqn(self) -> str | None:
         if self._fqn:
             return self._fqn
@@ -140,22 +175,21 @@ class RunHandle:
         The first read fetches them (one search); from then on the tracker keeps them
         current while the run is live, with one search per application per tick.
         """
-        from jobmagic.runs.metrics import handle_metrics
-
         return handle_metrics(self)
 
     def fetch_metrics(self) -> dict[str, float]:
         """Fetch the run's metrics now (blocking) and keep them for :attr:`metrics`."""
-        from jobmagic.runs.metrics import handle_metrics
-
         return handle_metrics(self, refresh=True)
 
     @property
     def metric_series(self) -> dict[str, tuple[float, ...]]:
         """Each metric's values so far, oldest first (the card's trend); no request."""
-        from jobmagic.runs.metrics import metric_series
-
         return metric_series(self)
+
+    def want_metrics(self) -> None:
+        """Ask the tracker to keep this run's metrics current, without fetching now: a board
+        of many runs then costs one search per application per tick, not one per run."""
+        self.metric_state.wanted = True
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -198,8 +232,15 @@ class RunHandle:
             with self._lock:
                 self._events_state = "done" if done else "idle"
 
+    def take(self, run: JobRun) -> None:
+        """Take a fresh JobRun (from a poll, a refresh, the ledger) and tell every listener."""
+        self._apply(run, None)
+
+    def mark_stale(self, since: datetime) -> None:
+        """Polls for this run have been failing since ``since``: tell every listener."""
+        self._apply(None, since)
+
     def _apply(self, run: JobRun | None, stale_since: datetime | None) -> None:
-        """Take a fresh JobRun (or a failed poll) and tell every listener."""
         with self._lock:
             if run is not None:
                 self._run = run
@@ -215,7 +256,8 @@ class RunHandle:
             with contextlib.suppress(Exception):
                 listener(current, stale_since)
 
-    def _gave_up(self) -> bool:
+    @property
+    def given_up(self) -> bool:
         """True once an UNKNOWN run has been polled long enough."""
         return (
             self._run.status == RunStatus.UNKNOWN
@@ -244,7 +286,6 @@ class RunHandle:
         first (the run keeps going). Ctrl-C stops the wait, not the run. ``on_update`` is
         called with the run as first seen and whenever its status changes.
         """
-        from jobmagic.runs.waiting import wait_for
 
         def updated(runs: list[JobRun]) -> None:
             if on_update is not None:
@@ -285,22 +326,19 @@ class RunHandle:
         >>> again.rerun_of == run.name, again.params
         (True, {'lr': '0.2', 'epochs': '1'})
         """
-        from jobmagic.runs.server_history import rerun
-
-        return rerun(
-            _session_of(self._backend),
-            self,
-            {**(params or {}), **changes},
-            command=command,
-            alias=alias,
+        return self._backend.rerun(
+            self, {**(params or {}), **changes}, command=command, alias=alias
         )
 
-    def rerun_form(self) -> TriggerFormView:
-        """A trigger form prefilled with this run's params whose Trigger reruns it (the
-        card's "Run again")."""
-        from jobmagic.runs.server_history import rerun_form
+    @property
+    def can_rerun(self) -> bool:
+        """Always: a handle's run can be triggered again (its card offers "Run again")."""
+        return True
 
-        return rerun_form(_session_of(self._backend), self)
+    def rerun_fields(self) -> RerunFields:
+        """What a "Run again" form shows: the job's params with this run's values, and its
+        command when it ran one (reads the ledger; the job's template if need be)."""
+        return self._backend.rerun_fields(self)
 
     def logs(self, tail: int | None = None) -> list[LogLine]:
         """The run's log lines, oldest first; ``tail=N`` gives only the last N."""
@@ -357,23 +395,3 @@ class RunHandle:
 
     def __repr__(self) -> str:
         return f"<RunHandle {self.name} {self.status} app={self.application_fqn!r}>"
-
-    def _ipython_display_(self) -> None:
-        """Displayed: the live card (with cards off, the static copy), with a display id,
-        so the saved notebook's copies follow the run to its end."""
-        from jobmagic.widgets.bundles import show
-
-        show(self)
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from jobmagic.widgets.bundles import bundle_for
-
-        return bundle_for(self, include, exclude)
-
-
-def _session_of(backend: Backend) -> JobSession:
-    from jobmagic.runs.session import JobSession
-
-    if not isinstance(backend, JobSession):
-        raise JobmagicError("Only a run handle of a jobmagic session can be run again.")
-    return backend

@@ -12,7 +12,7 @@ run another attempt already owns is never a candidate.
 
 Nothing here sends a trigger. :func:`match_attempts` decides (pure); :func:`settle` lists
 the runs it needs, one listing per application, and writes the verdicts to the ledger;
-:meth:`jobmagic.runs.session.JobSession.reconcile` is the way in.
+:meth:`jobmagic.domain.session.JobSession.reconcile` is the way in.
 
 >>> from datetime import datetime, timedelta, timezone
 >>> from jobmagic.ledger import AttemptState, LedgerEntry

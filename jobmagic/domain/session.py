@@ -2,10 +2,11 @@
 
 The extension owns exactly one per shell; :func:`jobmagic.trigger` outside
 IPython makes its own. Everything that triggers goes through the one engine
-(:mod:`jobmagic.runs.engine`), which writes the ledger *before* sending.
+(:func:`jobmagic.domain.engine.trigger`), which writes the ledger *before* sending.
 
+>>> from jobmagic.domain import engine
 >>> session = JobSession(Settings(host=sandbox.host, api_key=sandbox.token))
->>> run = session.trigger(Target("sandbox:demo:hello"), {"name": "Ada"})
+>>> run = engine.trigger(session, Target("sandbox:demo:hello"), {"name": "Ada"})
 >>> run.wait(timeout=60).status.value
 'FINISHED'
 >>> session.close()
@@ -20,80 +21,30 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from jobmagic.api._endpoints import run_page_url
 from jobmagic.config import Credentials, Settings
-from jobmagic.errors import (
-    ConfigError,
-    ParamsError,
-)
-from jobmagic.models import Application, JobRun
-from jobmagic.runs.handle import RunHandle, Tracker
+from jobmagic.domain.handle import RunHandle
+from jobmagic.domain.reconcile import CLOCK_SKEW, UNSETTLED, Verdict, attempt_window, settle
+from jobmagic.domain.rerun import RerunFields, rerun, rerun_fields
+from jobmagic.domain.target import ResolvedTarget, Target, command_text
+from jobmagic.domain.tracker import Tracker
+from jobmagic.errors import ConfigError, ParamsError
+from jobmagic.ledger import Ledger, LedgerEntry
+from jobmagic.models import JobRun
 
 logger = logging.getLogger("jobmagic")
 
 if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
-    from jobmagic.ledger import Ledger
-    from jobmagic.runs.reconcile import Verdict
 
-__all__ = ["JobSession", "Target"]
+__all__ = ["JobSession"]
 
 #: How long a looked-up target's ids are trusted before the next trigger looks again.
 RESOLVE_TTL_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class Target:
-    """Which job to trigger: an FQN or name to look up, or an id. Exactly one."""
-
-    app: str | None = None
-    application_id: str | None = None
-    deployment_id: str | None = None
-
-    def __post_init__(self) -> None:
-        given = [v for v in (self.app, self.application_id, self.deployment_id) if v]
-        if len(given) != 1:
-            what = "no target" if not given else "more than one target"
-            raise ParamsError(
-                f"Got {what}. Name exactly one job: an FQN like cluster:workspace:app, an "
-                "application name, --application-id ID, or --deployment-id ID."
-            )
-
-    @property
-    def label(self) -> str:
-        return self.app or self.application_id or self.deployment_id or ""
-
-
-@dataclass(frozen=True)
-class ResolvedTarget:
-    target: Target
-    application: Application | None
-    application_id: str | None
-    deployment_id: str | None
-    #: Taken from the session's memory of an earlier lookup, not looked up just now.
-    remembered: bool = field(default=False, compare=False)
-
-    @property
-    def fqn(self) -> str | None:
-        if self.application is not None:
-            return self.application.fqn
-        return None
-
-    def with_ids(self, run: JobRun) -> JobRun:
-        """``run`` with the ids the server may leave out filled in, so later refreshes know
-        where to look."""
-        if run.application_id and run.deployment_id and run.application_name:
-            return run  # the usual answer: nothing to fill (and no copy on every trigger)
-        return replace(
-            run,
-            application_id=run.application_id or self.application_id,
-            deployment_id=run.deployment_id or self.deployment_id,
-            application_name=run.application_name
-            or (self.application.name if self.application else None),
-        )
 
 
 class JobSession:
@@ -194,8 +145,6 @@ class JobSession:
     def ledger(self) -> Ledger:
         with self._lock:
             if self._ledger is None:
-                from jobmagic.ledger import Ledger
-
                 settings = self.settings
                 self._ledger = Ledger(settings.ledger_path, fsync=settings.ledger_fsync)
             return self._ledger
@@ -277,8 +226,6 @@ class JobSession:
         host: str | None = None,
         rerun_of: str | None = None,
     ) -> RunHandle:
-        from jobmagic.api._endpoints import run_page_url
-
         app_id = resolved.application_id or run.application_id
         handle = RunHandle(
             self,
@@ -295,37 +242,57 @@ class JobSession:
         self.handles.append(handle)
         return handle
 
-    def trigger(
-        self,
-        target: Target,
-        params: Mapping[str, str] | None = None,
-        *,
-        command: str | Sequence[str] | None = None,
-        alias: str | None = None,
-        resolved: ResolvedTarget | None = None,
-        reconcile_unknown: bool = False,
-        rerun_of: str | None = None,
-    ) -> RunHandle:
-        """Trigger one run through the engine (:func:`jobmagic.runs.engine.trigger`): resolve,
-        check, write the ledger, send once, wrap in a handle.
+    def handles_for_entries(self, entries: Sequence[LedgerEntry]) -> list[RunHandle]:
+        """Run handles of ledger entries that have a run (a board of ``%job_runs`` rows).
 
-        ``rerun_of`` names the run this one repeats (:meth:`RunHandle.rerun`): the ledger and
-        the handle keep the link. With ``reconcile_unknown``, an unknown outcome is settled
-        against the server at once: the handle of the run it started, or the
-        :class:`TriggerOutcomeUnknown` with its ``verdict``.
+        A run already shown (a card, an earlier board) keeps its one handle: every view of it
+        is then kept current by the same tracker updates, and ``%jobmagic`` counts it once.
         """
-        from jobmagic.runs import engine
+        known: dict[tuple[str | None, str | None], RunHandle] = {
+            (h.application_id, h.name): h for h in self.handles
+        }
+        handles: list[RunHandle] = []
+        for entry in entries:
+            if entry.run is None:
+                continue
+            existing = known.get((entry.application_id, entry.run_name))
+            if existing is not None:
+                if entry.run.is_terminal and not existing.run.is_terminal:
+                    existing.take(entry.run)  # the ledger just learnt it ended
+                handles.append(existing)
+                continue
+            resolved = ResolvedTarget(
+                Target(application_id=entry.application_id or "?"),
+                None,
+                entry.application_id,
+                entry.deployment_id,
+            )
+            handles.append(
+                self.handle_for(
+                    resolved,
+                    entry.run,
+                    params=entry.params,
+                    command=entry.command,
+                    application_fqn=entry.application_fqn,
+                    rerun_of=entry.rerun_of,
+                )
+            )
+        return handles
 
-        return engine.trigger(
-            self,
-            target,
-            params,
-            command=command,
-            alias=alias,
-            resolved=resolved,
-            reconcile_unknown=reconcile_unknown,
-            rerun_of=rerun_of,
-        )
+    def rerun(
+        self,
+        handle: RunHandle,
+        changes: Mapping[str, str],
+        *,
+        command: str | None = None,
+        alias: str | None = None,
+    ) -> RunHandle:
+        """``handle.rerun(...)``: :func:`jobmagic.domain.rerun.rerun` with this session."""
+        return rerun(self, handle, changes, command=command, alias=alias)
+
+    def rerun_fields(self, handle: RunHandle) -> RerunFields:
+        """``handle.rerun_fields()``: :func:`jobmagic.domain.rerun.rerun_fields` here."""
+        return rerun_fields(self, handle)
 
     def reconcile(
         self,
@@ -345,8 +312,6 @@ class JobSession:
         ``skew`` is how far the server's clock may be from ours (default 5 s).
         One run listing per application (paged back only as far as the attempts reach).
         """
-        from jobmagic.runs.reconcile import CLOCK_SKEW, UNSETTLED, attempt_window, settle
-
         skew = CLOCK_SKEW if skew is None else skew
         ledger = self.ledger
         if attempts is None:
@@ -416,12 +381,6 @@ def _build_client(credentials: Credentials, settings: Settings) -> JobsClient:
     return JobsClient(
         credentials=credentials, timeout=settings.request_timeout, verify=settings.verify
     )
-
-
-def command_text(command: str | Sequence[str] | None) -> str | None:
-    if command is None or isinstance(command, str):
-        return command
-    return " ".join(command)
 
 
 def _kernel_id() -> str | None:

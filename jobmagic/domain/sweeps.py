@@ -1,34 +1,51 @@
 """Sweeps: many triggers of one job, and what they came to.
 
 ``%%trigger_job --grid``, :func:`jobmagic.sweep` and :meth:`SweepResult.rerun_failed` (through
-:func:`run_sweep`) all trigger through the one engine (:mod:`jobmagic.runs.engine`: one ledger row
-per run, each committed before it is sent and settled as soon as its answer arrives, so a
-kernel killed mid-sweep loses no run the server acknowledged).
+:func:`jobmagic.domain.engine.run_sweep`) all trigger through the one engine
+(:mod:`jobmagic.domain.engine`: one ledger row per run, each committed before it is sent and
+settled as soon as its answer arrives, so a kernel killed mid-sweep loses no run the server
+acknowledged).
 :class:`SweepResult` holds the runs it started and the ones that failed, and acts on them
 all at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
-from jobmagic.errors import JobmagicError
+from jobmagic.domain.handle import RunHandle
+from jobmagic.domain.progress import SweepProgress
+from jobmagic.domain.refresh import refresh_runs
+from jobmagic.domain.waiting import wait_for
+from jobmagic.errors import JobmagicError, TriggerOutcomeUnknown
 from jobmagic.models import JobRun, RunStatus
-from jobmagic.runs.handle import RunHandle
 
 if TYPE_CHECKING:
-    from jobmagic.runs.reconcile import Verdict
-    from jobmagic.runs.session import JobSession, ResolvedTarget
+    import pandas as pd
 
-__all__ = ["RERUN_STATUSES", "SweepFailure", "SweepResult", "run_sweep"]
+    from jobmagic.api._client import JobsClient
+    from jobmagic.domain.reconcile import Verdict
+
+__all__ = ["RERUN_STATUSES", "Again", "SweepFailure", "SweepResult", "SweepSession"]
 
 #: The runs ``SweepResult.rerun_failed`` triggers again.
 RERUN_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TERMINATED})
 
-_T = TypeVar("_T")
-_P = ParamSpec("_P")
+
+class SweepSession(Protocol):
+    """What a sweep result needs of its session: the client, and the ledger's record."""
+
+    @property
+    def client(self) -> JobsClient: ...
+
+    def record_runs(self, runs: Iterable[JobRun]) -> None: ...
+
+
+#: ``again(param_sets, rerun_of, concurrency)``: the same sweep's target, command and alias
+#: with other params (what :meth:`SweepResult.rerun_failed` sends); the engine gives it.
+Again = Callable[[Sequence[Mapping[str, str]], Sequence["str | None"], int], "SweepResult"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +53,7 @@ class SweepFailure:
     """One run of a sweep that did not start (or may not have): its params and why.
 
     ``verdict`` is what looking for it on the server found, when its outcome was unknown
-    (:mod:`jobmagic.runs.reconcile`): not created (safe to retry), ambiguous, or undecided.
+    (:mod:`jobmagic.domain.reconcile`): not created (safe to retry), ambiguous, or undecided.
     """
 
     params: Mapping[str, str]
@@ -46,8 +63,6 @@ class SweepFailure:
 
     @property
     def outcome_unknown(self) -> bool:
-        from jobmagic.errors import TriggerOutcomeUnknown
-
         return isinstance(self.error, TriggerOutcomeUnknown)
 
     def describe(self) -> str:
@@ -72,11 +87,9 @@ class SweepResult:
     failures: list[SweepFailure] = field(default_factory=list)
     elapsed: float = 0.0
     interrupted: bool = False
+    session: SweepSession | None = field(default=None, repr=False, compare=False)
     # How the sweep was started, so rerun_failed can start the same again.
-    session: JobSession | None = field(default=None, repr=False, compare=False)
-    resolved: ResolvedTarget | None = field(default=None, repr=False, compare=False)
-    command: str | Sequence[str] | None = field(default=None, repr=False, compare=False)
-    alias: str | None = field(default=None, repr=False, compare=False)
+    again: Again | None = field(default=None, repr=False, compare=False)
     concurrency: int = field(default=8, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -121,9 +134,6 @@ class SweepResult:
         ``timeout`` seconds pass first (the runs keep going). Ctrl-C stops the wait, not the
         runs.
         """
-        from jobmagic.runs.waiting import wait_for
-        from jobmagic.widgets.text_views import SweepProgress
-
         view = SweepProgress() if progress else None
         return wait_for(self.handles, timeout, view=view, on_update=on_update)
 
@@ -141,95 +151,48 @@ class SweepResult:
         return answers
 
     def refresh(self) -> list[JobRun]:
-        """Fetch every run's state now: one list call per application; updates every view."""
-        from jobmagic.runs.handle import latest_runs
-
+        """Fetch every run's state now (:func:`jobmagic.domain.refresh.refresh_runs`: one list
+        call per application, the fewest more for runs it misses); updates every view."""
         if self.session is None:
             return [handle.refresh() for handle in self.handles]
-        client = self.session.client
-        by_app: dict[str, list[RunHandle]] = {}
+        known = [handle.run for handle in self.handles if handle.application_id]
+        fresh = refresh_runs(self.session.client, known)
         for handle in self.handles:
-            by_app.setdefault(handle.application_id or "", []).append(handle)
-        fresh: list[JobRun] = []
-        for app_id, handles in by_app.items():
-            if not app_id:
-                fresh += [handle.refresh() for handle in handles]
+            if not handle.application_id:
+                handle.refresh()  # its application is unknown: asked for by name
                 continue
-            listed = {
-                run.name: run for run in latest_runs(client, app_id, {h.name for h in handles})
-            }
-            for handle in handles:
-                run = listed.get(handle.name) or client.get_run(app_id, handle.name)
-                handle._apply(run, None)
-                fresh.append(run)
-        self.session.record_runs(fresh)
+            run = fresh.runs.get((handle.application_id, handle.name))
+            if run is not None:
+                handle.take(run)
+        if fresh.failed:
+            raise next(iter(fresh.failed.values()))
+        self.session.record_runs(fresh.changed(known))
         return [handle.run for handle in self.handles]
 
     def rerun_failed(self, *, concurrency: int | None = None) -> SweepResult:
-        """Trigger the FAILED and TERMINATED runs again with the same params, as a new sweep
-        (through :func:`run_sweep`); each new attempt's ``rerun_of`` names the run it repeats.
+        """Trigger the FAILED and TERMINATED runs again with the same params, as a new sweep;
+        each new attempt's ``rerun_of`` names the run it repeats.
 
         Statuses are as last seen: :meth:`refresh` or :meth:`wait` first for fresh ones.
         """
-        if self.session is None or self.resolved is None:
+        if self.again is None:
             raise JobmagicError(
                 "This sweep result does not know how it was started, so it cannot rerun "
                 "runs; use handle.rerun() on each."
             )
         again = [handle for handle in self.handles if handle.run.status in RERUN_STATUSES]
-        return run_sweep(
-            self.session,
-            self.resolved,
+        return self.again(
             [dict(handle.params) for handle in again],
-            command=self.command,
-            alias=self.alias,
-            concurrency=concurrency or self.concurrency,
-            rerun_of=[handle.name for handle in again],
+            [handle.name for handle in again],
+            concurrency or self.concurrency,
         )
 
-    def to_dataframe(self) -> Any:
+    def to_dataframe(self) -> pd.DataFrame:
         """The started runs as a DataFrame (see :func:`jobmagic.runs_to_dataframe`)."""
+        # Deferred: pandas is not loaded until a DataFrame is asked for.
         from jobmagic.frames import runs_to_dataframe
 
         return runs_to_dataframe(self.handles)
 
     def __repr__(self) -> str:
         return self.summary()
-
-    def _ipython_display_(self) -> None:
-        """Displayed: the live board under the summary, with a display id, so the saved
-        notebook's copy follows the runs to their end (not "6 queued" forever)."""
-        from jobmagic.widgets.bundles import show
-
-        show(self)
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from jobmagic.widgets.bundles import bundle_for
-
-        return bundle_for(self, include, exclude)
-
-
-def run_sweep(
-    session: JobSession,
-    resolved: ResolvedTarget,
-    param_sets: Sequence[Mapping[str, str]],
-    *,
-    command: str | Sequence[str] | None = None,
-    alias: str | None = None,
-    concurrency: int = 8,
-    on_handle: Callable[[RunHandle], None] | None = None,
-    rerun_of: Sequence[str | None] | None = None,
-) -> SweepResult:
-    """Trigger one run per params mapping, ``concurrency`` at a time; never raises per run
-    (bad input is refused for the whole sweep before anything is sent).
-
-    The engine's :func:`~jobmagic.runs.engine.plan` then :func:`~jobmagic.runs.engine.start`;
-    ``rerun_of``, parallel to ``param_sets``, names the run each one repeats (for the
-    ledger). Ctrl-C stops sending new triggers; the ones in flight are settled and kept.
-    Triggers whose outcome is unknown are then looked for on the server: a run found
-    becomes a handle like any other; the rest stay failures, with the verdict.
-    """
-    from jobmagic.runs import engine
-
-    triggers = engine.plan(resolved, param_sets, command=command, alias=alias, rerun_of=rerun_of)
-    return engine.start(session, triggers, concurrency=concurrency, on_handle=on_handle)

@@ -1,7 +1,7 @@
 """The one background tracker per kernel that keeps every watched run current.
 
 It polls *applications*, not runs: each tick lists every watched application's
-newest runs once and hands each handle (:class:`jobmagic.runs.handle.RunHandle`) its
+newest runs once and hands each handle (:class:`jobmagic.domain.handle.RunHandle`) its
 fresh JobRun, so a sweep of 200 runs of one job costs one request per tick. It only
 sets state and calls listeners — it never prints, because output from a thread lands
 in whichever cell happens to be running.
@@ -14,59 +14,25 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from jobmagic._ticks import tick_batch
+from jobmagic.domain.metrics import refresh_handles as refresh_metrics
+from jobmagic.domain.refresh import refresh_app
 from jobmagic.errors import JobmagicError
-from jobmagic.models import JobRun, RunStatus
-from jobmagic.runs.metrics import refresh_handles as refresh_metrics
+from jobmagic.models import JobRun
 
 if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
-    from jobmagic.runs.handle import RunHandle
+    from jobmagic.domain.handle import RunHandle
 
-__all__ = ["LIVE_STATUSES", "MAX_BACKOFF_SECONDS", "Tracker", "after_tick", "latest_runs"]
+__all__ = ["MAX_BACKOFF_SECONDS", "MAX_BY_NAME", "Tracker"]
 
 MAX_BACKOFF_SECONDS = 60.0
-#: Up to this many watched runs missing from the newest page and the live runs (they ended)
-#: are asked for by name; more are looked for first in one page of up to :data:`REACH_BACK`
-#: runs reaching back to them.
-FEW_MISSING = 4
-#: The most runs that one reach-back page lists: one request, however old the runs.
-REACH_BACK = 1000
 #: The most runs asked for by name in one tick; the others wait for the next ticks (in
 #: turn), so a tick, and a shutdown waiting for it, never makes thousands of requests.
 MAX_BY_NAME = 16
-#: How far before the oldest missing run's creation the listing reaches: server clock skew.
-LISTING_MARGIN = timedelta(minutes=5)
-
-
-# The callbacks views asked to run once the tick that is telling them of runs is over.
-_tick = threading.local()
-
-
-def after_tick(callback: Callable[[], None]) -> bool:
-    """Run ``callback`` once when the current tick has told every handle; False (and nothing
-    done) outside a tick. A view hears of each of its runs in turn: this lets it redraw
-    once per tick however many of its runs changed."""
-    pending: dict[Callable[[], None], None] | None = getattr(_tick, "pending", None)
-    if pending is None:
-        return False
-    pending[callback] = None
-    return True
-
-
-def latest_runs(client: JobsClient, app_id: str, names: set[str]) -> list[JobRun]:
-    """One list call: an application's newest runs, enough of them to cover ``names``."""
-    # No status filter: a filter on live states would hide the very change to
-    # FINISHED or FAILED that cards and ``%job_runs --refresh`` look for.
-    return client.list_runs(
-        app_id,
-        limit=min(1000, max(100, 2 * len(names))),
-        page_size=1000,
-        sort_by="startTime",
-        order="desc",
-    )
 
 
 @dataclass
@@ -212,16 +178,10 @@ class Tracker:
 
     def tick(self, client: JobsClient) -> None:
         """One round: one list call per application that is due; apply the results; then
-        the views that asked (:func:`after_tick`) redraw, each once."""
+        the views that asked (:func:`jobmagic._ticks.after_tick`) redraw, each once."""
         self.ticks += 1
-        _tick.pending = {}
-        try:
+        with tick_batch():
             self._tick(client)
-        finally:
-            pending, _tick.pending = _tick.pending, None
-            for callback in pending:
-                with contextlib.suppress(Exception):  # one broken view must not stop others
-                    callback()
 
     def _tick(self, client: JobsClient) -> None:
         with self._lock:
@@ -244,7 +204,7 @@ class Tracker:
                 backoff = min(MAX_BACKOFF_SECONDS, self._interval() * 2**state.failures)
                 state.next_poll = time.monotonic() + backoff
                 for handle in handles:
-                    handle._apply(None, state.stale_since)
+                    handle.mark_stale(state.stale_since)
             else:
                 state.failures = 0
                 state.stale_since = None
@@ -256,7 +216,7 @@ class Tracker:
         with self._lock:
             for handles in list(self._watched.values()):
                 for handle in handles:
-                    if handle.run.is_terminal or handle._gave_up():
+                    if handle.run.is_terminal or handle.given_up:
                         self._drop(handle)
             live_apps = {app_id for app_id, _ in self._watched}
             for app_id in list(self._apps):
@@ -266,60 +226,22 @@ class Tracker:
     def _poll_app(self, client: JobsClient, app_id: str, handles: list[RunHandle]) -> list[JobRun]:
         """Poll one application for its watched ``handles``; the runs that changed since
         their handles last heard."""
-        wanted = {h.name for h in handles}
-        runs = latest_runs(client, app_id, wanted)
-        # Before the views hear of these runs, so an update shows its metrics: one search.
-        refresh_metrics(client, app_id, handles, runs)
-        by_name = {run.name: run for run in runs if run.name in wanted}
-        missing = [h for h in handles if h.name not in by_name]
-        if missing and not self._stopped.is_set():
-            # Older than the newest page and still live (a board's page while a sweep adds
-            # hundreds of newer runs): all in one listing of the live runs, however many
-            # runs came after them.
-            by_name.update(_live_runs(client, app_id, wanted))
-            missing = [h for h in handles if h.name not in by_name]
-        if len(missing) > FEW_MISSING and not self._stopped.is_set():
-            # Not live any more: ended since the last tick. One page back to them.
-            by_name.update(_listed_back_to(client, app_id, missing, wanted))
-            missing = [h for h in handles if h.name not in by_name]
-        # Older than any page (rare): asked for by name, a few per tick, in turn.
-        names = list(dict.fromkeys(h.name for h in missing))
-        start = (self.ticks * MAX_BY_NAME) % len(names) if names else 0
-        for name in (names[start:] + names[:start])[:MAX_BY_NAME]:
-            if self._stopped.is_set():
-                break  # a request each would hold up shutdown; nobody is listening
-            by_name[name] = client.get_run(app_id, name)
+        # Before the views hear of the runs, so an update shows its metrics: one search.
+        fresh = refresh_app(
+            client,
+            app_id,
+            [handle.run for handle in handles],
+            by_name_limit=MAX_BY_NAME,
+            rotation=self.ticks * MAX_BY_NAME,
+            stopped=self._stopped.is_set,
+            listed=lambda page: refresh_metrics(client, app_id, handles, page),
+        )
         changed: dict[str, JobRun] = {}
         for handle in handles:  # every handle of a run hears of it, not only the newest
-            run = by_name.get(handle.name)
+            run = fresh.get(handle.name)
             if run is not None:
                 if run != handle.run:
                     changed[run.name] = run
-                handle._apply(run, None)
+                handle.take(run)
         # Only what changed goes to the ledger: a board's fifty quiet runs cost no writes.
         return list(changed.values())
-
-
-#: The statuses a run can leave: what the live listing asks for.
-LIVE_STATUSES = tuple(status for status in RunStatus if not status.is_terminal)
-
-
-def _live_runs(client: JobsClient, app_id: str, wanted: set[str]) -> dict[str, JobRun]:
-    """The wanted runs among the application's live ones (at most :data:`REACH_BACK`): one
-    request, and one short answer however many runs ended after them."""
-    runs = client.list_runs(app_id, status=LIVE_STATUSES, limit=REACH_BACK, page_size=REACH_BACK)
-    return {run.name: run for run in runs if run.name in wanted}
-
-
-def _listed_back_to(
-    client: JobsClient, app_id: str, handles: list[RunHandle], wanted: set[str]
-) -> dict[str, JobRun]:
-    """The wanted runs among the (at most :data:`REACH_BACK`) newest created since the oldest
-    of ``handles``: one request."""
-    created = [h.run.created_at for h in handles if h.run.created_at is not None]
-    if not created:
-        return {}
-    runs = client.list_runs(
-        app_id, limit=REACH_BACK, page_size=REACH_BACK, created_after=min(created) - LISTING_MARGIN
-    )
-    return {run.name: run for run in runs if run.name in wanted}

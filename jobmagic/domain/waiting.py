@@ -21,8 +21,8 @@ from jobmagic.errors import JobmagicError
 from jobmagic.models import RunStatus
 
 if TYPE_CHECKING:
+    from jobmagic.domain.handle import RunHandle
     from jobmagic.models import JobRun
-    from jobmagic.runs.handle import RunHandle
 
 __all__ = [
     "WaitView",

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from jobmagic.models.formatting import BADGE_CSS, status_state
+
 if TYPE_CHECKING:
     pass
 
@@ -99,8 +101,6 @@ def _format_duration(value: Any) -> str:
 
 def _status_css(value: Any) -> str:
     """The card's badge colours for a status cell (one look for the same facts)."""
-    from jobmagic.widgets._format import BADGE_CSS, status_state
-
     if not isinstance(value, str):
         return ""
     return f"{BADGE_CSS[status_state(value)]}; font-weight: 600; white-space: nowrap"

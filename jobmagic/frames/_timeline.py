@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 
 from jobmagic.frames._colors import OTHER_COLOR, STATUS_COLORS
+from jobmagic.frames._convert import runs_to_dataframe
 
 __all__ = ["notebook_figure_class", "plot_timeline"]
 
@@ -53,8 +54,6 @@ def plot_timeline(
         from matplotlib.patches import Patch
     except ImportError as exc:
         raise ImportError("plot_timeline needs matplotlib: pip install 'jobmagic[plot]'") from exc
-
-    from jobmagic.frames import runs_to_dataframe  # the package's own entry point
 
     frame = runs_to_dataframe(runs, params=label is not None)
     frame = frame[frame["created_at"].notna()]

@@ -1,32 +1,29 @@
 """Looking at outcomes: ``metric_history``, ``compare`` and ``plot_metric``.
 
 Each takes what :func:`~jobmagic.frames.runs_to_dataframe` takes (handles, JobRuns, API
-dicts, ledger entries); metrics come through :mod:`jobmagic.runs.metrics` (one search per
-application; a history costs one call per ML run and metric). Patterns default to
-``%config JobMagic.metric_patterns``. pandas and matplotlib are imported when called.
+dicts, ledger entries); metrics come through :mod:`jobmagic.api.metrics` (one search per
+application; a history costs one call per ML run and metric). The client and the patterns
+are the run handles' session's unless given (:mod:`jobmagic.frames._sources`); matplotlib
+is imported when a plot is drawn.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from jobmagic.runs.metrics import (
-    RunKey,
-    client_for,
-    fetch_metrics,
-    lower_is_better,
-    patterns_or_setting,
-    run_key,
-)
+import pandas as pd
+
+from jobmagic.api.metrics import run_key
+from jobmagic.frames._convert import runs_to_dataframe
+from jobmagic.frames._sources import ClientSource, PatternSource, client_for, fetch_for
+from jobmagic.frames._timeline import notebook_figure_class  # one figure class for every plot
+from jobmagic.models.metrics import RunKey, lower_is_better
 
 if TYPE_CHECKING:
-    import pandas as pd
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-    from jobmagic.api._client import JobsClient
 
 __all__ = ["compare", "metric_history", "plot_metric"]
 
@@ -45,21 +42,17 @@ def metric_history(
     runs: Iterable[Any],
     name: str | None = None,
     *,
-    client: JobsClient | None = None,
-    metric_patterns: Mapping[str, Any] | None = None,
+    client: ClientSource = None,
+    metric_patterns: PatternSource = None,
 ) -> pd.DataFrame:
     """Every logged point of the runs' metrics (only ``name`` if given) as a long DataFrame.
 
     Columns: ``run key step value timestamp`` (``timestamp`` UTC; missing for values read
     from logs, whose step is their order, from 1), then the runs' ``params.*``.
     """
-    import pandas as pd
-
-    from jobmagic.frames import runs_to_dataframe
-
     items = list(runs)
-    api = client_for(items, client) if any(run_key(i) for i in items) else client
-    fetched = fetch_metrics(items, client=api, metric_patterns=patterns_or_setting(metric_patterns))
+    fetched = fetch_for(items, client=client, metric_patterns=metric_patterns)
+    api = client_for(items, client) if any(result.ml_runs for result in fetched) else None
     rows: list[tuple[str, str, int, float, float]] = []
     for item, result in zip(items, fetched, strict=True):
         label = _run_label(item, run_key(item))
@@ -107,8 +100,8 @@ def compare(
     *,
     by: str | None = None,
     ascending: bool | None = None,
-    client: JobsClient | None = None,
-    metric_patterns: Mapping[str, Any] | None = None,
+    client: ClientSource = None,
+    metric_patterns: PatternSource = None,
 ) -> pd.DataFrame:
     """The runs side by side: name, only the params that differ, and the metrics; best first.
 
@@ -116,11 +109,7 @@ def compare(
     losses, errors and times (:func:`lower_is_better`), else largest, unless ``ascending``
     says otherwise. Runs without that metric go last.
     """
-    from jobmagic.frames import runs_to_dataframe
-
-    frame = runs_to_dataframe(
-        runs, metrics=True, metric_patterns=patterns_or_setting(metric_patterns), client=client
-    )
+    frame = runs_to_dataframe(runs, metrics=True, metric_patterns=metric_patterns, client=client)
     metrics = [c for c in map(str, frame.columns) if c.startswith("metrics.")]
     params = [c for c in map(str, frame.columns) if c.startswith("params.")]
     differing = [c for c in params if frame[c].astype("object").nunique(dropna=False) > 1]
@@ -144,8 +133,8 @@ def plot_metric(
     *,
     color_by: str | None = None,
     ax: Axes | None = None,
-    client: JobsClient | None = None,
-    metric_patterns: Mapping[str, Any] | None = None,
+    client: ClientSource = None,
+    metric_patterns: PatternSource = None,
 ) -> Figure:
     """One line per run: metric ``name`` over steps, coloured by the param ``color_by``.
 
@@ -157,15 +146,6 @@ def plot_metric(
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise ImportError("plot_metric needs matplotlib: pip install 'jobmagic[plot]'") from exc
-    try:
-        from jobmagic.frames._timeline import (
-            notebook_figure_class,  # one figure class for every plot
-        )
-    except ImportError:  # an older frames module: a plain Figure (no PNG display of its own)
-
-        def notebook_figure_class() -> type[Figure]:
-            return Figure
-
     history = metric_history(runs, name, client=client, metric_patterns=metric_patterns)
     column = f"params.{color_by}" if color_by else None
     if column is not None and column not in history:

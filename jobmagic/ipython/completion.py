@@ -5,7 +5,8 @@ What completes:
 - after ``%trigger_job`` / ``%%trigger_job`` / ``--app`` (and in the target string of
   ``jobmagic.TriggerForm("…``, ``trigger`` and ``sweep``): application FQNs and names;
 - after the target: its declared params as ``name=`` (``name: `` in a cell body);
-- a word starting with ``-``: the magic's flags, from its parser in :mod:`jobmagic.ipython.args.parsers`;
+- a word starting with ``-``: the magic's flags, from its parser
+  (:mod:`jobmagic.ipython.args.parsers`);
 - after ``%job_run`` / ``%job_rerun``: run names from the ledger, newest first;
 - ``--status`` values, ``--application-id`` / ``--deployment-id`` ids, ``%jobmagic`` words.
 
@@ -37,6 +38,7 @@ from IPython.core.completer import (
     context_matcher,
 )
 
+from jobmagic.errors import JobmagicError
 from jobmagic.ipython.args import parsers
 from jobmagic.ipython.args.help import flag_actions, positional_actions
 
@@ -44,8 +46,8 @@ if TYPE_CHECKING:
     import argparse
 
     from jobmagic.config import Credentials
+    from jobmagic.domain.session import JobSession
     from jobmagic.models import Application
-    from jobmagic.runs.session import JobSession
 
 __all__ = ["JobCompleter", "LineContext", "install", "line_context", "uninstall"]
 
@@ -159,14 +161,12 @@ class _Sources:
     @property
     def session(self) -> JobSession:
         # A callable when the extension made this: its session is made on first use.
-        from jobmagic.runs.session import JobSession
+        from jobmagic.domain.session import JobSession
 
         source = self._session
         return source if isinstance(source, JobSession) else source()
 
     def credentials(self) -> Credentials | None:
-        from jobmagic.errors import JobmagicError
-
         try:
             return self.session.credentials()
         except JobmagicError:
@@ -248,7 +248,8 @@ def _flag_values(action: argparse.Action, prefix: str, sources: _Sources) -> lis
         ids = [a.deployment_id for a in sources.apps() if a.deployment_id]
         return [(d, "deployment id") for d in ids if d.startswith(prefix)]
     if action.dest == "status":
-        from jobmagic.models import RunStatus
+        # Deferred: the models' dataclasses load at the first TAB that needs them.
+        from jobmagic.models.jobs import RunStatus
 
         return [(s.value, "status") for s in RunStatus if s.value.startswith(prefix.upper())]
     return [(str(c), "value") for c in action.choices or () if str(c).startswith(prefix)]

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.completer import CompletionContext, SimpleMatcherResult, context_matcher
 
+from jobmagic.ipython.display import register
 from jobmagic.ipython.magics import JobMagics
 from jobmagic.ipython.settings import JobMagic
 
 if TYPE_CHECKING:
+    from jobmagic.domain.session import JobSession
     from jobmagic.ipython.completion import JobCompleter
-    from jobmagic.runs.session import JobSession
 
 __all__ = ["load", "unload"]
 
@@ -53,6 +54,7 @@ def load(shell: Any) -> None:
     shell.configurables.append(settings)
     magics = JobMagics(shell, settings)
     shell.register_magics(magics)
+    register(shell)  # run handles and sweep results display as their live views
     # The session is made on first use, by a magic or by the completer.
     shell.Completer.custom_matchers.append(_DeferredCompleter(lambda: magics.session).matcher)
     # The kernel exiting must not leave a tracker thread or a sandbox behind.

@@ -1,8 +1,8 @@
 """The IPython magics: read the line, call the layers below, display.
 
 Thin on purpose (as jupysql's are): parsing lives in :mod:`jobmagic.ipython.args.parsers`
-and :mod:`jobmagic.params`, triggering in the one engine (:mod:`jobmagic.runs.engine`),
-waiting in :mod:`jobmagic.runs.waiting`, views in :mod:`jobmagic.widgets`. Every expected
+and :mod:`jobmagic.params`, triggering in the one engine (:mod:`jobmagic.domain.engine`),
+waiting in :mod:`jobmagic.domain.waiting`, views in :mod:`jobmagic.widgets`. Every expected
 failure becomes a :class:`UsageError`: one short paragraph, no traceback, and
 the cell still fails so "Run All" stops there.
 """
@@ -23,6 +23,7 @@ from IPython.core.magic import (
 )
 from IPython.display import display
 
+from jobmagic.config import Credentials, jobmagic_home
 from jobmagic.errors import JobmagicError
 from jobmagic.ipython.args import parsers
 from jobmagic.ipython.args.help import documented
@@ -31,14 +32,14 @@ from jobmagic.ipython.args.parsers import UsageError
 # The session, the engine, the tracker and the views are imported on first use, not here:
 # %load_ext imports this module, and a kernel that never triggers should not pay for them.
 if TYPE_CHECKING:
+    from jobmagic.domain.engine import TriggerPlan
+    from jobmagic.domain.handle import RunHandle
+    from jobmagic.domain.session import JobSession
+    from jobmagic.domain.sweeps import SweepResult
+    from jobmagic.domain.target import Target
     from jobmagic.ipython.settings import JobMagic
-    from jobmagic.ledger import LedgerEntry, LedgerQuery
-    from jobmagic.models import JobRun
-    from jobmagic.runs.engine import TriggerPlan
-    from jobmagic.runs.handle import RunHandle
-    from jobmagic.runs.session import JobSession, Target
-    from jobmagic.runs.sweeps import SweepResult
-    from jobmagic.sandbox.process import SandboxProcess
+    from jobmagic.ledger import LedgerQuery
+    from jobmagic.sandbox import SandboxProcess
     from jobmagic.widgets.text_views import InfoView
 
 __all__ = ["JobMagics"]
@@ -75,7 +76,7 @@ class JobMagics(Magics):
     def session(self) -> JobSession:
         """This shell's session, made on first use (a trigger, a listing, a completion)."""
         if self._session is None:
-            from jobmagic.runs.session import JobSession
+            from jobmagic.domain.session import JobSession
 
             self._session = JobSession(self.settings.to_settings)
         return self._session
@@ -121,7 +122,7 @@ class JobMagics(Magics):
         return result if cell is None else None
 
     def _trigger(self, args: parsers.TriggerArgs, cell: str | None) -> Any:
-        from jobmagic.runs import engine
+        from jobmagic.domain import engine
 
         target = _target(args.target, args.application_id, args.deployment_id)
         param_sets, single = self._params(args, cell)
@@ -166,7 +167,7 @@ class JobMagics(Magics):
         return [params.parse_kv_args(list(args.assignments))], True
 
     def _sweep(self, args: parsers.TriggerArgs, triggers: TriggerPlan) -> SweepResult:
-        from jobmagic.runs import engine
+        from jobmagic.domain import engine
 
         concurrency = args.concurrency or self.session.settings.concurrency
         _, result = engine.start_fresh(self.session, triggers, concurrency=concurrency)
@@ -190,8 +191,9 @@ class JobMagics(Magics):
         """--wait of one run (its status line, its logs with --logs) or of a sweep (its
         progress line): one loop, and the magic's errors for a timeout, Ctrl-C (with
         --cancel-on-interrupt the runs are stopped) and runs that did not finish."""
-        from jobmagic.runs.waiting import not_finished, stopped_waiting, wait_for
-        from jobmagic.widgets.text_views import RunWaitProgress, SweepProgress
+        from jobmagic.domain.progress import SweepProgress
+        from jobmagic.domain.waiting import not_finished, stopped_waiting, wait_for
+        from jobmagic.ipython.wait_views import RunWaitProgress
 
         settings = self.session.settings
         view: SweepProgress | RunWaitProgress = (
@@ -252,7 +254,7 @@ class JobMagics(Magics):
             frame: Any = None
             found: dict[Any, Any] = {}
             if args.metrics:
-                from jobmagic.runs.metrics import frame_with_metrics
+                from jobmagic.frames import frame_with_metrics
 
                 frame, found = frame_with_metrics(
                     ledger.page(query, size=None),
@@ -272,97 +274,44 @@ class JobMagics(Magics):
         from dataclasses import replace
 
         from jobmagic.widgets import RunsBoard
-        from jobmagic.widgets._pages import LedgerPages, ledger_sources
+        from jobmagic.widgets.pages import LedgerPages
         from jobmagic.widgets.text_views import attempts_without_runs
 
         note = attempts_without_runs(ledger.page(replace(query, with_run=False), size=None))
         if note:
             print(note)  # the board shows runs; these attempts have none to show
         # The board reads a page at a time (and counts every row) from the ledger.
-        pages = LedgerPages(ledger, replace(query, with_run=True), ledger_sources(self.session))
+        pages = LedgerPages(ledger, replace(query, with_run=True), self.session.handles_for_entries)
         board = RunsBoard(pages=pages)
         if found:
-            from jobmagic.runs.metrics import seed_handles
+            from jobmagic.domain.handle import RunHandle
+            from jobmagic.domain.metrics import seed_handles
 
-            seed_handles(board.sources, found)  # the board's metric columns, no new search
+            # The board's metric columns, with no second search.
+            seed_handles([s for s in board.sources if isinstance(s, RunHandle)], found)
             board.render()
         return board
 
     def _ledger_entries(self, args: parsers.JobRunsArgs) -> LedgerQuery:
-        """The ledger query %job_runs lists, once the live runs it may show are refreshed
-        (the ledger keeps the fresh statuses, so the listing and its status filter read them).
-        """
-        from dataclasses import replace
+        """The ledger query %job_runs lists, its live runs refreshed first (unless --stored)."""
+        from jobmagic.domain.listing import listing_query
 
-        from jobmagic.ledger import LedgerQuery
-        from jobmagic.models import RunStatus
-
-        wanted = tuple(sorted({str(s) for s in args.statuses})) or None
-        query = LedgerQuery(
-            session_id=None if args.all else self.session.session_id,
-            app=args.app or None,
+        return listing_query(
+            self.session,
+            statuses=[str(status) for status in args.statuses],
+            everything=args.all,
+            app=args.app,
             since=args.since,
             limit=args.limit,
+            stored=args.stored,
+            strict=args.refresh,
         )
-        if not args.stored:
-            ledger = self.session.ledger
-            if wanted or args.limit is None:
-                # Every live run that is listed, or may come to match the status filter (an
-                # ended run keeps its status); found through the status index.
-                live_statuses = tuple(str(s.value) for s in RunStatus if not s.is_terminal)
-                live = ledger.page(replace(query, statuses=live_statuses, limit=None), size=None)
-            else:
-                # Only what will be shown: the newest --limit runs.
-                live = [e for e in ledger.page(query, size=None) if e.run and not e.run.is_terminal]
-            self._refresh_entries(live, strict=args.refresh)
-        return replace(query, statuses=wanted)
-
-    def _refresh_entries(
-        self, entries: list[LedgerEntry], *, strict: bool = True
-    ) -> list[LedgerEntry]:
-        """One list call per application with a live run; the ledger keeps what it learns.
-
-        An application the server no longer knows (deleted, or another host's) keeps its
-        stored statuses rather than failing the whole listing; unless ``strict`` (an explicit
-        --refresh), so does one the server could not be asked about.
-        """
-        from dataclasses import replace
-
-        from jobmagic.errors import NotFoundError
-        from jobmagic.runs.handle import latest_runs
-
-        by_app: dict[str, set[str]] = {}
-        for entry in entries:
-            if entry.run and not entry.run.is_terminal and entry.application_id and entry.run_name:
-                by_app.setdefault(entry.application_id, set()).add(entry.run_name)
-        fresh: dict[tuple[str, str], JobRun] = {}
-        for app_id, names in by_app.items():
-            try:
-                runs = latest_runs(self.session.client, app_id, names)
-            except NotFoundError:
-                continue
-            except JobmagicError:
-                if strict:
-                    raise
-                continue
-            for run in runs:
-                if run.name in names:
-                    fresh[(app_id, run.name)] = run
-        if fresh:
-            self.session.ledger.update_runs(list(fresh.values()))
-        # Only the entries that changed are copied (the listing may hold 100,000).
-        return [
-            replace(e, run=fresh[key])
-            if (key := (e.application_id or "", e.run_name or "")) in fresh
-            else e
-            for e in entries
-        ]
 
     def _server_runs(self, args: parsers.JobRunsArgs) -> Any:
         """``%job_runs --server``: the job's runs as the server lists them, with the params
         the ledger recorded or read back from each run's command."""
+        from jobmagic.domain.server_history import DEFAULT_LIMIT, server_runs
         from jobmagic.frames import runs_to_dataframe
-        from jobmagic.runs.server_history import DEFAULT_LIMIT, server_runs
 
         server = args.server
         assert server is not None
@@ -401,22 +350,21 @@ class JobMagics(Magics):
         The params are those jobmagic sent, else the ones read back from the run's command
         (a run started outside jobmagic); when they cannot be, its command is sent again.
         """
-        from jobmagic import params
-        from jobmagic.ipython.args.server_runs import parse_job_rerun_line
-        from jobmagic.runs.server_history import rerun
+        from jobmagic import params  # PyYAML: imported on first trigger, not at load
 
-        args = parse_job_rerun_line(line)
+        args = parsers.parse_job_rerun_line(line)
         with _friendly_errors(args.out, self.user_ns):
             changes = params.parse_kv_args(list(args.assignments))
             original = self.session.attach(args.name, _target(args.app, args.application_id))
-            handle = rerun(self.session, original, changes, command=args.command, alias=args.alias)
+            handle = original.rerun(changes, command=args.command, alias=args.alias)
         if args.out:
             self.user_ns[args.out] = handle  # before waiting: an interrupted wait keeps it
         if args.wait:
             # The status line shows the run while waiting; the handle (its card) comes after.
             wait_args = parsers.TriggerArgs(wait=True, timeout=args.timeout, logs=args.logs)
             self._wait([handle], wait_args)
-        return None if args.quiet else handle
+        # A line magic returns its result (-q only keeps the magic from displaying it itself).
+        return handle
 
     # -- %jobmagic ---------------------------------------------------------------------------
 
@@ -429,11 +377,11 @@ class JobMagics(Magics):
         %jobmagic sandbox start         start a local sandbox and point this session at it
         %jobmagic sandbox stop|status
         """
-        from jobmagic.widgets.text_views import InfoView
+        from jobmagic.ipython.info import info_view
 
         words = parsers.parse_jobmagic_line(line)
         if not words:
-            return InfoView.build(self.session, self.sandbox)
+            return info_view(self.session, self.sandbox)
         if words[0] == "sandbox" and len(words) == 2 and words[1] in _SANDBOX_ACTIONS:
             with _friendly_errors():
                 return _SANDBOX_ACTIONS[words[1]](self)
@@ -443,9 +391,8 @@ class JobMagics(Magics):
         )
 
     def sandbox_start(self) -> InfoView:
-        from jobmagic.config import Credentials, jobmagic_home
-        from jobmagic.sandbox.process import ensure_sandbox_process
-        from jobmagic.widgets.text_views import InfoView
+        from jobmagic.ipython.info import info_view
+        from jobmagic.sandbox import ensure_sandbox_process
 
         if self.sandbox is None or not self.sandbox.alive():
             self.sandbox = ensure_sandbox_process(jobmagic_home() / "sandbox")
@@ -455,23 +402,23 @@ class JobMagics(Magics):
                 self.sandbox.host, self.sandbox.token, host_source=source, token_source=source
             )
         )
-        return InfoView.build(self.session, self.sandbox, headline="Sandbox running")
+        return info_view(self.session, self.sandbox, headline="Sandbox running")
 
     def sandbox_stop(self) -> InfoView:
-        from jobmagic.widgets.text_views import InfoView
+        from jobmagic.ipython.info import info_view
 
         if self.sandbox is not None:
             self.sandbox.stop()
             self.sandbox = None
         self.session.use_credentials(None)
-        return InfoView.build(self.session, None, headline="Sandbox stopped")
+        return info_view(self.session, None, headline="Sandbox stopped")
 
     def sandbox_status(self) -> InfoView:
-        from jobmagic.widgets.text_views import InfoView
+        from jobmagic.ipython.info import info_view
 
         running = self.sandbox is not None and self.sandbox.alive()
         headline = "Sandbox running" if running else "No sandbox started from this session"
-        return InfoView.build(self.session, self.sandbox if running else None, headline=headline)
+        return info_view(self.session, self.sandbox if running else None, headline=headline)
 
     def close(self) -> None:
         """Stop the tracker and a sandbox this session started (kernel shutdown, unload)."""
@@ -485,7 +432,7 @@ class JobMagics(Magics):
 def _target(
     app: str | None, application_id: str | None = None, deployment_id: str | None = None
 ) -> Target:
-    from jobmagic.runs.session import Target
+    from jobmagic.domain.target import Target
 
     return Target(app, application_id, deployment_id)
 

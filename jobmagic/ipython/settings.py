@@ -12,6 +12,7 @@ from traitlets import All, Bool, Dict, Float, Int, TraitError, TraitType, Unicod
 from traitlets.config import Configurable
 
 from jobmagic.config import Settings, mask_token
+from jobmagic.models.metrics import compile_patterns
 
 __all__ = ["JobMagic"]
 
@@ -83,8 +84,6 @@ class JobMagic(Configurable):
     @validate("metric_patterns")
     def _check_patterns(self, proposal: Any) -> Any:
         # Refused when set, not at the first run: a typo is named where it was made.
-        from jobmagic.runs.metrics import compile_patterns
-
         try:
             compile_patterns(proposal["value"])
         except ValueError as exc:

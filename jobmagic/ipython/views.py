@@ -3,9 +3,9 @@
 
 A run handle is its live card (with cards off, its static copy); a sweep's result is its
 runs board under the summary of what failed; anything else (a card, a board, a form, a text
-view) is shown as it shows itself. ``RunHandle`` and ``SweepResult`` delegate their
-``_repr_mimebundle_`` and ``_ipython_display_`` here in one line each, so how a run looks is
-decided in this package only. Nothing here imports ipywidgets until a widget is shown.
+view) is shown as it shows itself. Handles and sweep results know no views: the shell's
+display formatters call these (:func:`jobmagic.ipython.display.register`). Nothing here
+imports ipywidgets until a widget is shown.
 
 >>> run = jobmagic.trigger("sandbox:demo:hello", {"name": "Ada"})
 >>> bundle_for(run.wait(timeout=60) and run)["text/plain"]
@@ -15,13 +15,11 @@ decided in this package only. Nothing here imports ipywidgets until a widget is 
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from jobmagic.domain.handle import RunHandle
+from jobmagic.domain.sweeps import SweepResult
 from jobmagic.widgets.snapshot import SnapshotView, snapshot_bundle
-
-if TYPE_CHECKING:
-    from jobmagic.runs.handle import RunHandle
-    from jobmagic.runs.sweeps import SweepResult
 
 __all__ = ["bundle_for", "show"]
 
@@ -29,9 +27,6 @@ __all__ = ["bundle_for", "show"]
 def bundle_for(obj: Any, include: Any = None, exclude: Any = None) -> dict[str, Any]:
     """``obj``'s output bundle: the widget view where there is one, plus the static
     ``text/html`` and ``text/plain`` that viewers without widgets show instead."""
-    from jobmagic.runs.handle import RunHandle
-    from jobmagic.runs.sweeps import SweepResult
-
     if isinstance(obj, RunHandle):
         obj.prepare_display()
         if not obj.shows_card:
@@ -53,9 +48,6 @@ def bundle_for(obj: Any, include: Any = None, exclude: Any = None) -> dict[str, 
 def show(obj: Any) -> None:
     """Display ``obj`` as :func:`bundle_for` describes it, with a display id where it can
     change (a run, a sweep's board), so the notebook's saved copy is replaced as it does."""
-    from jobmagic.runs.handle import RunHandle
-    from jobmagic.runs.sweeps import SweepResult
-
     if isinstance(obj, RunHandle):
         _show_run(obj)
     elif isinstance(obj, SweepResult):

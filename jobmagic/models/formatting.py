@@ -15,7 +15,8 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 
-from jobmagic.models import JobRun, RunStatus
+from jobmagic.errors import JobmagicError
+from jobmagic.models.jobs import JobRun, RunStatus
 
 __all__ = [
     "BADGE_CSS",
@@ -277,8 +278,6 @@ def short_error(exc: BaseException, *, limit: int = 400) -> str:
     >>> short_error(ValueError("Bearer tfy_abcdef123 rejected"))
     'ValueError: Bearer … rejected'
     """
-    from jobmagic.errors import JobmagicError
-
     message = " ".join(str(exc).split())
     if not isinstance(exc, JobmagicError):
         message = f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Final
 
+from jobmagic.models.constants import API_PREFIX
+
 __all__ = [
     "API_PREFIX",
     "PARAM_NAME_PATTERN",
@@ -35,9 +37,6 @@ __all__ = [
     "fill_command",
 ]
 
-#: Where the control plane serves the API, under the host: shared by the client and the
-#: sandbox so that the two cannot drift apart.
-API_PREFIX: Final = "/api/svc/v1"
 
 #: A param name, as the deployment spec allows it (the client checks it before sending; the
 #: sandbox enforces it as the server does).

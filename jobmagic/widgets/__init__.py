@@ -1,15 +1,15 @@
 """Views of runs: the live run card, the runs board, the trigger form, static snapshots and
-text views — and :func:`bundle_for`, the one way any jobmagic object is shown.
+text views.
 
-Views only: they make no HTTP calls, and get their data and actions from a
-:class:`RunSource` (a :class:`jobmagic.RunHandle` in practice). The widget
-classes import ipywidgets, so they load on first use; the static renderers
+Views only: they make no HTTP calls and import no domain module; they get their data and
+actions from a :class:`RunSource` (a :class:`jobmagic.RunHandle` in practice). Which view
+shows which object is the IPython layer's choice (:mod:`jobmagic.ipython.display`). The
+widget classes import ipywidgets, so they load on first use; the static renderers
 (:mod:`jobmagic.widgets.static`) never do.
 
->>> from jobmagic.widgets import bundle_for
->>> run = jobmagic.trigger("sandbox:demo:hello", {"name": "Ada"})
->>> sorted(bundle_for(run))     # cards off: its static copy (on: the live card's view too)
-['text/html', 'text/plain']
+>>> from jobmagic.models import JobRun, RunStatus
+>>> render_run_text(JobRun(name="train-x1", status=RunStatus.FINISHED))
+'JobRun train-x1 · FINISHED'
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from jobmagic._lazy import lazy_attributes
 from jobmagic.widgets._source import RunSource
-from jobmagic.widgets.bundles import bundle_for, show
 from jobmagic.widgets.static import render_run_html, render_run_text, render_runs_html
 
 if TYPE_CHECKING:
@@ -31,14 +30,12 @@ __all__ = [
     "RunSource",
     "RunsBoard",
     "TriggerFormView",
-    "bundle_for",
     "render_run_html",
     "render_run_text",
     "render_runs_html",
-    "show",
 ]
 
-# Importing ipywidgets costs ~0.2 s; the text views and bundle_for only need the formatters.
+# Importing ipywidgets costs ~0.2 s; the text views and static renderers only need the formatters.
 _LAZY = {
     "RunCard": "jobmagic.widgets.card",
     "RunsBoard": "jobmagic.widgets.board",

@@ -16,6 +16,8 @@ import html
 import math
 from collections.abc import Mapping, Sequence
 
+from jobmagic.models.metrics import lower_is_better
+
 __all__ = [
     "best_values",
     "format_metric",
@@ -96,8 +98,6 @@ def metric_names(rows: Sequence[Mapping[str, float]]) -> list[str]:
 
 def best_values(rows: Sequence[Mapping[str, float]], names: Sequence[str]) -> dict[str, float]:
     """The best value of each metric: smallest for losses and errors, else largest."""
-    from jobmagic.runs.metrics import lower_is_better
-
     best: dict[str, float] = {}
     for name in names:
         values = [row[name] for row in rows if name in row and math.isfinite(row[name])]
@@ -108,8 +108,6 @@ def best_values(rows: Sequence[Mapping[str, float]], names: Sequence[str]) -> di
 
 def sort_best_first(rows: Sequence[Mapping[str, float]], name: str) -> list[int]:
     """Row indexes ordered by metric ``name``, best first; rows without it last, in order."""
-    from jobmagic.runs.metrics import lower_is_better
-
     sign = 1.0 if lower_is_better(name) else -1.0
 
     def key(index: int) -> tuple[int, float, int]:

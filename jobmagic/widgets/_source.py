@@ -1,7 +1,7 @@
 """What a view needs from a run: its latest state, what was sent, and a few actions.
 
 Views never talk HTTP themselves; they are handed a :class:`RunSource`
-(in the product, a :class:`jobmagic.runs.handle.RunHandle`) and call its
+(in the product, a :class:`jobmagic.domain.handle.RunHandle`) and call its
 blocking methods from worker threads. That keeps them testable with a
 plain in-memory object and keeps the kernel free while a request runs.
 """
@@ -10,14 +10,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from jobmagic.models import Event, JobRun, LogLine
+from jobmagic.models import Event, JobRun, LogLine, ParamSpec
 
-__all__ = ["RunSource", "UpdateCallback"]
+__all__ = ["RerunSpec", "RunSource", "UpdateCallback"]
 
 #: ``callback(run, stale_since)``: called by the tracker from its own thread.
 UpdateCallback = Callable[[JobRun, "datetime | None"], None]
+
+
+class RerunSpec(Protocol):
+    """What a "Run again" form shows (:class:`jobmagic.domain.rerun.RerunFields`)."""
+
+    @property
+    def specs(self) -> Sequence[ParamSpec]:
+        """The fields: each param with the run's value as its default."""
+        ...
+
+    @property
+    def command(self) -> str | None:
+        """The command the run ran instead of the job's template, if it did."""
+        ...
+
+    @property
+    def values(self) -> dict[str, str]:
+        """Each field's value as shown."""
+        ...
 
 
 class RunSource(Protocol):
@@ -45,6 +64,40 @@ class RunSource(Protocol):
     @property
     def url(self) -> str | None:
         """The run's page in the TrueFoundry UI, when known."""
+        ...
+
+    @property
+    def rerun_of(self) -> str | None:
+        """The name of the run this one repeats, when it is a rerun."""
+        ...
+
+    @property
+    def stale_since(self) -> datetime | None:
+        """When polls for the run began failing; None while they succeed."""
+        ...
+
+    @property
+    def metric_series(self) -> Mapping[str, Sequence[float]]:
+        """Each metric's values so far, oldest first (never makes a request)."""
+        ...
+
+    def want_metrics(self) -> None:
+        """Ask for the metrics to be kept current while the run is shown (no request now)."""
+        ...
+
+    @property
+    def can_rerun(self) -> bool:
+        """Whether :meth:`rerun_fields` and :meth:`rerun` work (a "Run again" button)."""
+        ...
+
+    def rerun_fields(self) -> RerunSpec:
+        """What the run was triggered with, as a form's fields (blocking: reads the ledger)."""
+        ...
+
+    def rerun(
+        self, params: Mapping[str, str] | None = None, /, *, command: str | None = None
+    ) -> Any:
+        """Trigger the run again with ``params`` changed (or ``command``); its new handle."""
         ...
 
     @property

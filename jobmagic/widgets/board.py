@@ -1,7 +1,7 @@
 """The runs board: many runs in one live table, with counts per status and a way to open a card.
 
 A board shows one page of its runs (50 by default) with buttons to page, and counts per
-status for all of them: rows come from a :class:`~jobmagic.widgets._pages.RunPages` (a list
+status for all of them: rows come from a :class:`~jobmagic.widgets.pages.RunPages` (a list
 in memory, or the run ledger read a page at a time), and only the shown page's runs are
 listened to, rendered and saved into the notebook.
 
@@ -28,20 +28,21 @@ from typing import Any, Protocol
 
 import ipywidgets as widgets
 
+from jobmagic._ticks import after_tick
 from jobmagic.models import JobRun
-from jobmagic.runs.tracker import after_tick
-from jobmagic.widgets._format import (
+from jobmagic.models.formatting import (
     STATES,
     format_clock,
     run_state_key,
+    short_error,
     status_state,
 )
-from jobmagic.widgets._live import LiveOutput
 from jobmagic.widgets._metrics_html import metric_names, sort_best_first
-from jobmagic.widgets._pages import PAGE_SIZE, ListPages, RunPages, page_count
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets._threads import start_worker
 from jobmagic.widgets.card import RunCard
+from jobmagic.widgets.live import LiveOutput
+from jobmagic.widgets.pages import PAGE_SIZE, ListPages, RunPages, page_count
 from jobmagic.widgets.static import (
     bundle_with_snapshots,
     render_runs_html,
@@ -55,7 +56,7 @@ __all__ = ["RunsBoard", "SweepActions"]
 
 def _latest_metrics(source: RunSource) -> dict[str, float]:
     """A source's latest metric values, from what it already knows (no request)."""
-    series = getattr(source, "metric_series", None) or {}
+    series = source.metric_series
     return {name: values[-1] for name, values in series.items() if values}
 
 
@@ -101,8 +102,17 @@ class SweepActions(Protocol):
         """Stop every live run; each one's answer by run name."""
         ...
 
-    def rerun_failed(self) -> Any:
-        """Trigger the failed and terminated runs again; the new sweep (displayable)."""
+    @property
+    def handles(self) -> Sequence[RunSource]:
+        """The runs the sweep started."""
+        ...
+
+    def summary(self) -> str:
+        """A line of what was triggered, and one per run that failed to start."""
+        ...
+
+    def rerun_failed(self) -> SweepActions:
+        """Trigger the failed and terminated runs again: the new sweep."""
         ...
 
 
@@ -113,7 +123,7 @@ class RunsBoard:
     by default a :class:`RunCard` for it appears under the table.
 
     The rows are ``sources`` (in that order), or ``pages`` (e.g. a
-    :class:`~jobmagic.widgets._pages.LedgerPages`), shown ``page_size`` at a time;
+    :class:`~jobmagic.widgets.pages.LedgerPages`), shown ``page_size`` at a time;
     :meth:`show_page`, :meth:`newer` and :meth:`older` (the page buttons) move between pages.
 
     >>> board = RunsBoard([handle_a, handle_b])   # doctest: +SKIP
@@ -401,11 +411,8 @@ class RunsBoard:
         self._request_render()
 
     def _add(self, source: RunSource) -> None:
-        entry = _Entry(source, source.run, getattr(source, "stale_since", None))
-        if hasattr(source, "metric_series"):  # a run handle: its metric columns stay current
-            from jobmagic.runs.metrics import want_metrics
-
-            want_metrics(source)
+        entry = _Entry(source, source.run, source.stale_since)
+        source.want_metrics()  # its metric columns stay current while it is shown
         with self._lock:
             if self._closed:
                 return
@@ -568,8 +575,6 @@ class RunsBoard:
             try:
                 self._sweep_message(work())
             except Exception as exc:
-                from jobmagic.widgets._format import short_error
-
                 self._sweep_message(f"{name} failed: {short_error(exc)}", error=True)
             finally:
                 with self._lock:
@@ -642,18 +647,22 @@ class RunsBoard:
 
         def work() -> str:
             result = actions.rerun_failed()
-            count = len(result) if hasattr(result, "__len__") else 0
+            count = len(result.handles)
             if not count:
                 return "No failed or terminated run to rerun."
+            board = RunsBoard(list(result.handles), actions=result, note=result.summary())
             with self._lock:
-                if not self._closed:
+                closed = self._closed
+                if not closed:
                     self.output.outputs = (
                         {
                             "output_type": "display_data",
-                            "data": result._repr_mimebundle_(),
+                            "data": board._repr_mimebundle_(),
                             "metadata": {},
                         },
                     )
+            if closed:
+                board.close()
             self.rerun_result = result
             return f"Triggered {count} runs again; their board is below."
 

@@ -15,25 +15,26 @@ from __future__ import annotations
 import html
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 import ipywidgets as widgets
 
 from jobmagic.models import JobRun, LogLine
-from jobmagic.widgets._card_widgets import CardWidgets, show
-from jobmagic.widgets._format import (
+from jobmagic.models.formatting import (
     format_clock,
     run_state_key,
     short_error,
     shows_events,
     status_state,
 )
-from jobmagic.widgets._live import LiveOutput
+from jobmagic.widgets._card_widgets import CardWidgets, show
 from jobmagic.widgets._metrics_html import metrics_html
-from jobmagic.widgets._source import RunSource
+from jobmagic.widgets._source import RerunSpec, RunSource
 from jobmagic.widgets._threads import start_worker
+from jobmagic.widgets.form import TriggerFormView
+from jobmagic.widgets.live import LiveOutput
 from jobmagic.widgets.static import (
     badge_html,
     bundle_with_snapshots,
@@ -82,7 +83,7 @@ class RunCard(CardWidgets):
         # Reentrant: an update applied under the lock may call helpers that take it again.
         self._lock = threading.RLock()
         self._run: JobRun = source.run
-        self._stale_since: datetime | None = getattr(source, "stale_since", None)
+        self._stale_since: datetime | None = source.stale_since
         self._closed = False
         self._unsubscribe: Callable[[], None] | None = None
         self._status_class = ""
@@ -123,7 +124,7 @@ class RunCard(CardWidgets):
         show(self.metrics_box, False)
         self._rerun_form: Any = None
         self._rerun_busy = False
-        rerun_of = getattr(source, "rerun_of", None)
+        rerun_of = source.rerun_of
         self.rerun_of_label.value = (
             f'<span class="jobmagic-rerun-of-text" title="This run repeats that one">'
             f"rerun of {html.escape(rerun_of)}</span>"
@@ -132,7 +133,7 @@ class RunCard(CardWidgets):
         )
         show(self.rerun_of_label, bool(rerun_of))
         # A source that cannot build a rerun form (a plain in-memory one) shows no button.
-        show(self.rerun_button, callable(getattr(source, "rerun_form", None)))
+        show(self.rerun_button, source.can_rerun)
 
         self.refresh_button.on_click(self._on_refresh_click)
         self.terminate_button.on_click(self._on_terminate_click)
@@ -223,7 +224,7 @@ class RunCard(CardWidgets):
             # The source fetched these once when it saw the run end; reading makes no request.
             self.events_box.value = events_html(self._source.events) if shows_events(run) else ""
             show(self.events_box, bool(self.events_box.value))
-            self.metrics_box.value = metrics_html(getattr(self._source, "metric_series", {}))
+            self.metrics_box.value = metrics_html(self._source.metric_series)
             show(self.metrics_box, bool(self.metrics_box.value))
             if stale_since is None:
                 self.stale_note.value = ""
@@ -365,9 +366,9 @@ class RunCard(CardWidgets):
         start_worker(self._do_open_rerun_form, name="jobmagic-card-rerun")
 
     def _do_open_rerun_form(self) -> None:
-        # Building the form reads the ledger and maybe the job's template: blocking work.
+        # What the run was sent with comes from the ledger, maybe the job's template: blocking.
         try:
-            form = self._source.rerun_form()  # type: ignore[attr-defined]
+            form = self._rerun_form_of(self._source.rerun_fields())
         except Exception as exc:
             self._set_message(f"Cannot run again: {short_error(exc)}", error=True)
             form = None
@@ -384,6 +385,31 @@ class RunCard(CardWidgets):
                 show(self.rerun_box, True)
         if form is not None:
             self._set_message("Change what you want, then Trigger: a new run, with its own card.")
+
+    def _rerun_form_of(self, fields: RerunSpec) -> TriggerFormView:
+        """A form filled with what the run was triggered with; Trigger reruns it with the
+        values as edited (only a field changed from what is shown is a change)."""
+        source = self._source
+        shown = fields.values
+
+        def submit(values: Mapping[str, str] | str, command: str | None) -> RunSource:
+            if command:
+                return source.rerun(command=command)
+            if isinstance(values, str):
+                # Deferred: parsing a YAML body loads PyYAML, which showing a card does not.
+                from jobmagic.params import parse_body
+
+                values = parse_body(values, {})
+            changes = {k: v for k, v in values.items() if shown.get(k) != v}
+            return source.rerun(changes)
+
+        form = TriggerFormView(
+            fields.specs, on_submit=submit, card=RunCard, title=f"Run {self._run.name} again"
+        )
+        if fields.command is not None:
+            form.command_toggle.value = True
+            form.command.value = fields.command
+        return form
 
     # -- logs ----------------------------------------------------------------------------
 
@@ -453,7 +479,7 @@ class RunCard(CardWidgets):
             self._run,
             params=source.params,
             application_fqn=source.application_fqn,
-            rerun_of=getattr(source, "rerun_of", None),
+            rerun_of=source.rerun_of,
         )
 
     def snapshot_html(self) -> str:
@@ -465,8 +491,8 @@ class RunCard(CardWidgets):
             application_fqn=source.application_fqn,
             url=source.url,
             events=source.events,
-            metrics=getattr(source, "metric_series", {}),
-            rerun_of=getattr(source, "rerun_of", None),
+            metrics=source.metric_series,
+            rerun_of=source.rerun_of,
         )
 
     def __repr__(self) -> str:

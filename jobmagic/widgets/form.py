@@ -7,9 +7,12 @@ else the raw YAML text of the text area (parsed by the caller with the same
 rules as a ``%%trigger_job`` cell body).
 
 >>> from jobmagic.models import ParamSpec
+>>> from jobmagic.widgets.card import RunCard
 >>> sent = []
 >>> form = TriggerFormView(
-...     [ParamSpec("lr", default="0.1")], on_submit=lambda values, command: sent.append(values)
+...     [ParamSpec("lr", default="0.1")],
+...     on_submit=lambda values, command: sent.append(values),
+...     card=RunCard,
 ... )
 >>> form.fields["lr"].value = "0.2"
 """
@@ -19,16 +22,15 @@ from __future__ import annotations
 import html
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import ipywidgets as widgets
 
 from jobmagic.models import ParamSpec
-from jobmagic.widgets._format import css_token, run_state_key, short_error
-from jobmagic.widgets._live import LiveOutput
+from jobmagic.models.formatting import css_token, run_state_key, short_error
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets._threads import start_worker
-from jobmagic.widgets.card import RunCard
+from jobmagic.widgets.live import LiveOutput
 from jobmagic.widgets.static import (
     bundle_with_snapshots,
     params_html,
@@ -37,10 +39,21 @@ from jobmagic.widgets.static import (
     style_block,
 )
 
-__all__ = ["SubmitCallback", "TriggerFormView"]
+__all__ = ["CardView", "SubmitCallback", "TriggerFormView"]
 
 #: ``on_submit(values, command) -> RunSource``; ``values`` is a dict of fields or YAML text.
 SubmitCallback = Callable[[dict[str, str] | str, str | None], RunSource]
+
+
+class CardView(Protocol):
+    """What the form shows for each run it triggered (a :class:`jobmagic.widgets.RunCard`:
+    the card module builds "Run again" forms, so the form is handed its card class)."""
+
+    @property
+    def widget(self) -> widgets.Widget: ...
+
+    def close(self) -> None: ...
+
 
 _YAML_PLACEHOLDER = "lr: 0.01\nepochs: 10\nmodel: resnet50"
 
@@ -53,7 +66,8 @@ class TriggerFormView:
     sits behind a checkbox. ``history`` lists every run triggered from the
     form, oldest first.
 
-    >>> form = TriggerFormView([ParamSpec("lr", default="0.1")], on_submit=print)
+    >>> from jobmagic.widgets.card import RunCard
+    >>> form = TriggerFormView([ParamSpec("lr", default="0.1")], on_submit=print, card=RunCard)
     >>> form.fields["lr"].value
     '0.1'
     """
@@ -63,16 +77,18 @@ class TriggerFormView:
         param_specs: Sequence[ParamSpec],
         *,
         on_submit: SubmitCallback,
+        card: Callable[[RunSource], CardView],
         title: str = "",
     ) -> None:
         self._specs = [spec for spec in param_specs if spec.name]
         self._on_submit = on_submit
+        self._card = card
         self._title = title
         self._lock = threading.Lock()
         self._busy = False
         self._closed = False
         self.history: list[RunSource] = []
-        self.cards: list[RunCard] = []
+        self.cards: list[CardView] = []
         self._unsubscribers: list[Callable[[], None]] = []
         # The form's saved copy lists its runs: re-sent when one is added or changes state.
         self._live = LiveOutput(self._repr_mimebundle_, self._state_key, self._shows_ended)
@@ -223,7 +239,7 @@ class TriggerFormView:
     def _submit(self, values: dict[str, str] | str, command: str | None) -> None:
         try:
             source = self._on_submit(values, command)
-            card = RunCard(source)
+            card = self._card(source)
         except Exception as exc:
             self.error.value = (
                 f'<div class="jobmagic-error-text">{html.escape(short_error(exc))}</div>'

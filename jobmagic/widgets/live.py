@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Hashable
 from typing import Any
 
-__all__ = ["LiveOutput", "flush_live_outputs", "live_outputs"]
+__all__ = ["LiveOutput", "current_shell", "flush_live_outputs", "live_outputs", "updates_supported"]
 
 _lock = threading.RLock()
 _live: dict[str, LiveOutput] = {}
@@ -38,13 +38,13 @@ _live: dict[str, LiveOutput] = {}
 _in_cell = False
 
 
-def _shell() -> Any | None:
+def current_shell() -> Any | None:
     from IPython.core.interactiveshell import InteractiveShell
 
     return InteractiveShell.instance() if InteractiveShell.initialized() else None
 
 
-def _updates_supported(shell: Any) -> bool:
+def updates_supported(shell: Any) -> bool:
     """False where an update would be printed again (terminal IPython's plain publisher)."""
     from IPython.core.displaypub import DisplayPublisher
 
@@ -145,8 +145,8 @@ class LiveOutput:
         with _lock:
             self._shown = True
             self._sent = self._recorded = state
-            shell = _shell()
-            if not _updates_supported(shell):
+            shell = current_shell()
+            if not updates_supported(shell):
                 return
             if not self._done():
                 _live[self.display_id] = self
@@ -161,7 +161,7 @@ class LiveOutput:
         from IPython.display import update_display
 
         with _lock:
-            if not self._shown or not _updates_supported(_shell()):
+            if not self._shown or not updates_supported(current_shell()):
                 return False
             state = self._state()
             last = self._recorded if from_cell_end else self._sent

@@ -16,16 +16,15 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from jobmagic.models import JobRun
 from jobmagic.widgets._source import RunSource
 
 if TYPE_CHECKING:
     from jobmagic.ledger import Ledger, LedgerEntry, LedgerQuery
-    from jobmagic.runs.session import JobSession
 
-__all__ = ["LedgerPages", "ListPages", "RunPages", "ledger_sources", "page_count"]
+__all__ = ["LedgerPages", "ListPages", "RunPages", "page_count"]
 
 #: Rows per page unless the board is told otherwise.
 PAGE_SIZE = 50
@@ -104,7 +103,8 @@ class LedgerPages:
     """Pages of the runs a ledger query matches, newest first, read when shown.
 
     ``to_sources`` turns a page of ledger entries into the board's rows (run handles, which
-    the tracker keeps current while they are shown: :func:`ledger_sources`). The query
+    the tracker keeps current while they are shown: ``JobSession.handles_for_entries``).
+    The query
     should keep ``with_run=True``: a board shows runs, and attempts without one have no row.
     Counts come from the ledger when a page is read; between reads the shown rows' own
     changes are applied to them, so a run ending on screen moves its count at once.
@@ -116,7 +116,7 @@ class LedgerPages:
         self,
         ledger: Ledger,
         query: LedgerQuery,
-        to_sources: Callable[[Sequence[LedgerEntry]], list[RunSource]],
+        to_sources: Callable[[Sequence[LedgerEntry]], Sequence[RunSource]],
     ) -> None:
         self.ledger = ledger
         self.query = query
@@ -151,47 +151,9 @@ class LedgerPages:
         counts = self.ledger.status_counts(self.query)
         with self._lock:
             self._counts, self._loaded = counts, loaded
-        return self._to_sources(entries)
+        return list(self._to_sources(entries))
 
     def live_elsewhere(self, offset: int, size: int) -> bool:
         # Rows off the page are not followed (that is the point): what the ledger says of
         # them is only re-read when their page is shown.
         return False
-
-
-def ledger_sources(session: JobSession) -> Callable[[Sequence[LedgerEntry]], list[RunSource]]:
-    """A :class:`LedgerPages` ``to_sources`` making run handles of ``session``.
-
-    A run already shown (a card, an earlier board) keeps its one handle: every view of it is
-    then kept current by the same tracker updates, and ``%jobmagic`` counts it once.
-    """
-    from jobmagic.runs.session import ResolvedTarget, Target
-
-    def to_sources(entries: Sequence[LedgerEntry]) -> list[RunSource]:
-        known: dict[tuple[str | None, str | None], Any] = {
-            (h.application_id, h.name): h for h in session.handles
-        }
-        sources: list[RunSource] = []
-        for entry in entries:
-            if entry.run is None:
-                continue
-            existing = known.get((entry.application_id, entry.run_name))
-            if existing is not None:
-                if entry.run.is_terminal and not existing.run.is_terminal:
-                    existing._apply(entry.run, None)  # the ledger just learnt it ended
-                sources.append(existing)
-                continue
-            resolved = ResolvedTarget(
-                Target(application_id=entry.application_id or "?"),
-                None,
-                entry.application_id,
-                entry.deployment_id,
-            )
-            sources.append(
-                session.handle_for(
-                    resolved, entry.run, params=entry.params, application_fqn=entry.application_fqn
-                )
-            )
-        return sources
-
-    return to_sources

@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from jobmagic.models import JobRun
-from jobmagic.widgets._format import run_state_key, shows_events
-from jobmagic.widgets._live import LiveOutput
+from jobmagic.models.formatting import run_state_key, shows_events
 from jobmagic.widgets._source import RunSource
+from jobmagic.widgets.live import LiveOutput
 from jobmagic.widgets.static import render_run_html, render_run_text
 
 __all__ = ["SnapshotView", "snapshot_bundle"]
@@ -25,12 +25,12 @@ def snapshot_bundle(source: RunSource) -> dict[str, Any]:
         "params": source.params,
         "application_fqn": source.application_fqn,
         "url": source.url,
-        "rerun_of": getattr(source, "rerun_of", None),
+        "rerun_of": source.rerun_of,
     }
     return {
         "text/plain": render_run_text(source.run, **kwargs),
         "text/html": render_run_html(
-            source.run, events=source.events, metrics=getattr(source, "metric_series", {}), **kwargs
+            source.run, events=source.events, metrics=source.metric_series, **kwargs
         ),
     }
 

@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from jobmagic.models import Event, JobRun, LogLine, RunStatus
-from jobmagic.widgets._format import (
+from jobmagic.models.formatting import (
     application_label,
     count_states,
     format_clock,

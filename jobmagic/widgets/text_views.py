@@ -1,5 +1,5 @@
-"""Small text views the magics display: the --wait status line and progress, a dry run,
-``%jobmagic``, and the lines ``%job_runs`` prints about attempts without a run.
+"""Small text views the magics display: the --wait status line, a dry run, ``%jobmagic``,
+and the lines ``%job_runs`` prints about attempts without a run.
 
 Each has a ``text/plain`` and an escaped ``text/html`` form and no widgets, so they stay
 cheap to import (``%load_ext`` imports no ipywidgets) and read the same in any notebook
@@ -10,35 +10,26 @@ from __future__ import annotations
 
 import html
 import json
-import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
-from jobmagic._version import __version__
 from jobmagic.config import mask_token
-from jobmagic.errors import JobmagicError
 from jobmagic.models import JobRun
-from jobmagic.widgets._format import count_states, format_counts, format_duration, run_state_key
-from jobmagic.widgets._live import LiveOutput, _shell, _updates_supported
+from jobmagic.models.constants import API_PREFIX
+from jobmagic.models.formatting import format_duration, run_state_key
+from jobmagic.widgets.live import LiveOutput
 
 if TYPE_CHECKING:
+    from jobmagic.domain.engine import TriggerPlan
+    from jobmagic.domain.reconcile import Verdict
     from jobmagic.ledger import LedgerEntry
-    from jobmagic.runs.engine import TriggerPlan
-    from jobmagic.runs.reconcile import Verdict
-    from jobmagic.runs.session import JobSession
-    from jobmagic.sandbox.process import SandboxProcess
     from jobmagic.widgets._source import RunSource
 
 __all__ = [
     "DryRunView",
     "InfoView",
-    "LogFollower",
-    "ProgressPrinter",
-    "RunWaitProgress",
     "StatusLine",
-    "SweepProgress",
     "WaitLine",
     "attempts_without_runs",
     "reconcile_summary",
@@ -117,158 +108,6 @@ class WaitLine:
             unsubscribe()
 
 
-class ProgressPrinter:
-    """A compact progress line on stdout, for readers of text rather than widgets.
-
-    On a terminal it is rewritten in place (``\r``) at most every ``tty_interval`` seconds.
-    Elsewhere (papermill and nbclient logs, a pipe) a line is written at most every
-    ``interval`` seconds, and only when it changed: never one line per poll. In a kernel the
-    line starts with ``\r``, which JupyterLab and Notebook render in place as well.
-    """
-
-    def __init__(
-        self,
-        stream: TextIO | None = None,
-        *,
-        kernel: bool = False,
-        interval: float = 5.0,
-        tty_interval: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._stream = stream if stream is not None else sys.stdout
-        isatty = getattr(self._stream, "isatty", None)
-        self.tty = bool(isatty()) if callable(isatty) and not kernel else False
-        self.kernel = kernel
-        self._interval = tty_interval if self.tty else interval
-        self._clock = clock
-        self._last_at = float("-inf")
-        self._last_text = ""
-        self._width = 0
-        self.lines = 0
-
-    def update(self, text: str) -> bool:
-        """Show ``text`` if the interval has passed and it changed; True if written."""
-        now = self._clock()
-        if text == self._last_text or now - self._last_at < self._interval:
-            return False
-        self._write(text, end="")
-        self._last_at = now
-        return True
-
-    def interrupt(self) -> None:
-        """Clear an in-place line before other output (log lines) is printed under it."""
-        if self.tty and self._width:
-            self._stream.write("\r" + " " * self._width + "\r")
-            self._stream.flush()
-            self._width = 0
-            self._last_text = ""  # the next update writes the line again, at once
-            self._last_at = float("-inf")
-
-    def finish(self, text: str) -> None:
-        """The last line: always written, and ended with a newline."""
-        if self.tty or self.kernel or text != self._last_text:
-            self._write(text, end="\n")
-        self._last_text = ""
-
-    def _write(self, text: str, *, end: str) -> None:
-        if self.tty:
-            pad = " " * max(0, self._width - len(text))
-            self._stream.write(f"\r{text}{pad}{end}")
-        elif self.kernel:
-            self._stream.write(f"\r{text}{end}")
-        else:
-            self._stream.write(f"{text}\n")
-        self._stream.flush()
-        self._width = len(text)
-        self._last_text = text
-        self.lines += 1
-
-
-class SweepProgress:
-    """What a sweep's wait shows: the progress line counting its runs per state (a board
-    cannot tick in place, and papermill's and nbclient's logs only see text)."""
-
-    def __init__(self) -> None:
-        self._printer = progress_printer()
-
-    def update(self, runs: Sequence[JobRun], waited: float) -> None:
-        if self._printer is not None:
-            self._printer.update(self._text(runs, waited))  # it writes only now and then
-
-    def finish(self, runs: Sequence[JobRun], waited: float, *, ended: bool) -> None:
-        if self._printer is not None:
-            self._printer.finish(self._text(runs, waited))
-
-    @staticmethod
-    def _text(runs: Sequence[JobRun], waited: float) -> str:
-        return sweep_progress_text([run.status for run in runs], waited)
-
-
-class RunWaitProgress:
-    """What ``--wait`` of one run shows: its status line, ticking about once a second (by
-    display id; where the line cannot change in place, a ``\r`` progress line does), and
-    with ``logs`` the run's new log lines, asked for every ``poll_interval`` seconds."""
-
-    def __init__(self, source: RunSource, *, logs: bool = False, poll_interval: float = 2.0):
-        self._line = WaitLine(source)
-        self._line.show()
-        self._progress = progress_printer(single=True)
-        self._logs = LogFollower(source, self._progress) if logs else None
-        self._poll_interval = poll_interval
-        self._next_tick = time.monotonic() + TICK_SECONDS
-
-    def update(self, runs: Sequence[JobRun], waited: float) -> None:
-        if self._logs is not None:
-            self._logs.poll(self._poll_interval)
-        if time.monotonic() >= self._next_tick:
-            self._next_tick = time.monotonic() + TICK_SECONDS
-            self._line.tick()
-            if self._progress is not None:
-                self._progress.update(self._line.text())
-
-    def finish(self, runs: Sequence[JobRun], waited: float, *, ended: bool) -> None:
-        if ended and self._logs is not None:
-            self._logs.poll(0.0, force=True)  # the run's last lines, however recent the poll
-        self._line.tick()
-        if self._progress is not None:
-            self._progress.finish(self._line.text())
-
-
-class LogFollower:
-    """Prints new log lines of a run from the main thread, at most once per interval."""
-
-    def __init__(self, source: RunSource, progress: ProgressPrinter | None = None):
-        self.source = source
-        self.progress = progress  # its in-place line is cleared before log lines print
-        self.seen_ns = 0
-        self.next_poll = 0.0
-
-    def poll(self, interval: float, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if now < self.next_poll and not force:
-            return
-        self.next_poll = now + interval
-        try:
-            lines = self.source.logs()
-        except JobmagicError:
-            return  # the status line still moves; logs catch up next time
-        for line in lines:
-            if line.time_ns is not None and line.time_ns <= self.seen_ns:
-                continue
-            if self.progress is not None:
-                self.progress.interrupt()
-            print(line.log.rstrip("\n"))
-            if line.time_ns is not None:
-                self.seen_ns = line.time_ns
-
-
-def sweep_progress_text(statuses: Sequence[Any], elapsed: float) -> str:
-    """``4 runs · 1 running · 3 finished · 12.0 s``: counts per status, then the time waited."""
-    noun = "run" if len(statuses) == 1 else "runs"
-    counts = format_counts(count_states(statuses))
-    return f"{len(statuses)} {noun} · {counts} · {format_duration(elapsed)}"
-
-
 @dataclass(frozen=True)
 class DryRunView:
     """The exact request(s) a trigger would send, token masked; nothing was sent."""
@@ -282,8 +121,6 @@ class DryRunView:
     def build(cls, host: str, token: str, triggers: TriggerPlan) -> DryRunView:
         """The engine's planned requests (built and checked by the one request builder),
         as they would be sent to ``host``, the token masked."""
-        from jobmagic.models import API_PREFIX
-
         requests = triggers.requests
         path = requests[0].url_path if requests else API_PREFIX + "/jobs/trigger"
         return cls(
@@ -315,43 +152,11 @@ class DryRunView:
 
 @dataclass(frozen=True)
 class InfoView:
-    """``%jobmagic``: where jobmagic points and where the token came from — never the token."""
+    """``%jobmagic``: where jobmagic points and where the token came from — never the token
+    (the IPython layer gathers the rows: :func:`jobmagic.ipython.info.info_view`)."""
 
     rows: Sequence[tuple[str, str]]
     headline: str = "jobmagic"
-
-    @classmethod
-    def build(
-        cls,
-        session: JobSession,
-        sandbox: SandboxProcess | None,
-        *,
-        headline: str = "jobmagic",
-    ) -> InfoView:
-        rows: list[tuple[str, str]] = [("version", __version__)]
-        try:
-            credentials = session.credentials()
-        except JobmagicError as exc:
-            rows += [("host", "not configured"), ("problem", str(exc))]
-        else:
-            rows += [
-                ("host", credentials.host),
-                ("host from", credentials.host_source),
-                ("token", mask_token(credentials.token)),
-                ("token from", credentials.token_source),
-            ]
-        settings = session.settings
-        from jobmagic.ledger import default_ledger_path
-
-        ledger = settings.ledger_path or str(default_ledger_path())
-        rows += [
-            ("ledger", ledger),
-            ("poll interval", f"{settings.poll_interval:g} s"),
-            ("runs this session", str(_distinct_runs(session))),
-        ]
-        if sandbox is not None:
-            rows += [("sandbox", f"{sandbox.host} (pid {sandbox.pid})")]
-        return cls(rows=rows, headline=headline)
 
     def text(self) -> str:
         width = max(len(k) for k, _ in self.rows)
@@ -370,24 +175,6 @@ class InfoView:
             f"<div class='jobmagic-info' style='{_BOX}'><b>{html.escape(self.headline)}</b>"
             f"<table>{cells}</table></div>"
         )
-
-
-def _distinct_runs(session: JobSession) -> int:
-    """Runs, not views: a run shown in a card and two boards is one run."""
-    return len({(h.application_id, h.name) for h in session.handles})
-
-
-def progress_printer(*, single: bool = False) -> ProgressPrinter | None:
-    """The text progress line ``--wait`` prints where views cannot change in place, or None.
-
-    In a front end that updates outputs, a single run's wait line already ticks by display
-    id; a sweep's board has no such line, and papermill's and nbclient's logs only see text,
-    so sweeps print one everywhere (rewritten in place on a terminal).
-    """
-    shell = _shell()
-    if single and _updates_supported(shell):
-        return None
-    return ProgressPrinter(kernel=shell is not None and getattr(shell, "kernel", None) is not None)
 
 
 _ATTEMPT_NOTES = {

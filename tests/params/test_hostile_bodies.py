@@ -35,7 +35,7 @@ from jobmagic.params import (
 )
 from jobmagic.params import _body as body_module
 from jobmagic.params import _lines as lines_module
-from jobmagic.runs.session import JobSession
+from jobmagic.domain.session import JobSession
 from jobmagic.sandbox import SandboxServer
 
 KIB = 1024

@@ -34,10 +34,11 @@ from jobmagic.api import JobmagicError, JobsClient, TransportError, TriggerOutco
 from jobmagic.config import Settings
 from jobmagic.ledger import AttemptState, Ledger
 from jobmagic.models import JobRun, RunStatus
-from jobmagic.runs.handle import RunHandle
-from jobmagic.runs.session import JobSession
-from jobmagic.runs.sweeps import SweepResult
-from jobmagic.runs.target import ResolvedTarget, Target
+from jobmagic.domain import engine
+from jobmagic.domain.handle import RunHandle
+from jobmagic.domain.session import JobSession
+from jobmagic.domain.sweeps import SweepResult
+from jobmagic.domain.target import ResolvedTarget, Target
 from jobmagic.sandbox import Fault, SandboxProcess, generate_token, pid_alive, start_sandbox_process
 from jobmagic.sandbox.serving.server import DB_FILE
 from jobmagic.sandbox.storage.store import Store
@@ -125,7 +126,7 @@ def _trigger_share(
     session: JobSession, resolved: ResolvedTarget, names: list[str], start: threading.Barrier
 ) -> list[RunHandle]:
     start.wait()
-    return [session.trigger(NOOP, {"name": name}, resolved=resolved) for name in names]
+    return [engine.trigger(session, NOOP, {"name": name}, resolved=resolved) for name in names]
 
 
 def test_32_clients_send_2000_triggers_and_every_run_is_listed_and_ledgered_once(
@@ -282,8 +283,8 @@ def test_a_sigkilled_sandbox_leaves_no_process_behind_and_its_successor_fails_it
     session = JobSession(_settings(first, ledger_path))
     processes: set[int] = set()
     try:
-        handles = [session.trigger(SLEEP, {"seconds": "600"}) for _ in range(2)]
-        handles.append(session.trigger(TREE, {"seconds": "600"}))
+        handles = [engine.trigger(session, SLEEP, {"seconds": "600"}) for _ in range(2)]
+        handles.append(engine.trigger(session, TREE, {"seconds": "600"}))
         client = session.client
         _poll(
             lambda: all(
@@ -305,7 +306,7 @@ def test_a_sigkilled_sandbox_leaves_no_process_behind_and_its_successor_fails_it
 
         def trigger_in_flight() -> None:
             try:
-                session.trigger(SLEEP, {"seconds": "1"})
+                engine.trigger(session, SLEEP, {"seconds": "1"})
             except JobmagicError as exc:
                 in_flight.append(exc)
 

@@ -13,7 +13,7 @@ import pytest
 
 import jobmagic
 import jobmagic.models.ml
-import jobmagic.runs.metrics
+import jobmagic.domain.metrics
 import jobmagic.sandbox.service.ml.runs
 import jobmagic.sandbox.service.ml.search
 import jobmagic.sandbox.service.ml.shapes
@@ -21,7 +21,7 @@ import jobmagic.widgets._metrics_html
 from jobmagic.api import JobsClient
 from jobmagic.config import Settings
 from jobmagic.models import RunStatus
-from jobmagic.runs.session import JobSession
+from jobmagic.domain.session import JobSession
 from jobmagic.sandbox import SandboxServer
 from jobmagic.sandbox.service.ml.search import parse_filter, parse_order_by
 

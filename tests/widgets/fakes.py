@@ -73,6 +73,11 @@ class FakeSource:
         self.log_lines: list[LogLine] = []
         self.logs_error: Exception | None = None
         self.events: list[Event] = []  # a real source fills these when the run ends
+        self.rerun_of: str | None = None
+        self.stale_since: datetime | None = None
+        self.metric_series: dict[str, tuple[float, ...]] = {}
+        self.metrics_wanted = 0
+        self.can_rerun = False  # a plain in-memory run cannot be triggered again
         # When set, refresh/terminate/logs block until the test opens the gate.
         self.gate: threading.Event | None = None
 
@@ -122,6 +127,17 @@ class FakeSource:
         if self.logs_error is not None:
             raise self.logs_error
         return self.log_lines[-tail:] if tail else list(self.log_lines)
+
+    def want_metrics(self) -> None:
+        self.metrics_wanted += 1
+
+    def rerun_fields(self) -> Any:
+        raise NotImplementedError("a FakeSource cannot be run again (can_rerun is False)")
+
+    def rerun(
+        self, params: Mapping[str, str] | None = None, /, *, command: str | None = None
+    ) -> Any:
+        raise NotImplementedError("a FakeSource cannot be run again (can_rerun is False)")
 
     def subscribe(self, callback: Callable[[JobRun, datetime | None], None]) -> Callable[[], None]:
         with self._lock:

@@ -9,7 +9,7 @@ from jobmagic.widgets import (
     RunsBoard,
     RunSource,
 )
-from jobmagic.widgets._pages import PAGE_SIZE
+from jobmagic.widgets.pages import PAGE_SIZE
 from tests.widgets.fakes import (
     EVIL,
     WIDGET_MIME,

@@ -4,8 +4,7 @@ one page, counts every run, pages on a click and saves only what it shows."""
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ from ipywidgets.embed import dependency_state
 from jobmagic.ledger import AttemptState, Ledger, LedgerEntry, LedgerQuery
 from jobmagic.models import JobRun, RunStatus
 from jobmagic.widgets import RunsBoard
-from jobmagic.widgets._pages import LedgerPages, ListPages
+from jobmagic.widgets.pages import LedgerPages, ListPages
+from tests.widgets.fakes import FakeSource
 
 RUNS = 10_000
 #: The issue's bound on what one board saves into a notebook, at any ledger size.
@@ -181,48 +181,16 @@ def test_output_variable_holds_every_matching_run(shell: InteractiveShell) -> No
 # --- pages in memory and the shown rows' own changes -----------------------------------
 
 
-class _Source:
-    """A RunSource in memory; ``emit`` plays the tracker's part."""
+class _Source(FakeSource):
+    """A RunSource in memory whose ``emit`` takes a status (the tracker's part)."""
 
     def __init__(self, name: str, status: RunStatus) -> None:
-        self._run = JobRun(name=name, status=status)
-        self._lock = threading.Lock()
-        self.callbacks: list[Callable[[JobRun, datetime | None], None]] = []
-        self.params: dict[str, str] = {}
-        self.application_fqn: str | None = None
-        self.url: str | None = None
-        self.events: Sequence[Any] = ()
+        super().__init__(
+            JobRun(name=name, status=status), params={}, application_fqn=None, url=None
+        )
 
-    @property
-    def run(self) -> JobRun:
-        return self._run
-
-    def refresh(self) -> JobRun:
-        return self._run
-
-    def terminate(self) -> str:
-        return "terminated"
-
-    def logs(self, tail: int | None = None) -> list[Any]:
-        return []
-
-    def subscribe(self, callback: Callable[[JobRun, datetime | None], None]) -> Callable[[], None]:
-        with self._lock:
-            self.callbacks.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self.callbacks:
-                    self.callbacks.remove(callback)
-
-        return unsubscribe
-
-    def emit(self, status: RunStatus) -> None:
-        self._run = JobRun(name=self._run.name, status=status)
-        with self._lock:
-            callbacks = list(self.callbacks)
-        for callback in callbacks:
-            callback(self._run, None)
+    def emit_status(self, status: RunStatus) -> None:
+        self.emit(JobRun(name=self.run.name, status=status))
 
 
 def test_a_list_board_listens_only_to_its_page_and_counts_every_row() -> None:
@@ -233,7 +201,7 @@ def test_a_list_board_listens_only_to_its_page_and_counts_every_row() -> None:
         assert board.newer_button.description == "Previous"  # a sweep's runs in trigger order
         board.older()
         assert sum(len(s.callbacks) for s in sources) == 50 and len(sources[50].callbacks) == 1
-        sources[0].emit(RunStatus.FINISHED)  # off the page: nobody listens, yet it counts
+        sources[0].emit_status(RunStatus.FINISHED)  # off the page: nobody listens, yet it counts
         board.render()
         assert "120 runs · 119 running · 1 finished" in board.counts_label.value
         late = _Source("sweep-120", RunStatus.CREATED)
@@ -267,7 +235,9 @@ def test_a_shown_run_that_ends_moves_the_ledger_counts_at_once(tmp_path: Path) -
         try:
             assert board.newer_button.description == "Newer"
             assert board.status_counts == {"FINISHED": 40, "RUNNING": 40}
-            made["train-00078"].emit(RunStatus.FINISHED)  # the tracker's news, not yet stored
+            made["train-00078"].emit_status(
+                RunStatus.FINISHED
+            )  # the tracker's news, not yet stored
             assert board.status_counts == {"FINISHED": 41, "RUNNING": 39}
             assert "80 runs · 39 running · 41 finished" in board.counts_label.value
         finally:

@@ -11,17 +11,20 @@ import pytest
 
 from jobmagic.config import Settings
 from jobmagic.errors import ConflictError, TransportError
+from jobmagic.ipython.views import bundle_for
 from jobmagic.models import Event, LogLine, RunStatus, Subject
-from jobmagic.runs.session import JobSession, Target
+from jobmagic.models.formatting import (
+    status_state,
+)
+from jobmagic.domain import engine
+from jobmagic.domain.session import JobSession
+from jobmagic.domain.target import Target
 from jobmagic.sandbox import SandboxServer
 from jobmagic.widgets import (
     RunCard,
     render_run_html,
 )
 from jobmagic.widgets import card as card_module
-from jobmagic.widgets._format import (
-    status_state,
-)
 from jobmagic.widgets.snapshot import snapshot_bundle
 from jobmagic.widgets.static import stylesheet
 from tests.widgets.fakes import (
@@ -450,9 +453,9 @@ def test_a_failed_runs_card_and_snapshot_show_its_events_fetched_once(
         )
     )
     try:
-        failed = session.trigger(Target("sandbox:demo:fail"), {})
+        failed = engine.trigger(session, Target("sandbox:demo:fail"), {})
         card = RunCard(failed)
-        finished = session.trigger(Target("sandbox:demo:hello"), {})
+        finished = engine.trigger(session, Target("sandbox:demo:hello"), {})
         assert failed.wait(timeout=30).status == RunStatus.FAILED
         assert finished.wait(timeout=30).status == RunStatus.FINISHED
         # The handle fetched the events before telling the card of the end.
@@ -470,7 +473,7 @@ def test_a_failed_runs_card_and_snapshot_show_its_events_fetched_once(
         attached = session.attach(failed.name, Target("sandbox:demo:fail"))
         assert attached.events == ()
         for _ in range(2):
-            assert "BackOff" in attached._repr_mimebundle_()["text/html"]
+            assert "BackOff" in bundle_for(attached)["text/html"]
         assert attached.events == failed.events
         assert sandbox.stats()["events"] == 2
     finally:

@@ -6,10 +6,8 @@ import threading
 
 from jobmagic.errors import ParamsError
 from jobmagic.models import ParamSpec
-from jobmagic.widgets import (
-    RunSource,
-    TriggerFormView,
-)
+from jobmagic.widgets import RunSource, TriggerFormView
+from jobmagic.widgets.card import RunCard
 from tests.widgets.fakes import (
     EVIL,
     WIDGET_MIME,
@@ -32,7 +30,9 @@ SPECS = [
 
 
 def test_form_fields_from_param_specs(quiet: None) -> None:
-    form = TriggerFormView(SPECS, on_submit=lambda v, c: FakeSource(make_run()), title="Trigger x")
+    form = TriggerFormView(
+        SPECS, on_submit=lambda v, c: FakeSource(make_run()), card=RunCard, title="Trigger x"
+    )
     assert list(form.fields) == ["lr", "epochs", "model_name"]
     assert form.fields["lr"].value == "0.01" and form.fields["model_name"].value == ""
     assert form.fields["lr"].placeholder == "Learning rate"
@@ -61,7 +61,7 @@ def test_form_triggers_and_keeps_history(quiet: None) -> None:
         made.append(source)
         return source
 
-    form = TriggerFormView(SPECS[:2], on_submit=submit)
+    form = TriggerFormView(SPECS[:2], on_submit=submit, card=RunCard)
     form.trigger_button.click()
     wait_until(lambda: len(form.history) == 1 and not form.busy, what="first run")
     form.fields["lr"].value = "0.1"
@@ -90,7 +90,7 @@ def test_form_double_click_triggers_once(quiet: None) -> None:
         assert gate.wait(5)
         return FakeSource(make_run())
 
-    form = TriggerFormView(SPECS, on_submit=submit)
+    form = TriggerFormView(SPECS, on_submit=submit, card=RunCard)
     form.trigger_button.click()
     assert form.trigger_button.disabled and form.busy
     form.trigger_button.click()
@@ -106,7 +106,7 @@ def test_form_shows_validation_errors_inline(quiet: None) -> None:
     def submit(values: dict[str, str] | str, command: str | None) -> RunSource:
         raise ParamsError(f"the value of {EVIL} is empty", line=2, column=7)
 
-    form = TriggerFormView([], on_submit=submit)
+    form = TriggerFormView([], on_submit=submit, card=RunCard)
     assert form.yaml is not None and "jobmagic-form-yaml" in classes(form.yaml)
     form.yaml.value = "lr: 0.1\nx:\n"
     form.trigger_button.click()
@@ -125,7 +125,7 @@ def test_form_yaml_body_and_command_override(quiet: None) -> None:
         calls.append((values, command))
         return FakeSource(make_run())
 
-    form = TriggerFormView([], on_submit=submit)
+    form = TriggerFormView([], on_submit=submit, card=RunCard)
     assert not shown(form.command)
     form.command_toggle.value = True
     assert shown(form.command)

@@ -1,4 +1,5 @@
-"""The views' pure parts: formatting, static snapshots, and bundle_for (the one display path)."""
+"""The views' pure parts: formatting, static snapshots, and bundle_for (the one display path,
+which a shell's display formatters use once registered)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,7 @@ import pytest
 
 from jobmagic.errors import ConflictError
 from jobmagic.models import JobRun, RunStatus, Subject
-from jobmagic.widgets import (
-    RunSource,
-    render_run_html,
-    render_run_text,
-    render_runs_html,
-)
-from jobmagic.widgets._format import (
+from jobmagic.models.formatting import (
     count_states,
     format_counts,
     format_duration,
@@ -25,6 +20,12 @@ from jobmagic.widgets._format import (
     safe_url,
     short_error,
     status_state,
+)
+from jobmagic.widgets import (
+    RunSource,
+    render_run_html,
+    render_run_text,
+    render_runs_html,
 )
 from jobmagic.widgets.static import RunEntry, render_runs_text, stylesheet
 from tests.widgets.fakes import EVIL, FakeSource, make_run
@@ -111,8 +112,8 @@ def test_safe_url_only_allows_http() -> None:
 
 def test_static_modules_do_not_import_ipywidgets() -> None:
     code = (
-        "import sys, jobmagic.widgets, jobmagic.widgets.static, jobmagic.widgets._format;"
-        "import jobmagic.widgets.text_views, jobmagic.widgets.bundles;"
+        "import sys, jobmagic.widgets, jobmagic.widgets.static, jobmagic.models.formatting;"
+        "import jobmagic.widgets.text_views, jobmagic.widgets.pages, jobmagic.ipython.display;"
         "assert 'ipywidgets' not in sys.modules, 'ipywidgets imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
@@ -122,8 +123,11 @@ class _OfflineBackend:
     """Just enough of a session for a handle that is only shown (it never asks the server)."""
 
     def __init__(self, show_cards: bool) -> None:
+        from jobmagic.config import Settings
+
         self.show_cards = show_cards
         self.host = "http://127.0.0.1:1"
+        self.settings = Settings()
 
     @property
     def client(self) -> Any:
@@ -138,21 +142,31 @@ class _OfflineBackend:
 
 
 def test_bundle_for_is_the_one_way_a_run_and_a_sweep_are_shown(quiet: None) -> None:
-    from jobmagic.runs.handle import RunHandle
-    from jobmagic.runs.sweeps import SweepResult
-    from jobmagic.widgets import bundle_for
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from jobmagic.ipython.display import register
+    from jobmagic.ipython.views import bundle_for
+    from jobmagic.domain.handle import RunHandle
+    from jobmagic.domain.sweeps import SweepResult
+
+    shell = InteractiveShell.instance()
+    register(shell)  # what %load_ext and jobmagic.trigger in a shell do
+    formatter = shell.display_formatter.mimebundle_formatter
+
+    def shown(obj: Any) -> Any:
+        return formatter(obj)[0]  # (data, metadata), as IPython's formatters answer
 
     run = make_run(status="FINISHED", exit_code=0, duration=3.0)
     static = RunHandle(_OfflineBackend(show_cards=False), run, params={"lr": "0.1"})
     bundle = bundle_for(static)
     assert set(bundle) == {"text/plain", "text/html"}  # cards off: the static copy only
-    assert static._repr_mimebundle_() == bundle
+    assert shown(static) == bundle
     assert "<th>lr</th><td>0.1</td>" in bundle["text/html"]
     assert "FINISHED" in bundle["text/plain"]
     carded = RunHandle(_OfflineBackend(show_cards=True), run, params={"lr": "0.1"})
     assert "application/vnd.jupyter.widget-view+json" in bundle_for(carded)
     sweep = SweepResult(handles=[static])
-    swept = sweep._repr_mimebundle_()
+    swept = shown(sweep)
     assert swept.keys() == bundle_for(sweep).keys()  # each call draws a new board
     assert swept["text/plain"].startswith("Triggered 1 of 1 runs")
     assert "jobmagic-sweep-summary" in swept["text/html"]

@@ -23,11 +23,14 @@ from jobmagic.api import JobsClient
 from jobmagic.errors import error_for_response
 from jobmagic.frames import plot_timeline
 from jobmagic.models import JobRun, RunStatus
-from jobmagic.runs.handle import RunHandle
+from jobmagic.domain import engine
+from jobmagic.domain.handle import RunHandle
+from jobmagic.domain.progress import ProgressPrinter, sweep_progress_text
 from jobmagic.sandbox import SandboxServer
 from jobmagic.widgets import RunsBoard
-from jobmagic.widgets._live import LiveOutput, live_outputs
-from jobmagic.widgets.text_views import ProgressPrinter, sweep_progress_text
+from jobmagic.widgets.card import RunCard
+from jobmagic.widgets.live import LiveOutput, live_outputs
+from tests.widgets.fakes import FakeSource
 
 DEADLINE = 60.0
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -208,7 +211,7 @@ def test_the_tracker_keeps_every_handle_of_a_run_current(
 
 
 def _target(handle: RunHandle) -> Any:
-    from jobmagic.runs.session import Target
+    from jobmagic.domain.target import Target
 
     return Target(application_id=handle.application_id)
 
@@ -217,15 +220,15 @@ def test_a_forms_saved_copy_lists_its_runs_as_they_end(
     shell: InteractiveShell, frontend: CapturingDisplayPublisher
 ) -> None:
     from jobmagic.models import ParamSpec
-    from jobmagic.runs.session import Target
+    from jobmagic.domain.target import Target
     from jobmagic.widgets import TriggerFormView
 
     session = shell.magics_manager.registry["JobMagics"].session
 
     def submit(values: Any, command: str | None) -> RunHandle:
-        return session.trigger(Target("sandbox:demo:hello"), values)
+        return engine.trigger(session, Target("sandbox:demo:hello"), values)
 
-    form = TriggerFormView([ParamSpec("name", default="Ada")], on_submit=submit)
+    form = TriggerFormView([ParamSpec("name", default="Ada")], on_submit=submit, card=RunCard)
     form._ipython_display_()
     form.trigger_button.click()
     _until(lambda: form.history and form.history[0].run.is_terminal, "the form's run to end")
@@ -510,20 +513,13 @@ def test_a_finished_run_shown_later_is_final_at_once(shell: InteractiveShell) ->
     assert board.subscriptions == 0  # views of ended runs cost nothing per tick
 
 
-class _StaticSource:
-    def __init__(self, run: JobRun) -> None:
-        self.run = run
-        self.params: dict[str, str] = {}
-        self.application_fqn = None
-        self.url = None
-        self.events = ()
-
+class _StaticSource(FakeSource):
     def subscribe(self, callback: Any) -> Callable[[], None]:
         raise AssertionError("a view of an ended run must not subscribe")
 
 
 def test_grid_out_holds_the_whole_sweep(shell: InteractiveShell) -> None:
-    from jobmagic.runs.sweeps import SweepResult
+    from jobmagic.domain.sweeps import SweepResult
 
     shell.run_cell("%%trigger_job sandbox:demo:hello --grid -q -o sweep\nname: [Ada, Bo]\n")
     sweep = shell.user_ns["sweep"]

@@ -10,29 +10,45 @@ True
 from __future__ import annotations
 
 import argparse
-import contextlib
-import functools
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, NoReturn
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-from IPython.core import error as _ipython_errors
-
-from jobmagic.ipython.args.help import HelpAction, closest, option_strings
+from jobmagic.ipython.args.lines import (
+    Parser,
+    UsageError,
+    built,
+    expand_variables,
+    parse_duration_or_date,
+    positive_float,
+    positive_int,
+    split_line,
+    variable,
+)
+from jobmagic.ipython.args.server_runs import (
+    JobRerunArgs,
+    ServerRunsArgs,
+    add_server_flags,
+    job_rerun_parser,
+    parse_job_rerun_line,
+    server_args,
+)
 
 if TYPE_CHECKING:
-    from jobmagic.ipython.args.server_runs import ServerRunsArgs
-    from jobmagic.models import RunStatus
+    # Deferred: the models' dataclasses are not needed to load the extension.
+    from jobmagic.models.jobs import RunStatus
 
 __all__ = [
     "PARSERS",
+    "JobRerunArgs",
     "JobRunArgs",
     "JobRunsArgs",
     "TriggerArgs",
     "UsageError",
+    "expand_variables",
     "parse_duration_or_date",
+    "parse_job_rerun_line",
     "parse_job_run_line",
     "parse_job_runs_line",
     "parse_jobmagic_line",
@@ -40,153 +56,6 @@ __all__ = [
     "parser",
     "split_line",
 ]
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class UsageError(_ipython_errors.UsageError):
-    """IPython's UsageError (one short paragraph, no traceback, the cell fails) that also
-    reaches the notebook's clients.
-
-    IPython shows a plain UsageError by printing it to stderr, so the cell's error as
-    papermill and nbclient report it (``ename``/``evalue`` and the traceback lines) is
-    empty and a CI log says nothing. This subclass goes through the ordinary traceback path
-    instead, with ``_render_traceback_`` giving the message as the whole traceback: the
-    notebook still shows one paragraph, and ``evalue`` carries the same text.
-    """
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"UsageError: {self}"]
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises UsageError instead of printing and exiting.
-
-    ``-h``/``--help`` raises :class:`~jobmagic.ipython.args.help.HelpRequested` with the generated
-    help; an unknown flag's error names the closest real one.
-    """
-
-    def __init__(self, prog: str, **kwargs: Any):
-        kwargs["add_help"] = False  # ours raises HelpRequested instead of exiting
-        # No prefix abbreviations: `--wa` is a typo to correct, not a flag to guess at.
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(prog=prog, **kwargs)
-        self.add_argument("-h", "--help", action=HelpAction)
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(
-            f"%{self.prog}: {message}{self._did_you_mean(message)}. "
-            f"See %{self.prog}? for the flags."
-        )
-
-    def _did_you_mean(self, message: str) -> str:
-        unknown = re.findall(r"(?<!\S)(--?[A-Za-z][\w-]*)", message.partition(":")[2])
-        if not message.startswith("unrecognized arguments") or not unknown:
-            return ""
-        flag = unknown[0].partition("=")[0]
-        match = closest(flag, option_strings(self), n=1)
-        return f" (did you mean {match[0]}?)" if match else ""
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        raise UsageError(message or f"%{self.prog}: stopped.")
-
-
-def expand_variables(line: str, namespace: Mapping[str, Any]) -> str:
-    """IPython's ``$name`` / ``{expression}`` expansion of a magic line, in linear time.
-
-    IPython expands a magic's whole line with one formatter call whose cost grows with the
-    square of the line's length (15 s for a plain 40 KB line, before any magic code runs).
-    The same formatter applied word by word — only to the words that can hold a variable —
-    gives the same result in time proportional to the line. A word that cannot be expanded
-    stays as written, as IPython leaves a line it cannot expand.
-
-    >>> expand_variables("app lr=$lr tag={name.upper()} '$kept' x=1", {"lr": 0.1, "name": "a"})
-    "app lr=0.1 tag=A '$kept' x=1"
-    """
-    from IPython.utils.text import DollarFormatter
-
-    formatter = DollarFormatter()
-    out: list[str] = []
-    for word, space in _words(line):
-        if "$" in word or "{" in word:
-            # IPython's own rule: what cannot be expanded stays as written.
-            with contextlib.suppress(Exception):
-                word = formatter.vformat(word, args=[], kwargs=namespace)
-        out.append(word + space)
-    return "".join(out)
-
-
-def _words(line: str) -> Iterator[tuple[str, str]]:
-    """The line's words and the white space after each; a word runs on through quotes and
-    ``{…}``, so an expression or a quoted string is never cut."""
-    start, depth, quote, index = 0, 0, "", 0
-    length = len(line)
-    while index < length:
-        char = line[index]
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char == "{":
-            depth += 1
-        elif char == "}":
-            depth = max(0, depth - 1)
-        elif char.isspace() and depth == 0:
-            end = index
-            while index < length and line[index].isspace():
-                index += 1
-            yield line[start:end], line[end:index]
-            start = index
-            continue
-        index += 1
-    yield line[start:], ""
-
-
-_SHELL_SPACE = re.compile(r"[ \t\r\n]+")
-
-
-def split_line(line: str) -> list[str]:
-    """Split a magic line like a shell would, with a clear error for unbalanced quotes.
-
-    >>> split_line("app lr=0.1 'name=a b'")
-    ['app', 'lr=0.1', 'name=a b']
-    """
-    if not any(char in line for char in "'\"\\"):
-        # Without quotes or escapes a shell splits at shlex's white space (not at every
-        # Unicode space, as str.split does); shlex itself takes ~50 µs a word.
-        return [word for word in _SHELL_SPACE.split(line) if word]
-    import shlex
-
-    try:
-        return shlex.split(line, posix=True)
-    except ValueError as exc:
-        raise UsageError(f"Could not read the magic line ({exc}). Check its quotes.") from None
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
-def _variable(text: str) -> str:
-    if not _IDENTIFIER.match(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a Python variable name")
-    return text
 
 
 @dataclass(frozen=True)
@@ -210,8 +79,8 @@ class TriggerArgs:
     quiet: bool = False
 
 
-def _trigger_parser() -> _Parser:
-    parser = _Parser(prog="trigger_job")
+def _trigger_parser() -> Parser:
+    parser = Parser(prog="trigger_job")
     parser.add_argument(
         "words",
         nargs="*",
@@ -252,7 +121,7 @@ def _trigger_parser() -> _Parser:
     )
     add(
         "--timeout",
-        type=_positive_float,
+        type=positive_float,
         metavar="S",
         help="With --wait: stop waiting after S seconds (the run keeps going). "
         "Default: JobMagic.wait_timeout, 0 for no limit.",
@@ -268,7 +137,7 @@ def _trigger_parser() -> _Parser:
         "--out",
         "-o",
         dest="out",
-        type=_variable,
+        type=variable,
         metavar="VAR",
         help="Store the run's handle (with --grid, the SweepResult) in the variable VAR.",
     )
@@ -285,7 +154,7 @@ def _trigger_parser() -> _Parser:
     )
     add(
         "--concurrency",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="With --grid: at most N triggers in flight. Default: JobMagic.concurrency (8).",
     )
@@ -358,8 +227,8 @@ class JobRunArgs:
     out: str | None = None
 
 
-def _job_run_parser() -> _Parser:
-    parser = _Parser(prog="job_run")
+def _job_run_parser() -> Parser:
+    parser = Parser(prog="job_run")
     parser.add_argument(
         "name", metavar="NAME", help="The run's name, as its card or %job_runs shows it."
     )
@@ -376,7 +245,7 @@ def _job_run_parser() -> _Parser:
         "--out",
         "-o",
         dest="out",
-        type=_variable,
+        type=variable,
         metavar="VAR",
         help="Store the run's handle in the variable VAR.",
     )
@@ -413,27 +282,8 @@ class JobRunsArgs:
     reconcile: bool = False
     #: Add the runs' metrics (``metrics.<name>`` columns).
     metrics: bool = False
-    #: With ``--server``: the server's listing and its own filters (see jobmagic.ipython.args.server_runs).
+    #: With ``--server``: the server's listing and its own filters (see ``server_runs``).
     server: ServerRunsArgs | None = None
-
-
-def parse_duration_or_date(text: str, *, now: datetime | None = None) -> datetime:
-    """``2h``, ``30m``, ``1d``, ``45s`` or ``1w`` ago, or an ISO date(time) -> aware UTC."""
-    now = now or datetime.now(timezone.utc)
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
-    if match:
-        amount = float(match.group(1))
-        unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
-        return now - timedelta(seconds=amount * unit)
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(
-            f"--since {text!r} is neither a duration (30m, 2h, 7d) nor a date (2026-11-01)."
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.astimezone()  # a bare date means the user's local midnight
-    return parsed.astimezone(timezone.utc)
 
 
 def _status(text: str) -> RunStatus:
@@ -446,8 +296,8 @@ def _status(text: str) -> RunStatus:
     return RunStatus(value)
 
 
-def _job_runs_parser() -> _Parser:
-    parser = _Parser(prog="job_runs")
+def _job_runs_parser() -> Parser:
+    parser = Parser(prog="job_runs")
     add = parser.add_argument
     add("--all", action="store_true", help="Every run in the ledger, not only this session's.")
     add("--app", metavar="TARGET", help="Only the runs of this job (FQN, name or application id).")
@@ -485,17 +335,15 @@ def _job_runs_parser() -> _Parser:
         action="store_true",
         help="Add each run's metrics (metrics.<name> columns): one search per job.",
     )
-    add("--limit", type=_positive_int, metavar="N", help="At most N runs, newest first.")
+    add("--limit", type=positive_int, metavar="N", help="At most N runs, newest first.")
     add(
         "--out",
         "-o",
         dest="out",
-        type=_variable,
+        type=variable,
         metavar="VAR",
         help="Store the runs' DataFrame in the variable VAR.",
     )
-    from jobmagic.ipython.args.server_runs import add_server_flags  # it imports this module
-
     add_server_flags(parser)
     return parser
 
@@ -503,8 +351,6 @@ def _job_runs_parser() -> _Parser:
 def parse_job_runs_line(line: str) -> JobRunsArgs:
     """``%job_runs [--all] [--app T] [--status S …] [--since 2h] [--refresh | --stored]
     [--reconcile] [--table] [-o V]``."""
-    from jobmagic.ipython.args.server_runs import server_args  # it imports this module
-
     namespace = parser("job_runs").parse_args(split_line(line))
     if namespace.refresh and namespace.stored:
         raise UsageError(
@@ -526,14 +372,8 @@ def parse_job_runs_line(line: str) -> JobRunsArgs:
     )
 
 
-def _job_rerun_parser() -> _Parser:
-    from jobmagic.ipython.args.server_runs import job_rerun_parser  # it imports this module
-
-    return job_rerun_parser()
-
-
-def _jobmagic_parser() -> _Parser:
-    parser = _Parser(prog="jobmagic")
+def _jobmagic_parser() -> Parser:
+    parser = Parser(prog="jobmagic")
     parser.add_argument(
         "topic",
         nargs="?",
@@ -565,19 +405,14 @@ PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "trigger_job": _trigger_parser,
     "job_run": _job_run_parser,
     "job_runs": _job_runs_parser,
-    "job_rerun": _job_rerun_parser,
+    "job_rerun": job_rerun_parser,
     "jobmagic": _jobmagic_parser,
 }
 
 
-@functools.cache
 def parser(name: str) -> argparse.ArgumentParser:
-    """The parser of magic ``name``, built once: building one costs more than parsing a line.
-
-    Shared, so callers only parse with it (argparse restores what parsing changes); whoever
-    needs to change a parser builds their own from :data:`PARSERS`.
-    """
-    return PARSERS[name]()
+    """The parser of magic ``name``, built once (:func:`built`)."""
+    return built(PARSERS[name])
 
 
 #: The flags a plain trigger line may carry and still skip argparse: each sets one field.

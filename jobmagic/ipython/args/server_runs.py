@@ -1,6 +1,6 @@
 """The command lines of ``%job_runs --server …`` and ``%job_rerun``, parsed into plain data.
 
-Pure like :mod:`jobmagic.ipython.args.parsers`, whose parser class and value checks they share: the
+Pure, with the parser class and value checks of :mod:`jobmagic.ipython.args.lines`: the
 ``--server`` flags are added to ``%job_runs``'s one parser (so its help lists them), and
 ``%job_rerun`` has its own.
 
@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from jobmagic.ipython.args.parsers import (
+from jobmagic.ipython.args.lines import (
+    Parser,
     UsageError,
-    _Parser,
-    _positive_float,
-    _variable,
-    parser,
+    built,
+    positive_float,
     split_line,
+    variable,
 )
 
 __all__ = [
@@ -142,8 +142,8 @@ class JobRerunArgs:
     quiet: bool = False
 
 
-def job_rerun_parser() -> _Parser:
-    parser = _Parser(prog="job_rerun")
+def job_rerun_parser() -> Parser:
+    parser = Parser(prog="job_rerun")
     add = parser.add_argument
     add(
         "name",
@@ -179,7 +179,7 @@ def job_rerun_parser() -> _Parser:
     )
     add(
         "--timeout",
-        type=_positive_float,
+        type=positive_float,
         metavar="S",
         help="With --wait: stop waiting after S seconds (the run keeps going).",
     )
@@ -188,7 +188,7 @@ def job_rerun_parser() -> _Parser:
         "--out",
         "-o",
         dest="out",
-        type=_variable,
+        type=variable,
         metavar="VAR",
         help="Store the new run's handle in the variable VAR.",
     )
@@ -198,7 +198,7 @@ def job_rerun_parser() -> _Parser:
 
 def parse_job_rerun_line(line: str) -> JobRerunArgs:
     """``%job_rerun NAME --app TARGET [name=value …] [--command CMD] [--wait …] [-o VAR]``."""
-    namespace = parser("job_rerun").parse_intermixed_args(split_line(line))
+    namespace = built(job_rerun_parser).parse_intermixed_args(split_line(line))
     words: list[str] = [namespace.name, *namespace.assignments]
     names = [word for word in words if "=" not in word]
     if len(names) != 1:

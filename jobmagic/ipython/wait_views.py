@@ -1,0 +1,89 @@
+"""What ``--wait`` of one run shows: its status line ticking in place (by display id), a
+``\r`` progress line where outputs cannot change in place, and with ``--logs`` the run's new
+log lines, printed from the kernel's main thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from jobmagic.domain.handle import RunHandle
+from jobmagic.domain.progress import ProgressPrinter, in_kernel
+from jobmagic.errors import JobmagicError
+from jobmagic.models import JobRun
+from jobmagic.widgets.live import current_shell, updates_supported
+from jobmagic.widgets.text_views import TICK_SECONDS, WaitLine
+
+__all__ = ["LogFollower", "RunWaitProgress", "progress_printer"]
+
+
+def progress_printer(*, single: bool = False) -> ProgressPrinter | None:
+    """The text progress line ``--wait`` prints where views cannot change in place, or None.
+
+    In a front end that updates outputs, a single run's wait line already ticks by display
+    id; a sweep's board has no such line, and papermill's and nbclient's logs only see text,
+    so sweeps print one everywhere (rewritten in place on a terminal).
+    """
+    shell = current_shell()
+    if single and updates_supported(shell):
+        return None
+    return ProgressPrinter(kernel=in_kernel())
+
+
+class RunWaitProgress:
+    """What ``--wait`` of one run shows: its status line, ticking about once a second (by
+    display id; where the line cannot change in place, a ``\r`` progress line does), and
+    with ``logs`` the run's new log lines, asked for every ``poll_interval`` seconds."""
+
+    def __init__(self, source: RunHandle, *, logs: bool = False, poll_interval: float = 2.0):
+        self._line = WaitLine(source)
+        self._line.show()
+        self._progress = progress_printer(single=True)
+        self._logs = LogFollower(source, self._progress) if logs else None
+        self._poll_interval = poll_interval
+        self._next_tick = time.monotonic() + TICK_SECONDS
+
+    def update(self, runs: Sequence[JobRun], waited: float) -> None:
+        if self._logs is not None:
+            self._logs.poll(self._poll_interval)
+        if time.monotonic() >= self._next_tick:
+            self._next_tick = time.monotonic() + TICK_SECONDS
+            self._line.tick()
+            if self._progress is not None:
+                self._progress.update(self._line.text())
+
+    def finish(self, runs: Sequence[JobRun], waited: float, *, ended: bool) -> None:
+        if ended and self._logs is not None:
+            self._logs.poll(0.0, force=True)  # the run's last lines, however recent the poll
+        self._line.tick()
+        if self._progress is not None:
+            self._progress.finish(self._line.text())
+
+
+class LogFollower:
+    """Prints new log lines of a run from the main thread, at most once per interval."""
+
+    def __init__(self, source: RunHandle, progress: ProgressPrinter | None = None):
+        self.source = source
+        self.progress = progress  # its in-place line is cleared before log lines print
+        self.seen_ns = 0
+        self.next_poll = 0.0
+
+    def poll(self, interval: float, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if now < self.next_poll and not force:
+            return
+        self.next_poll = now + interval
+        try:
+            lines = self.source.logs()
+        except JobmagicError:
+            return  # the status line still moves; logs catch up next time
+        for line in lines:
+            if line.time_ns is not None and line.time_ns <= self.seen_ns:
+                continue
+            if self.progress is not None:
+                self.progress.interrupt()
+            print(line.log.rstrip("\n"))
+            if line.time_ns is not None:
+                self.seen_ns = line.time_ns
