@@ -368,7 +368,7 @@ def test_the_sweep_writer_commits_a_turns_writes_together_each_failing_alone(
     import asyncio
     from types import SimpleNamespace
 
-    from jobmagic.domain.engine import _LoopWriter
+    from jobmagic.domain.drivers import LoopWriter
 
     ledger = Ledger(tmp_path / "ledger.db")
     owner: Any = SimpleNamespace(ledger=ledger)  # all the writer uses of a session
@@ -383,7 +383,7 @@ def test_the_sweep_writer_commits_a_turns_writes_together_each_failing_alone(
         raise ValueError("this write fails")
 
     async def main() -> tuple[list[object], int]:
-        writer = _LoopWriter(owner, asyncio.get_running_loop())
+        writer = LoopWriter(owner, asyncio.get_running_loop())
         first = writer.run(lambda: attempt(-1))
         await first  # committed before the caller goes on
         committed_then = len(other.entries())
