@@ -13,7 +13,12 @@
     │   └── ServerError          5xx
     ├── TransportError           the request never got an answer
     │   └── TriggerOutcomeUnknown   a trigger that may have started a run anyway
-    └── ParamsError              a cell body or params that cannot be sent
+    ├── ParamsError              a cell body or params that cannot be sent
+    ├── AmbiguousTargetError     a job name that several jobs share
+    └── LedgerError              the run ledger cannot be used (``reason``: a LedgerReason)
+
+Every error has a ``hint``: what to do about it, where the error's class (or the error
+itself) knows, and then the message ends with it; empty where the message alone says it.
 
 A trigger's answer means one of three things (:func:`trigger_outcome`): *acknowledged* (a
 readable run), *rejected* (an answer that means no run was made: the statuses in
@@ -27,22 +32,30 @@ answer and the request's method and path, never from headers.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "TRIGGER_REJECTED_STATUSES",
     "APIError",
+    "AmbiguousTargetError",
     "AuthError",
     "ConfigError",
     "ConflictError",
     "JobmagicError",
+    "LedgerError",
+    "LedgerReason",
     "NotFoundError",
     "ParamsError",
     "RateLimitedError",
     "ServerError",
     "TransportError",
     "TriggerOutcomeUnknown",
+    "UnreachableError",
     "ValidationError",
     "error_for_response",
     "trigger_outcome",
@@ -50,7 +63,14 @@ __all__ = [
 
 
 class JobmagicError(Exception):
-    """Base class of every error jobmagic raises on purpose."""
+    """Base class of every error jobmagic raises on purpose.
+
+    >>> JobmagicError("boom").hint, AuthError.hint.startswith("Check the token")
+    ('', True)
+    """
+
+    #: What to do about it; the message ends with it when it is not empty.
+    hint: str = ""
 
 
 class ConfigError(JobmagicError):
@@ -145,6 +165,11 @@ class TransportError(JobmagicError):
     """The request got no answer: connection refused, timeout, dropped connection, bad body."""
 
 
+class UnreachableError(TransportError):
+    """The server could not be reached (connection refused, connect timeout) after the
+    retries: nothing was sent, so a trigger is safe to send again; a sweep stops sending."""
+
+
 class TriggerOutcomeUnknown(TransportError):
     """A trigger reached (or may have reached) the server, but its answer says nothing sure.
 
@@ -160,6 +185,67 @@ class TriggerOutcomeUnknown(TransportError):
         #: (a :class:`jobmagic.domain.reconcile.Verdict`: not created, ambiguous, or undecided).
         self.verdict: Any = None
         super().__init__(message)
+
+
+class AmbiguousTargetError(JobmagicError):
+    """An application name matched several applications; an FQN picks one.
+
+    >>> error = AmbiguousTargetError("2 jobs are named 'train' (a:b:train, c:d:train). "
+    ...                              "Use the FQN to pick one.")
+    >>> str(error).endswith(error.hint)
+    True
+    """
+
+    hint = "Use the FQN to pick one."
+
+
+class LedgerReason(str, enum.Enum):
+    """Why the ledger cannot be used (:attr:`LedgerError.reason`); compares equal to its
+    text.
+
+    >>> LedgerReason("read-only") is LedgerReason.READ_ONLY, LedgerReason.FULL == "full"
+    (True, True)
+    """
+
+    READ_ONLY = "read-only"  # a read-only file system, or a Ledger opened read_only
+    FULL = "full"  # the disk (or the user's quota) is full
+    DAMAGED = "damaged"  # SQLite found the file corrupt, or it is not a SQLite file at all
+    LOCKED = "locked"  # another program held the lock past the busy timeout
+    NO_ACCESS = "no-access"  # the OS refuses this user (permissions)
+    NEWER_SCHEMA = "newer-schema"  # written by a newer jobmagic
+    OLD_SCHEMA = "old-schema"  # a reader cannot upgrade it
+    MISSING = "missing"  # a reader found no file
+    IO_ERROR = "io-error"  # the disk failed in some other way
+    CLOSED = "closed"
+    NO_ATTEMPT = "no-attempt"
+    UNUSABLE = "unusable"  # anything else SQLite refused
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class LedgerError(JobmagicError):
+    """The run ledger cannot be used; ``reason`` (a :class:`LedgerReason`) says why, ``hint``
+    what to do, and ``path`` which file, when one is to blame. The message already ends with
+    the hint. (``jobmagic.ledger`` turns SQLite's and the OS's errors into these.)
+
+    >>> error = LedgerError("The run ledger is closed.", reason=LedgerReason.CLOSED)
+    >>> error.reason == "closed", str(error), error.hint
+    (True, 'The run ledger is closed.', '')
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: LedgerReason = LedgerReason.UNUSABLE,
+        hint: str = "",
+        path: Path | None = None,
+    ) -> None:
+        self.reason = reason
+        self.hint = hint
+        self.path = path
+        super().__init__(f"{message} {hint}" if hint else message)
 
 
 #: The answers to a trigger that mean the server made no run. Everything else that may have

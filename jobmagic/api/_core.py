@@ -26,6 +26,7 @@ from jobmagic.errors import (
     JobmagicError,
     TransportError,
     TriggerOutcomeUnknown,
+    UnreachableError,
     error_for_response,
     trigger_outcome,
 )
@@ -232,7 +233,7 @@ class ClientCore:
             return Step(retry_in=self.policy.delay(attempt, None))
         if isinstance(exc, NEVER_SENT):
             return Step(
-                error=TransportError(
+                error=UnreachableError(
                     f"Could not connect to {self.host} ({type(exc).__name__}) after "
                     f"{attempt} tries; nothing was sent. Check the host and your network"
                     " — or, for the sandbox, that it is running (`%jobmagic sandbox status`)."

@@ -15,6 +15,7 @@ from jobmagic.domain.handle import RunHandle
 from jobmagic.domain.plan import EngineSession, TriggerPlan
 from jobmagic.domain.steps import Outcome
 from jobmagic.domain.steps import steps as run_steps
+from jobmagic.domain.sweeps import STOPS_A_SWEEP, SweepFailure
 from jobmagic.errors import JobmagicError
 
 __all__ = ["LoopWriter", "run_concurrently", "run_inline"]
@@ -110,6 +111,7 @@ async def _sweep(
     host = clients[0].host
     pending = iter(range(len(triggers)))  # shared by the lanes, in trigger order
     broken: list[BaseException] = []
+    stopped: list[JobmagicError] = []
 
     async def one(client: AsyncJobsClient, index: int) -> None:
         steps = run_steps(session, triggers, index, host, inline=False)
@@ -129,11 +131,13 @@ async def _sweep(
             slots[index] = outcome = done.value
             if on_handle is not None and isinstance(outcome, RunHandle):
                 on_handle(outcome)
+            if isinstance(outcome, SweepFailure) and isinstance(outcome.error, STOPS_A_SWEEP):
+                stopped.append(outcome.error)  # the later triggers would fail alike
 
     async def lane(client: AsyncJobsClient) -> None:
         async with client:
             for index in pending:
-                if cancel.is_set():
+                if cancel.is_set() or stopped:
                     return
                 try:
                     await one(client, index)
@@ -145,6 +149,12 @@ async def _sweep(
     await asyncio.gather(*(lane(client) for client in clients))
     if broken:
         raise broken[0]
+    if stopped:
+        for index, slot in enumerate(slots):
+            if slot is None:  # never begun: no attempt in the ledger, nothing sent
+                slots[index] = SweepFailure(
+                    dict(triggers.param_sets[index]), stopped[0], sent=False
+                )
 
 
 class LoopWriter:

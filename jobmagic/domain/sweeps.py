@@ -19,7 +19,7 @@ from jobmagic.domain.handle import RunHandle
 from jobmagic.domain.progress import SweepProgress
 from jobmagic.domain.refresh import refresh_runs
 from jobmagic.domain.waiting import wait_for
-from jobmagic.errors import JobmagicError, TriggerOutcomeUnknown
+from jobmagic.errors import AuthError, JobmagicError, TriggerOutcomeUnknown, UnreachableError
 from jobmagic.models import JobRun, RunStatus
 
 if TYPE_CHECKING:
@@ -28,7 +28,14 @@ if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
     from jobmagic.domain.reconcile import Verdict
 
-__all__ = ["RERUN_STATUSES", "Again", "SweepFailure", "SweepResult", "SweepSession"]
+__all__ = [
+    "RERUN_STATUSES",
+    "STOPS_A_SWEEP",
+    "Again",
+    "SweepFailure",
+    "SweepResult",
+    "SweepSession",
+]
 
 #: The runs ``SweepResult.rerun_failed`` triggers again.
 RERUN_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TERMINATED})
@@ -54,21 +61,36 @@ class SweepFailure:
 
     ``verdict`` is what looking for it on the server found, when its outcome was unknown
     (:mod:`jobmagic.domain.reconcile`): not created (safe to retry), ambiguous, or undecided.
+    ``sent`` is False for a trigger never sent because the sweep stopped (the server refused
+    the token, or could not be reached): ``error`` is why it stopped.
     """
 
     params: Mapping[str, str]
     error: JobmagicError
     attempt_id: int | None = None
     verdict: Verdict | None = None
+    sent: bool = True
 
     @property
     def outcome_unknown(self) -> bool:
         return isinstance(self.error, TriggerOutcomeUnknown)
 
+    @property
+    def safe_to_send_again(self) -> bool:
+        """Whether no run can have started for it: never sent, refused for its token, or
+        its server unreachable (:meth:`SweepResult.rerun_failed` sends these again)."""
+        return not self.sent or isinstance(self.error, (AuthError, UnreachableError))
+
     def describe(self) -> str:
+        if not self.sent:
+            return f"not sent: the sweep stopped ({self.error})"
         if self.verdict is None:
             return str(self.error)
         return f"{self.error} Looked for it on the server: {self.verdict.reason}"
+
+
+#: The errors after which a sweep sends nothing more: every later trigger would fail alike.
+STOPS_A_SWEEP = (AuthError, UnreachableError)
 
 
 @dataclass
@@ -102,15 +124,24 @@ class SweepResult:
         return self.handles[index]
 
     def summary(self) -> str:
-        """One line, plus one line per failure: which params, and why."""
+        """One line, plus one line per failure: which params, and why (a sweep that stopped
+        says in one line how many triggers it did not send)."""
         total = len(self.handles) + len(self.failures)
+        unsent = [failure for failure in self.failures if not failure.sent]
+        failed = [failure for failure in self.failures if failure.sent]
         head = f"Triggered {len(self.handles)} of {total} runs in {self.elapsed:.1f} s"
         if self.interrupted:
             head += " (interrupted: the rest were not sent)"
-        lines = [head + ("." if not self.failures else f"; {len(self.failures)} failed:")]
-        for failure in self.failures:
+        lines = [head + ("." if not failed else f"; {len(failed)} failed:")]
+        for failure in failed:
             params = " ".join(f"{k}={v}" for k, v in failure.params.items())
             lines.append(f"  ✗ {params}: {failure.describe()}")
+        if unsent:
+            why = type(unsent[0].error).__name__
+            lines.append(
+                f"  {len(unsent)} not sent: the sweep stopped after {why} (every later trigger "
+                f"would fail alike: {unsent[0].error}). Fix it, then .rerun_failed() sends them."
+            )
         return "\n".join(lines)
 
     # -- the whole sweep at once ---------------------------------------------------------
@@ -170,8 +201,9 @@ class SweepResult:
         return [handle.run for handle in self.handles]
 
     def rerun_failed(self, *, concurrency: int | None = None) -> SweepResult:
-        """Trigger the FAILED and TERMINATED runs again with the same params, as a new sweep;
-        each new attempt's ``rerun_of`` names the run it repeats.
+        """Trigger again, as a new sweep, the runs that FAILED or were TERMINATED (each new
+        attempt's ``rerun_of`` names the run it repeats) and the triggers that made no run
+        and are safe to send again (never sent, refused for the token, server unreachable).
 
         Statuses are as last seen: :meth:`refresh` or :meth:`wait` first for fresh ones.
         """
@@ -181,9 +213,10 @@ class SweepResult:
                 "runs; use handle.rerun() on each."
             )
         again = [handle for handle in self.handles if handle.run.status in RERUN_STATUSES]
+        unsent = [failure for failure in self.failures if failure.safe_to_send_again]
         return self.again(
-            [dict(handle.params) for handle in again],
-            [handle.name for handle in again],
+            [dict(handle.params) for handle in again] + [dict(f.params) for f in unsent],
+            [handle.name for handle in again] + [None] * len(unsent),
             concurrency or self.concurrency,
         )
 

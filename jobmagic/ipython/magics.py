@@ -171,14 +171,14 @@ class JobMagics(Magics):
 
         concurrency = args.concurrency or self.session.settings.concurrency
         _, result = engine.start_fresh(self.session, triggers, concurrency=concurrency)
+        if args.out:
+            # The whole sweep, even when no trigger made a run: a sequence of its handles that
+            # can also wait, terminate, refresh and rerun its failures (.failures say why).
+            self.user_ns[args.out] = result
         if not args.quiet:
             display(result)  # the live board, followed by display id (SweepResult)
         if not result.handles and result.failures:
             raise UsageError(result.summary())
-        if args.out:
-            # The whole sweep: a sequence of its handles that can also wait, terminate,
-            # refresh and rerun its failures.
-            self.user_ns[args.out] = result
         if args.wait:
             self._wait(result.handles, args, single=False)
         return result
