@@ -4,7 +4,8 @@
 path and gives the moved module itself (one object, so a patch through either name is seen
 through both). ``CHANGELOG.md`` lists the moves.
 
->>> import warnings
+>>> import sys, warnings
+>>> _ = sys.modules.pop("jobmagic.magic_args", None)  # as in a fresh process
 >>> with warnings.catch_warnings(record=True) as caught:
 ...     warnings.simplefilter("always")
 ...     from jobmagic.magic_args import PARSERS
