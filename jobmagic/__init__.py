@@ -57,7 +57,7 @@ if TYPE_CHECKING:
         TriggerResult,
     )
     from jobmagic.models.ml import Metric, MLRepo, MLRun
-    from jobmagic.public import TriggerForm, attach, runs, sweep, trigger
+    from jobmagic.public import TriggerForm, attach, recover_ledger, runs, sweep, trigger
 
 _LAZY = {
     # The models too: %load_ext needs none of them (their dataclasses take ~10 ms to build).
@@ -82,6 +82,7 @@ _LAZY = {
     "sweep": "jobmagic.public",
     "attach": "jobmagic.public",
     "runs": "jobmagic.public",
+    "recover_ledger": "jobmagic.public",
     "TriggerForm": "jobmagic.public",
     "Ledger": "jobmagic.ledger",
     "SweepResult": "jobmagic.domain.sweeps",
@@ -143,6 +144,7 @@ __all__ = [
     "metric_history",
     "plot_metric",
     "plot_timeline",
+    "recover_ledger",
     "runs",
     "runs_to_dataframe",
     "sweep",

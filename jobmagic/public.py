@@ -15,11 +15,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobmagic.domain import engine
 from jobmagic.domain.server_history import server_runs
-from jobmagic.domain.session import JobSession
+from jobmagic.domain.session import JobSession, Recovered
 from jobmagic.domain.target import Target
 from jobmagic.errors import ParamsError
 from jobmagic.ipython.args.lines import UsageError, parse_duration_or_date
@@ -30,11 +31,23 @@ if TYPE_CHECKING:
     from jobmagic.domain.sweeps import SweepResult
     from jobmagic.widgets import TriggerFormView
 
-__all__ = ["TriggerForm", "attach", "current_session", "runs", "sweep", "trigger"]
+__all__ = [
+    "TriggerForm",
+    "attach",
+    "current_session",
+    "recover_ledger",
+    "runs",
+    "sweep",
+    "trigger",
+]
 
 
 def current_session() -> JobSession:
-    """The extension's session in this IPython shell, else a new one from the environment."""
+    """The extension's session in this IPython shell, else a new one from the environment.
+
+    In a shell, run handles and sweep results display as their live views from then on
+    (:func:`jobmagic.ipython.display.register`), with or without ``%load_ext``.
+    """
     # No shell can exist where IPython was never imported: a script need not import it
     # (a tenth of a second), and a trigger need not run an import statement.
     ipython = sys.modules.get("IPython.core.getipython")
@@ -193,6 +206,23 @@ def runs(
         since=moment,
         limit=limit,
     )
+
+
+def recover_ledger(
+    path: str | Path | None = None, *, session: JobSession | None = None
+) -> Recovered:
+    """Copy every readable run of a damaged ledger into the ledger, and settle the copied
+    attempts whose outcome was never known against the server (``%jobmagic ledger recover``).
+
+    ``path`` is the damaged file (a ledger moves a damaged file aside to
+    ``<name>.damaged-<UTC stamp>`` and says so); by default, the newest one beside the ledger.
+
+    >>> jobmagic.recover_ledger("/nowhere/ledger.sqlite3.damaged-20260101T000000Z")
+    Traceback (most recent call last):
+    ...
+    jobmagic.errors.LedgerError: ...
+    """
+    return (session or current_session()).recover_ledger(path)
 
 
 def TriggerForm(

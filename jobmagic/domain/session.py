@@ -21,8 +21,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobmagic.api._endpoints import run_page_url
@@ -32,8 +33,8 @@ from jobmagic.domain.reconcile import CLOCK_SKEW, UNSETTLED, Verdict, attempt_wi
 from jobmagic.domain.rerun import RerunFields, rerun, rerun_fields
 from jobmagic.domain.target import ResolvedTarget, Target, command_text
 from jobmagic.domain.tracker import Tracker
-from jobmagic.errors import ConfigError, ParamsError
-from jobmagic.ledger import Ledger, LedgerEntry
+from jobmagic.errors import ConfigError, JobmagicError, LedgerError, LedgerReason, ParamsError
+from jobmagic.ledger import Ledger, LedgerEntry, LedgerRecovery
 from jobmagic.models import JobRun
 
 logger = logging.getLogger("jobmagic")
@@ -41,7 +42,27 @@ logger = logging.getLogger("jobmagic")
 if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
 
-__all__ = ["JobSession"]
+__all__ = ["JobSession", "Recovered"]
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What :meth:`JobSession.recover_ledger` did: the copy, and the verdicts of the copied
+    attempts settled against the server (``settled`` is False when no server was set)."""
+
+    summary: LedgerRecovery
+    verdicts: tuple[Verdict, ...]
+    settled: bool = True
+
+    def __str__(self) -> str:
+        if not self.summary.to_reconcile:
+            return str(self.summary)
+        if not self.settled:
+            return f"{self.summary} No server is set: `%job_runs --reconcile` settles them later."
+        found = sum(1 for v in self.verdicts if v.run is not None)
+        missing = len(self.verdicts) - found
+        return f"{self.summary} Settled: {found} found on the server, {missing} not."
+
 
 #: How long a looked-up target's ids are trusted before the next trigger looks again.
 RESOLVE_TTL_SECONDS = 30.0
@@ -278,6 +299,26 @@ class JobSession:
                 )
             )
         return handles
+
+    def recover_ledger(self, path: str | Path | None = None) -> Recovered:
+        """Copy every readable run of a damaged ledger (``path``, else the newest file the
+        ledger moved aside) into this session's ledger, then settle the copied attempts of
+        this host whose outcome was never known against the server (no trigger is sent)."""
+        ledger = self.ledger
+        damaged = Path(path) if path is not None else next(iter(ledger.damaged_files()), None)
+        if damaged is None:
+            raise LedgerError(
+                f"There is no damaged ledger beside {ledger.path} to recover.",
+                reason=LedgerReason.MISSING,
+                hint="Give the damaged file's path: %jobmagic ledger recover PATH.",
+            )
+        summary = ledger.recover(damaged)
+        try:
+            host = self.host
+        except JobmagicError:
+            return Recovered(summary, (), settled=False)  # no server to ask: they stay as they are
+        ids = [i for i in summary.to_reconcile if ledger.get(i).host in (None, host)]
+        return Recovered(summary, tuple(self.reconcile(ids)) if ids else (), settled=True)
 
     def rerun(
         self,

@@ -28,6 +28,7 @@ from jobmagic.errors import JobmagicError
 from jobmagic.ipython.args import parsers
 from jobmagic.ipython.args.help import documented
 from jobmagic.ipython.args.parsers import UsageError
+from jobmagic.models.text import view_text
 
 # The session, the engine, the tracker and the views are imported on first use, not here:
 # %load_ext imports this module, and a kernel that never triggers should not pay for them.
@@ -59,7 +60,8 @@ def _friendly_errors(
     except JobmagicError as exc:
         if out and namespace is not None:
             namespace[out] = exc
-        raise UsageError(str(exc)) from None
+        # A server's message may carry a job's bytes: cleaned like every run text.
+        raise UsageError(view_text(exc)) from None
 
 
 @magics_class
@@ -376,6 +378,7 @@ class JobMagics(Magics):
         %jobmagic                       host, where the token came from, version, ledger
         %jobmagic sandbox start         start a local sandbox and point this session at it
         %jobmagic sandbox stop|status
+        %jobmagic ledger recover [PATH] copy a damaged ledger's runs into the ledger
         """
         from jobmagic.ipython.info import info_view
 
@@ -385,9 +388,14 @@ class JobMagics(Magics):
         if words[0] == "sandbox" and len(words) == 2 and words[1] in _SANDBOX_ACTIONS:
             with _friendly_errors():
                 return _SANDBOX_ACTIONS[words[1]](self)
+        if words[:2] == ["ledger", "recover"] and len(words) <= 3:
+            with _friendly_errors():
+                recovered = self.session.recover_ledger(words[2] if len(words) == 3 else None)
+            print(recovered)
+            return recovered
         raise UsageError(
-            f"%jobmagic: unknown command {' '.join(words)!r}. "
-            "Use %jobmagic, or %jobmagic sandbox start|stop|status."
+            f"%jobmagic: unknown command {' '.join(words)!r}. Use %jobmagic, "
+            "%jobmagic sandbox start|stop|status, or %jobmagic ledger recover [PATH]."
         )
 
     def sandbox_start(self) -> InfoView:

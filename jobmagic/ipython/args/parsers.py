@@ -377,23 +377,27 @@ def _jobmagic_parser() -> Parser:
     parser.add_argument(
         "topic",
         nargs="?",
-        choices=["sandbox"],
-        metavar="sandbox",
-        help="Manage the local sandbox. Without it: where jobmagic points, where the token "
-        "came from, the version and the ledger.",
+        choices=["sandbox", "ledger"],
+        metavar="sandbox|ledger",
+        help="Manage the local sandbox, or recover a damaged ledger. Without it: where "
+        "jobmagic points, where the token came from, the version and the ledger.",
     )
     parser.add_argument(
         "action",
         nargs="?",
-        choices=["start", "stop", "status"],
-        metavar="start|stop|status",
-        help="start a local sandbox and point this session at it; stop it; or say whether it runs.",
+        choices=["start", "stop", "status", "recover"],
+        metavar="start|stop|status|recover",
+        help="sandbox start: start a local sandbox and point this session at it; stop it; or "
+        "say whether it runs. ledger recover [PATH]: copy every readable run of a damaged "
+        "ledger (default: the newest one moved aside) into the ledger, and settle them.",
     )
+    parser.add_argument("path", nargs="?", metavar="PATH", help=argparse.SUPPRESS)
     return parser
 
 
 def parse_jobmagic_line(line: str) -> list[str]:
-    """``%jobmagic [sandbox start|stop|status]``: the words, checked against the parser."""
+    """``%jobmagic [sandbox start|stop|status | ledger recover [PATH]]``: the words, checked
+    against the parser."""
     words = split_line(line)
     parser("jobmagic").parse_args(words)
     return words
