@@ -291,6 +291,23 @@ def test_handle_rerun_keeps_the_sent_params_and_chains(shell: InteractiveShell) 
         shell.run_line_magic("job_rerun", "--app sandbox:demo:train")
 
 
+def test_line_magics_return_their_result_with_q_as_without(
+    shell: InteractiveShell, shared_sandbox: SandboxServer
+) -> None:
+    """-q only keeps a magic from displaying anything itself: `run = %job_rerun … -q` and
+    `run = %trigger_job … -q` both give the handle, as without -q."""
+    name = _raw_trigger(shared_sandbox, TRAIN_APP, {"lr": "0.3", "epochs": "1"})
+    quiet = shell.run_line_magic("job_rerun", f"{name} --app sandbox:demo:train lr=0.5 -q")
+    assert quiet is not None and quiet.rerun_of == name and quiet.params["lr"] == "0.5"
+    loud = shell.run_line_magic("job_rerun", f"{name} --app sandbox:demo:train lr=0.6")
+    assert loud.rerun_of == name
+    triggered = shell.run_line_magic("trigger_job", "sandbox:demo:train lr=0.7 epochs=1 -q")
+    assert triggered is not None and triggered.params["lr"] == "0.7"
+    # Cell magics keep their result through -o, and return nothing themselves.
+    assert shell.run_cell_magic("trigger_job", "sandbox:demo:train -q -o cell", "lr: 0.8") is None
+    assert shell.user_ns["cell"].params["lr"] == "0.8"
+
+
 AMBIGUOUS_JOBS = """
 cluster: test
 workspace: history

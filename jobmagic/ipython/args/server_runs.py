@@ -192,7 +192,7 @@ def job_rerun_parser() -> Parser:
         metavar="VAR",
         help="Store the new run's handle in the variable VAR.",
     )
-    add("--quiet", "-q", action="store_true", help="Display no card.")
+    add("--quiet", "-q", action="store_true", help="Display no card; the handle is still returned.")
     return parser
 
 
