@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from jobmagic import errors
 from jobmagic.errors import TriggerOutcomeUnknown, ValidationError
 from jobmagic.ledger import (
     SCHEMA_VERSION,
@@ -27,6 +28,7 @@ from jobmagic.ledger import (
     LedgerError,
     LedgerQuery,
 )
+from jobmagic.ledger import _errors as ledger_errors
 from jobmagic.ledger._schema import MIGRATIONS, migrate
 from jobmagic.models import JobRun, RunStatus, Subject
 
@@ -141,6 +143,18 @@ def test_closed_ledger_and_unknown_attempts_raise(ledger: Ledger) -> None:
     assert ledger.closed
     with pytest.raises(LedgerError, match="closed"):
         ledger.entries()
+
+
+def test_a_ledger_error_is_one_class_under_every_name(tmp_path: Path) -> None:
+    """LedgerError lives in jobmagic.errors with every other error, so ``except
+    JobmagicError`` catches it; the ledger's older import paths name the same classes."""
+    assert LedgerError is ledger_errors.LedgerError is errors.LedgerError
+    assert ledger_errors.LedgerReason is errors.LedgerReason
+    with pytest.raises(errors.JobmagicError) as caught:
+        Ledger(tmp_path / "nowhere.sqlite3", read_only=True)
+    assert isinstance(caught.value, LedgerError)
+    assert caught.value.reason is errors.LedgerReason.MISSING
+    assert caught.value.hint and str(caught.value).endswith(caught.value.hint)
 
 
 # --- the lifecycle of an attempt -------------------------------------------------------

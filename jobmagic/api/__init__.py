@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from jobmagic._lazy import lazy_attributes
 from jobmagic.errors import (
     TRIGGER_REJECTED_STATUSES,
+    AmbiguousTargetError,
     APIError,
     AuthError,
     ConfigError,
@@ -28,13 +29,11 @@ from jobmagic.errors import (
 
 if TYPE_CHECKING:
     from jobmagic.api._client import AsyncJobsClient, JobsClient
-    from jobmagic.api._flows import AmbiguousTargetError
     from jobmagic.api._retry import RetryPolicy
 
 _LAZY = {
     "AsyncJobsClient": "jobmagic.api._client",
     "JobsClient": "jobmagic.api._client",
-    "AmbiguousTargetError": "jobmagic.api._flows",
     "RetryPolicy": "jobmagic.api._retry",
 }
 

@@ -16,8 +16,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from jobmagic.api import _endpoints as ep
-from jobmagic.errors import JobmagicError, NotFoundError
-from jobmagic.models import Application, JobRun, LogLine, RunStatus, TriggerResult
+from jobmagic.api.logs import LogCursor, LogPage
+from jobmagic.errors import AmbiguousTargetError, JobmagicError, NotFoundError
+from jobmagic.models import Application, JobRun, RunStatus, TriggerResult
 
 __all__ = [
     "AmbiguousTargetError",
@@ -34,10 +35,6 @@ __all__ = [
 
 T = TypeVar("T")
 Flow = Generator[ep.ApiRequest, Any, T]
-
-
-class AmbiguousTargetError(JobmagicError):
-    """An application name matched several applications; an FQN picks one."""
 
 
 def single(request: ep.ApiRequest, parse: Any) -> Flow[Any]:
@@ -217,15 +214,26 @@ def logs(
     application_id: str,
     run_name: str,
     *,
-    since: datetime | int | None,
+    since: datetime | int | LogCursor | None,
     limit: int | None,
-    direction: str | None,
+    tail: bool,
     search: str | None,
-) -> Flow[list[LogLine]]:
+) -> Flow[LogPage]:
+    """One page of a run's logs, oldest first: from ``since`` (a moment, or a page's
+    :attr:`LogPage.next` to go on after it), or with ``tail`` the newest ``limit`` lines."""
+    cursor = since if isinstance(since, LogCursor) or since is None else ep.log_cursor(since)
     request = ep.logs(
-        application_id, run_name, since=since, limit=limit, direction=direction, search=search
+        application_id,
+        run_name,
+        since=cursor.time_ns if cursor is not None else None,
+        limit=limit,
+        direction="desc" if tail else None,
+        search=search,
+        skip=cursor.skip if cursor is not None else 0,
     )
     body = yield request
     lines = ep.parse_logs(body)
-    # Asked newest-first to get a tail; shown oldest-first as a terminal would.
-    return lines[::-1] if direction == "desc" else lines
+    if tail:
+        # Asked newest-first to get a tail; shown oldest-first as a terminal would.
+        lines.reverse()
+    return LogPage(lines, since=cursor, limit=limit, tail=tail)

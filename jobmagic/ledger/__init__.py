@@ -44,9 +44,9 @@ kernels) may write to the same file at once. Open one ``Ledger`` per process.
 from __future__ import annotations
 
 from jobmagic._lazy import lazy_attributes
+from jobmagic.errors import LedgerError, LedgerReason
 from jobmagic.ledger._damage import LedgerNotice
 from jobmagic.ledger._entries import AttemptState, LedgerEntry
-from jobmagic.ledger._errors import LedgerError, LedgerReason
 from jobmagic.ledger._ledger import Ledger
 from jobmagic.ledger._query import LedgerQuery
 from jobmagic.ledger._recover import LedgerRecovery

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from jobmagic.ledger._errors import LedgerError
+from jobmagic.errors import LedgerError
 from jobmagic.models import JobRun, RunStatus
 
 __all__ = [

@@ -9,65 +9,16 @@ tell (an I/O error, a file that cannot be opened) from the file system itself.
 
 from __future__ import annotations
 
-import enum
 import errno
 import os
 import sqlite3
 from pathlib import Path
 
-from jobmagic.errors import JobmagicError
+from jobmagic.errors import LedgerError, LedgerReason
 
+# LedgerError and LedgerReason live with every other error (jobmagic.errors); named here
+# too, so the imports written before they moved keep working.
 __all__ = ["LedgerError", "LedgerReason", "is_damage", "ledger_error", "reason_of"]
-
-
-class LedgerReason(str, enum.Enum):
-    """Why the ledger cannot be used (:attr:`LedgerError.reason`); compares equal to its
-    text.
-
-    >>> LedgerReason("read-only") is LedgerReason.READ_ONLY, LedgerReason.FULL == "full"
-    (True, True)
-    """
-
-    READ_ONLY = "read-only"  # a read-only file system, or a Ledger opened read_only
-    FULL = "full"  # the disk (or the user's quota) is full
-    DAMAGED = "damaged"  # SQLite found the file corrupt, or it is not a SQLite file at all
-    LOCKED = "locked"  # another program held the lock past the busy timeout
-    NO_ACCESS = "no-access"  # the OS refuses this user (permissions)
-    NEWER_SCHEMA = "newer-schema"  # written by a newer jobmagic
-    OLD_SCHEMA = "old-schema"  # a reader cannot upgrade it
-    MISSING = "missing"  # a reader found no file
-    IO_ERROR = "io-error"  # the disk failed in some other way
-    CLOSED = "closed"
-    NO_ATTEMPT = "no-attempt"
-    UNUSABLE = "unusable"  # anything else SQLite refused
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-
-class LedgerError(JobmagicError):
-    """The ledger cannot be used; ``reason`` (a :class:`LedgerReason`) says why and ``hint``
-    what to do. The message already ends with the hint.
-
-    >>> error = LedgerError("The run ledger is closed.", reason=LedgerReason.CLOSED)
-    >>> error.reason == "closed", str(error)
-    (True, 'The run ledger is closed.')
-    """
-
-    hint = ""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        reason: LedgerReason = LedgerReason.UNUSABLE,
-        hint: str = "",
-        path: Path | None = None,
-    ) -> None:
-        self.reason = reason
-        self.hint = hint
-        self.path = path
-        super().__init__(f"{message} {hint}" if hint else message)
 
 
 # SQLite's primary result codes (the low byte of an extended code).

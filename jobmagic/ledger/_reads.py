@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from jobmagic.errors import LedgerError, LedgerReason
 from jobmagic.ledger._entries import LedgerEntry, entry_from_row
-from jobmagic.ledger._errors import LedgerError, LedgerReason
 from jobmagic.ledger._query import LedgerQuery, value_tuple
 from jobmagic.ledger._schema import COLUMNS, ROW_COLUMNS
 

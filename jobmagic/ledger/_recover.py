@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jobmagic.errors import LedgerError, LedgerReason
 from jobmagic.ledger._entries import AttemptState, parse_iso, refuse_bearer
-from jobmagic.ledger._errors import LedgerError, LedgerReason, ledger_error
+from jobmagic.ledger._errors import ledger_error
 from jobmagic.ledger._schema import ROW_COLUMNS
 
 __all__ = [

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jobmagic.config import jobmagic_home
-from jobmagic.ledger._errors import LedgerError, LedgerReason
+from jobmagic.errors import LedgerError, LedgerReason
 
 __all__ = [
     "BUSY_TIMEOUT_S",

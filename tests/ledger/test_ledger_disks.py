@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jobmagic.ledger import SCHEMA_VERSION, Ledger, LedgerError, LedgerReason
-from jobmagic.ledger import _ledger as ledger_module
+from jobmagic.ledger import SCHEMA_VERSION, Ledger, LedgerError, LedgerReason, _connections
 from jobmagic.ledger._errors import is_damage, ledger_error, reason_of
 from tests.ledger.conftest import Tmpfs
 from tests.ledger.ledger_helpers import build, digest, overwrite_page, quick_check, table_pages
@@ -111,7 +110,7 @@ def test_a_new_ledger_on_a_full_disk(tmpfs: Tmpfs) -> None:
 
 def test_a_lock_held_by_another_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = build(tmp_path / "ledger.sqlite3", 5)
-    monkeypatch.setattr(ledger_module, "BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(_connections, "BUSY_TIMEOUT_S", 0.05)
     other = sqlite3.connect(path, isolation_level=None)
     try:
         with Ledger(path) as ledger:
