@@ -66,21 +66,21 @@ def _texts(ip: InteractiveShell, code: str) -> list[str]:
 def test_completes_application_fqns_and_names_replacing_the_whole_word(
     shell: InteractiveShell,
 ) -> None:
-    code = "%trigger_job sandbox:demo:h"
+    code = "%trigger_job sandbox:demo:he"
     (hello,) = _completions(shell, code)
     assert hello.text == "sandbox:demo:hello"
     # The whole FQN typed so far is replaced, although IPython's splitter breaks at ":".
-    assert code[hello.start : hello.end] == "sandbox:demo:h"
+    assert code[hello.start : hello.end] == "sandbox:demo:he"
     assert _texts(shell, "%%trigger_job sandbox:demo:t") == ["sandbox:demo:train"]
-    assert _texts(shell, "run = %trigger_job h") == ["hello"]
+    assert _texts(shell, "run = %trigger_job he") == ["hello"]
     assert _texts(shell, "%job_runs --app sandbox:demo:sl") == ["sandbox:demo:sleep"]
-    assert _texts(shell, 'import jobmagic\njobmagic.TriggerForm("sandbox:demo:f') == [
+    assert _texts(shell, 'import jobmagic\njobmagic.TriggerForm("sandbox:demo:fa') == [
         "sandbox:demo:fail"
     ]
     # The older API (ipykernel without experimental completions) agrees.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert shell.complete("", code, len(code)) == ("sandbox:demo:h", ["sandbox:demo:hello"])
+        assert shell.complete("", code, len(code)) == ("sandbox:demo:he", ["sandbox:demo:hello"])
 
 
 def test_completes_the_flags_of_every_magic(shell: InteractiveShell) -> None:
@@ -146,7 +146,7 @@ def test_offline_completes_nothing_and_quickly(
         timings = []
         for _ in range(2):
             started = time.monotonic()
-            texts = _texts(ip, "%trigger_job sandbox:demo:h")
+            texts = _texts(ip, "%trigger_job sandbox:demo:he")
             timings.append(time.monotonic() - started)
             assert not [t for t in texts if "sandbox" in t or "hello" in t]
         print(
