@@ -41,7 +41,7 @@ from jobmagic.errors import (
 )
 
 if TYPE_CHECKING:
-    from jobmagic.api._client import AsyncJobsClient, JobsClient
+    from jobmagic.api import AsyncJobsClient, JobsClient
     from jobmagic.domain.handle import RunHandle
     from jobmagic.domain.sweeps import SweepResult
     from jobmagic.frames import plot_timeline, runs_to_dataframe

@@ -64,7 +64,7 @@ def run_demo(out_dir: Path, notebook: Path = DEFAULT_NOTEBOOK, timeout: int = 18
     import nbformat
     from nbclient import NotebookClient
 
-    from jobmagic.api._client import JobsClient
+    from jobmagic.api import JobsClient
     from jobmagic.ledger import LEDGER_FILENAME, Ledger
     from jobmagic.sandbox import ensure_sandbox_process
 

@@ -90,7 +90,7 @@ async def _sweep(
     cancel: threading.Event,
     on_handle: Callable[[RunHandle], None] | None,
 ) -> None:
-    from jobmagic.api._client import AsyncJobsClient
+    from jobmagic.api import AsyncJobsClient
 
     settings = session.settings
     credentials = session.credentials()

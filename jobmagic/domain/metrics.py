@@ -20,7 +20,7 @@ from jobmagic.models.metrics import RunKey, compile_patterns, scan_logs
 from jobmagic.models.ml import MLRun
 
 if TYPE_CHECKING:
-    from jobmagic.api._client import JobsClient
+    from jobmagic.api import JobsClient
     from jobmagic.config import Settings
 
 __all__ = [

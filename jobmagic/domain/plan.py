@@ -25,7 +25,7 @@ from jobmagic.domain.target import ResolvedTarget, Target
 from jobmagic.errors import ParamsError
 
 if TYPE_CHECKING:
-    from jobmagic.api._client import JobsClient
+    from jobmagic.api import JobsClient
     from jobmagic.config import Credentials, Settings
     from jobmagic.domain.handle import RunHandle
     from jobmagic.domain.reconcile import Verdict

@@ -39,7 +39,7 @@ from jobmagic.ledger import AttemptState, Ledger, LedgerEntry
 from jobmagic.models import Application, JobRun
 
 if TYPE_CHECKING:
-    from jobmagic.api._client import JobsClient
+    from jobmagic.api import JobsClient
 
 __all__ = [
     "CLOCK_SKEW",

@@ -27,7 +27,7 @@ from jobmagic.errors import JobmagicError, NotFoundError
 from jobmagic.models import JobRun, RunStatus
 
 if TYPE_CHECKING:
-    from jobmagic.api._client import JobsClient
+    from jobmagic.api import JobsClient
 
 __all__ = [
     "FEW_MISSING",

@@ -30,7 +30,7 @@ from jobmagic.models import Application, JobRun, RunStatus
 from jobmagic.models.commands import match_command
 
 if TYPE_CHECKING:
-    from jobmagic.api._client import JobsClient
+    from jobmagic.api import JobsClient
     from jobmagic.domain.handle import RunHandle
     from jobmagic.domain.session import JobSession
     from jobmagic.domain.target import ResolvedTarget, Target

@@ -40,7 +40,7 @@ from jobmagic.models import JobRun
 logger = logging.getLogger("jobmagic")
 
 if TYPE_CHECKING:
-    from jobmagic.api._client import JobsClient
+    from jobmagic.api import JobsClient
 
 __all__ = ["JobSession", "Recovered"]
 
@@ -417,7 +417,7 @@ def _utcnow() -> datetime:
 
 
 def _build_client(credentials: Credentials, settings: Settings) -> JobsClient:
-    from jobmagic.api._client import JobsClient
+    from jobmagic.api import JobsClient
 
     return JobsClient(
         credentials=credentials, timeout=settings.request_timeout, verify=settings.verify

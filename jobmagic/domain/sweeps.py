@@ -25,7 +25,7 @@ from jobmagic.models import JobRun, RunStatus
 if TYPE_CHECKING:
     import pandas as pd
 
-    from jobmagic.api._client import JobsClient
+    from jobmagic.api import JobsClient
     from jobmagic.domain.reconcile import Verdict
 
 __all__ = [

@@ -24,7 +24,7 @@ from jobmagic.errors import JobmagicError
 from jobmagic.models import JobRun
 
 if TYPE_CHECKING:
-    from jobmagic.api._client import JobsClient
+    from jobmagic.api import JobsClient
     from jobmagic.domain.handle import RunHandle
 
 __all__ = ["MAX_BACKOFF_SECONDS", "MAX_BY_NAME", "Tracker"]

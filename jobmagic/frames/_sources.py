@@ -14,7 +14,7 @@ from jobmagic.api.metrics import RunMetrics, fetch_metrics, run_key
 from jobmagic.errors import ConfigError
 
 if TYPE_CHECKING:
-    from jobmagic.api._client import JobsClient
+    from jobmagic.api import JobsClient
     from jobmagic.config import Settings
 
 __all__ = [

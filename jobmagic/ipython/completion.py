@@ -380,9 +380,8 @@ def _fetch_apps(credentials: Credentials, verify: bool | str) -> list[Applicatio
     """One page of jobs from ``GET /apps``, with a short timeout and no retries."""
     import httpx
 
-    from jobmagic.api._client import JobsClient
+    from jobmagic.api import JobsClient, RetryPolicy
     from jobmagic.api._endpoints import MAX_PAGE_SIZE
-    from jobmagic.api._retry import RetryPolicy
 
     with JobsClient(
         credentials=credentials,
