@@ -13,7 +13,6 @@ ever printed: output from a thread lands in whichever cell is running.
 from __future__ import annotations
 
 import html
-import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -34,10 +33,9 @@ from jobmagic.widgets._metrics_html import metrics_html
 from jobmagic.widgets._source import RerunSpec, RunSource
 from jobmagic.widgets._threads import start_worker
 from jobmagic.widgets.form import TriggerFormView
-from jobmagic.widgets.live import LiveOutput
+from jobmagic.widgets.live_view import LiveView
 from jobmagic.widgets.static import (
     badge_html,
-    bundle_with_snapshots,
     error_html,
     events_html,
     link_html,
@@ -63,7 +61,7 @@ def _message_html(text: str, *, error: bool = False) -> str:
     return f'<span class="{kind}">{html.escape(text)}</span>'
 
 
-class RunCard(CardWidgets):
+class RunCard(CardWidgets, LiveView):
     """A live card for one run: name, status badge, facts, params, link, actions, logs.
 
     ``source`` is anything implementing :class:`~jobmagic.widgets.RunSource`
@@ -78,13 +76,11 @@ class RunCard(CardWidgets):
     """
 
     def __init__(self, source: RunSource, *, log_tail: int = DEFAULT_LOG_TAIL) -> None:
+        super().__init__()
         self._source = source
         self._log_tail = log_tail
-        # Reentrant: an update applied under the lock may call helpers that take it again.
-        self._lock = threading.RLock()
         self._run: JobRun = source.run
         self._stale_since: datetime | None = source.stale_since
-        self._closed = False
         self._unsubscribe: Callable[[], None] | None = None
         self._status_class = ""
         self._confirming = False
@@ -94,7 +90,6 @@ class RunCard(CardWidgets):
         self._logs_busy = False
         self._logs_again = False
         self._logs_fetched_at = float("-inf")
-        self._live = LiveOutput(self._repr_mimebundle_, self._state_key, self._shows_ended)
         self._build()
         self._apply(self._run, self._stale_since)
         if not self._run.is_terminal:
@@ -162,33 +157,19 @@ class RunCard(CardWidgets):
         """True while the card listens to its source (until the run ends or close())."""
         return self._unsubscribe is not None
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def display_id(self) -> str:
-        """The id the card's output is displayed (and updated) with."""
-        return self._live.display_id
-
-    @property
-    def live_output(self) -> LiveOutput:
-        return self._live
-
     def _state_key(self) -> tuple[object, ...]:
         with self._lock:
             events = len(self._source.events) if shows_events(self._run) else 0
-            return (run_state_key(self._run), events, self._stale_since is None, self._closed)
+            return (run_state_key(self._run), events, self._stale_since is None)
 
     def _shows_ended(self) -> bool:
-        return self._run.is_terminal or self._closed
+        return self._run.is_terminal
 
     def _on_update(self, run: JobRun, stale_since: datetime | None) -> None:
         """Subscription callback: runs on the tracker's thread."""
         was_terminal = self._run.is_terminal
         self._apply(run, stale_since)
-        # Outside the card's lock: a cell's end sends every output under the outputs' lock.
-        self._live.push()
+        self._update_outputs()
         self._after_update(run, was_terminal)
 
     def _after_update(self, run: JobRun, was_terminal: bool) -> None:
@@ -285,7 +266,7 @@ class RunCard(CardWidgets):
             self._set_message(f"Refresh failed: {short_error(exc)}", error=True)
         else:
             self._apply(run, None)
-            self._live.push()
+            self._update_outputs()
             self._set_message(f"Refreshed at {format_clock(datetime.now(timezone.utc))}.")
             self._after_update(run, was_terminal)
         finally:
@@ -459,18 +440,15 @@ class RunCard(CardWidgets):
 
     # -- lifetime and display ------------------------------------------------------------
 
-    def close(self) -> None:
-        """Stop listening to the source and close every widget of the card."""
+    def _release(self) -> None:
+        """Stop listening to the source; close the "Run again" form and every widget."""
         self._stop_listening()
         with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            if self._rerun_form is not None:
-                self._rerun_form.close()
-            for widget in self._widgets:
-                widget.close()
-        self._live.forget()
+            form = self._rerun_form
+        if form is not None:
+            form.close()
+        for widget in self._widgets:
+            widget.close()
 
     def text(self) -> str:
         """The one-line summary (also the ``text/plain`` of the output)."""
@@ -497,12 +475,3 @@ class RunCard(CardWidgets):
 
     def __repr__(self) -> str:
         return f"<RunCard {self.text()}>"
-
-    def _ipython_display_(self) -> None:
-        """Display the card with a display id, so its saved copies follow the run."""
-        self._live.show()
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        """The live widget, plus static HTML and a text line for viewers without widgets."""
-        live = None if self._closed else self.widget
-        return bundle_with_snapshots(live, self.snapshot_html(), self.text(), **kwargs)

@@ -20,7 +20,6 @@ rules as a ``%%trigger_job`` cell body).
 from __future__ import annotations
 
 import html
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -30,9 +29,8 @@ from jobmagic.models import ParamSpec
 from jobmagic.models.formatting import css_token, run_state_key, short_error
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets._threads import start_worker
-from jobmagic.widgets.live import LiveOutput
+from jobmagic.widgets.live_view import LiveView
 from jobmagic.widgets.static import (
-    bundle_with_snapshots,
     params_html,
     render_run_html,
     render_run_text,
@@ -58,7 +56,7 @@ class CardView(Protocol):
 _YAML_PLACEHOLDER = "lr: 0.01\nepochs: 10\nmodel: resnet50"
 
 
-class TriggerFormView:
+class TriggerFormView(LiveView):
     """A form that triggers runs and keeps a card for each (newest first).
 
     With ``param_specs``, one text field per declared param, prefilled with
@@ -80,18 +78,16 @@ class TriggerFormView:
         card: Callable[[RunSource], CardView],
         title: str = "",
     ) -> None:
+        # The form's saved copy lists its runs: re-sent when one is added or changes state.
+        super().__init__()
         self._specs = [spec for spec in param_specs if spec.name]
         self._on_submit = on_submit
         self._card = card
         self._title = title
-        self._lock = threading.Lock()
         self._busy = False
-        self._closed = False
         self.history: list[RunSource] = []
         self.cards: list[CardView] = []
         self._unsubscribers: list[Callable[[], None]] = []
-        # The form's saved copy lists its runs: re-sent when one is added or changes state.
-        self._live = LiveOutput(self._repr_mimebundle_, self._state_key, self._shows_ended)
         self._build()
 
     def _build(self) -> None:
@@ -255,7 +251,7 @@ class TriggerFormView:
                 card.close()
             else:
                 self._follow(source)
-                self._live.push()
+                self._update_outputs()
         finally:
             with self._lock:
                 self._busy = False
@@ -271,34 +267,30 @@ class TriggerFormView:
         holder: list[Callable[[], None]] = []
 
         def on_update(run: Any, _stale: Any) -> None:
-            self._live.push()
+            self._update_outputs()
             if run.is_terminal and holder:
                 holder.pop()()
 
         unsubscribe = source.subscribe(on_update)
         holder.append(unsubscribe)
         with self._lock:
-            self._unsubscribers.append(unsubscribe)
+            closed = self._closed
+            if not closed:
+                self._unsubscribers.append(unsubscribe)
+        if closed:  # closed while subscribing: nobody else would let go of it
+            unsubscribe()
 
     def _state_key(self) -> tuple[object, ...]:
         with self._lock:
-            return (tuple(run_state_key(source.run) for source in self.history), self._closed)
+            return tuple(run_state_key(source.run) for source in self.history)
 
     def _shows_ended(self) -> bool:
         with self._lock:
-            return self._closed or all(source.run.is_terminal for source in self.history)
+            return all(source.run.is_terminal for source in self.history)
 
-    @property
-    def display_id(self) -> str:
-        """The id the form's output is displayed (and updated) with."""
-        return self._live.display_id
-
-    def close(self) -> None:
-        """Close the form's widgets and every card it shows."""
+    def _release(self) -> None:
+        """Stop following the runs; close every card the form shows and its widgets."""
         with self._lock:
-            if self._closed:
-                return
-            self._closed = True
             cards = list(self.cards)
             unsubscribers, self._unsubscribers = self._unsubscribers, []
         for unsubscribe in unsubscribers:
@@ -307,7 +299,6 @@ class TriggerFormView:
             card.close()
         for widget in self._widgets:
             widget.close()
-        self._live.forget()
 
     def text(self) -> str:
         """A few lines: the title, how many runs were triggered, one line per run."""
@@ -349,12 +340,3 @@ class TriggerFormView:
 
     def __repr__(self) -> str:
         return f"<TriggerFormView {self.text().splitlines()[0]}>"
-
-    def _ipython_display_(self) -> None:
-        """Display the form with a display id, so its saved copy lists its runs as they end."""
-        self._live.show()
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        """The live form, plus static HTML and text for viewers without widgets."""
-        live = None if self._closed else self.widget
-        return bundle_with_snapshots(live, self.snapshot_html(), self.text(), **kwargs)

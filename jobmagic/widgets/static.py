@@ -19,7 +19,6 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from types import MappingProxyType
-from typing import Any
 
 from jobmagic.models import Event, JobRun, LogLine, RunStatus
 from jobmagic.models.formatting import (
@@ -45,7 +44,6 @@ from jobmagic.widgets._stylesheet import style_block, stylesheet
 
 __all__ = [
     "badge_html",
-    "bundle_with_snapshots",
     "error_html",
     "events_html",
     "link_html",
@@ -214,19 +212,6 @@ def runs_table_html(
 
 
 # --- whole snapshots -------------------------------------------------------------------
-
-
-def bundle_with_snapshots(
-    live: Any | None, html_text: str, plain_text: str, **kwargs: Any
-) -> dict[str, Any]:
-    """An output bundle: ``live``'s widget view (unless it is None: closed) plus the static
-    HTML and text that viewers without widgets show instead."""
-    bundle: dict[str, Any] = {}
-    if live is not None:
-        bundle.update(live._repr_mimebundle_(**kwargs) or {})
-    bundle["text/html"] = html_text
-    bundle["text/plain"] = plain_text
-    return bundle
 
 
 def render_run_html(

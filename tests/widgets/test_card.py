@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from jobmagic.config import Settings
+from jobmagic.domain import engine
+from jobmagic.domain.session import JobSession
+from jobmagic.domain.target import Target
 from jobmagic.errors import ConflictError, TransportError
 from jobmagic.ipython.views import bundle_for
 from jobmagic.models import Event, LogLine, RunStatus, Subject
 from jobmagic.models.formatting import (
     status_state,
 )
-from jobmagic.domain import engine
-from jobmagic.domain.session import JobSession
-from jobmagic.domain.target import Target
 from jobmagic.sandbox import SandboxServer
 from jobmagic.widgets import (
     RunCard,

@@ -144,10 +144,10 @@ class _OfflineBackend:
 def test_bundle_for_is_the_one_way_a_run_and_a_sweep_are_shown(quiet: None) -> None:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from jobmagic.ipython.display import register
-    from jobmagic.ipython.views import bundle_for
     from jobmagic.domain.handle import RunHandle
     from jobmagic.domain.sweeps import SweepResult
+    from jobmagic.ipython.display import register
+    from jobmagic.ipython.views import bundle_for
 
     shell = InteractiveShell.instance()
     register(shell)  # what %load_ext and jobmagic.trigger in a shell do

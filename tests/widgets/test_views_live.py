@@ -20,12 +20,12 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from jobmagic.api import JobsClient
-from jobmagic.errors import error_for_response
-from jobmagic.frames import plot_timeline
-from jobmagic.models import JobRun, RunStatus
 from jobmagic.domain import engine
 from jobmagic.domain.handle import RunHandle
 from jobmagic.domain.progress import ProgressPrinter, sweep_progress_text
+from jobmagic.errors import error_for_response
+from jobmagic.frames import plot_timeline
+from jobmagic.models import JobRun, RunStatus
 from jobmagic.sandbox import SandboxServer
 from jobmagic.widgets import RunsBoard
 from jobmagic.widgets.card import RunCard
@@ -219,8 +219,8 @@ def _target(handle: RunHandle) -> Any:
 def test_a_forms_saved_copy_lists_its_runs_as_they_end(
     shell: InteractiveShell, frontend: CapturingDisplayPublisher
 ) -> None:
-    from jobmagic.models import ParamSpec
     from jobmagic.domain.target import Target
+    from jobmagic.models import ParamSpec
     from jobmagic.widgets import TriggerFormView
 
     session = shell.magics_manager.registry["JobMagics"].session
