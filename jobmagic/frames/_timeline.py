@@ -51,7 +51,6 @@ def plot_timeline(
     try:
         from matplotlib import dates as mdates
         from matplotlib.figure import Figure
-        from matplotlib.patches import Patch
     except ImportError as exc:
         raise ImportError("plot_timeline needs matplotlib: pip install 'jobmagic[plot]'") from exc
 
@@ -59,15 +58,8 @@ def plot_timeline(
     frame = frame[frame["created_at"].notna()]
     frame = frame.sort_values("created_at", kind="stable").reset_index(drop=True)
 
-    now_ts = pd.Timestamp(now or datetime.now(timezone.utc))
-    now_ts = now_ts.tz_localize("UTC") if now_ts.tzinfo is None else now_ts.tz_convert("UTC")
+    start, end = _bar_ends(frame, now)
     statuses = frame["status"].astype(str)
-    start = frame["created_at"]
-    end = frame["end_time"]
-    # A run that can still change and has no end is drawn up to now; one that is over
-    # ends at end_time, else created + duration, else is a sliver at its start.
-    end = end.mask(end.isna() & ~statuses.isin(_OVER), now_ts)
-    end = end.fillna(start + frame["duration"]).fillna(start)
 
     count = len(frame)
     if ax is None:
@@ -102,7 +94,27 @@ def plot_timeline(
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=timezone.utc))
     ax.set_xlabel("time (UTC)")
     ax.grid(axis="x", alpha=0.3)
-    # Statuses present, in lifecycle order; outside the plot so no bar is hidden.
+    _status_legend(ax, frame, statuses)
+    ax.set_title(f"{count} run{'s' if count != 1 else ''}" + (f" by {label}" if label else ""))
+    return figure
+
+
+def _bar_ends(frame: pd.DataFrame, now: datetime | None) -> tuple[pd.Series, pd.Series]:
+    """Each bar's start and end: a run that can still change and has no end is drawn up to
+    ``now``; one that is over ends at end_time, else created + duration, else is a sliver
+    at its start."""
+    now_ts = pd.Timestamp(now or datetime.now(timezone.utc))
+    now_ts = now_ts.tz_localize("UTC") if now_ts.tzinfo is None else now_ts.tz_convert("UTC")
+    statuses = frame["status"].astype(str)
+    start = frame["created_at"]
+    end = frame["end_time"].mask(frame["end_time"].isna() & ~statuses.isin(_OVER), now_ts)
+    return start, end.fillna(start + frame["duration"]).fillna(start)
+
+
+def _status_legend(ax: Axes, frame: pd.DataFrame, statuses: pd.Series) -> None:
+    """The statuses present, in lifecycle order; outside the plot so no bar is hidden."""
+    from matplotlib.patches import Patch
+
     seen = set(statuses)
     present = [str(s) for s in frame["status"].cat.categories if s in seen]
     if present:
@@ -115,8 +127,6 @@ def plot_timeline(
             title="status",
             frameon=False,
         )
-    ax.set_title(f"{count} run{'s' if count != 1 else ''}" + (f" by {label}" if label else ""))
-    return figure
 
 
 def _bar_labels(frame: pd.DataFrame, label: str | None) -> list[str]:
