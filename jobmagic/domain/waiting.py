@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from jobmagic.errors import JobmagicError
 from jobmagic.models import RunStatus
+from jobmagic.models.text import view_text
 
 if TYPE_CHECKING:
     from jobmagic.domain.handle import RunHandle
@@ -101,7 +102,8 @@ def timeout_message(
     if single and len(handles) == 1:
         handle = handles[0]
         return (
-            f"Run {handle.name} is still {handle.status} after {timeout:g} s; it keeps going. "
+            f"Run {view_text(handle.name)} is still {handle.status} after {timeout:g} s; "
+            "it keeps going. "
             f"Wait again with {subject}.wait(), or stop it with {subject}.terminate()."
         )
     left = sum(not handle.run.is_terminal for handle in handles)
@@ -112,10 +114,17 @@ def timeout_message(
 
 
 def ended_text(run: JobRun) -> str:
-    """``train-x ended FAILED with exit code 3: the error``."""
+    """``train-x ended FAILED with exit code 3: the error``: one line, the error cut at 300
+    characters and cleaned (:func:`view_text`: a job's escape sequences reach no terminal
+    that reads the cell's error, e.g. in a papermill log).
+
+    >>> from jobmagic.models import JobRun
+    >>> ended_text(JobRun(name="t", status="FAILED", exit_code=3, error="\\x1b]0;x\\x07bad\\n"))
+    't ended FAILED with exit code 3: bad'
+    """
     detail = f" with exit code {run.exit_code}" if run.exit_code is not None else ""
-    error = f": {' '.join(run.error.split())[:300]}" if run.error else ""
-    return f"{run.name} ended {run.status}{detail}{error}"
+    error = f": {view_text(run.error, limit=300, one_line=True)}" if run.error else ""
+    return f"{view_text(run.name)} ended {run.status}{detail}{error}"
 
 
 def not_finished(handles: Sequence[RunHandle], runs: Sequence[JobRun], single: bool) -> str:
@@ -144,17 +153,20 @@ def stopped_waiting(handles: Sequence[RunHandle], cancel: bool, single: bool) ->
     live = [handle for handle in handles if not handle.run.is_terminal]
     if single:
         handle = handles[0]
+        name = view_text(handle.name)
         if not cancel:
             return (
-                f"Stopped waiting; {handle.name} is still {handle.status} on the server. "
+                f"Stopped waiting; {name} is still {handle.status} on the server. "
                 "Terminate it with the card's Terminate button or run.terminate() "
                 "(-o run keeps the handle), or add --cancel-on-interrupt next time."
             )
         try:
             message = handle.terminate()
         except JobmagicError as exc:
-            return f"Stopped waiting. Terminating {handle.name} failed: {exc}"
-        return f"Stopped waiting and asked {handle.name} to terminate ({message})."
+            return f"Stopped waiting. Terminating {name} failed: {view_text(exc, one_line=True)}"
+        return (
+            f"Stopped waiting and asked {name} to terminate ({view_text(message, one_line=True)})."
+        )
     if cancel:
         for handle in live:
             with suppress(JobmagicError):  # one that cannot be stopped does not stop others

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from jobmagic.models.formatting import BADGE_CSS, status_state
+from jobmagic.models.text import view_html
 
 if TYPE_CHECKING:
     pass
@@ -33,13 +34,16 @@ def style_runs(frame: pd.DataFrame, *, rows: int = TABLE_ROWS) -> Any:
     and errors longer than :data:`TABLE_TEXT_LIMIT` characters are shortened (the whole
     text is in the frame); times read
     ``2026-01-02 13:04:05`` (UTC), durations ``42.0 s`` or ``1:02:03``; missing
-    values are blank; text is HTML-escaped (a run name cannot inject markup).
-    Returns a pandas ``Styler``, or the frame unchanged if jinja2 (which
+    values are blank; text (headers too) shows as every view shows a run's text
+    (:func:`jobmagic.models.text.view_html`: no control characters or terminal escapes,
+    shortened before it is HTML-escaped, so a run name cannot inject markup and a cut never
+    splits an entity). Returns a pandas ``Styler``, or the frame unchanged if jinja2 (which
     Styler needs) is not installed.
 
     >>> from jobmagic.frames import runs_to_dataframe
-    >>> html = style_runs(runs_to_dataframe([{"name": "<b>x</b>", "status": "FAILED"}])).to_html()
-    >>> "&lt;b&gt;x&lt;/b&gt;" in html and "#c62828" in html
+    >>> frame = runs_to_dataframe([{"name": "<b>x</b>", "status": "FAILED", "error": "\\x1b[31m<"}])
+    >>> html = style_runs(frame).to_html()
+    >>> "&lt;b&gt;x&lt;/b&gt;" in html and "#c62828" in html and "\\x1b" not in html
     True
     """
     try:
@@ -50,6 +54,13 @@ def style_runs(frame: pd.DataFrame, *, rows: int = TABLE_ROWS) -> Any:
     if total > rows:
         frame = frame.head(rows)
     styler = frame.style.format(na_rep="", escape="html")
+    text = [c for c in frame if _holds_text(frame[c])]
+    if text:
+        # Cleaned and escaped by one function (not Styler's escape, which a formatter sees
+        # after the escaping: it would cut "&lt;" in half).
+        styler = styler.format(view_html, subset=text, na_rep="")
+    for axis in (0, 1):
+        styler = styler.format_index(view_html, axis=axis)
     if total > rows:
         noun = "run" if total == 1 else "runs"
         styler = styler.set_caption(
@@ -62,7 +73,7 @@ def style_runs(frame: pd.DataFrame, *, rows: int = TABLE_ROWS) -> Any:
         styler = styler.format(_format_duration, subset=["duration"], na_rep="")
     long_text = [c for c in ("command", "error") if c in frame]
     if long_text:
-        styler = styler.format(_shorten, subset=long_text, na_rep="", escape="html")
+        styler = styler.format(_shorten, subset=long_text, na_rep="")
     if "name" in frame:
         styler = styler.set_properties(subset=["name"], **{"white-space": "nowrap"})
     if "status" in frame:
@@ -76,11 +87,21 @@ def style_runs(frame: pd.DataFrame, *, rows: int = TABLE_ROWS) -> Any:
 TABLE_TEXT_LIMIT = 60
 
 
+def _holds_text(column: pd.Series) -> bool:
+    """True unless the column holds numbers, times, durations or booleans."""
+    kinds = pd.api.types
+    return not (
+        kinds.is_numeric_dtype(column)
+        or kinds.is_datetime64_any_dtype(column)
+        or kinds.is_timedelta64_dtype(column)
+    )
+
+
 def _shorten(value: Any) -> str:
+    """One line of at most :data:`TABLE_TEXT_LIMIT` characters, cut before it is escaped."""
     if value is None or value is pd.NA:
         return ""
-    text = " ".join(str(value).split())
-    return text if len(text) <= TABLE_TEXT_LIMIT else text[: TABLE_TEXT_LIMIT - 1] + "…"
+    return view_html(value, limit=TABLE_TEXT_LIMIT, one_line=True)
 
 
 def _format_time(value: Any) -> str:

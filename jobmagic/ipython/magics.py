@@ -180,7 +180,7 @@ class JobMagics(Magics):
         if not args.quiet:
             display(result)  # the live board, followed by display id (SweepResult)
         if not result.handles and result.failures:
-            raise UsageError(result.summary())
+            raise UsageError(view_text(result.summary()))
         if args.wait:
             self._wait(result.handles, args, single=False)
         return result

@@ -14,11 +14,11 @@ imports ipywidgets until a widget is shown.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from jobmagic.domain.handle import RunHandle
 from jobmagic.domain.sweeps import SweepResult
+from jobmagic.models.text import view_html, view_text
 from jobmagic.widgets.snapshot import SnapshotView, snapshot_bundle
 
 __all__ = ["bundle_for", "show"]
@@ -41,8 +41,8 @@ def bundle_for(obj: Any, include: Any = None, exclude: Any = None) -> dict[str, 
         return dict(own(include=include, exclude=exclude) or {})
     text = obj.text() if callable(getattr(obj, "text", None)) else repr(obj)
     own_html = getattr(obj, "_repr_html_", None)
-    page = own_html() if callable(own_html) else f"<pre>{html.escape(text)}</pre>"
-    return {"text/plain": text, "text/html": page}
+    page = own_html() if callable(own_html) else f"<pre>{view_html(text)}</pre>"
+    return {"text/plain": view_text(text), "text/html": page}
 
 
 def show(obj: Any) -> None:
@@ -82,9 +82,10 @@ def _show_sweep(result: SweepResult) -> None:
 
 
 def _sweep_bundle(result: SweepResult, include: Any, exclude: Any) -> dict[str, Any]:
-    """The summary over the runs board (its buttons act on the whole sweep)."""
-    text = result.summary()
-    summary_html = f"<pre class='jobmagic-sweep-summary'>{html.escape(text)}</pre>"
+    """The summary over the runs board (its buttons act on the whole sweep); its failures'
+    messages come from the server, cleaned as every run text is (:mod:`jobmagic.models.text`)."""
+    text = view_text(result.summary())
+    summary_html = f"<pre class='jobmagic-sweep-summary'>{view_html(text)}</pre>"
     if not result.handles:
         return {"text/plain": text, "text/html": summary_html}
     from jobmagic.widgets.board import RunsBoard

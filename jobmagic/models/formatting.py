@@ -1,7 +1,8 @@
 """Formatting shared by the live widgets and the static snapshots: pure functions, plain text.
 
 Nothing here escapes HTML or imports ipywidgets; the renderers in
-:mod:`jobmagic.widgets.static` escape what these return.
+:mod:`jobmagic.widgets.static` escape what these return. Text a run brings (params, errors)
+comes back cleaned of control characters by :func:`jobmagic.models.text.view_text`.
 
 >>> format_duration(65)
 '1m 05s'
@@ -17,6 +18,7 @@ from datetime import datetime, timezone
 
 from jobmagic.errors import JobmagicError
 from jobmagic.models.jobs import JobRun, RunStatus
+from jobmagic.models.text import view_text
 
 __all__ = [
     "BADGE_CSS",
@@ -181,13 +183,16 @@ def format_version(version: str | None) -> str:
 
 
 def format_params(params: Mapping[str, str], *, limit: int = 120) -> str:
-    """Params on one line, ``lr=0.1 epochs=2``, cut at ``limit`` characters.
+    """Params on one line, ``lr=0.1 epochs=2``, cleaned (:func:`view_text`) and cut at
+    ``limit`` characters.
 
     >>> format_params({"lr": "0.1", "epochs": "2"})
     'lr=0.1 epochs=2'
+    >>> format_params({"note": "two\\nlines\\x1b[31m", "x": "\\x00"})
+    'note=two lines x=␀'
     """
     text = " ".join(f"{key}={value}" for key, value in params.items())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return view_text(text, limit=limit, one_line=True)
 
 
 def application_label(run: JobRun, application_fqn: str | None) -> str:
@@ -278,13 +283,12 @@ def short_error(exc: BaseException, *, limit: int = 400) -> str:
     >>> short_error(ValueError("Bearer tfy_abcdef123 rejected"))
     'ValueError: Bearer … rejected'
     """
-    message = " ".join(str(exc).split())
+    message = view_text(exc, one_line=True)
     if not isinstance(exc, JobmagicError):
         message = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     for pattern, replacement in _SECRET_PATTERNS:
         message = pattern.sub(replacement, message)
-    message = message or type(exc).__name__
-    return message if len(message) <= limit else message[: limit - 1] + "…"
+    return view_text(message or type(exc).__name__, limit=limit)
 
 
 def safe_url(url: str | None) -> str | None:

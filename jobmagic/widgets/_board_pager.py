@@ -6,11 +6,11 @@ the pager knows page numbers, not runs.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 
 import ipywidgets as widgets
 
+from jobmagic.models.text import view_html
 from jobmagic.widgets._board_text import page_text
 from jobmagic.widgets.pages import page_count
 
@@ -85,7 +85,7 @@ class BoardPager:
         self.newer_button.disabled = self.page == 0
         self.older_button.disabled = self.page >= pages - 1
         text = self.text(shown=shown, total=total)
-        value = f'<span class="jobmagic-board-page-text">{html.escape(text)}</span>'
+        value = f'<span class="jobmagic-board-page-text">{view_html(text)}</span>'
         if self.page_label.value != value:
             self.page_label.value = value
         self.box.layout.display = None if pages > 1 else "none"

@@ -6,7 +6,6 @@ in the message line under the buttons.
 
 from __future__ import annotations
 
-import html
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -15,6 +14,7 @@ from typing import Any, Protocol
 import ipywidgets as widgets
 
 from jobmagic.models.formatting import format_clock, short_error
+from jobmagic.models.text import view_html
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets._threads import start_worker
 
@@ -140,7 +140,7 @@ class SweepButtons:
         kind = "jobmagic-message-error" if error else "jobmagic-message-ok"
         with self._lock:
             if not self._closed:
-                self.actions_message.value = f'<span class="{kind}">{html.escape(text)}</span>'
+                self.actions_message.value = f'<span class="{kind}">{view_html(text)}</span>'
 
     def _sync(self) -> None:
         with self._lock:

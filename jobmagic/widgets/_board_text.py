@@ -9,12 +9,12 @@ pager and by its static copies (``text/html`` and ``text/plain``).
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from jobmagic.models import JobRun
 from jobmagic.models.formatting import STATES, format_clock, status_state
+from jobmagic.models.text import view_html, view_text
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets.pages import page_count
 from jobmagic.widgets.static import render_runs_html, render_runs_text, runs_table_html, style_block
@@ -96,10 +96,10 @@ def board_counts_html(line: str, note: str = "") -> str:
     >>> board_counts_html("1 run · 1 running", note="<sweep>")
     '<pre class="jobmagic-board-note">&lt;sweep&gt;</pre><span ...>1 run · 1 running</span>'
     """
-    counts = f'<span class="jobmagic-board-counts-text">{html.escape(line)}</span>'
+    counts = f'<span class="jobmagic-board-counts-text">{view_html(line)}</span>'
     if not note:
         return counts
-    return f'<pre class="jobmagic-board-note">{html.escape(note)}</pre>{counts}'
+    return f'<pre class="jobmagic-board-note">{view_html(note)}</pre>{counts}'
 
 
 def page_text(page: int, page_size: int, shown: int, total: int) -> str:
@@ -123,7 +123,8 @@ def board_text(
     '7,500 runs: 7,500 finished · page 1 of 150'
     """
     text = f"{paged[0]} · {paged[1]}" if paged else render_runs_text(entries)
-    return f"{note}\n{text}" if note else text
+    # The note (a sweep's summary) quotes the server's errors: cleaned as run text is.
+    return f"{view_text(note)}\n{text}" if note else text
 
 
 def board_snapshot_html(
@@ -139,7 +140,7 @@ def board_snapshot_html(
     if paged is None:
         table = render_runs_html(entries, metrics=metrics)
     else:
-        summary, where = (html.escape(part) for part in paged)
+        summary, where = (view_html(part) for part in paged)
         table = (
             f'<div class="jobmagic-snapshot jobmagic-board">{style_block()}'
             f'<div class="jobmagic-board-counts">{summary}</div>'
@@ -148,4 +149,4 @@ def board_snapshot_html(
         )
     if not note:
         return table
-    return f"<pre class='jobmagic-sweep-summary'>{html.escape(note)}</pre>{table}"
+    return f"<pre class='jobmagic-sweep-summary'>{view_html(note)}</pre>{table}"

@@ -12,11 +12,11 @@ True
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping, Sequence
 
 from jobmagic.models.metrics import lower_is_better
+from jobmagic.models.text import view_html
 
 __all__ = [
     "best_values",
@@ -40,7 +40,7 @@ def format_metric(value: float) -> str:
 def sparkline_svg(values: Sequence[float], *, width: int = 80, height: int = 18) -> str:
     """A polyline of ``values`` scaled into ``width`` x ``height`` (a dot for one value)."""
     finite = [v for v in values if math.isfinite(v)]
-    label = html.escape(f"trend of {len(finite)} values", quote=True)
+    label = view_html(f"trend of {len(finite)} values")
     head = (
         f'<svg class="jobmagic-trend" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{label}" '
@@ -75,7 +75,7 @@ def metrics_html(series: Mapping[str, Sequence[float]]) -> str:
         if not values:
             continue
         rows.append(
-            f"<tr><th>{html.escape(name)}</th><td>{html.escape(format_metric(values[-1]))}</td>"
+            f"<tr><th>{view_html(name)}</th><td>{view_html(format_metric(values[-1]))}</td>"
             f"<td>{sparkline_svg(values)}</td></tr>"
         )
     if not rows:
@@ -120,7 +120,7 @@ def sort_best_first(rows: Sequence[Mapping[str, float]], name: str) -> list[int]
 
 
 def metric_head_cells(names: Sequence[str]) -> str:
-    return "".join(f'<th class="jobmagic-col-metric">{html.escape(name)}</th>' for name in names)
+    return "".join(f'<th class="jobmagic-col-metric">{view_html(name)}</th>' for name in names)
 
 
 def metric_cells(row: Mapping[str, float], names: Sequence[str], best: Mapping[str, float]) -> str:
@@ -131,13 +131,11 @@ def metric_cells(row: Mapping[str, float], names: Sequence[str], best: Mapping[s
         if value is None:
             cells.append('<td class="jobmagic-col-metric"></td>')
         elif best.get(name) == value:
-            text = html.escape(format_metric(value))
+            text = view_html(format_metric(value))
             cells.append(
                 '<td class="jobmagic-col-metric jobmagic-best" title="best of these runs">'
                 f"<strong>★ {text}</strong></td>"
             )
         else:
-            cells.append(
-                f'<td class="jobmagic-col-metric">{html.escape(format_metric(value))}</td>'
-            )
+            cells.append(f'<td class="jobmagic-col-metric">{view_html(format_metric(value))}</td>')
     return "".join(cells)

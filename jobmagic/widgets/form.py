@@ -19,7 +19,6 @@ rules as a ``%%trigger_job`` cell body).
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -27,6 +26,7 @@ import ipywidgets as widgets
 
 from jobmagic.models import ParamSpec
 from jobmagic.models.formatting import css_token, run_state_key, short_error
+from jobmagic.models.text import view_html
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets._threads import start_worker
 from jobmagic.widgets.live_view import LiveView
@@ -94,7 +94,7 @@ class TriggerFormView(LiveView):
         self.style = widgets.HTML(value=style_block())
         self.style.add_class("jobmagic-style")
         self.title_label = widgets.HTML(
-            value=f'<div class="jobmagic-form-title">{html.escape(self._title)}</div>'
+            value=f'<div class="jobmagic-form-title">{view_html(self._title)}</div>'
         )
         self.title_label.add_class("jobmagic-form-title-widget")
         if not self._title:
@@ -169,7 +169,7 @@ class TriggerFormView(LiveView):
             )
             field.add_class("jobmagic-form-field")
             field.add_class(f"jobmagic-field-{css_token(spec.name)}")
-            note = widgets.HTML(value=f'<span class="jobmagic-muted">{html.escape(hint)}</span>')
+            note = widgets.HTML(value=f'<span class="jobmagic-muted">{view_html(hint)}</span>')
             note.add_class("jobmagic-form-hint")
             row = widgets.HBox([field, note])
             row.layout.align_items = "center"
@@ -238,7 +238,7 @@ class TriggerFormView(LiveView):
             card = self._card(source)
         except Exception as exc:
             self.error.value = (
-                f'<div class="jobmagic-error-text">{html.escape(short_error(exc))}</div>'
+                f'<div class="jobmagic-error-text">{view_html(short_error(exc))}</div>'
             )
         else:
             with self._lock:
@@ -316,7 +316,7 @@ class TriggerFormView(LiveView):
         values = self.values()
         if isinstance(values, str):
             shown = (
-                f'<pre class="jobmagic-form-yaml">{html.escape(values)}</pre>'
+                f'<pre class="jobmagic-form-yaml">{view_html(values)}</pre>'
                 if values.strip()
                 else '<span class="jobmagic-muted">No params.</span>'
             )
@@ -331,7 +331,7 @@ class TriggerFormView(LiveView):
             )
             for source in reversed(self.history)
         )
-        title = html.escape(self._title or "Trigger form")
+        title = view_html(self._title or "Trigger form")
         return (
             f'<div class="jobmagic-snapshot jobmagic-form-snapshot">{style_block()}'
             f'<div class="jobmagic-form-title">{title}</div>{shown}'

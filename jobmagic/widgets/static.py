@@ -2,10 +2,12 @@
 
 GitHub, nbviewer, nbconvert and VS Code without a widget manager render the
 ``text/html`` (or ``text/plain``) part of an output bundle. These functions
-build that part: self-contained, every value escaped, no JavaScript, colours
-from JupyterLab's CSS variables with fallbacks and dark-theme selectors (the
-approach of xarray's ``formatting_html``). The live widgets reuse the same
-fragments and stylesheet, so both look alike.
+build that part: self-contained, every value shown through
+:func:`jobmagic.models.text.view_html` (a run's control characters and terminal escapes
+never reach the page; the rest is HTML-escaped), no JavaScript, colours from JupyterLab's
+CSS variables with fallbacks and dark-theme selectors (the approach of xarray's
+``formatting_html``). The live widgets reuse the same fragments and stylesheet, so both
+look alike.
 
 >>> from jobmagic.models import JobRun
 >>> run = JobRun(name="train-k3x9q", status=RunStatus.FINISHED, duration=12.3, exit_code=0)
@@ -15,7 +17,6 @@ fragments and stylesheet, so both look alike.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from types import MappingProxyType
@@ -33,6 +34,7 @@ from jobmagic.models.formatting import (
     shows_events,
     status_state,
 )
+from jobmagic.models.text import view_html, view_text
 from jobmagic.widgets._metrics_html import (
     best_values,
     metric_cells,
@@ -68,7 +70,8 @@ RunEntry = JobRun | tuple[JobRun, Mapping[str, str]]
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    # One path for every value: a run's escapes and control characters never reach HTML.
+    return view_html(text)
 
 
 # --- fragments (shared with the live widgets) ---------------------------------------
@@ -305,7 +308,7 @@ def render_run_text(
         parts.append(f"exit {run.exit_code}")
     if rerun_of:
         parts.append(f"rerun of {rerun_of}")
-    return " · ".join(parts)
+    return view_text(" · ".join(parts), one_line=True)
 
 
 def render_runs_html(

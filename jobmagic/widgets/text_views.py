@@ -8,7 +8,6 @@ viewer.
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from jobmagic.config import mask_token
 from jobmagic.models import JobRun
 from jobmagic.models.constants import API_PREFIX
 from jobmagic.models.formatting import format_duration, run_state_key
+from jobmagic.models.text import view_html, view_text
 from jobmagic.widgets.live import LiveOutput
 
 if TYPE_CHECKING:
@@ -52,7 +52,8 @@ class StatusLine:
     run: JobRun
 
     def text(self) -> str:
-        parts = [self.run.name, str(self.run.status), format_duration(self.run.elapsed())]
+        name = view_text(self.run.name, one_line=True)
+        parts = [name, str(self.run.status), format_duration(self.run.elapsed())]
         if self.run.exit_code is not None:
             parts.append(f"exit {self.run.exit_code}")
         return " · ".join(parts)
@@ -61,7 +62,7 @@ class StatusLine:
         return self.text()
 
     def _repr_html_(self) -> str:
-        return f"<div class='jobmagic-status-line' style='{_BOX}'>{html.escape(self.text())}</div>"
+        return f"<div class='jobmagic-status-line' style='{_BOX}'>{view_html(self.text())}</div>"
 
 
 class WaitLine:
@@ -147,7 +148,7 @@ class DryRunView:
         return self.text()
 
     def _repr_html_(self) -> str:
-        return f"<pre class='jobmagic-dry-run' style='{_BOX}'>{html.escape(self.text())}</pre>"
+        return f"<pre class='jobmagic-dry-run' style='{_BOX}'>{view_html(self.text())}</pre>"
 
 
 @dataclass(frozen=True)
@@ -167,12 +168,12 @@ class InfoView:
 
     def _repr_html_(self) -> str:
         cells = "".join(
-            f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
-            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            f"<tr><th style='text-align:left;padding-right:1em'>{view_html(k)}</th>"
+            f"<td style='text-align:left'>{view_html(v)}</td></tr>"
             for k, v in self.rows
         )
         return (
-            f"<div class='jobmagic-info' style='{_BOX}'><b>{html.escape(self.headline)}</b>"
+            f"<div class='jobmagic-info' style='{_BOX}'><b>{view_html(self.headline)}</b>"
             f"<table>{cells}</table></div>"
         )
 

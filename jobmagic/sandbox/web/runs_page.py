@@ -6,18 +6,20 @@ params, times, exit code, the tail of the logs), so the card's link works offlin
 
 The page is read by a browser that has no token (a link in a notebook can never carry
 one), so it takes none: it is served only to loopback ``Host`` names (no DNS-rebinding
-page elsewhere can read it), shows nothing the user's own notebook does not, escapes
-every value, and forbids scripts and framing.
+page elsewhere can read it), shows nothing the user's own notebook does not, shows every
+value as jobmagic's views do (:func:`jobmagic.models.text.view_html`: a run's terminal
+escapes and control characters never reach the page, the rest is escaped), and forbids
+scripts and framing.
 """
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from jobmagic.models.text import view_html
 from jobmagic.sandbox.storage.records import RunRecord
 
 if TYPE_CHECKING:
@@ -77,7 +79,7 @@ def is_loopback_host(host_header: str | None) -> bool:
 
 
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    return view_html(value)
 
 
 def _when(ms: int | None) -> str:
@@ -110,7 +112,8 @@ def render_runs_page(
 ) -> str:
     """The whole page: a heading, then one row per run, newest first (pure, escaped).
 
-    >>> "&lt;b&gt;" in render_runs_page("<b>", [], {}, total=0, now_ms=0)
+    >>> page = render_runs_page("<b>\\x1b]0;title\\x07", [], {}, total=0, now_ms=0)
+    >>> "&lt;b&gt;" in page and "\\x1b" not in page
     True
     """
     rows = []
