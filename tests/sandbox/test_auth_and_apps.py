@@ -10,6 +10,16 @@ from tests.sandbox.sandbox_helpers import HELLO, TRAIN, assert_error, client_for
 
 # --- auth and unauthenticated endpoints ----------------------------------------------
 
+#: The demo jobs every sandbox serves without --jobs (jobmagic/sandbox/demo_jobs.yaml).
+DEMO_FQNS = {
+    "sandbox:demo:hello",
+    "sandbox:demo:train",
+    "sandbox:demo:fail",
+    "sandbox:demo:sleep",
+    "sandbox:demo:hostile",
+    "sandbox:demo:flood",
+}
+
 
 def test_min_cli_version_and_tenant_id_need_no_token(shared_sandbox: SandboxServer) -> None:
     with client_for(base_url=shared_sandbox.api_url) as anonymous:
@@ -76,14 +86,9 @@ def test_apps_lists_the_demo_jobs_with_their_declared_params(
 ) -> None:
     with client_for(shared_sandbox) as client:
         body = client.get("/apps").json()
-    assert body["pagination"] == {"total": 4, "offset": 0, "limit": 100}
+    assert body["pagination"] == {"total": len(DEMO_FQNS), "offset": 0, "limit": 100}
     apps = {app["fqn"]: app for app in body["data"]}
-    assert set(apps) == {
-        "sandbox:demo:hello",
-        "sandbox:demo:train",
-        "sandbox:demo:fail",
-        "sandbox:demo:sleep",
-    }
+    assert set(apps) == DEMO_FQNS
     train = apps["sandbox:demo:train"]
     assert train["id"] == TRAIN and train["name"] == "train" and train["type"] == "job"
     assert train["tenantName"] == "sandbox"
@@ -129,7 +134,7 @@ def test_apps_lists_the_demo_jobs_with_their_declared_params(
         ({"fqn": "sandbox:demo:hello:1"}, ["hello"]),
         ({"fqn": "sandbox:demo:nope"}, []),
         ({"applicationName": "fail"}, ["fail"]),
-        ({"workspaceFqn": "sandbox:demo", "nameSearchQuery": "LE"}, ["sleep"]),
+        ({"workspaceFqn": "sandbox:demo", "nameSearchQuery": "LE"}, ["sleep", "hostile"]),
         ({"workspaceFqn": "other:ws"}, []),
         ({"applicationType": "job", "nameSearchQuery": "ai"}, ["train", "fail"]),
         ({"applicationType": "service"}, []),
@@ -151,9 +156,10 @@ def test_apps_pagination_and_bad_limits(shared_sandbox: SandboxServer) -> None:
         for bad in ({"limit": 0}, {"limit": 1001}, {"limit": "x"}, {"offset": -1}):
             body = assert_error(client.get("/apps", params=bad), 422)
             assert body["details"][0]["field"] in bad
-    assert len(first["data"]) == 3 and len(rest["data"]) == 1
-    assert first["pagination"] == {"total": 4, "offset": 0, "limit": 3}
-    assert rest["pagination"] == {"total": 4, "offset": 3, "limit": 3}
+    total = len(DEMO_FQNS)
+    assert len(first["data"]) == 3 and len(rest["data"]) == total - 3
+    assert first["pagination"] == {"total": total, "offset": 0, "limit": 3}
+    assert rest["pagination"] == {"total": total, "offset": 3, "limit": 3}
 
 
 def test_get_app_and_fqn_lookup(shared_sandbox: SandboxServer) -> None:

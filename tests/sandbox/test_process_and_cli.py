@@ -185,6 +185,8 @@ def test_demo_jobs_have_the_documented_fqns_and_ids() -> None:
         "sandbox:demo:train",
         "sandbox:demo:fail",
         "sandbox:demo:sleep",
+        "sandbox:demo:hostile",  # prints control characters and escape sequences, then fails
+        "sandbox:demo:flood",  # prints many lines, or one long one
     }
     assert jobs["sandbox:demo:train"].application_id == TRAIN
     assert jobs["sandbox:demo:train"].deployment_id == "dep-sandbox-demo-train"
