@@ -138,9 +138,16 @@ def test_a_moved_module_still_imports_from_its_old_path_with_a_warning(old: str)
     from jobmagic._moved import MOVED
 
     sys.modules.pop(old, None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        module = importlib.import_module(old)
+    parent, _, name = old.rpartition(".")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            module = importlib.import_module(old)
+    finally:
+        # As a fresh process has it: the old name is not an attribute of the package.
+        sys.modules.pop(old, None)
+        if getattr(sys.modules[parent], name, None) is not None:
+            delattr(sys.modules[parent], name)
     assert module is importlib.import_module(MOVED[old])
     assert any(
         issubclass(w.category, DeprecationWarning) and MOVED[old] in str(w.message) for w in caught
