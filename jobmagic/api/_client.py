@@ -24,8 +24,9 @@ import httpx
 
 from jobmagic.api import _endpoints as ep
 from jobmagic.api import _flows as flows
-from jobmagic.api._core import DEFAULT_TIMEOUT, ClientCore
+from jobmagic.api._core import DEFAULT_TIMEOUT, ClientCore, list_reader, release_body
 from jobmagic.api._jobs import JobsMethods
+from jobmagic.api._listreader import ListReader
 from jobmagic.api._methods import AwaitingDriver, BlockingDriver, awaiting, blocking
 from jobmagic.api._mlclient import MLRunsMethods
 from jobmagic.api._retry import RetryPolicy
@@ -120,16 +121,33 @@ class JobsClient(_Client[httpx.BaseTransport], BlockingDriver):
         while True:
             attempt += 1
             try:
-                response = self._http.send(self._core.build(request))
+                response = self._http.send(self._core.build(request), stream=request.streamed)
+                reader = self._read(request, response) if request.streamed else None
             except httpx.HTTPError as exc:
                 step = self._core.on_exception(request, exc, attempt)
             else:
-                step = self._core.on_response(request, response, attempt)
+                step = self._core.on_response(request, response, attempt, reader)
+                release_body(response)
             if step.error is not None:
                 raise step.error
             if step.retry_in is None:
                 return step.body
             time.sleep(step.retry_in)
+
+    def _read(self, request: ep.ApiRequest, response: httpx.Response) -> ListReader | None:
+        """Read a streamed answer: a success's list as far as the request wants it (the
+        rest is left unread: closing drops the connection), anything else whole."""
+        try:
+            reader = list_reader(request, response)
+            if reader is None:
+                response.read()
+                return None
+            for chunk in response.iter_bytes():
+                if reader.feed(chunk):
+                    break
+            return reader
+        finally:
+            response.close()
 
     def _drive(self, flow: flows.Flow[T]) -> T:
         try:
@@ -181,16 +199,33 @@ class AsyncJobsClient(_Client[httpx.AsyncBaseTransport], AwaitingDriver):
         while True:
             attempt += 1
             try:
-                response = await self._http.send(self._core.build(request))
+                built = self._core.build(request)
+                response = await self._http.send(built, stream=request.streamed)
+                reader = await self._read(request, response) if request.streamed else None
             except httpx.HTTPError as exc:
                 step = self._core.on_exception(request, exc, attempt)
             else:
-                step = self._core.on_response(request, response, attempt)
+                step = self._core.on_response(request, response, attempt, reader)
+                release_body(response)
             if step.error is not None:
                 raise step.error
             if step.retry_in is None:
                 return step.body
             await asyncio.sleep(step.retry_in)
+
+    async def _read(self, request: ep.ApiRequest, response: httpx.Response) -> ListReader | None:
+        """:meth:`JobsClient._read`, awaited."""
+        try:
+            reader = list_reader(request, response)
+            if reader is None:
+                await response.aread()
+                return None
+            async for chunk in response.aiter_bytes():
+                if reader.feed(chunk):
+                    break
+            return reader
+        finally:
+            await response.aclose()
 
     async def _drive(self, flow: flows.Flow[T]) -> T:
         try:

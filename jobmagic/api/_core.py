@@ -19,6 +19,7 @@ import httpx
 
 from jobmagic._version import __version__
 from jobmagic.api import _endpoints as ep
+from jobmagic.api._listreader import ListReader
 from jobmagic.api._retry import NEVER_SENT, RetryPolicy, parse_retry_after
 from jobmagic.config import Credentials, is_loopback_host, resolve_credentials
 from jobmagic.errors import (
@@ -37,6 +38,8 @@ __all__ = [
     "USER_AGENT",
     "ClientCore",
     "Step",
+    "list_reader",
+    "release_body",
     "tls_context",
 ]
 DEFAULT_TIMEOUT = 30.0
@@ -72,6 +75,25 @@ def _tls_context(
     if os.path.isdir(verify):
         return ssl.create_default_context(capath=verify)
     return ssl.create_default_context(cafile=verify)
+
+
+def list_reader(request: ep.ApiRequest, response: httpx.Response) -> ListReader | None:
+    """A reader for a streamed answer to ``request`` when its list is read in part (a
+    success to a request with ``max_chars``); None when the answer is to be read whole."""
+    if request.max_chars is None or not response.is_success:
+        return None
+    return ListReader(request.max_chars)
+
+
+def release_body(response: httpx.Response) -> None:
+    """Let a read response's body go as soon as the response is dropped.
+
+    An httpx response and its stream refer to each other, so a body stays in memory until
+    the cyclic garbage collector runs, which is rarely when few objects are made: paging
+    through a log of long lines held every page's body (20 pages of 1 MiB after 20 pages,
+    measured). Swapping the spent stream for an empty one breaks the cycle.
+    """
+    response.stream = httpx.ByteStream(b"")
 
 
 @dataclass(frozen=True)
@@ -186,11 +208,19 @@ class ClientCore:
             url = self._urls[path] = httpx.URL(self.host + path)
         return url
 
-    def on_response(self, request: ep.ApiRequest, response: httpx.Response, attempt: int) -> Step:
+    def on_response(
+        self,
+        request: ep.ApiRequest,
+        response: httpx.Response,
+        attempt: int,
+        reader: ListReader | None = None,
+    ) -> Step:
+        """The verdict on an answer: read whole, or with ``reader`` (the request's
+        ``max_chars``) item by item from a successful answer's stream."""
         if response.is_success:
             try:
-                return Step(body=response.json())
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                return Step(body=response.json() if reader is None else reader.result())
+            except ValueError:  # not JSON, not UTF-8, or ended early
                 return self._lost_answer(request, "an answer that is not JSON", attempt)
         if request.method == "DELETE" and response.status_code == 404 and attempt > 1:
             # An earlier try was lost or failed mid-way, and now the run is gone: what the

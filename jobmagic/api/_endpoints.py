@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
+from jobmagic.api._listreader import CUT
+from jobmagic.api.logs import LogCursor
 from jobmagic.errors import (
     ParamsError,
     TransportError,
@@ -53,10 +55,18 @@ class ApiRequest:
     # A trigger's answer decides whether a run exists: an unclear one (5xx, lost, unreadable)
     # must become TriggerOutcomeUnknown, never a plain failure that invites a retry.
     starts_run: bool = False
+    # GET /logs sizes a page in lines, which can be megabytes each: its answer's list is
+    # read item by item and left unread once the items hold this many characters.
+    max_chars: int | None = None
 
     @property
     def url_path(self) -> str:
         return API_PREFIX + self.path
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the answer is read as it arrives (its list in part: ``max_chars``)."""
+        return self.max_chars is not None
 
 
 def _checked(value: str, argument: str) -> str:
@@ -97,8 +107,22 @@ def _segment_problem(value: object) -> str | None:
 
 def _ns(value: datetime | int) -> str:
     if isinstance(value, datetime):
-        return str(int(value.timestamp() * 1_000_000_000))
+        # Exact to the microsecond (a float of nanoseconds is not): a cursor must not move.
+        moment = value if value.tzinfo else value.astimezone()  # naive is local time
+        return str((moment - _EPOCH) // timedelta(microseconds=1) * 1000)
     return str(int(value))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def log_cursor(since: datetime | int) -> LogCursor:
+    """The cursor of a page of logs that starts at the moment ``since`` (epoch ns if an int).
+
+    >>> log_cursor(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    LogCursor(time_ns=1767225600000000000, skip=0)
+    """
+    return LogCursor(int(_ns(since)))
 
 
 # --- builders -------------------------------------------------------------------------
@@ -234,7 +258,16 @@ def logs(
     limit: int | None = None,
     direction: str | None = None,
     search: str | None = None,
+    skip: int = 0,
+    max_chars: int | None = None,
 ) -> ApiRequest:
+    """``GET /logs`` of one run: from ``since`` (inclusive), skipping the first ``skip``
+    lines of that very time (``numLogsToIgnore``: those a previous page already gave); with
+    ``max_chars``, the answer is read only until its lines hold that many characters.
+
+    >>> logs("app-1", "run-1", since=7, skip=2, limit=16).query[2:]
+    [('startTs', '7'), ('limit', '16'), ('numLogsToIgnore', '2')]
+    """
     query: QueryItems = [("applicationId", application_id), ("jobRunName", run_name)]
     if since is not None:
         query.append(("startTs", _ns(since)))
@@ -244,9 +277,11 @@ def logs(
         query.append(("limit", str(limit)))
     if direction:
         query.append(("direction", direction))
+    if skip:
+        query.append(("numLogsToIgnore", str(skip)))
     if search:
         query.append(("searchString", search))
-    return ApiRequest("GET", "/logs", query=query)
+    return ApiRequest("GET", "/logs", query=query, max_chars=max_chars)
 
 
 def _iso(value: datetime) -> str:
@@ -353,6 +388,11 @@ def parse_apps(body: Any) -> list[Application]:
 def parse_app(body: Any) -> Application:
     data = _require_mapping(body, "an application lookup").get("data")
     return Application.from_api(_require_mapping(data, "an application lookup"))
+
+
+def logs_cut(body: Any) -> bool:
+    """Whether a log answer was left unread after ``max_chars`` (more lines follow)."""
+    return isinstance(body, Mapping) and body.get(CUT) is True
 
 
 def parse_logs(body: Any) -> list[LogLine]:

@@ -218,9 +218,11 @@ def logs(
     limit: int | None,
     tail: bool,
     search: str | None,
+    budget: int | None = None,
 ) -> Flow[LogPage]:
     """One page of a run's logs, oldest first: from ``since`` (a moment, or a page's
-    :attr:`LogPage.next` to go on after it), or with ``tail`` the newest ``limit`` lines."""
+    :attr:`LogPage.next` to go on after it), or with ``tail`` the newest ``limit`` lines;
+    with ``budget``, only as many of them as hold that many characters (at least one)."""
     cursor = since if isinstance(since, LogCursor) or since is None else ep.log_cursor(since)
     request = ep.logs(
         application_id,
@@ -230,10 +232,11 @@ def logs(
         direction="desc" if tail else None,
         search=search,
         skip=cursor.skip if cursor is not None else 0,
+        max_chars=budget,
     )
     body = yield request
     lines = ep.parse_logs(body)
     if tail:
         # Asked newest-first to get a tail; shown oldest-first as a terminal would.
         lines.reverse()
-    return LogPage(lines, since=cursor, limit=limit, tail=tail)
+    return LogPage(lines, since=cursor, limit=limit, tail=tail, cut=ep.logs_cut(body))

@@ -22,7 +22,8 @@ from jobmagic.api import _flows as flows
 from jobmagic.api._core import ClientCore
 from jobmagic.api._flows import Flow
 from jobmagic.api._methods import api_method
-from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus, TriggerResult
+from jobmagic.api.logs import LogCursor, LogPage
+from jobmagic.models import Application, Event, JobRun, RunStatus, TriggerResult
 
 __all__ = ["JobsMethods"]
 
@@ -111,19 +112,30 @@ class JobsMethods:
         application_id: str,
         run_name: str,
         *,
-        since: datetime | int | None = None,
+        since: datetime | int | LogCursor | None = None,
         limit: int | None = None,
         tail: bool = False,
         search: str | None = None,
-    ) -> Flow[list[LogLine]]:
-        """Log lines, oldest first. ``tail=True`` gives the last ``limit`` lines."""
+        budget: int | None = None,
+    ) -> Flow[LogPage]:
+        """One page of log lines, oldest first: from ``since`` (a moment, or the ``next``
+        cursor of a page, to go on after it), at most ``limit`` (the server's default is
+        5000). ``tail=True`` gives the last ``limit`` lines. With ``budget``, the answer
+        is read only until its lines hold that many characters of JSON (at least one line;
+        the page is then ``full``): lines can be long. Walk a whole log page by page::
+
+            page = client.logs(app_id, run, limit=1000)
+            while page.full:
+                page = client.logs(app_id, run, since=page.next, limit=1000)
+        """
         return flows.logs(
             application_id,
             run_name,
             since=since,
             limit=limit,
-            direction="desc" if tail else None,
+            tail=tail,
             search=search,
+            budget=budget,
         )
 
     @api_method

@@ -12,18 +12,26 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from jobmagic.api.logs import (
+    FIRST_PAGE_LINES,
+    MAX_PAGE_LINES,
+    PAGE_BUDGET_CHARS,
+    LogCursor,
+    LogPage,
+    next_page_lines,
+)
 from jobmagic.domain.metrics import MetricState, handle_metrics, metric_series
 from jobmagic.domain.tracker import Tracker
 from jobmagic.domain.waiting import wait_for
 from jobmagic.errors import JobmagicError
-from jobmagic.models import Application, Event, JobRun, LogLine, RunStatus
+from jobmagic.models import Application, Event, JobRun, RunStatus
 
 if TYPE_CHECKING:
-    from jobmagic.api._client import JobsClient
+    from jobmagic.api import JobsClient
     from jobmagic.config import Settings
     from jobmagic.domain.rerun import RerunFields
 
@@ -340,13 +348,68 @@ class RunHandle:
         command when it ran one (reads the ledger; the job's template if need be)."""
         return self._backend.rerun_fields(self)
 
-    def logs(self, tail: int | None = None) -> list[LogLine]:
-        """The run's log lines, oldest first; ``tail=N`` gives only the last N."""
+    def logs(
+        self,
+        tail: int | None = None,
+        *,
+        since: datetime | int | LogCursor | None = None,
+        limit: int | None = None,
+        search: str | None = None,
+        budget: int | None = PAGE_BUDGET_CHARS,
+    ) -> LogPage:
+        """One page of the run's log lines, oldest first (shown as a short table).
+
+        ``tail=N`` gives the last N lines; otherwise up to ``limit`` lines (default
+        :data:`~jobmagic.api.logs.MAX_PAGE_LINES`) from ``since``: a moment, or a page's
+        ``next`` to go on after it. Either stops once its lines hold ``budget`` characters
+        (at least one line; ``None``: no limit). :meth:`iter_logs` walks them all.
+
+        >>> run = jobmagic.trigger("sandbox:demo:train", {"lr": "0.1", "epochs": "3"})
+        >>> _ = run.wait(timeout=60)
+        >>> first = run.logs(limit=2)
+        >>> [line.log[:7] for line in first], [line.log[:7] for line in run.logs(since=first.next)]
+        (['epoch=1', 'epoch=2'], ['epoch=3'])
+        """
         app_id = self._require_application_id()
         client = self._backend.client
         if tail is not None:
-            return client.logs(app_id, self.name, limit=tail, tail=True)
-        return client.logs(app_id, self.name)
+            limit, tailed = tail, True
+        else:
+            limit, tailed = (MAX_PAGE_LINES if limit is None else limit), False
+        return client.logs(
+            app_id, self.name, since=since, limit=limit, tail=tailed, search=search, budget=budget
+        )
+
+    def iter_logs(
+        self,
+        since: datetime | int | LogCursor | None = None,
+        *,
+        search: str | None = None,
+        budget: int = PAGE_BUDGET_CHARS,
+    ) -> Iterator[LogPage]:
+        """Every page of the run's logs as it is now, oldest first, from ``since``; one page
+        in memory at a time, each of at most ``budget`` characters and one line (pages start
+        small and grow while lines are short). The last page's ``next`` is where new lines
+        start.
+
+        >>> run = jobmagic.trigger("sandbox:demo:train", {"lr": "0.1", "epochs": "3"})
+        >>> _ = run.wait(timeout=60)
+        >>> [line.log[:7] for page in run.iter_logs() for line in page]
+        ['epoch=1', 'epoch=2', 'epoch=3']
+        """
+        app_id = self._require_application_id()
+        client = self._backend.client
+        cursor, limit = since, FIRST_PAGE_LINES
+        while True:
+            page = client.logs(
+                app_id, self.name, since=cursor, limit=limit, search=search, budget=budget
+            )
+            cursor, limit, full = page.next, next_page_lines(limit, page, budget=budget), page.full
+            if page:
+                yield page
+            del page  # not held while the next one is fetched
+            if not full:
+                return
 
     def subscribe(self, callback: Listener) -> Callable[[], None]:
         """Call ``callback(run, stale_since)`` on every poll tick until unsubscribed."""

@@ -1,6 +1,7 @@
 """What ``--wait`` of one run shows: its status line ticking in place (by display id), a
 ``\r`` progress line where outputs cannot change in place, and with ``--logs`` the run's new
-log lines, printed from the kernel's main thread.
+log lines, printed from the kernel's main thread (cleaned: a job's terminal escapes reach
+neither the saved notebook nor the terminal that reads a papermill log).
 """
 
 from __future__ import annotations
@@ -8,10 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from jobmagic.api.logs import LogCursor
 from jobmagic.domain.handle import RunHandle
 from jobmagic.domain.progress import ProgressPrinter, in_kernel
 from jobmagic.errors import JobmagicError
-from jobmagic.models import JobRun
+from jobmagic.models import JobRun, LogLine
+from jobmagic.models.text import view_text
 from jobmagic.widgets.live import current_shell, updates_supported
 from jobmagic.widgets.text_views import TICK_SECONDS, WaitLine
 
@@ -61,29 +64,49 @@ class RunWaitProgress:
             self._progress.finish(self._line.text())
 
 
+#: Pages a poll reads while the run goes on, so the status line keeps ticking through a
+#: flood of output; the rest follows at the next pass, and all of it once the run ended.
+PAGES_PER_POLL = 8
+
+
 class LogFollower:
-    """Prints new log lines of a run from the main thread, at most once per interval."""
+    """Prints a run's new log lines from the main thread, each once and in order.
+
+    It pages through the server's log API from where it stopped (``startTs`` = the last
+    line's time, ``numLogsToIgnore`` = the lines of that time already printed, see
+    :mod:`jobmagic.api.logs`), at most once per interval, holding one page at a time.
+    """
 
     def __init__(self, source: RunHandle, progress: ProgressPrinter | None = None):
         self.source = source
         self.progress = progress  # its in-place line is cleared before log lines print
-        self.seen_ns = 0
+        #: Where the lines not printed yet start; None before the first line.
+        self.cursor: LogCursor | None = None
+        self.printed = 0
         self.next_poll = 0.0
 
     def poll(self, interval: float, *, force: bool = False) -> None:
+        """Print the lines since the last poll; ``force`` reads them all, whenever asked."""
         now = time.monotonic()
         if now < self.next_poll and not force:
             return
         self.next_poll = now + interval
+        pages = 0
         try:
-            lines = self.source.logs()
+            for page in self.source.iter_logs(self.cursor):
+                self._print(page)
+                self.cursor = page.next
+                del page  # a page is not kept while the next one is fetched
+                pages += 1
+                if pages >= PAGES_PER_POLL and not force:
+                    self.next_poll = now  # behind: go on at the next pass
+                    break
         except JobmagicError:
-            return  # the status line still moves; logs catch up next time
+            return  # the status line still moves; logs catch up from the cursor next time
+
+    def _print(self, lines: Sequence[LogLine]) -> None:
+        if self.progress is not None and lines:
+            self.progress.interrupt()
         for line in lines:
-            if line.time_ns is not None and line.time_ns <= self.seen_ns:
-                continue
-            if self.progress is not None:
-                self.progress.interrupt()
-            print(line.log.rstrip("\n"))
-            if line.time_ns is not None:
-                self.seen_ns = line.time_ns
+            print(view_text(line.log.rstrip("\n")))
+        self.printed += len(lines)

@@ -19,7 +19,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-__all__ = ["MLRunLogger", "fail", "hello", "main", "sleep", "train"]
+__all__ = ["MLRunLogger", "fail", "hello", "hostile", "main", "sleep", "train"]
 
 
 def hello(args: argparse.Namespace) -> int:
@@ -145,6 +145,34 @@ def sleep(args: argparse.Namespace) -> int:
     return 0
 
 
+def hostile(args: argparse.Namespace) -> int:
+    """Prints what a job may print and a view must not pass on, then fails with it too:
+    ANSI colours, a terminal title (OSC), cursor moves, NUL, BEL, C1 controls, markup and
+    every byte value (invalid UTF-8 included)."""
+    out = sys.stdout.buffer
+    lines = [
+        f"note: {args.note}".encode("utf-8", "surrogateescape"),
+        b"\x1b[31mred\x1b[0m and \x1b[1;32mbold green\x1b[m text",
+        b"\x1b]0;hostile title\x07after an OSC title (BEL)",
+        b"\x1b]2;another title\x1b\\after an OSC title (ST)",
+        b"\x1b[2J\x1b[H\x1b[3Acursor moves and a cleared screen",
+        b"nul:\x00 bel:\x07 backspace:\x08 vt:\x0b ff:\x0c del:\x7f",
+        "c1: \u009b31m \u009d0;c1 title\u009c \u0085".encode(),
+        b"progress 10%\rprogress 50%\rprogress 100%",
+        b"<script>alert(1)</script> & </pre> \"quoted\" 'single'",
+        b"half an escape: \x1b[",
+    ]
+    for line in lines:
+        out.write(line + b"\r\n")
+    out.write(b"bytes: " + bytes(range(256)) + b"\n")
+    out.flush()
+    sys.stderr.buffer.write(
+        b"\x1b[1;31merror:\x1b[0m \x1b]0;owned\x07boom\x00\x07 <b>bad</b> & \x9b\xff\n"
+    )
+    sys.stderr.flush()
+    return 4
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="demo_programs")
     commands = parser.add_subparsers(dest="job", required=True)
@@ -156,9 +184,16 @@ def main(argv: list[str] | None = None) -> int:
     train_parser.add_argument("--ml-repo", default="demo", help="the ML repo to log metrics to")
     commands.add_parser("fail")
     commands.add_parser("sleep").add_argument("--seconds", default="600")
+    commands.add_parser("hostile").add_argument("--note", default="none")
     args = parser.parse_args(argv)
-    program = {"hello": hello, "train": train, "fail": fail, "sleep": sleep}[args.job]
-    return program(args)
+    programs = {
+        "hello": hello,
+        "train": train,
+        "fail": fail,
+        "sleep": sleep,
+        "hostile": hostile,
+    }
+    return programs[args.job](args)
 
 
 if __name__ == "__main__":

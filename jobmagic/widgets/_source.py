@@ -8,16 +8,34 @@ plain in-memory object and keeps the kernel free while a request runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from jobmagic.models import Event, JobRun, LogLine, ParamSpec
 
-__all__ = ["RerunSpec", "RunSource", "UpdateCallback"]
+__all__ = ["LogLines", "RerunSpec", "RunSource", "UpdateCallback"]
 
 #: ``callback(run, stale_since)``: called by the tracker from its own thread.
 UpdateCallback = Callable[[JobRun, "datetime | None"], None]
+
+
+class LogLines(Protocol):
+    """A page of a run's log lines, oldest first (:class:`jobmagic.api.logs.LogPage`)."""
+
+    @property
+    def next(self) -> Any:
+        """Where the lines after this page start: give it back as ``logs(since=...)``."""
+        ...
+
+    @property
+    def full(self) -> bool:
+        """The page holds as many lines as were asked: more may follow."""
+        ...
+
+    def __iter__(self) -> Iterator[LogLine]: ...
+
+    def __len__(self) -> int: ...
 
 
 class RerunSpec(Protocol):
@@ -120,8 +138,11 @@ class RunSource(Protocol):
         """
         ...
 
-    def logs(self, tail: int | None = None) -> list[LogLine]:
-        """The run's log lines, oldest first; ``tail=N`` gives only the last N (blocking)."""
+    def logs(
+        self, tail: int | None = None, *, since: Any = None, limit: int | None = None
+    ) -> LogLines:
+        """A page of the run's log lines, oldest first (blocking): ``tail=N`` the last N;
+        else at most ``limit`` from ``since``, a page's ``next`` (the lines after it)."""
         ...
 
     def subscribe(self, callback: UpdateCallback) -> Callable[[], None]:

@@ -12,9 +12,10 @@ ever printed: output from a thread lands in whichever cell is running.
 
 from __future__ import annotations
 
-import html
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,6 +29,7 @@ from jobmagic.models.formatting import (
     shows_events,
     status_state,
 )
+from jobmagic.models.text import view_html
 from jobmagic.widgets._card_widgets import CardWidgets, show
 from jobmagic.widgets._metrics_html import metrics_html
 from jobmagic.widgets._source import RerunSpec, RunSource
@@ -46,7 +48,7 @@ from jobmagic.widgets.static import (
     render_run_text,
 )
 
-__all__ = ["DEFAULT_LOG_TAIL", "LOG_REFRESH_SECONDS", "RunCard"]
+__all__ = ["DEFAULT_LOG_TAIL", "LOG_REFRESH_SECONDS", "PANEL_LINE_CHARS", "RunCard"]
 
 #: How many of the newest log lines the Logs panel shows.
 DEFAULT_LOG_TAIL = 200
@@ -54,11 +56,27 @@ DEFAULT_LOG_TAIL = 200
 LOG_REFRESH_SECONDS = 2.0
 
 
+#: The Logs panel keeps this many characters of a line: a line of megabytes would otherwise
+#: stay in the panel (and go to the browser) whole.
+PANEL_LINE_CHARS = 4000
+
+
+def _panel_line(line: LogLine) -> LogLine:
+    """``line`` as the Logs panel keeps it: cut to :data:`PANEL_LINE_CHARS`.
+
+    >>> _panel_line(LogLine("x" * 5000)).log[-3:], len(_panel_line(LogLine("x" * 5000)).log)
+    ('xx…', 4000)
+    """
+    if len(line.log) <= PANEL_LINE_CHARS:
+        return line
+    return replace(line, log=line.log[: PANEL_LINE_CHARS - 1] + "…")
+
+
 def _message_html(text: str, *, error: bool = False) -> str:
     if not text:
         return ""
     kind = "jobmagic-message-error" if error else "jobmagic-message-ok"
-    return f'<span class="{kind}">{html.escape(text)}</span>'
+    return f'<span class="{kind}">{view_html(text)}</span>'
 
 
 class RunCard(CardWidgets, LiveView):
@@ -90,6 +108,9 @@ class RunCard(CardWidgets, LiveView):
         self._logs_busy = False
         self._logs_again = False
         self._logs_fetched_at = float("-inf")
+        # What the Logs panel shows, and where the lines after them start (the logs worker's).
+        self._log_lines: deque[LogLine] = deque(maxlen=log_tail)
+        self._log_cursor: object | None = None
         self._build()
         self._apply(self._run, self._stale_since)
         if not self._run.is_terminal:
@@ -122,7 +143,7 @@ class RunCard(CardWidgets, LiveView):
         rerun_of = source.rerun_of
         self.rerun_of_label.value = (
             f'<span class="jobmagic-rerun-of-text" title="This run repeats that one">'
-            f"rerun of {html.escape(rerun_of)}</span>"
+            f"rerun of {view_html(rerun_of)}</span>"
             if rerun_of
             else ""
         )
@@ -189,7 +210,7 @@ class RunCard(CardWidgets, LiveView):
             now = datetime.now(timezone.utc)
             name = run.name or "(unnamed run)"
             self.name_label.value = (
-                f'<span class="jobmagic-name-text" title="Run name">{html.escape(name)}</span>'
+                f'<span class="jobmagic-name-text" title="Run name">{view_html(name)}</span>'
             )
             state = status_state(run.status)
             self.status_badge.value = badge_html(run.status)
@@ -214,7 +235,7 @@ class RunCard(CardWidgets, LiveView):
                 self.stale_note.value = (
                     '<span class="jobmagic-stale-text" title="Polling this run is failing; '
                     'the card shows the last known state.">'
-                    f"stale since {html.escape(format_clock(stale_since))}</span>"
+                    f"stale since {view_html(format_clock(stale_since))}</span>"
                 )
                 show(self.stale_note, True)
             if run.is_terminal and self._confirming:
@@ -283,7 +304,7 @@ class RunCard(CardWidgets, LiveView):
             self._confirming = True
             name = self._run.name or "this run"
             self.confirm_text.value = (
-                f'<span class="jobmagic-confirm-question">Terminate <b>{html.escape(name)}</b>?'
+                f'<span class="jobmagic-confirm-question">Terminate <b>{view_html(name)}</b>?'
                 "</span>"
             )
             show(self.confirm_box, True)
@@ -406,7 +427,8 @@ class RunCard(CardWidgets, LiveView):
             self._fetch_logs(force=True)
 
     def _fetch_logs(self, *, force: bool) -> None:
-        """Fetch the log tail in a worker, if the panel is open and not fetched too recently."""
+        """Fetch new log lines in a worker, if the panel is open and not fetched too
+        recently."""
         with self._lock:
             if self._closed or not self.logs_toggle.value:
                 return
@@ -422,14 +444,13 @@ class RunCard(CardWidgets, LiveView):
         start_worker(self._do_fetch_logs, name="jobmagic-card-logs")
 
     def _do_fetch_logs(self) -> None:
-        lines: list[LogLine] = []
         try:
-            lines = list(self._source.logs(tail=self._log_tail))
+            lines = self._read_new_logs()
         except Exception as exc:
-            problem = html.escape(f"Could not fetch logs: {short_error(exc)}")
+            problem = view_html(f"Could not fetch logs: {short_error(exc)}")
             value = f'<span class="jobmagic-message-error">{problem}</span>'
         else:
-            value = log_lines_html(lines[-self._log_tail :], tail=self._log_tail)
+            value = log_lines_html(lines, tail=self._log_tail)
         with self._lock:
             self._logs_busy = False
             again, self._logs_again = self._logs_again, False
@@ -437,6 +458,26 @@ class RunCard(CardWidgets, LiveView):
                 self.logs.value = value
         if again:
             self._fetch_logs(force=True)
+
+    def _read_new_logs(self) -> list[LogLine]:
+        """The panel's lines with what is new read (in the one logs worker).
+
+        The first read is the tail; later ones ask only for the lines after the cursor of
+        the last read (a page of at most the panel's size), so a live run's panel costs one
+        small page per refresh, not its tail again. A full page means more is new than the
+        panel shows: then the tail is read instead of walking every page.
+        """
+        size = self._log_tail
+        if self._log_cursor is not None:
+            page = self._source.logs(since=self._log_cursor, limit=size)
+            if not page.full:
+                self._log_lines.extend(_panel_line(line) for line in page)
+                self._log_cursor = page.next if page.next is not None else self._log_cursor
+                return list(self._log_lines)
+        page = self._source.logs(tail=size)
+        self._log_lines = deque((_panel_line(line) for line in page), maxlen=size)
+        self._log_cursor = page.next
+        return list(self._log_lines)
 
     # -- lifetime and display ------------------------------------------------------------
 

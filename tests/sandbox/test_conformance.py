@@ -180,8 +180,8 @@ def test_applications_by_fqn_name_search_and_id_parse_as_the_spec_application(
 def test_the_application_list_pages_through_every_job(tfy: TrueFoundry) -> None:
     pager = sdk(tfy.applications.list, limit=1, application_type="job")
     names = [app.name for app in pager]  # iterating fetches page after page
-    assert sorted(names) == ["fail", "hello", "sleep", "train"]
-    assert pager.response is not None and pager.response.pagination.total == 4
+    assert sorted(names) == ["fail", "flood", "hello", "hostile", "sleep", "train"]
+    assert pager.response is not None and pager.response.pagination.total == 6
 
 
 # --- runs -------------------------------------------------------------------------------

@@ -47,6 +47,15 @@ def make_run(name: str = "train-k3x9q", status: str = "RUNNING", **kwargs: Any) 
     return JobRun(name=name, status=RunStatus(status), **defaults)
 
 
+class FakePage(list[LogLine]):
+    """What ``FakeSource.logs`` returns: lines, and an index as the page's cursor."""
+
+    def __init__(self, lines: list[LogLine], *, next: int, full: bool) -> None:
+        super().__init__(lines)
+        self.next = next
+        self.full = full
+
+
 class FakeSource:
     """An in-memory RunSource; ``emit`` plays the tracker's part."""
 
@@ -120,13 +129,21 @@ class FakeSource:
             raise self.terminate_result
         return self.terminate_result
 
-    def logs(self, tail: int | None = None) -> list[LogLine]:
+    def logs(
+        self, tail: int | None = None, *, since: Any = None, limit: int | None = None
+    ) -> FakePage:
+        """A page of ``log_lines``; its cursor is the index of the line after it."""
         with self._lock:
             self.log_calls.append(tail)
         self._block()
         if self.logs_error is not None:
             raise self.logs_error
-        return self.log_lines[-tail:] if tail else list(self.log_lines)
+        lines = list(self.log_lines)
+        if tail:
+            return FakePage(lines[-tail:], next=len(lines), full=len(lines) >= tail)
+        start = since or 0
+        page = lines[start : start + limit] if limit else lines[start:]
+        return FakePage(page, next=start + len(page), full=bool(limit) and len(page) == limit)
 
     def want_metrics(self) -> None:
         self.metrics_wanted += 1

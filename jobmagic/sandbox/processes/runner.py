@@ -92,7 +92,8 @@ def exit_code_of(returncode: int) -> int:
 class Runner:
     """Starts runs as child processes and sees them to a terminal status.
 
-    ``grace_period`` is how long terminate waits after SIGTERM before SIGKILL.
+    ``grace_period`` is how long terminate waits after SIGTERM before SIGKILL;
+    ``log_time_step_ns`` what the times of log lines are a multiple of (see ``Proc``).
     """
 
     def __init__(
@@ -101,9 +102,11 @@ class Runner:
         *,
         grace_period: float = 3.0,
         env: Mapping[str, str] | None = None,
+        log_time_step_ns: int = 1,
     ) -> None:
         self._store = store
         self.grace_period = grace_period
+        self.log_time_step_ns = max(1, log_time_step_ns)
         self._base_env = dict(os.environ if env is None else env)
         for name in _PRIVATE_ENV:
             self._base_env.pop(name, None)
@@ -149,7 +152,12 @@ class Runner:
         process, as a cluster answers before the pod is scheduled.
         """
         proc = Proc(
-            run_id=run_id, argv=tuple(argv), cwd=cwd, env=dict(env or {}), container=container
+            run_id=run_id,
+            argv=tuple(argv),
+            cwd=cwd,
+            env=dict(env or {}),
+            container=container,
+            time_step_ns=self.log_time_step_ns,
         )
         with self._lock:
             if self._stopping:
@@ -282,7 +290,12 @@ class Runner:
             proc.finished.set()
 
     def _line(self, proc: Proc, stream: str, raw: bytes) -> None:
-        """One line a run printed (on the watcher's thread)."""
+        """One line a run printed (on the watcher's thread).
+
+        Bytes that are not UTF-8 become U+FFFD; control characters and escape sequences are
+        kept, as a TrueFoundry server passes them on: jobmagic's views clean what they show
+        (:mod:`jobmagic.models.text`), and the sandbox's must not hide what they would see.
+        """
         text = raw.decode("utf-8", "replace")
         if text.endswith("\n"):
             text = text[:-1].removesuffix("\r")

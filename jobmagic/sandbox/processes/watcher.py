@@ -63,11 +63,19 @@ class Proc:
     last_stderr: str | None = None
     last_ns: int = 0
     exited_ms: int = 0  # when the process was seen to exit, ms since the epoch
+    #: Lines are stamped to a multiple of this many ns: 1 stamps each line apart; a coarser
+    #: step gives lines of one step one time, as log stores with coarse clocks do.
+    time_step_ns: int = 1
 
     def next_time_ns(self) -> int:
-        # Strictly increasing per run, so lines from both pipes have one order and a client
-        # that pages with startTs = last time + 1 never skips or repeats a line.
-        self.last_ns = max(time.time_ns(), self.last_ns + 1)
+        # Never decreasing per run, so lines from both pipes have one order; with a step of
+        # 1 strictly increasing. Lines sharing a time keep their order (the store's seq),
+        # which is what a client's numLogsToIgnore counts.
+        if self.time_step_ns <= 1:
+            self.last_ns = max(time.time_ns(), self.last_ns + 1)
+        else:
+            now = time.time_ns()
+            self.last_ns = max(now - now % self.time_step_ns, self.last_ns)
         return self.last_ns
 
 

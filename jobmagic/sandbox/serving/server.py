@@ -119,7 +119,8 @@ class SandboxServer:
 
     ``port=0`` picks a free port; ``token=None`` generates one. ``embedded=True`` (the
     default) tells ``jobmagic sandbox stop`` that this process is not the sandbox's own,
-    so it must not be signalled.
+    so it must not be signalled. ``log_time_step_ns`` makes the times of log lines
+    multiples of it, so lines printed within one step share a time (1: every line apart).
 
     Attributes once started: ``host`` (``http://127.0.0.1:PORT``), ``api_url``, ``port``,
     ``token``, ``data_dir``, ``jobs``, ``connections`` (the live client connections).
@@ -138,6 +139,7 @@ class SandboxServer:
         log_level: str = "warning",
         access_log: bool = False,
         embedded: bool = True,
+        log_time_step_ns: int = 1,
     ) -> None:
         if token is not None and not _TOKEN_RE.fullmatch(token):
             raise ValueError("A sandbox token must be 8-512 printable ASCII characters, no spaces.")
@@ -146,6 +148,7 @@ class SandboxServer:
         self.port = port
         self.grace_period = grace_period
         self.embedded = embedded
+        self.log_time_step_ns = log_time_step_ns
         self.catalog = JobCatalog(tuple(load_jobs(jobs_file)))
         self._log_level = log_level
         self._access_log = access_log
@@ -205,7 +208,11 @@ class SandboxServer:
             self._socket = _bind(self.port)
             self.port = self._socket.getsockname()[1]
             self._store = Store(self.data_dir / DB_FILE)
-            self._runner = Runner(self._store, grace_period=self.grace_period)
+            self._runner = Runner(
+                self._store,
+                grace_period=self.grace_period,
+                log_time_step_ns=self.log_time_step_ns,
+            )
             self.recovered_runs = self._runner.recover()
             service = SandboxService(
                 self._store,

@@ -405,7 +405,12 @@ class Store:
         limit: int = 5000,
         skip: int = 0,
     ) -> list[LogRecord]:
-        """Log lines of some runs within [start_ns, end_ns], in time order (or reversed)."""
+        """Log lines of some runs within [start_ns, end_ns], in time order (or reversed).
+
+        ``skip`` is the API's ``numLogsToIgnore``: with ``start_ns``, the number of lines
+        *at* ``start_ns`` (in order) left out — those a client paging by time has read — so
+        a larger number never skips later lines; without it, the first ``skip`` lines.
+        """
         if not run_ids:
             return []
         marks = ", ".join("?" for _ in run_ids)
@@ -420,12 +425,21 @@ class Store:
         if search:
             where.append("instr(line, ?) > 0")
             args.append(search)
+        offset = skip
+        if skip and start_ns is not None:
+            # The first `skip` lines of that time, as the same filters order them.
+            where.append(
+                f"seq NOT IN (SELECT seq FROM logs WHERE {' AND '.join(where)} AND time_ns = ? "
+                "ORDER BY seq LIMIT ?)"
+            )
+            args.extend([*args, start_ns, skip])
+            offset = 0
         direction = "DESC" if descending else "ASC"
         with self._lock:
             rows = self._db.execute(
                 f"SELECT run_id, time_ns, stream, line FROM logs WHERE {' AND '.join(where)} "
                 f"ORDER BY time_ns {direction}, seq {direction} LIMIT ? OFFSET ?",
-                (*args, limit, skip),
+                (*args, limit, offset),
             ).fetchall()
         return [LogRecord(row[0], row[1], row[2], row[3]) for row in rows]
 
