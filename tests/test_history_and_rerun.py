@@ -19,14 +19,14 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import jobmagic
+from jobmagic.domain import engine
+from jobmagic.domain.sweeps import SweepResult
+from jobmagic.domain.target import Target
 from jobmagic.frames import runs_to_dataframe
 from jobmagic.ledger import Ledger
 from jobmagic.ledger._schema import MIGRATIONS
 from jobmagic.models import JobRun, RunStatus, fill_command
 from jobmagic.models.commands import match_command
-from jobmagic.domain import engine
-from jobmagic.domain.sweeps import SweepResult
-from jobmagic.domain.target import Target
 from jobmagic.sandbox import SandboxServer
 from tests.sessions import sandbox_serving, session_on, shell_on
 

@@ -19,12 +19,12 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import jobmagic
 from jobmagic.api import TriggerOutcomeUnknown
-from jobmagic.ledger import AttemptState, LedgerEntry
-from jobmagic.models import Application, JobRun, ParamSpec
 from jobmagic.domain import engine
 from jobmagic.domain.reconcile import attempt_window, expected_command, match_attempts
 from jobmagic.domain.session import JobSession
 from jobmagic.domain.target import Target
+from jobmagic.ledger import AttemptState, LedgerEntry
+from jobmagic.models import Application, JobRun, ParamSpec
 from jobmagic.sandbox import Fault, SandboxServer
 from tests.sessions import sandbox_serving, session_on, shell_on
 

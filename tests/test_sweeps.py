@@ -20,10 +20,10 @@ from sessions import sandbox_serving, session_on
 
 import jobmagic
 from jobmagic.config import Settings
-from jobmagic.ledger import LEDGER_FILENAME, AttemptState, Ledger
-from jobmagic.models import RunStatus
 from jobmagic.domain.session import JobSession
 from jobmagic.domain.tracker import Tracker
+from jobmagic.ledger import LEDGER_FILENAME, AttemptState, Ledger
+from jobmagic.models import RunStatus
 from jobmagic.sandbox import Fault, SandboxServer
 
 REPO = Path(__file__).resolve().parent.parent

@@ -54,7 +54,8 @@ def add_sandbox_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         help="run a local control plane that speaks TrueFoundry's Jobs API",
         description=(
             "Serve TrueFoundry's Jobs API on 127.0.0.1, running the declared jobs as local "
-            "processes. Without --jobs, the demo jobs sandbox:demo:{hello,train,fail,sleep,hostile,flood}."
+            "processes. Without --jobs, the demo jobs "
+            "sandbox:demo:{hello,train,fail,sleep,hostile,flood}."
         ),
     )
     data_dir_help = "where runs, logs and the address file live (default: $JOBMAGIC_HOME/sandbox)"

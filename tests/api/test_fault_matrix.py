@@ -28,10 +28,10 @@ from jobmagic.api import (
     ValidationError,
 )
 from jobmagic.api._retry import RetryPolicy
-from jobmagic.ledger import AttemptState
 from jobmagic.domain import engine
 from jobmagic.domain.session import JobSession
 from jobmagic.domain.target import Target
+from jobmagic.ledger import AttemptState
 from jobmagic.sandbox import Fault, SandboxServer
 from tests.sessions import sandbox_serving, session_on
 

@@ -60,5 +60,5 @@ def test_recover_without_a_damaged_file_says_so(shell: InteractiveShell) -> None
     shell.run_line_magic("trigger_job", "sandbox:demo:hello name=Bo -q")
     with pytest.raises(UsageError, match="no damaged ledger"):
         shell.run_line_magic("jobmagic", "ledger recover")
-    with pytest.raises(UsageError, match="invalid choice: .repair."):
+    with pytest.raises(UsageError, match=r"invalid choice: .repair."):
         shell.run_line_magic("jobmagic", "ledger repair")

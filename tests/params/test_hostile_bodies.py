@@ -22,6 +22,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import jobmagic
 from jobmagic.config import Settings
+from jobmagic.domain.session import JobSession
 from jobmagic.ledger import Ledger
 from jobmagic.params import (
     MAX_BODY_BYTES,
@@ -35,7 +36,6 @@ from jobmagic.params import (
 )
 from jobmagic.params import _body as body_module
 from jobmagic.params import _lines as lines_module
-from jobmagic.domain.session import JobSession
 from jobmagic.sandbox import SandboxServer
 
 KIB = 1024

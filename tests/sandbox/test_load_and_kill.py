@@ -32,13 +32,13 @@ from IPython.core.interactiveshell import InteractiveShell
 import jobmagic
 from jobmagic.api import JobmagicError, JobsClient, TransportError, TriggerOutcomeUnknown
 from jobmagic.config import Settings
-from jobmagic.ledger import AttemptState, Ledger
-from jobmagic.models import JobRun, RunStatus
 from jobmagic.domain import engine
 from jobmagic.domain.handle import RunHandle
 from jobmagic.domain.session import JobSession
 from jobmagic.domain.sweeps import SweepResult
 from jobmagic.domain.target import ResolvedTarget, Target
+from jobmagic.ledger import AttemptState, Ledger
+from jobmagic.models import JobRun, RunStatus
 from jobmagic.sandbox import Fault, SandboxProcess, generate_token, pid_alive, start_sandbox_process
 from jobmagic.sandbox.serving.server import DB_FILE
 from jobmagic.sandbox.storage.store import Store

@@ -12,16 +12,16 @@ import httpx
 import pytest
 
 import jobmagic
-import jobmagic.models.ml
 import jobmagic.domain.metrics
+import jobmagic.models.ml
 import jobmagic.sandbox.service.ml.runs
 import jobmagic.sandbox.service.ml.search
 import jobmagic.sandbox.service.ml.shapes
 import jobmagic.widgets._metrics_html
 from jobmagic.api import JobsClient
 from jobmagic.config import Settings
-from jobmagic.models import RunStatus
 from jobmagic.domain.session import JobSession
+from jobmagic.models import RunStatus
 from jobmagic.sandbox import SandboxServer
 from jobmagic.sandbox.service.ml.search import parse_filter, parse_order_by
 
