@@ -22,8 +22,8 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from jobmagic.api import _endpoints as ep
 from jobmagic.api import _flows as flows
+from jobmagic.api import endpoints as ep
 from jobmagic.api._core import DEFAULT_TIMEOUT, ClientCore, list_reader, release_body
 from jobmagic.api._jobs import JobsMethods
 from jobmagic.api._listreader import ListReader

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from jobmagic._version import __version__
-from jobmagic.api import _endpoints as ep
+from jobmagic.api import endpoints as ep
 from jobmagic.api._listreader import ListReader
 from jobmagic.api._retry import NEVER_SENT, RetryPolicy, parse_retry_after
 from jobmagic.config import Credentials, is_loopback_host, resolve_credentials

@@ -15,7 +15,7 @@ from collections.abc import Generator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from jobmagic.api import _endpoints as ep
+from jobmagic.api import endpoints as ep
 from jobmagic.api.logs import LogCursor, LogPage
 from jobmagic.errors import AmbiguousTargetError, JobmagicError, NotFoundError
 from jobmagic.models import Application, JobRun, RunStatus, TriggerResult

@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from jobmagic.api import _endpoints as ep
 from jobmagic.api import _flows as flows
+from jobmagic.api import endpoints as ep
 from jobmagic.api._core import ClientCore
 from jobmagic.api._flows import Flow
 from jobmagic.api._methods import api_method
@@ -55,7 +55,7 @@ class JobsMethods:
 
     @api_method
     def send_trigger(self, request: ep.ApiRequest) -> Flow[TriggerResult]:
-        """Send a trigger request built by ``_endpoints.trigger`` (which checked its input);
+        """Send a trigger request built by ``endpoints.trigger`` (which checked its input);
         the engine builds every request before it writes the ledger."""
         return flows.trigger(request)
 

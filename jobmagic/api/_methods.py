@@ -7,7 +7,7 @@ a plain method for each, driving the flow with blocking calls; :func:`awaiting` 
 carry the table's signature and docstring; ``tests/api/test_client_signatures.py`` checks
 that they do. For type checkers, :class:`ApiMethod` says what each client's attribute is.
 
->>> from jobmagic.api._endpoints import ApiRequest
+>>> from jobmagic.api.endpoints import ApiRequest
 >>> class Table:
 ...     @api_method
 ...     def echo(self, text: str, *, times: int = 1) -> Flow[str]:

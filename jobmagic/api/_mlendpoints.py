@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jobmagic.api._endpoints import ApiRequest, _require_mapping, _seg
+from jobmagic.api.endpoints import ApiRequest, _require_mapping, _seg
 from jobmagic.errors import TransportError
 from jobmagic.models.ml import Metric, MLRepo, MLRun
 

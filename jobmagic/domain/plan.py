@@ -1,7 +1,7 @@
 """What a trigger will send, built and checked before anything is written or sent.
 
 :func:`plan` builds every request through the request builder
-:func:`jobmagic.api._endpoints.trigger` — the one place trigger input is checked, against the
+:func:`jobmagic.api.endpoints.trigger` — the one place trigger input is checked, against the
 params the job declares when its target was looked up — so bad input is refused before the
 ledger or the server sees anything, and a dry run shows exactly these requests.
 :class:`EngineSession` is what the engine needs of a session.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
-from jobmagic.api import _endpoints as ep
+from jobmagic.api import endpoints as ep
 from jobmagic.domain.target import ResolvedTarget, Target
 from jobmagic.errors import ParamsError
 

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jobmagic.api._endpoints import run_page_url
+from jobmagic.api.endpoints import run_page_url
 from jobmagic.config import Credentials, Settings
 from jobmagic.domain.handle import RunHandle
 from jobmagic.domain.reconcile import CLOCK_SKEW, UNSETTLED, Verdict, attempt_window, settle

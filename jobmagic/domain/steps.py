@@ -9,7 +9,7 @@ from collections.abc import Callable, Generator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from jobmagic.api import _endpoints as ep
+from jobmagic.api import endpoints as ep
 from jobmagic.domain.handle import RunHandle
 from jobmagic.domain.plan import EngineSession, TriggerPlan
 from jobmagic.domain.sweeps import SweepFailure

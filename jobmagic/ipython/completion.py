@@ -381,7 +381,7 @@ def _fetch_apps(credentials: Credentials, verify: bool | str) -> list[Applicatio
     import httpx
 
     from jobmagic.api import JobsClient, RetryPolicy
-    from jobmagic.api._endpoints import MAX_PAGE_SIZE
+    from jobmagic.api.endpoints import MAX_PAGE_SIZE
 
     with JobsClient(
         credentials=credentials,
