@@ -96,3 +96,14 @@ def test_since_accepts_durations_and_dates() -> None:
     )
     with pytest.raises(UsageError, match="neither a duration"):
         parse_duration_or_date("yesterday")
+
+
+def test_job_rerun_takes_the_same_wait_flags_as_trigger_job() -> None:
+    """One definition of --wait and its companions serves both magics."""
+    from jobmagic.ipython.args.parsers import parse_job_rerun_line, parser
+
+    args = parse_job_rerun_line("train-ab12c --app a:b:c --wait --timeout 5 --cancel-on-interrupt")
+    assert (args.wait, args.timeout, args.cancel_on_interrupt) == (True, 5.0, True)
+    flags = {"--wait", "--timeout", "--logs", "--cancel-on-interrupt"}
+    for magic in ("trigger_job", "job_rerun"):
+        assert flags <= {o for a in parser(magic)._actions for o in a.option_strings}

@@ -363,7 +363,12 @@ class JobMagics(Magics):
             self.user_ns[args.out] = handle  # before waiting: an interrupted wait keeps it
         if args.wait:
             # The status line shows the run while waiting; the handle (its card) comes after.
-            wait_args = parsers.TriggerArgs(wait=True, timeout=args.timeout, logs=args.logs)
+            wait_args = parsers.TriggerArgs(
+                wait=True,
+                timeout=args.timeout,
+                logs=args.logs,
+                cancel_on_interrupt=args.cancel_on_interrupt,
+            )
             self._wait([handle], wait_args)
         # A line magic returns its result (-q only keeps the magic from displaying it itself).
         return handle

@@ -22,6 +22,7 @@ from jobmagic.ipython.args.help import HelpAction, closest, option_strings
 __all__ = [
     "Parser",
     "UsageError",
+    "add_wait_flags",
     "built",
     "expand_variables",
     "parse_duration_or_date",
@@ -197,6 +198,31 @@ def parse_duration_or_date(text: str, *, now: datetime | None = None) -> datetim
     if parsed.tzinfo is None:
         parsed = parsed.astimezone()  # a bare date means the user's local midnight
     return parsed.astimezone(timezone.utc)
+
+
+def add_wait_flags(parser: argparse.ArgumentParser, *, run: str = "the run") -> None:
+    """``--wait`` and the flags that go with it, for the magics that start ``run``."""
+    add = parser.add_argument
+    add(
+        "--wait",
+        "-w",
+        action="store_true",
+        help=f"Block until {run} ends, with a status line; the cell fails unless it FINISHED.",
+    )
+    add(
+        "--timeout",
+        type=positive_float,
+        metavar="S",
+        help=f"With --wait: stop waiting after S seconds ({run} keeps going). "
+        "Default: JobMagic.wait_timeout, 0 for no limit.",
+    )
+    add("--logs", action="store_true", help=f"With --wait: print {run}'s logs as they come.")
+    add(
+        "--cancel-on-interrupt",
+        dest="cancel_on_interrupt",
+        action="store_true",
+        help=f"With --wait: interrupting the kernel also terminates {run}.",
+    )
 
 
 @functools.cache

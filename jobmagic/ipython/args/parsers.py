@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 from jobmagic.ipython.args.lines import (
     Parser,
     UsageError,
+    add_wait_flags,
     built,
     expand_variables,
     parse_duration_or_date,
-    positive_float,
     positive_int,
     split_line,
     variable,
@@ -113,7 +113,7 @@ def _trigger_parser() -> Parser:
         metavar="NAME",
         help="Start the run's name with NAME (1-40 lowercase letters, digits, dashes).",
     )
-    _add_waiting_flags(parser)
+    add_wait_flags(parser)
     add(
         "--out",
         "-o",
@@ -141,31 +141,6 @@ def _trigger_parser() -> Parser:
     )
     add("--quiet", "-q", action="store_true", help="Display no card or board.")
     return parser
-
-
-def _add_waiting_flags(parser: Parser) -> None:
-    """``--wait`` and what goes with it."""
-    add = parser.add_argument
-    add(
-        "--wait",
-        "-w",
-        action="store_true",
-        help="Block until the run ends, with a status line; the cell fails unless it FINISHED.",
-    )
-    add(
-        "--timeout",
-        type=positive_float,
-        metavar="S",
-        help="With --wait: stop waiting after S seconds (the run keeps going). "
-        "Default: JobMagic.wait_timeout, 0 for no limit.",
-    )
-    add("--logs", action="store_true", help="With --wait: print the run's logs as they come.")
-    add(
-        "--cancel-on-interrupt",
-        dest="cancel_on_interrupt",
-        action="store_true",
-        help="With --wait: interrupting the kernel also terminates the run.",
-    )
 
 
 def parse_trigger_line(line: str, *, cell: bool = True) -> TriggerArgs:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from jobmagic.ipython.args.lines import (
     Parser,
     UsageError,
+    add_wait_flags,
     built,
-    positive_float,
     split_line,
     variable,
 )
@@ -138,6 +138,7 @@ class JobRerunArgs:
     wait: bool = False
     timeout: float | None = None
     logs: bool = False
+    cancel_on_interrupt: bool = False
     out: str | None = None
     quiet: bool = False
 
@@ -171,19 +172,7 @@ def job_rerun_parser() -> Parser:
         help="Run this command instead of the run's own (no params are sent with it).",
     )
     add("--alias", metavar="NAME", help="Start the new run's name with NAME.")
-    add(
-        "--wait",
-        "-w",
-        action="store_true",
-        help="Block until the new run ends; the cell fails unless it FINISHED.",
-    )
-    add(
-        "--timeout",
-        type=positive_float,
-        metavar="S",
-        help="With --wait: stop waiting after S seconds (the run keeps going).",
-    )
-    add("--logs", action="store_true", help="With --wait: print the new run's logs as they come.")
+    add_wait_flags(parser, run="the new run")
     add(
         "--out",
         "-o",
@@ -230,6 +219,7 @@ def parse_job_rerun_line(line: str) -> JobRerunArgs:
         wait=namespace.wait,
         timeout=namespace.timeout,
         logs=namespace.logs,
+        cancel_on_interrupt=namespace.cancel_on_interrupt,
         out=namespace.out,
         quiet=namespace.quiet,
     )
