@@ -11,7 +11,7 @@ ARTIFACTS ?= artifacts
 
 help:
 	@echo "make demo     run jobmagic end to end against a local sandbox (no account needed)"
-	@echo "make test     ruff, mypy and the whole test suite (notebooks and browser included)"
+	@echo "make test     ruff, mypy, import contracts and the whole test suite (notebooks and browser included)"
 	@echo "make test-floors  the suite but notebooks and browser, on the lowest versions we declare"
 	@echo "make lab      JupyterLab on notebooks/ with a sandbox running"
 	@echo "make sandbox  a local sandbox control plane in the foreground"
@@ -36,6 +36,7 @@ chromium:
 lint: $(STAMP)
 	$(BIN)/ruff check conftest.py jobmagic tests benchmarks tools
 	$(BIN)/ruff format --check conftest.py jobmagic tests benchmarks tools
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -47,23 +48,20 @@ test: lint typecheck pytest
 
 # The floors in pyproject.toml, proved: a venv of its own (inside $(VENV), so git ignores it
 # and `make clean` removes it) holding exactly the versions in constraints/floors.txt, and the
-# suite but the notebook and browser tests run on it. Besides pytest, only the tools those
-# tests import (their versions as in the dev extra); they resolve around the floors.
+# suite but the notebook and browser tests run on it. The test tools are the dev extra's,
+# resolved around the floors: a tool the tests start to import is there without a second list.
 FLOORS_VENV ?= $(VENV)/floors
 FLOORS_BIN := $(FLOORS_VENV)/bin
 FLOORS_STAMP := $(FLOORS_VENV)/.jobmagic-floors-installed
-FLOORS_TOOLS := pytest pytest-timeout hypothesis nbclient nbformat \
-	'truefoundry-sdk==0.6.0' 'truefoundry>=0.17,<0.18'
 
 $(FLOORS_STAMP): pyproject.toml constraints/floors.txt
 	test -x $(FLOORS_BIN)/python || $(PYTHON) -m venv $(FLOORS_VENV)
 	$(FLOORS_BIN)/python -m pip install --quiet --upgrade pip
-	$(FLOORS_BIN)/python -m pip install --quiet -c constraints/floors.txt \
-		-e '.[sandbox,plot]' $(FLOORS_TOOLS)
+	$(FLOORS_BIN)/python -m pip install --quiet -c constraints/floors.txt -e '.[sandbox,plot,dev]'
 	touch $(FLOORS_STAMP)
 
-# No browser runs here, so CI's demand for one (JOBMAGIC_REQUIRE_BROWSER) is lifted: the
-# browser modules skip at collection instead of failing it.
+# No browser runs here, so CI's demand for one (JOBMAGIC_REQUIRE_BROWSER) is lifted: where
+# Chromium is missing, the browser modules skip at collection instead of failing it.
 test-floors: $(FLOORS_STAMP)
 	JOBMAGIC_REQUIRE_BROWSER= $(FLOORS_BIN)/python -m pytest -p no:cacheprovider \
 		-m "not browser and not notebook"
