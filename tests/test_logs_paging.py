@@ -80,6 +80,17 @@ def printed_flood(out: str) -> list[str]:
 
 
 @pytest.mark.timeout(240)
+def assert_same_lines(got: list[str], want: list[str]) -> None:
+    """``got == want``, failing with the count and the first line that differs (a failing
+    comparison of 50,000 lines would print them all)."""
+    first = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), None)
+    assert first is None and len(got) == len(want), (
+        f"{len(got)} lines, {len(want)} expected; first difference at line {first}: "
+        f"{got[first][:80] if first is not None else None!r} != "
+        f"{want[first][:80] if first is not None else None!r}"
+    )
+
+
 def test_wait_logs_prints_each_of_50000_lines_once_in_order_to_the_last(
     shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -87,7 +98,7 @@ def test_wait_logs_prints_each_of_50000_lines_once_in_order_to_the_last(
     out = capsys.readouterr().out
     # Every line, once, in order, the last one included (the old follower re-read the first
     # 5,000 lines on every poll and never printed the 5,001st).
-    assert printed_flood(out) == [flood_line(n, 1024) for n in range(50_000)]
+    assert_same_lines(printed_flood(out), [flood_line(n, 1024) for n in range(50_000)])
     # ...and nothing else of them: no piece of a line printed twice.
     assert sum("xxxxxxxxxx" in line for line in out.splitlines()) == 50_000
 
@@ -102,10 +113,10 @@ def test_lines_sharing_one_time_are_neither_repeated_nor_dropped_at_page_boundar
         run = flood(ip, 3000, 40)
         out = capsys.readouterr().out
         expected = [flood_line(n, 40) for n in range(3000)]
-        assert printed_flood(out) == expected
+        assert_same_lines(printed_flood(out), expected)
         # Pages of 7 lines: hundreds of boundaries, all inside the one group of equal times.
         pages = list(run.iter_logs(budget=7 * 40))
-    assert [line.log for page in pages for line in page] == expected
+    assert_same_lines([line.log for page in pages for line in page], expected)
     assert {line.time_ns for page in pages for line in page} == {pages[0][0].time_ns}
     assert len(pages) > 400 and max(len(page) for page in pages) <= FIRST_PAGE_LINES
     assert pages[-1].next is not None and pages[-1].next.skip == 3000

@@ -319,6 +319,8 @@ def test_the_tracker_reaches_back_to_old_runs_with_a_listing_not_a_request_each(
     assert len(result.handles) == 120
     oldest = result.handles[:10]  # off the newest page the tracker lists first
     assert not any(h.run.is_terminal for h in oldest)  # as the trigger answered
+    for handle in oldest:  # ended at the server (a loaded machine may take a moment)
+        noop_sandbox.wait_for_run(NOOP, handle.name, timeout=60)
     tracker = Tracker(session.new_client)  # no thread: the one poll below is all there is
     noop_sandbox.reset_stats()
     with session.new_client() as client:

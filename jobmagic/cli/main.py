@@ -20,7 +20,6 @@ import argparse
 import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,10 +124,13 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"jobmagic sandbox: {exc}", file=sys.stderr)
         return 2
 
-    stop = threading.Event()
+    # A plain flag, not a threading.Event: the handler runs in the main thread between two
+    # bytecodes, possibly while that thread holds the Event's own lock inside wait(), and
+    # Event.set() would then wait for that lock forever (seen: a sandbox deaf to SIGTERM).
+    stop: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        stop.append(signum)
 
     # Handlers first: a SIGTERM that arrives while starting must still stop cleanly.
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -152,7 +154,10 @@ def _serve(args: argparse.Namespace) -> int:
                 "sandbox as FAILED (sandbox stopped)."
             )
         sys.stdout.flush()
-        while not stop.wait(0.5):
+        while not stop:
+            time.sleep(0.2)  # a signal ends the sleep early, and its handler has run then
+            if stop:
+                break
             if not server.running:
                 print("jobmagic sandbox: the server stopped unexpectedly", file=sys.stderr)
                 return 1
