@@ -19,7 +19,8 @@ from jobmagic.models import JobRun
 
 __all__ = ["DemoReport", "run_demo"]
 
-DEFAULT_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "01-quickstart.ipynb"
+#: The repository's quickstart notebook (jobmagic/cli/ is two levels below the repository).
+DEFAULT_NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "01-quickstart.ipynb"
 
 
 @dataclass(frozen=True)
