@@ -69,8 +69,9 @@ test-floors: $(FLOORS_STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m jobmagic demo --out $(ARTIFACTS)/demo
 
+# As root (a container), `jobmagic lab` adds --allow-root by itself; LAB_ARGS go to JupyterLab.
 lab: $(STAMP)
-	$(BIN)/python -m jobmagic lab notebooks
+	$(BIN)/python -m jobmagic lab notebooks $(if $(LAB_ARGS),-- $(LAB_ARGS))
 
 sandbox: $(STAMP)
 	$(BIN)/jobmagic sandbox

@@ -258,24 +258,58 @@ def _run_demo(out: str) -> int:
 
 
 def add_lab_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    lab = subparsers.add_parser("lab", help="JupyterLab on a folder, with a sandbox running")
-    lab.add_argument("folder", nargs="?", default="notebooks")
-    lab.set_defaults(func=lambda args: _run_lab(args.folder))
+    lab = subparsers.add_parser(
+        "lab",
+        help="JupyterLab on a folder, with a sandbox running",
+        description=(
+            "JupyterLab on FOLDER with a local sandbox running; its notebooks reach it through "
+            "TFY_HOST / TFY_API_KEY. As root (containers, Binder-like images) it adds "
+            "--allow-root by itself. Arguments after -- go to JupyterLab as they are."
+        ),
+    )
+    lab.add_argument("folder", nargs="?", default="notebooks", help="default: notebooks")
+    lab.add_argument("--port", type=int, help="the port to serve on (default: Jupyter's)")
+    lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    lab.set_defaults(func=_run_lab)
 
 
-def _run_lab(folder: str) -> int:
-    import os
+def lab_command(
+    folder: str,
+    *,
+    port: int | None = None,
+    no_browser: bool = False,
+    extra: Sequence[str] = (),
+    as_root: bool | None = None,
+) -> list[str]:
+    """The JupyterLab command ``jobmagic lab`` runs.
+
+    >>> lab_command("notebooks", port=8899, no_browser=True, as_root=True)[3:]
+    ['--ServerApp.root_dir=notebooks', '--port=8899', '--no-browser', '--allow-root']
+    """
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}"]
+    if port is not None:
+        command.append(f"--port={port}")
+    if no_browser:
+        command.append("--no-browser")
+    root = os.geteuid() == 0 if as_root is None else as_root
+    if root and "--allow-root" not in extra:
+        command.append("--allow-root")  # Jupyter refuses root without it
+    return [*command, *extra]
+
+
+def _run_lab(args: argparse.Namespace) -> int:
     import subprocess
 
     from jobmagic.sandbox import ensure_sandbox_process
 
+    command = lab_command(
+        args.folder, port=args.port, no_browser=args.no_browser, extra=args.jupyter_args
+    )
     sandbox = ensure_sandbox_process(_default_data_dir())
     env = dict(os.environ, TFY_HOST=sandbox.host, TFY_API_KEY=sandbox.token)
     print(f"Sandbox at {sandbox.host}; notebooks use it through TFY_HOST/TFY_API_KEY.")
     try:
-        return subprocess.call(
-            [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}"], env=env
-        )
+        return subprocess.call(command, env=env)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -301,7 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``jobmagic``; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # `jobmagic lab … -- ARGS`: what follows -- goes to JupyterLab untouched.
+    passed = words[words.index("--") + 1 :] if "--" in words else []
+    args = parser.parse_args(words[: words.index("--")] if "--" in words else words)
+    args.jupyter_args = passed
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
