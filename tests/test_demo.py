@@ -31,3 +31,5 @@ def test_the_demo_runs_the_quickstart_end_to_end(tmp_path: Path) -> None:
     assert "runs triggered on the sandbox" in done.stdout
     assert "FINISHED" in done.stdout and "FAILED" in done.stdout
     assert (out / "01-quickstart.ipynb").is_file() and (out / "01-quickstart.html").is_file()
+    # No kernel warnings (a TCP kernel's "without encryption", a kernel left to outlive us).
+    assert "WARNING" not in done.stdout + done.stderr

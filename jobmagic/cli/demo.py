@@ -63,6 +63,7 @@ def static_html_exporter() -> Any:
 def run_demo(out_dir: Path, notebook: Path = DEFAULT_NOTEBOOK, timeout: int = 180) -> DemoReport:
     """Execute ``notebook`` against a fresh sandbox under ``out_dir``; return what ran."""
     import nbformat
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
     from jobmagic.api import JobsClient
@@ -81,14 +82,22 @@ def run_demo(out_dir: Path, notebook: Path = DEFAULT_NOTEBOOK, timeout: int = 18
     sandbox = ensure_sandbox_process(home / "sandbox")
     try:
         nb = nbformat.read(notebook, as_version=4)
+        # Over a Unix socket, not TCP: ipykernel warns that a TCP kernel is unencrypted, and
+        # the demo's kernel talks only to this process.
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=str(home / "kernel"))
         client = NotebookClient(
             nb,
+            km=km,
             kernel_name="python3",
             timeout=timeout,
             store_widget_state=True,
             resources={"metadata": {"path": str(notebook.parent)}},
         )
-        client.execute()
+        try:
+            client.execute()
+        finally:
+            if km.has_kernel:  # a kernel manager handed in is the caller's to shut down
+                km.shutdown_kernel(now=False)
         executed = out_dir / notebook.name
         nbformat.write(nb, executed)
         body, _ = static_html_exporter().from_notebook_node(nb)
