@@ -21,7 +21,15 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[sandbox,plot,dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
+
+# `make demo` needs only the demo extra (the sandbox, nbclient, nbconvert, ipykernel): no
+# test tools, no JupyterLab, no Node. A venv made by `make install` has it already.
+DEMO_STAMP := $(VENV)/.jobmagic-demo-installed
+$(DEMO_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	touch $(DEMO_STAMP)
 
 install: $(STAMP)
 
@@ -66,7 +74,7 @@ test-floors: $(FLOORS_STAMP)
 	JOBMAGIC_REQUIRE_BROWSER= $(FLOORS_BIN)/python -m pytest -p no:cacheprovider \
 		-m "not browser and not notebook"
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python -m jobmagic demo --out $(ARTIFACTS)/demo
 
 # As root (a container), `jobmagic lab` adds --allow-root by itself; LAB_ARGS go to JupyterLab.
