@@ -14,9 +14,10 @@ UNPINNED = {"httpx[socks]": "the socks extra: an optional proxy scheme, not in t
 
 
 def _declared() -> dict[str, Version]:
-    """The runtime and the sandbox/plot extras' floors (not the dev tools')."""
+    """The runtime and the sandbox/plot extras' floors (not the demo's or the dev tools')."""
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    runtime = text[text.index("dependencies = [") : text.index("\ndev = [")]
+    plot = text.index("\nplot = [")
+    runtime = text[text.index("dependencies = [") : text.index("\n", plot + 1)]
     floors = {}
     for requirement in re.findall(r'"([^"]+)"', runtime):
         match = re.match(r"^([A-Za-z0-9_.\-\[\]]+)>=([0-9][^;,\s]*)", requirement)
