@@ -15,6 +15,7 @@ A job's code logs metrics to an ML run tagged with the job run's name and applic
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from jobmagic.api._mlendpoints import equals
 from jobmagic.models import JobRun
 from jobmagic.models.metrics import RunKey, compile_patterns, scan_logs
-from jobmagic.models.ml import APPLICATION_TAG, JOB_RUN_TAG, Metric, MLRun
+from jobmagic.models.ml import APPLICATION_TAG, JOB_RUN_TAG, MLRun
 
 if TYPE_CHECKING:
     from jobmagic.api._client import JobsClient
@@ -31,6 +32,7 @@ __all__ = [
     "LOG_LIMIT",
     "RunMetrics",
     "fetch_metrics",
+    "logged_values",
     "metric_columns",
     "newest_values",
     "run_key",
@@ -51,15 +53,25 @@ class RunMetrics:
     from_logs: Mapping[str, Sequence[float]] | None = None
 
 
-def newest_values(points: Iterable[Metric]) -> dict[str, float]:
+def newest_values(ml_runs: Iterable[MLRun]) -> dict[str, float]:
+    """Each metric's latest value (highest step, then newest) across ``ml_runs``."""
     best: dict[str, tuple[float, float, float]] = {}
-    for point in points:
+    for point in (point for run in ml_runs for point in run.metrics.values()):
         if point.value is None:
             continue
         rank = (float(point.step or 0), point.timestamp_ms or 0.0)
         if point.key not in best or rank >= best[point.key][:2]:
             best[point.key] = (*rank, point.value)
     return {key: value[2] for key, value in best.items()}
+
+
+def logged_values(
+    client: JobsClient, key: RunKey, patterns: Mapping[str, re.Pattern[str]]
+) -> dict[str, list[float]]:
+    """Every value ``patterns`` find in the run's last :data:`LOG_LIMIT` log lines: one read."""
+    app_id, name = key
+    lines = [line.log for line in client.logs(app_id, name, limit=LOG_LIMIT, tail=True)]
+    return scan_logs(lines, patterns)
 
 
 def search_app(client: JobsClient, app_id: str, names: set[str] | None) -> dict[str, list[MLRun]]:
@@ -109,11 +121,10 @@ def fetch_metrics(
             results.append(RunMetrics({}))
             continue
         ml_runs = tuple(ml.get(key, ()))
-        latest = newest_values(point for run in ml_runs for point in run.metrics.values())
+        latest = newest_values(ml_runs)
         from_logs = None
         if patterns and not set(patterns) <= set(latest):
-            lines = [line.log for line in client.logs(key[0], key[1], limit=LOG_LIMIT, tail=True)]
-            from_logs = scan_logs(lines, patterns)
+            from_logs = logged_values(client, key, patterns)
             for name, values in from_logs.items():
                 latest.setdefault(name, values[-1])  # ML-run metrics win
         results.append(RunMetrics(latest, ml_runs, from_logs))

@@ -13,10 +13,10 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from jobmagic.api.metrics import LOG_LIMIT, RunMetrics, newest_values, search_app
+from jobmagic.api.metrics import RunMetrics, logged_values, newest_values, search_app
 from jobmagic.errors import JobmagicError
 from jobmagic.models import JobRun
-from jobmagic.models.metrics import RunKey, compile_patterns, scan_logs
+from jobmagic.models.metrics import RunKey, compile_patterns
 from jobmagic.models.ml import MLRun
 
 if TYPE_CHECKING:
@@ -112,11 +112,9 @@ def _fill_histories(client: JobsClient, handle: MetricHolder, ml_runs: Sequence[
             histories[key] = [p.value for p in points if p.value is not None]
     patterns = _handle_patterns(handle)
     if patterns and handle.application_id:
-        lines = [
-            line.log
-            for line in client.logs(handle.application_id, handle.name, limit=LOG_LIMIT, tail=True)
-        ]
-        for key, values in scan_logs(lines, patterns).items():
+        for key, values in logged_values(
+            client, (handle.application_id, handle.name), patterns
+        ).items():
             histories.setdefault(key, values)  # ML-run metrics win
     handle.metric_state.take_histories(histories)
 
@@ -138,9 +136,7 @@ def refresh_handles(
         found = search_app(client, app_id, {h.name for h in wanted})
         for handle in wanted:
             ml_runs = found.get(handle.name, [])
-            handle.metric_state.take(
-                newest_values(p for run in ml_runs for p in run.metrics.values())
-            )
+            handle.metric_state.take(newest_values(ml_runs))
             if handle.name in ended or handle.run.is_terminal:
                 _fill_histories(client, handle, ml_runs)
     except JobmagicError:

@@ -188,7 +188,11 @@ class JobMagics(Magics):
     # -- waiting ---------------------------------------------------------------------------
 
     def _wait(
-        self, handles: Sequence[RunHandle], args: parsers.TriggerArgs, *, single: bool = True
+        self,
+        handles: Sequence[RunHandle],
+        args: parsers.TriggerArgs | parsers.JobRerunArgs,
+        *,
+        single: bool = True,
     ) -> None:
         """--wait of one run (its status line, its logs with --logs) or of a sweep (its
         progress line): one loop, and the magic's errors for a timeout, Ctrl-C (with
@@ -363,13 +367,7 @@ class JobMagics(Magics):
             self.user_ns[args.out] = handle  # before waiting: an interrupted wait keeps it
         if args.wait:
             # The status line shows the run while waiting; the handle (its card) comes after.
-            wait_args = parsers.TriggerArgs(
-                wait=True,
-                timeout=args.timeout,
-                logs=args.logs,
-                cancel_on_interrupt=args.cancel_on_interrupt,
-            )
-            self._wait([handle], wait_args)
+            self._wait([handle], args)
         # A line magic returns its result (-q only keeps the magic from displaying it itself).
         return handle
 
