@@ -14,6 +14,7 @@
     ├── TransportError           the request never got an answer
     │   └── TriggerOutcomeUnknown   a trigger that may have started a run anyway
     ├── ParamsError              a cell body or params that cannot be sent
+    ├── ObjectiveError           an objective without a known direction, or misspelled
     ├── AmbiguousTargetError     a job name that several jobs share
     └── LedgerError              the run ledger cannot be used (``reason``: a LedgerReason)
 
@@ -50,6 +51,7 @@ __all__ = [
     "LedgerError",
     "LedgerReason",
     "NotFoundError",
+    "ObjectiveError",
     "ParamsError",
     "RateLimitedError",
     "ServerError",
@@ -87,6 +89,15 @@ class ParamsError(JobmagicError, ValueError):
         if line is not None and column is None:
             where = f"line {line}: "
         super().__init__(where + message)
+
+
+class ObjectiveError(JobmagicError, ValueError):
+    """An objective that cannot rank runs: a metric whose direction is not known, or a
+    goal that is neither ``min`` nor ``max``.
+
+    >>> isinstance(ObjectiveError("no goal"), ValueError)
+    True
+    """
 
 
 class APIError(JobmagicError):
