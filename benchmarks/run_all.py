@@ -40,6 +40,7 @@ README_MARKER = "bench-table"
 MODULES = (
     "bench_board",
     "bench_board_sweep",
+    "bench_sweeps_ledger",
     "bench_scale_sweep",
     "bench_sandbox",
     "bench_trigger",

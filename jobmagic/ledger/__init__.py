@@ -35,6 +35,24 @@ readable run of the old file back (a :class:`LedgerRecovery` names those to reco
 Every failure is a :class:`LedgerError` whose ``reason`` (:class:`LedgerReason`: read-only,
 full, damaged, locked, newer schema, …) and ``hint`` say what happened and what to do.
 
+Sweeps and the metric cache: :meth:`Ledger.add_sweep` stores a named sweep
+(:class:`SweepRecord`: its job, objective, space, notebook and creation time), attempts
+name their sweep (``record_attempt(sweep=…)``, :meth:`Ledger.sweep_entries`), and
+:meth:`Ledger.set_metrics` caches each run's latest metric values, so
+:meth:`Ledger.sweep_summaries` (:class:`SweepSummary`) ranks every sweep from the file alone.
+
+>>> with Ledger(pathlib.Path(tempfile.mkdtemp()) / "ledger.sqlite3") as ledger:
+...     _ = ledger.add_sweep(SweepRecord("lr-scan", "grid", objective="loss:min"))
+...     attempt = ledger.record_attempt(host="h", target="train", application_id="app-1",
+...                                     sweep="lr-scan")
+...     ledger.record_acknowledged(attempt, JobRun(name="train-x2", status=RunStatus.FINISHED))
+...     _ = ledger.set_metrics([("app-1", "train-x2", "loss", 0.25, 10)])
+...     [(s.record.name, s.counts, s.best) for s in ledger.sweep_summaries()]
+[('lr-scan', {'FINISHED': 1}, 0.25)]
+
+The schema grows by forward-only migrations (``PRAGMA user_version``); a file of a newer
+schema is refused (reason ``newer-schema``), untouched, naming the jobmagic that wrote it.
+
 Concurrency: the file is in WAL mode with a busy timeout, every write is one
 ``BEGIN IMMEDIATE`` transaction, and one ``Ledger`` object may be shared by
 threads (a lock serialises its single connection). Several processes (two
@@ -51,6 +69,7 @@ from jobmagic.ledger._ledger import Ledger
 from jobmagic.ledger._query import LedgerQuery
 from jobmagic.ledger._recover import LedgerRecovery
 from jobmagic.ledger._schema import LEDGER_FILENAME, SCHEMA_VERSION, default_ledger_path
+from jobmagic.ledger._sweeps import SweepRecord, SweepSummary
 
 __all__ = [
     "LEDGER_FILENAME",
@@ -63,6 +82,8 @@ __all__ = [
     "LedgerQuery",
     "LedgerReason",
     "LedgerRecovery",
+    "SweepRecord",
+    "SweepSummary",
     "default_ledger_path",
 ]
 

@@ -6,7 +6,7 @@ import enum
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -143,6 +143,8 @@ class LedgerEntry:
     candidates: tuple[str, ...] = ()
     #: The name of the run (of the same application) this attempt triggered again.
     rerun_of: str | None = None
+    #: The name of the sweep this attempt belongs to (:meth:`Ledger.add_sweep`).
+    sweep: str | None = None
 
     @property
     def status(self) -> RunStatus | None:
@@ -161,32 +163,62 @@ def loads_mapping(text: str | None) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def entry_from_row(row: sqlite3.Row) -> LedgerEntry:
-    data = loads_mapping(row["run_json"])
+def entry_from_row(row: sqlite3.Row | Sequence[Any]) -> LedgerEntry:
+    """A row of the ledger's ``COLUMNS`` (a ``sqlite3.Row`` or a plain tuple, in that
+    order) as an entry."""
+    # By position: a tuple row costs no Row object, and even a Row reads faster so (a
+    # 10,000-run sweep is read in one go).
+    (
+        attempt_id,
+        state,
+        created_at,
+        updated_at,
+        host,
+        target,
+        application_id,
+        deployment_id,
+        application_fqn,
+        run_name,
+        params_json,
+        command,
+        alias,
+        session_id,
+        notebook,
+        kernel_id,
+        run_json,
+        _run_status,
+        error_type,
+        error,
+        candidates_json,
+        rerun_of,
+        sweep,
+    ) = tuple(row)
+    data = loads_mapping(run_json)
     run = JobRun.from_api(data) if data is not None else None
-    params = loads_mapping(row["params_json"]) or {}
+    params = loads_mapping(params_json) or {}
     return LedgerEntry(
-        id=int(row["id"]),
-        state=AttemptState(row["state"]),
-        created_at=parse_iso(row["created_at"]),
-        updated_at=parse_iso(row["updated_at"]),
-        host=row["host"],
-        target=row["target"],
-        application_id=row["application_id"],
-        deployment_id=row["deployment_id"],
-        application_fqn=row["application_fqn"],
-        run_name=row["run_name"],
+        id=int(attempt_id),
+        state=AttemptState(state),
+        created_at=parse_iso(created_at),
+        updated_at=parse_iso(updated_at),
+        host=host,
+        target=target,
+        application_id=application_id,
+        deployment_id=deployment_id,
+        application_fqn=application_fqn,
+        run_name=run_name,
         params={str(k): v if isinstance(v, str) else str(v) for k, v in params.items()},
-        command=row["command"],
-        alias=row["alias"],
-        session_id=row["session_id"],
-        notebook=row["notebook"],
-        kernel_id=row["kernel_id"],
+        command=command,
+        alias=alias,
+        session_id=session_id,
+        notebook=notebook,
+        kernel_id=kernel_id,
         run=run,
-        error_type=row["error_type"],
-        error=row["error"],
-        candidates=loads_names(row["candidates_json"]),
-        rerun_of=row["rerun_of"],
+        error_type=error_type,
+        error=error,
+        candidates=loads_names(candidates_json),
+        rerun_of=rerun_of,
+        sweep=sweep,
     )
 
 

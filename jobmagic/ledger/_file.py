@@ -32,6 +32,7 @@ from jobmagic.ledger._schema import (
     default_ledger_path,
     migrate,
     newer_schema_error,
+    schema_writer,
 )
 from jobmagic.models import JobRun
 
@@ -167,9 +168,10 @@ class LedgerFile:
                 conn.close()
             raise ledger_error(self.path, exc, "opened") from exc
         if version != SCHEMA_VERSION:
+            written_by = schema_writer(conn, version) if version > SCHEMA_VERSION else None
             conn.close()
             if version > SCHEMA_VERSION:
-                raise newer_schema_error(self.path, version)
+                raise newer_schema_error(self.path, version, written_by=written_by)
             raise LedgerError(
                 f"The run ledger {self.path} has schema {version}; this jobmagic reads "
                 f"schema {SCHEMA_VERSION}.",

@@ -4,7 +4,8 @@ on the writing connection, reads on a connection of their own.
 :class:`Ledger` is assembled from one base per concern, each building on the one before:
 the file and its connections (:mod:`._file`), what happens when it is damaged or moved
 (:mod:`._damage_handling`), how writes are committed (:mod:`._commits`), the writes
-themselves (:mod:`._writes`), and the reads (:mod:`._reads`).
+themselves (:mod:`._writes`), named sweeps and the metric cache (:mod:`._experiments`),
+and the reads (:mod:`._reads`).
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from types import TracebackType
 
 from jobmagic.ledger._connections import close_moved
 from jobmagic.ledger._damage import file_identity, find_moved
+from jobmagic.ledger._experiments import LedgerExperiments
 from jobmagic.ledger._reads import LedgerReads
 from jobmagic.ledger._writes import LedgerWrites
 
 __all__ = ["Ledger"]
 
 
-class Ledger(LedgerWrites, LedgerReads):
+class Ledger(LedgerWrites, LedgerExperiments, LedgerReads):
     """A SQLite run ledger; thread-safe, and safe for several processes at once.
 
     ``path`` defaults to ``<JOBMAGIC_HOME>/ledger.sqlite3``. Opening creates

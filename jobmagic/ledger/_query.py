@@ -19,7 +19,8 @@ class LedgerQuery:
     ``app`` matches an attempt's target, application FQN or application id (what
     ``%job_runs --app`` was given); ``statuses`` are run statuses and match only attempts with
     a run; ``states`` are attempt states; ``since`` keeps attempts created at or after it;
-    ``with_run`` keeps only attempts with (True) or without (False) a run. ``limit`` keeps
+    ``with_run`` keeps only attempts with (True) or without (False) a run; ``sweep`` keeps
+    the attempts of the sweep of that name. ``limit`` keeps
     only the newest ``limit`` matching attempts, so pages and counts are of those
     (``%job_runs --limit``). Results are always newest first.
 
@@ -35,6 +36,7 @@ class LedgerQuery:
     since: datetime | None = None
     with_run: bool | None = None
     limit: int | None = None
+    sweep: str | None = None
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition (``""`` for all) and its arguments; ``limit`` is not part of it."""
@@ -46,6 +48,9 @@ class LedgerQuery:
         if self.application_id is not None:
             clauses.append("application_id = ?")
             args.append(self.application_id)
+        if self.sweep is not None:
+            clauses.append("sweep = ?")
+            args.append(self.sweep)
         if self.app is not None:
             clauses.append("(target = ? OR application_fqn = ? OR application_id = ?)")
             args.extend([self.app] * 3)

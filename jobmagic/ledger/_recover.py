@@ -13,7 +13,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from jobmagic.errors import LedgerError, LedgerReason
 from jobmagic.ledger._entries import AttemptState, parse_iso, refuse_bearer
 from jobmagic.ledger._errors import ledger_error
 from jobmagic.ledger._schema import ROW_COLUMNS
+from jobmagic.ledger._sweeps import INSERT_SWEEP, SWEEP_COLUMNS, sweep_from_row, sweep_values
 
 __all__ = [
     "PARTIAL",
@@ -28,6 +29,7 @@ __all__ = [
     "LedgerRecovery",
     "Readout",
     "copy_attempts",
+    "copy_sweeps",
     "highest_id",
     "read_attempts",
 ]
@@ -43,6 +45,7 @@ RANGE = 512
 _SAME_ATTEMPT = ("created_at", "host", "target", "session_id", "params_json")
 
 Row = dict[str, Any]
+_SWEEP_NAMES = tuple(name.strip() for name in SWEEP_COLUMNS.split(","))
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ class Readout:
     partial: int
     unreadable: int
     version: int
+    #: The file's named sweeps (schema 6 on), as far as they can be read.
+    sweeps: list[Row] = field(default_factory=list)
 
 
 def read_attempts(path: Path, ids: Sequence[int] | None = None) -> Readout:
@@ -115,13 +120,25 @@ def read_attempts(path: Path, ids: Sequence[int] | None = None) -> Readout:
             _pad(copy)
             conn = sqlite3.connect(copy, isolation_level=None)
             try:
-                return _read_all(conn, path, ids)
+                readout = _read_all(conn, path, ids)
+                return readout if ids is not None else replace(readout, sweeps=_sweeps(conn))
             finally:
                 conn.close()
     except OSError as exc:
         # Reading the file, or copying it to the temporary folder (which may be full).
         where = Path(exc.filename) if isinstance(exc.filename, str) else path
         raise ledger_error(where, exc, "copied for recovery") from exc
+
+
+def _sweeps(conn: sqlite3.Connection) -> list[Row]:
+    """Every readable row of the file's sweeps table (none before schema 6)."""
+    rows: list[Row] = []
+    try:
+        for values in conn.execute(f"SELECT {SWEEP_COLUMNS} FROM sweeps"):
+            rows.append(dict(zip(_SWEEP_NAMES, values, strict=True)))
+    except sqlite3.Error:
+        pass  # no such table (an older schema), or damaged from here on: keep what was read
+    return rows
 
 
 def _pad(copy: Path) -> None:
@@ -185,6 +202,7 @@ _INDEXED = {
     "attempts_by_run": ("application_id", "run_name"),
     "attempts_by_session": ("session_id", "created_at"),
     "attempts_by_status": ("run_status", "state"),
+    "attempts_by_sweep": ("sweep", "created_at"),
 }
 #: What a row rebuilt from the indexes says of itself (``error_type``, ``error``).
 PARTIAL = (
@@ -226,6 +244,7 @@ def _from_index(found: Mapping[str, Any], attempt_id: int) -> Row | None:
         "run_name": found.get("run_name"),
         "session_id": found.get("session_id"),
         "run_status": found.get("run_status"),
+        "sweep": found.get("sweep"),
         "params_json": "{}",
         "error_type": PARTIAL[0],
         "error": PARTIAL[1],
@@ -244,7 +263,8 @@ class _Reader:
 
     def _keep(self, values: Iterable[tuple[Any, ...]]) -> None:
         for value in values:
-            if isinstance(value[0], int):
+            # An id below 1 is a zeroed page read as a row: AUTOINCREMENT starts at 1.
+            if isinstance(value[0], int) and value[0] > 0:
                 self.rows[value[0]] = dict(zip(self.columns, value, strict=True))
 
     def scan(self) -> bool:
@@ -352,6 +372,25 @@ def copy_attempts(conn: sqlite3.Connection, rows: Sequence[Mapping[str, Any]]) -
         if (row.get("error_type"), row.get("error")) == PARTIAL:
             partial += 1
     return Copied(tuple(written), present, refused, tuple(unsettled), partial)
+
+
+def copy_sweeps(conn: sqlite3.Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert the sweeps ``rows`` (from :func:`read_attempts`) that fit and whose name is
+    free, inside the caller's transaction; how many were written."""
+    written = 0
+    for source in rows:
+        row = {
+            k: v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+            for k, v in source.items()
+        }
+        try:
+            parse_iso(str(row.get("created_at")))
+            record = sweep_from_row([row.get(name) for name in _SWEEP_NAMES])
+            values = sweep_values(record)
+        except (ValueError, TypeError):
+            continue  # a damaged page left it unfit, or it holds a bearer-shaped text
+        written += conn.execute(INSERT_SWEEP, values).rowcount
+    return written
 
 
 def _fit(source: Mapping[str, Any]) -> Row | None:

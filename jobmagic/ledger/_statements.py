@@ -3,6 +3,11 @@
 Pure functions of what a caller passes (except :func:`update_run_rows`, which reads the rows it
 updates): the :class:`Ledger` decides where and when they are executed. Every text is
 checked for bearer tokens, and every error text and run JSON is redacted, here.
+
+What a trigger sent (``params_json``, ``command``, ``rerun_of``) is written once, by the
+attempt's INSERT: no UPDATE here names those columns, so no later write (an answer, a
+refresh, a reconcile) can blank them. Views that build handles keep the same rule
+(:meth:`jobmagic.domain.handle.RunHandle.take_record`).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ ATTEMPT_TEXTS = (
     "notebook",
     "kernel_id",
     "rerun_of",
+    "sweep",
 )
 INSERT_ATTEMPT = (
     "INSERT INTO attempts (state, created_at, updated_at, params_json, "
@@ -68,7 +74,7 @@ def attempt_values(
     ``texts`` (in :data:`ATTEMPT_TEXTS`' order); ``ValueError`` if any looks like a bearer
     token.
 
-    >>> values = attempt_values(("h", "train", *[None] * 9), {"lr": 0.1})
+    >>> values = attempt_values(("h", "train", *[None] * 10), {"lr": 0.1})
     >>> values[0], values[3], values[4:6]
     ('pending', '{"lr": "0.1"}', ('h', 'train'))
     """
@@ -188,8 +194,8 @@ IMPORT = (
     "INSERT INTO attempts (state, created_at, updated_at, host, target, "
     "application_id, deployment_id, application_fqn, run_name, params_json, "
     "command, alias, session_id, notebook, kernel_id, run_json, run_status, "
-    "error_type, error, candidates_json, rerun_of) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "error_type, error, candidates_json, rerun_of, sweep) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -207,6 +213,7 @@ def import_values(entry: LedgerEntry) -> tuple[Any, ...]:
         "notebook": entry.notebook,
         "kernel_id": entry.kernel_id,
         "rerun_of": entry.rerun_of,
+        "sweep": entry.sweep,
         **{f"params.{key}": value for key, value in entry.params.items()},
     }
     for name, value in texts.items():
@@ -234,4 +241,5 @@ def import_values(entry: LedgerEntry) -> tuple[Any, ...]:
         None if entry.error is None else redact(entry.error),
         json.dumps(list(entry.candidates)) if entry.candidates else None,
         entry.rerun_of,
+        entry.sweep,
     )

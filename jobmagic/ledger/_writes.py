@@ -13,7 +13,13 @@ from jobmagic.errors import LedgerError, LedgerReason
 from jobmagic.ledger._commits import Commits
 from jobmagic.ledger._connections import same_file, transaction
 from jobmagic.ledger._entries import AttemptState, LedgerEntry, iso_text, utcnow
-from jobmagic.ledger._recover import Copied, LedgerRecovery, copy_attempts, read_attempts
+from jobmagic.ledger._recover import (
+    Copied,
+    LedgerRecovery,
+    copy_attempts,
+    copy_sweeps,
+    read_attempts,
+)
 from jobmagic.ledger._statements import (
     ACKNOWLEDGE,
     FAILURE,
@@ -67,12 +73,14 @@ class LedgerWrites(Commits):
         notebook: str | None = None,
         kernel_id: str | None = None,
         rerun_of: str | None = None,
+        sweep: str | None = None,
     ) -> int:
         """Write a ``pending`` attempt and commit it; call *before* sending the trigger.
 
         Returns the attempt id to pass to ``record_acknowledged`` /
         ``record_rejected`` / ``record_unknown``. ``rerun_of`` names the run this attempt
-        repeats (``RunHandle.rerun``). Raises ``ValueError`` if any
+        repeats (``RunHandle.rerun``); ``sweep`` the sweep it belongs to
+        (:meth:`add_sweep`). Raises ``ValueError`` if any
         value looks like a bearer token (there is no token parameter on purpose).
 
         >>> import tempfile, pathlib
@@ -93,6 +101,7 @@ class LedgerWrites(Commits):
             notebook,
             kernel_id,
             rerun_of,
+            sweep,
         )
         values = attempt_values(texts, params)
         cursor = self._write_one(INSERT_ATTEMPT, values)
@@ -241,7 +250,7 @@ class LedgerWrites(Commits):
                 path=self.path,
             )
         readout = read_attempts(source)
-        copied = self._copy(readout.rows)
+        copied = self._copy(readout.rows, readout.sweeps)
         if copied.highest > self._highest_id:
             self._highest_id = copied.highest
         return LedgerRecovery(
@@ -254,9 +263,12 @@ class LedgerWrites(Commits):
             partial=copied.partial,
         )
 
-    def _copy(self, rows: Sequence[Mapping[str, Any]]) -> Copied:
+    def _copy(
+        self, rows: Sequence[Mapping[str, Any]], sweeps: Sequence[Mapping[str, Any]] = ()
+    ) -> Copied:
         def work(conn: sqlite3.Connection) -> Copied:
             with transaction(conn):
+                copy_sweeps(conn, sweeps)
                 return copy_attempts(conn, rows)
 
         return self._run_write(work, flush_all=True)
