@@ -13,7 +13,6 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from jobmagic.models import JobRun
 
@@ -41,23 +40,6 @@ class DemoReport:
         lines.append(f"  executed notebook: {self.notebook}")
         lines.append(f"  HTML export:       {self.html}")
         return "\n".join(lines)
-
-
-def static_html_exporter() -> Any:
-    """nbconvert's HTML exporter, preferring each output's static HTML to its widget view.
-
-    A page exported for reading (an artifact, a report) has no kernel behind it, so
-    jobmagic's static snapshot of a card says more than an empty widget placeholder.
-    """
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
-
-    widget = "application/vnd.jupyter.widget-view+json"
-    priority = [m for m in HTMLExporter().default_config.NbConvertBase.display_data_priority]
-    priority.remove(widget)
-    priority.insert(priority.index("text/html") + 1, widget)
-    exporter = HTMLExporter(config=Config({"NbConvertBase": {"display_data_priority": priority}}))
-    return exporter
 
 
 def run_demo(out_dir: Path, notebook: Path = DEFAULT_NOTEBOOK, timeout: int = 180) -> DemoReport:
@@ -100,7 +82,11 @@ def run_demo(out_dir: Path, notebook: Path = DEFAULT_NOTEBOOK, timeout: int = 18
                 km.shutdown_kernel(now=False)
         executed = out_dir / notebook.name
         nbformat.write(nb, executed)
-        body, _ = static_html_exporter().from_notebook_node(nb)
+        # nbconvert's own HTML exporter, as a user's pipeline runs it: each view's static copy
+        # is an output of its own (jobmagic.widgets.live), so no exporter setting is needed.
+        from nbconvert import HTMLExporter
+
+        body, _ = HTMLExporter().from_notebook_node(nb)
         html_path = executed.with_suffix(".html")
         html_path.write_text(body, encoding="utf-8")
         with Ledger(home / LEDGER_FILENAME) as ledger:

@@ -6,7 +6,12 @@ True
 
 from __future__ import annotations
 
-__all__ = ["style_block", "stylesheet"]
+__all__ = ["LIVE_CLASS", "TWIN_CLASS", "style_block", "stylesheet", "twin_rules"]
+
+#: The class of a view's static copy shown as the first of its twin outputs
+#: (:mod:`jobmagic.widgets.live`), and the class of the root of its widget once rendered.
+TWIN_CLASS = "jobmagic-twin"
+LIVE_CLASS = "jobmagic-live"
 
 # Every rule is scoped under one of jobmagic's own root classes, so nothing
 # leaks into the rest of the notebook.
@@ -142,6 +147,7 @@ _RULES: tuple[tuple[str, str], ...] = (
         "color: var(--jm-warn-text); font-style: italic; font-size: 12px;",
     ),
     ("& .jobmagic-muted", "color: var(--jm-muted);"),
+    ("& .jobmagic-run-label", "color: var(--jm-muted); font-size: 0.85em; font-style: italic;"),
     # Labels for readers without this stylesheet (JupyterLab strips <style> from untrusted
     # outputs; GitHub does too): hidden where it applies, read as plain text where not.
     ("& .jobmagic-plain", "display: none;"),
@@ -164,6 +170,8 @@ _RULES: tuple[tuple[str, str], ...] = (
         "font-size: 12px; line-height: 1.35; white-space: pre-wrap; word-break: break-all;",
     ),
     ("& .jobmagic-log-stderr", "color: var(--jm-error-text);"),
+    ("& .jobmagic-logs-details", "margin-top: 6px;"),
+    ("& .jobmagic-logs-details > summary", "cursor: pointer;"),
     (
         "& table.jobmagic-events-table",
         "border-collapse: collapse; border: none; margin: 2px 0 6px; font-size: 12px;",
@@ -183,8 +191,11 @@ _RULES: tuple[tuple[str, str], ...] = (
     ),
     (
         "& table.jobmagic-board-table",
+        # auto, not JupyterLab's (and nbconvert's) fixed layout for output tables: that one
+        # gave every column an equal share and cut the params to "lr=0.1 epoc…" with room to
+        # spare.
         "border-collapse: collapse; border: none; width: 100%; font-size: 12px; margin: 0; "
-        "line-height: 1.45;",
+        "line-height: 1.45; table-layout: auto;",
     ),
     (
         "& table.jobmagic-board-table th",
@@ -219,12 +230,34 @@ def _expand(selector: str, prefix: str = "") -> str:
     return ", ".join(out)
 
 
+def twin_rules() -> str:
+    """The two rules that choose between a view's twin outputs: its static copy, then its
+    widget output (JupyterLab's, Notebook 7's and nbconvert's ``jp-OutputArea-child`` rows).
+
+    While the widget is rendered (its root carries ``jobmagic-live``), the copy before it is
+    hidden; where it is not (a notebook reopened without its kernel: "model not found",
+    "Loading widget…", an export), the widget's row is hidden and the copy shows. Only the
+    copy's direct content counts as a copy: a view's copy nested in another's widget is not.
+
+    >>> "jobmagic-twin" in twin_rules() and "jobmagic-live" in twin_rules()
+    True
+    """
+    row = ".jp-OutputArea-child"
+    twin = f"{row}:has(> .jp-OutputArea-output > .{TWIN_CLASS})"
+    return (
+        f"{twin} + {row}:not(:has(.{LIVE_CLASS})) {{ display: none; }}\n"
+        f"{twin}:has(+ {row} .{LIVE_CLASS}) {{ display: none; }}"
+    )
+
+
 def stylesheet() -> str:
-    """The CSS shared by cards, boards, forms and snapshots; every rule is scoped."""
+    """The CSS shared by cards, boards, forms and snapshots; every rule is scoped (to
+    jobmagic's classes, or to its twin outputs: :func:`twin_rules`)."""
     roots = ", ".join(_ROOTS)
     dark_roots = ", ".join(f"{dark} {root}" for dark in _DARK for root in _ROOTS)
     lines = [f"{roots} {{{_LIGHT_VARS}}}", f"{dark_roots} {{{_DARK_VARS}}}"]
     lines += [f"{_expand(selector)} {{ {body} }}" for selector, body in _RULES]
+    lines.append(twin_rules())
     return "\n".join(lines)
 
 

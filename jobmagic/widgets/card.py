@@ -1,5 +1,9 @@
 """The live run card: one run's state, updated in place, with Refresh, Terminate and Logs.
 
+"Run again" opens the run's params in a form inside the card; each run it triggers gets a
+card of its own under this one (in the same output, outside this card's box), and the
+card's saved copy lists those runs' copies under its own.
+
 The card only sets widget traits. Updates arrive from the tracker's thread
 (through :meth:`RunSource.subscribe`) and from the card's own worker threads
 (button actions), so every change happens under one lock and nothing is
@@ -12,16 +16,14 @@ ever printed: output from a thread lands in whichever cell is running.
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 import ipywidgets as widgets
 
-from jobmagic.models import JobRun, LogLine
+from jobmagic._ticks import clock_now, every_second
+from jobmagic.models import JobRun
 from jobmagic.models.formatting import (
     format_clock,
     run_state_key,
@@ -30,6 +32,7 @@ from jobmagic.models.formatting import (
     status_state,
 )
 from jobmagic.models.text import view_html
+from jobmagic.widgets._card_logs import LOG_REFRESH_SECONDS, PANEL_LINE_CHARS, CardLogs
 from jobmagic.widgets._card_widgets import CardWidgets, show
 from jobmagic.widgets._metrics_html import metrics_html
 from jobmagic.widgets._source import RerunSpec, RunSource
@@ -41,7 +44,6 @@ from jobmagic.widgets.static import (
     error_html,
     events_html,
     link_html,
-    log_lines_html,
     meta_html,
     params_html,
     render_run_html,
@@ -52,24 +54,6 @@ __all__ = ["DEFAULT_LOG_TAIL", "LOG_REFRESH_SECONDS", "PANEL_LINE_CHARS", "RunCa
 
 #: How many of the newest log lines the Logs panel shows.
 DEFAULT_LOG_TAIL = 200
-#: The Logs panel fetches at most this often while the run is live.
-LOG_REFRESH_SECONDS = 2.0
-
-
-#: The Logs panel keeps this many characters of a line: a line of megabytes would otherwise
-#: stay in the panel (and go to the browser) whole.
-PANEL_LINE_CHARS = 4000
-
-
-def _panel_line(line: LogLine) -> LogLine:
-    """``line`` as the Logs panel keeps it: cut to :data:`PANEL_LINE_CHARS`.
-
-    >>> _panel_line(LogLine("x" * 5000)).log[-3:], len(_panel_line(LogLine("x" * 5000)).log)
-    ('xx…', 4000)
-    """
-    if len(line.log) <= PANEL_LINE_CHARS:
-        return line
-    return replace(line, log=line.log[: PANEL_LINE_CHARS - 1] + "…")
 
 
 def _message_html(text: str, *, error: bool = False) -> str:
@@ -79,7 +63,22 @@ def _message_html(text: str, *, error: bool = False) -> str:
     return f'<span class="{kind}">{view_html(text)}</span>'
 
 
-class RunCard(CardWidgets, LiveView):
+class _StartedNote:
+    """What the "Run again" form lists for a run it started: one line pointing below (the
+    run's card is under the source card, not in the form)."""
+
+    def __init__(self, name: str) -> None:
+        self.widget = widgets.HTML(
+            f'<span class="jobmagic-muted">Started {view_html(name)}: '
+            "its card is below this one.</span>"
+        )
+        self.widget.add_class("jobmagic-rerun-started")
+
+    def close(self) -> None:
+        self.widget.close()
+
+
+class RunCard(CardLogs, CardWidgets, LiveView):
     """A live card for one run: name, status badge, facts, params, link, actions, logs.
 
     ``source`` is anything implementing :class:`~jobmagic.widgets.RunSource`
@@ -100,23 +99,23 @@ class RunCard(CardWidgets, LiveView):
         self._run: JobRun = source.run
         self._stale_since: datetime | None = source.stale_since
         self._unsubscribe: Callable[[], None] | None = None
+        self._stop_clock: Callable[[], None] | None = None
         self._status_class = ""
         self._confirming = False
         self._terminate_busy = False
         self._terminate_sent = False
         self._refresh_busy = False
-        self._logs_busy = False
-        self._logs_again = False
-        self._logs_fetched_at = float("-inf")
-        # What the Logs panel shows, and where the lines after them start (the logs worker's).
-        self._log_lines: deque[LogLine] = deque(maxlen=log_tail)
-        self._log_cursor: object | None = None
+        self._init_logs(log_tail)
         self._build()
         self._apply(self._run, self._stale_since)
+        # Its metrics box stays current while the run lives, whoever made the card (a form,
+        # "Run again", a board), as a board's rows do: no request now, the tracker's after.
+        source.want_metrics()
         if not self._run.is_terminal:
             unsubscribe = source.subscribe(self._on_update)
             with self._lock:
                 self._unsubscribe = unsubscribe
+                self._stop_clock = every_second(self._on_second)  # live times move each second
             # An update may have landed between reading source.run and subscribing, or the
             # final one before the unsubscribe function was stored.
             latest = source.run
@@ -129,6 +128,15 @@ class RunCard(CardWidgets, LiveView):
 
     def _build(self) -> None:
         self._build_widgets()
+        # The card's box (``jobmagic-card``) and, under it, its reruns' cards: the widget
+        # shown is both, so a rerun's card sits below this one, not inside its box.
+        self.box = self.widget
+        self.reruns_box = widgets.VBox([])
+        self.reruns_box.add_class("jobmagic-reruns")
+        self.widget = widgets.VBox([self.box, self.reruns_box])
+        self.widget.add_class("jobmagic-card-output")
+        self._widgets += [self.widget, self.reruns_box]
+        self._reruns: list[RunCard] = []
         source = self._source
         self.params_table.value = params_html(source.params)
         self.link.value = link_html(source.url)
@@ -178,13 +186,21 @@ class RunCard(CardWidgets, LiveView):
         """True while the card listens to its source (until the run ends or close())."""
         return self._unsubscribe is not None
 
+    @property
+    def reruns(self) -> list[RunCard]:
+        """The cards of the runs this card's "Run again" started, oldest first."""
+        with self._lock:
+            return list(self._reruns)
+
     def _state_key(self) -> tuple[object, ...]:
         with self._lock:
             events = len(self._source.events) if shows_events(self._run) else 0
-            return (run_state_key(self._run), events, self._stale_since is None)
+            reruns: tuple[Hashable, ...] = tuple(card._output_state() for card in self._reruns)
+            logs = self._copied_logs_version
+            return (run_state_key(self._run), events, self._stale_since is None, logs, reruns)
 
     def _shows_ended(self) -> bool:
-        return self._run.is_terminal
+        return self._run.is_terminal and all(card._output_done() for card in self.reruns)
 
     def _on_update(self, run: JobRun, stale_since: datetime | None) -> None:
         """Subscription callback: runs on the tracker's thread."""
@@ -207,7 +223,7 @@ class RunCard(CardWidgets, LiveView):
                 return
             self._run = run
             self._stale_since = stale_since
-            now = datetime.now(timezone.utc)
+            now = clock_now()  # the second every view shows live durations at
             name = run.name or "(unnamed run)"
             self.name_label.value = (
                 f'<span class="jobmagic-name-text" title="Run name">{view_html(name)}</span>'
@@ -262,11 +278,20 @@ class RunCard(CardWidgets, LiveView):
             if not self._closed:
                 self.message.value = _message_html(text, error=error)
 
+    def _on_second(self, now: datetime) -> None:
+        """Clock callback: the live run's duration and "… ago" moved on."""
+        with self._lock:
+            if not self._closed and not self._run.is_terminal:
+                fqn = self._source.application_fqn
+                self.meta.value = meta_html(self._run, application_fqn=fqn, now=now)
+
     def _stop_listening(self) -> None:
         with self._lock:
             unsubscribe, self._unsubscribe = self._unsubscribe, None
-        if unsubscribe is not None:
-            unsubscribe()
+            stop_clock, self._stop_clock = self._stop_clock, None
+        for stop in (unsubscribe, stop_clock):
+            if stop is not None:
+                stop()
 
     # -- refresh -------------------------------------------------------------------------
 
@@ -358,7 +383,7 @@ class RunCard(CardWidgets, LiveView):
                 return
             form = self._rerun_form
             if form is not None:
-                # A second click folds the form away again; its runs' cards stay in it.
+                # A second click folds the form away again; its runs' cards stay below.
                 shown = self.rerun_box.layout.display != "none"
                 show(self.rerun_box, not shown)
                 return
@@ -406,88 +431,45 @@ class RunCard(CardWidgets, LiveView):
             return source.rerun(changes)
 
         form = TriggerFormView(
-            fields.specs, on_submit=submit, card=RunCard, title=f"Run {self._run.name} again"
+            fields.specs,
+            on_submit=submit,
+            card=self._add_rerun,
+            title=f"Run {self._run.name} again",
         )
         if fields.command is not None:
             form.command_toggle.value = True
             form.command.value = fields.command
         return form
 
-    # -- logs ----------------------------------------------------------------------------
-
-    def _on_logs_toggle(self, change: dict[str, Any]) -> None:
-        opened = bool(change.get("new"))
+    def _add_rerun(self, source: RunSource) -> _StartedNote:
+        """Show the card of a run the form started under this card; the form lists a note."""
+        card = RunCard(source, log_tail=self._log_tail)
         with self._lock:
-            if self._closed:
-                return
-            show(self.logs, opened)
-            if opened and not self.logs.value:
-                self.logs.value = '<span class="jobmagic-muted">Loading logs…</span>'
-        if opened:
-            self._fetch_logs(force=True)
-
-    def _fetch_logs(self, *, force: bool) -> None:
-        """Fetch new log lines in a worker, if the panel is open and not fetched too
-        recently."""
-        with self._lock:
-            if self._closed or not self.logs_toggle.value:
-                return
-            if self._logs_busy:
-                # A forced fetch (panel opened, run ended) must not be lost: redo it after.
-                self._logs_again = self._logs_again or force
-                return
-            now = time.monotonic()
-            if not force and now - self._logs_fetched_at < LOG_REFRESH_SECONDS:
-                return
-            self._logs_busy = True
-            self._logs_fetched_at = now
-        start_worker(self._do_fetch_logs, name="jobmagic-card-logs")
-
-    def _do_fetch_logs(self) -> None:
-        try:
-            lines = self._read_new_logs()
-        except Exception as exc:
-            problem = view_html(f"Could not fetch logs: {short_error(exc)}")
-            value = f'<span class="jobmagic-message-error">{problem}</span>'
+            closed = self._closed
+            if not closed:
+                self._reruns.append(card)
+                self.reruns_box.children = tuple(c.widget for c in self._reruns)
+        if closed:
+            card.close()
         else:
-            value = log_lines_html(lines, tail=self._log_tail)
-        with self._lock:
-            self._logs_busy = False
-            again, self._logs_again = self._logs_again, False
-            if not self._closed and self.logs_toggle.value:
-                self.logs.value = value
-        if again:
-            self._fetch_logs(force=True)
-
-    def _read_new_logs(self) -> list[LogLine]:
-        """The panel's lines with what is new read (in the one logs worker).
-
-        The first read is the tail; later ones ask only for the lines after the cursor of
-        the last read (a page of at most the panel's size), so a live run's panel costs one
-        small page per refresh, not its tail again. A full page means more is new than the
-        panel shows: then the tail is read instead of walking every page.
-        """
-        size = self._log_tail
-        if self._log_cursor is not None:
-            page = self._source.logs(since=self._log_cursor, limit=size)
-            if not page.full:
-                self._log_lines.extend(_panel_line(line) for line in page)
-                self._log_cursor = page.next if page.next is not None else self._log_cursor
-                return list(self._log_lines)
-        page = self._source.logs(tail=size)
-        self._log_lines = deque((_panel_line(line) for line in page), maxlen=size)
-        self._log_cursor = page.next
-        return list(self._log_lines)
+            # This card's saved copy lists the rerun's: re-sent whenever that one changes.
+            card.on_output_change(self._update_outputs)
+            self._update_outputs()
+        return _StartedNote(source.run.name)
 
     # -- lifetime and display ------------------------------------------------------------
 
     def _release(self) -> None:
-        """Stop listening to the source; close the "Run again" form and every widget."""
+        """Stop listening to the source; close the "Run again" form, the reruns' cards and
+        every widget."""
         self._stop_listening()
         with self._lock:
             form = self._rerun_form
+            reruns = list(self._reruns)
         if form is not None:
             form.close()
+        for card in reruns:
+            card.close()
         for widget in self._widgets:
             widget.close()
 
@@ -501,8 +483,18 @@ class RunCard(CardWidgets, LiveView):
             rerun_of=source.rerun_of,
         )
 
+    def _static_bundle(self) -> dict[str, Any]:
+        """The card's copies, then those of the runs its "Run again" started (as they show
+        under it)."""
+        html, text = [self.snapshot_html()], [self.text()]
+        for card in self.reruns:
+            copies = card._static_bundle()
+            html.append(copies["text/html"])
+            text.append(copies["text/plain"])
+        return {"text/html": "".join(html), "text/plain": "\n".join(text)}
+
     def snapshot_html(self) -> str:
-        """A static HTML snapshot of the card as it is now."""
+        """A static HTML snapshot of the card as it is now (without its reruns')."""
         source = self._source
         return render_run_html(
             self._run,
@@ -512,6 +504,7 @@ class RunCard(CardWidgets, LiveView):
             events=source.events,
             metrics=source.metric_series,
             rerun_of=source.rerun_of,
+            logs=self._copied_logs,
         )
 
     def __repr__(self) -> str:

@@ -19,6 +19,13 @@ Where updates land:
   forgotten: it costs nothing afterwards.
 * A terminal IPython prints every update, so there nothing is updated (its progress is the
   wait line's own ``\\r`` line).
+
+A view with widgets is shown as *twin outputs*: its static copy (``text/html`` and
+``text/plain``, the output with the display id, the only one ever updated), then its widget
+alone (the widget view and an empty ``text/plain``, never updated: the widget keeps itself
+current). Front ends choose the widget view over any other part of the same output, and a
+notebook reopened without its kernel has no model for it; two outputs let the stylesheet
+(:mod:`jobmagic.widgets._stylesheet`) show whichever of the two can be shown.
 """
 
 from __future__ import annotations
@@ -101,6 +108,10 @@ class LiveOutput:
     hashable summary of what the static copies show (changes only when they should be
     re-sent); ``done()`` says the view shows only ended runs.
 
+    ``widget()``, when given, is the view's widget output (its widget view and an empty
+    ``text/plain``), shown once right after the copies (see the module's docstring), or
+    nothing (an empty dict) when the view has no widget to show.
+
     ``min_interval`` spaces out the updates a view sends between its final one: JupyterLab
     re-renders a widget output on each, and a 200-run board changes many times a second. A
     change held back is sent by a one-shot timer, and the final state is never held back.
@@ -112,9 +123,11 @@ class LiveOutput:
         state: Callable[[], Hashable],
         done: Callable[[], bool],
         *,
+        widget: Callable[[], dict[str, Any]] | None = None,
         min_interval: float = 0.0,
     ) -> None:
         self._bundle = bundle
+        self._widget = widget
         self._state = state
         self._done = done
         self._min_interval = min_interval
@@ -137,15 +150,22 @@ class LiveOutput:
             return _live.get(self.display_id) is self
 
     def show(self) -> None:
-        """Display the view now, with this output's display id, and follow it."""
+        """Display the view now, with this output's display id, and follow it.
+
+        Where the view has a widget, its widget output follows at once, in the same cell (the
+        two must be adjacent; a terminal, where no widget renders, gets the copies alone).
+        """
         from IPython.display import display
 
         state = self._state()
+        shell = current_shell()
         display(self._bundle(), raw=True, display_id=self.display_id)
+        widget = self._widget() if self._widget is not None else {}
+        if widget and updates_supported(shell):
+            display(widget, raw=True)
         with _lock:
             self._shown = True
             self._sent = self._recorded = state
-            shell = current_shell()
             if not updates_supported(shell):
                 return
             if not self._done():

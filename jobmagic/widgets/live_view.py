@@ -2,12 +2,16 @@
 
 A card, a board and a trigger form each show a widget where widgets run and an escaped
 HTML snapshot plus a text line where they do not (GitHub, nbconvert, a notebook reopened
-without its kernel). :class:`LiveView` is where those parts become an output: the bundle
-(:meth:`LiveView._repr_mimebundle_`), its display with a display id and the updates that
-keep the saved copies true (a :class:`~jobmagic.widgets.live.LiveOutput`), the record a
-view nested in another's ``Output`` area is shown with, and the end of all that on
-:meth:`LiveView.close`. A view supplies only what differs: its widget, its snapshots, a
-state key and whether it shows only ended runs.
+without its kernel). :class:`LiveView` is where those parts become outputs: shown in a
+notebook, a view is two adjacent outputs (:meth:`LiveView._ipython_display_`), its static
+copy with a display id — kept true by a :class:`~jobmagic.widgets.live.LiveOutput` — then its
+widget alone, and the stylesheet shows the widget while it is rendered and the copy wherever
+it is not (:func:`~jobmagic.widgets._stylesheet.twin_rules`). A reopened, scheduled or
+exported notebook so shows each view as it last was, with no front-end setting and without
+jobmagic installed. Where one bundle is asked for (a view nested in another's ``Output``
+area, IPython's mime-bundle formatter) it is :meth:`LiveView._repr_mimebundle_`: the widget
+view with the copies. :meth:`LiveView.close` ends all that. A view supplies only what
+differs: its widget, its snapshots, a state key and whether it shows only ended runs.
 
 >>> class Note(LiveView):
 ...     def __init__(self) -> None:
@@ -27,18 +31,24 @@ state key and whether it shows only ended runs.
 >>> note.close()
 >>> note._repr_mimebundle_()
 {'text/html': '<b>done</b>', 'text/plain': 'done'}
+>>> note.twin_bundle()  # a closed view's copy is followed by no widget: not a twin
+{'text/html': '<b>done</b>', 'text/plain': 'done'}
 """
 
 from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
+from jobmagic.widgets._stylesheet import LIVE_CLASS, TWIN_CLASS
 from jobmagic.widgets.live import LiveOutput
 
-__all__ = ["LiveView"]
+__all__ = ["WIDGET_VIEW", "LiveView"]
+
+#: The widget view's mime type: front ends that run widgets choose it over all others.
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 class LiveView(ABC):
@@ -47,6 +57,8 @@ class LiveView(ABC):
     Subclasses call ``super().__init__()`` before anything that may update the output, set
     :attr:`widget` (the root of their ipywidgets tree), guard their own state with
     :attr:`_lock`, and call :meth:`_update_outputs` after a change a saved copy should show.
+    A view whose copies include another's (a card's reruns) hears of that one's changes
+    through :meth:`on_output_change`.
     """
 
     #: The root widget of the view (an ipywidgets ``Box`` in practice).
@@ -56,8 +68,13 @@ class LiveView(ABC):
         # Reentrant: an update applied under the lock may call helpers that take it again.
         self._lock = threading.RLock()
         self._closed = False
+        self._change_listeners: list[Callable[[], object]] = []
         self._live = LiveOutput(
-            self._repr_mimebundle_, self._output_state, self._output_done, min_interval=min_interval
+            self.twin_bundle,
+            self._output_state,
+            self._output_done,
+            widget=self.widget_output,
+            min_interval=min_interval,
         )
 
     # -- what a view supplies ------------------------------------------------------------
@@ -114,6 +131,8 @@ class LiveView(ABC):
         """The widget view's part of the bundle; nothing once the view is closed."""
         if self._closed:
             return {}
+        # The class the twin rules know a rendered widget by (idempotent).
+        self.widget.add_class(LIVE_CLASS)
         return dict(self.widget._repr_mimebundle_(**kwargs) or {})
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
@@ -121,8 +140,28 @@ class LiveView(ABC):
         # The static copies last: they replace the widget's own ``text/plain`` repr.
         return {**self._widget_bundle(**kwargs), **self._static_bundle()}
 
+    def twin_bundle(self) -> dict[str, Any]:
+        """The first of the view's twin outputs: its static copies, the HTML marked as the
+        twin of the widget output that follows it (unmarked once the view is closed: then no
+        live widget follows, and the copy is all there is to show)."""
+        bundle = self._static_bundle()
+        if not self._closed:
+            bundle["text/html"] = f'<div class="{TWIN_CLASS}">{bundle["text/html"]}</div>'
+        return bundle
+
+    def widget_output(self) -> dict[str, Any]:
+        """The second twin output: the widget view alone, or nothing once closed.
+
+        Its ``text/plain`` is empty: a reader that never renders widgets (an untrusted
+        notebook, GitHub, nbconvert without widget state) shows nothing here, not the copy's
+        text a second time.
+        """
+        view = self._widget_bundle().get(WIDGET_VIEW)
+        return {WIDGET_VIEW: view, "text/plain": ""} if view is not None else {}
+
     def _ipython_display_(self) -> None:
-        """Display the view with a display id, so its saved copies follow it to its end."""
+        """Display the view as its twin outputs; the copy has a display id, so what a saved
+        notebook keeps follows the view to its end."""
         self._live.show()
 
     def display_data(self) -> dict[str, Any]:
@@ -136,7 +175,15 @@ class LiveView(ABC):
         Call it outside the view's lock: a cell's end sends every output under the outputs'
         lock, and building the bundle takes the view's.
         """
-        return self._live.push()
+        sent = self._live.push()
+        for listener in list(self._change_listeners):
+            listener()
+        return sent
+
+    def on_output_change(self, listener: Callable[[], object]) -> None:
+        """Call ``listener()`` (outside the view's lock) after each change of the view's
+        copies: a view that shows this one's copies in its own re-sends them."""
+        self._change_listeners.append(listener)
 
     def close(self) -> None:
         """Close the view: release what it holds (:meth:`_release`), stop following it."""

@@ -34,6 +34,7 @@ from jobmagic.models.formatting import (
     shows_events,
     status_state,
 )
+from jobmagic.models.metrics import MetricGoals
 from jobmagic.models.text import view_html, view_text
 from jobmagic.widgets._metrics_html import (
     best_values,
@@ -50,6 +51,7 @@ __all__ = [
     "events_html",
     "link_html",
     "log_lines_html",
+    "logs_details_html",
     "meta_html",
     "params_html",
     "render_run_html",
@@ -171,8 +173,30 @@ def log_lines_html(lines: Sequence[LogLine], *, tail: int | None = None) -> str:
     )
 
 
+def logs_details_html(lines: Sequence[LogLine], *, tail: int | None = None) -> str:
+    """The Logs panel's lines as a static copy keeps them: folded under "Logs" (a
+    ``<details>``: opens without JavaScript); empty when the panel showed none.
+
+    >>> logs_details_html([LogLine("epoch=1", "stdout")]).startswith("<details")
+    True
+    """
+    if not lines:
+        return ""
+    noun = "line" if len(lines) == 1 else "lines"
+    return (
+        '<details class="jobmagic-logs-details">'
+        f'<summary class="jobmagic-section">Logs · last {len(lines)} {noun}</summary>'
+        f"{log_lines_html(lines, tail=tail)}</details>"
+    )
+
+
 def _entries(items: Iterable[RunEntry]) -> list[tuple[JobRun, Mapping[str, str]]]:
     return [item if isinstance(item, tuple) else (item, _EMPTY) for item in items]
+
+
+def _label(labels: Mapping[str, str] | None, name: str) -> str:
+    word = labels.get(name) if labels else None
+    return f' <span class="jobmagic-run-label">{_e(word)}</span>' if word else ""
 
 
 def runs_table_html(
@@ -180,16 +204,25 @@ def runs_table_html(
     *,
     now: datetime | None = None,
     metrics: Sequence[Mapping[str, float]] | None = None,
+    goals: MetricGoals | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> str:
     """One table row per run: name, status badge, params, duration, exit code; then one
     column per metric when ``metrics`` (each row's latest values) is given, the best value
-    of each column marked."""
+    of each column marked where ``goals`` know which way it is better. ``labels`` (by run
+    name) add a word beside a run's badge: a search's ``pruned``.
+
+    >>> from jobmagic.models import JobRun
+    >>> html = runs_table_html([JobRun(name="t-1", status="TERMINATED")], labels={"t-1": "pruned"})
+    >>> '<span class="jobmagic-run-label">pruned</span>' in html
+    True
+    """
     now = now or datetime.now(timezone.utc)
     rows = []
     listed = _entries(entries)
     latest = list(metrics) if metrics is not None else [_EMPTY_METRICS] * len(listed)
     names = metric_names(latest)
-    best = best_values(latest, names)
+    best = best_values(latest, names, goals)
     for (run, params), values in zip(listed, latest, strict=True):
         state = status_state(run.status)
         exit_code = "" if run.exit_code is None else str(run.exit_code)
@@ -198,7 +231,8 @@ def runs_table_html(
             f'<tr class="jobmagic-row jobmagic-row-{state}">'
             f'<td class="jobmagic-col-name"><span class="jobmagic-name-text">{_e(run.name)}'
             f"</span></td>"
-            f'<td class="jobmagic-col-status">{badge_html(run.status)}</td>'
+            f'<td class="jobmagic-col-status">{badge_html(run.status)}{_label(labels, run.name)}'
+            "</td>"
             f'<td class="jobmagic-col-params" title="{_e(params_text)}">{_e(params_text)}</td>'
             f'<td class="jobmagic-col-duration">{_e(format_duration(run.elapsed(now)))}</td>'
             f'<td class="jobmagic-col-exit">{_e(exit_code)}</td>'
@@ -227,11 +261,13 @@ def render_run_html(
     events: Sequence[Event] = (),
     metrics: Mapping[str, Sequence[float]] = _EMPTY_SERIES,
     rerun_of: str | None = None,
+    logs: Sequence[LogLine] = (),
 ) -> str:
     """A self-contained, escaped HTML snapshot of one run (no JavaScript).
 
     ``metrics`` (``{name: values so far}``) show as the latest value and an inline SVG trend;
-    ``rerun_of`` names the run this one repeats.
+    ``rerun_of`` names the run this one repeats; ``logs`` (the lines a card's Logs panel
+    showed) come last, folded (:func:`logs_details_html`).
 
     A failed or terminated run's ``events`` (its pods', as the source fetched them when it
     ended) follow its error: they say why it ended.
@@ -266,7 +302,7 @@ def render_run_html(
         f"{error_block}{events_block}"
         '<div class="jobmagic-section">Params</div>'
         f'<div class="jobmagic-params">{params_html(params)}</div>'
-        f"{_metrics_section(metrics)}</div>"
+        f"{_metrics_section(metrics)}{logs_details_html(logs)}</div>"
     )
 
 
@@ -316,6 +352,8 @@ def render_runs_html(
     *,
     now: datetime | None = None,
     metrics: Sequence[Mapping[str, float]] | None = None,
+    goals: MetricGoals | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> str:
     """A self-contained HTML snapshot of many runs: counts per status, then one table.
 
@@ -328,7 +366,8 @@ def render_runs_html(
     return (
         f'<div class="jobmagic-snapshot jobmagic-board">{style_block()}'
         f'<div class="jobmagic-board-counts">{len(entries)} {noun}: {_e(counts)}</div>'
-        f"{runs_table_html(entries, now=now, metrics=metrics)}</div>"
+        f"{runs_table_html(entries, now=now, metrics=metrics, goals=goals, labels=labels)}"
+        "</div>"
     )
 
 

@@ -1,4 +1,5 @@
-"""Real JupyterLab in headless Chromium, for the browser tests (see shared TESTING.md).
+"""Real JupyterLab (or Notebook 7) in headless Chromium, for the browser tests (see shared
+TESTING.md).
 
 A :class:`Lab` serves one folder with a private token and private Jupyter
 directories; :func:`chromium_page` opens Debian's Chromium through Playwright.
@@ -82,9 +83,17 @@ def browser_missing_reason() -> str | None:
 
 
 class Lab:
-    """A JupyterLab server on a free loopback port, serving ``root``."""
+    """A JupyterLab server on a free loopback port, serving ``root``; with
+    ``app="notebook"``, a Notebook 7 server instead.
 
-    def __init__(self, root: Path, scratch: Path, env: Mapping[str, str]):
+    Two servers on the same ``scratch`` share their Jupyter folders: a notebook one of them
+    saved (and signed) is trusted by the next, as a user's own notebook is tomorrow.
+    """
+
+    def __init__(self, root: Path, scratch: Path, env: Mapping[str, str], app: str = "lab"):
+        if app not in ("lab", "notebook"):
+            raise ValueError(f"app is 'lab' or 'notebook', not {app!r}")
+        self.app = app
         self.root = root
         self.scratch = scratch
         self.port = free_port()
@@ -102,6 +111,8 @@ class Lab:
         return f"http://127.0.0.1:{self.port}"
 
     def url(self, notebook: str, *, theme: str | None = None) -> str:
+        if self.app == "notebook":
+            return f"{self.base}/notebooks/{notebook}?token={self.token}"
         return f"{self.base}/lab/tree/{notebook}?token={self.token}&reset"
 
     def _environment(self) -> dict[str, str]:
@@ -109,7 +120,12 @@ class Lab:
         (config / "labconfig").mkdir(parents=True, exist_ok=True)
         (config / "labconfig" / "page_config.json").write_text(
             json.dumps(
-                {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}
+                {
+                    # window.jupyterapp, in Lab and Notebook 7 alike: tests drive the app
+                    # through its command registry, not menus.
+                    "exposeAppInBrowser": True,
+                    "disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True},
+                }
             )
         )
         env = dict(os.environ)
@@ -134,20 +150,18 @@ class Lab:
         (folder / "themes.jupyterlab-settings").write_text(json.dumps({"theme": theme}))
 
     def __enter__(self) -> Lab:
-        log = self.log_path.open("wb")
+        log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "jupyterlab",
+                "jupyterlab" if self.app == "lab" else "notebook",
                 "--no-browser",
                 f"--port={self.port}",
                 "--ip=127.0.0.1",
                 f"--ServerApp.token={self.token}",
                 f"--ServerApp.root_dir={self.root}",
                 "--allow-root",
-                # window.jupyterapp: tests drive Lab through its command registry, not menus.
-                "--LabApp.expose_app_in_browser=True",
             ],
             env=self._environment(),
             stdout=log,
@@ -159,14 +173,14 @@ class Lab:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited: {self.log_path.read_text()[-2000:]}")
+                raise RuntimeError(f"{self.app} exited: {self.log_path.read_text()[-2000:]}")
             try:
                 with opener.open(f"{self.base}/api/status?token={self.token}", timeout=5) as answer:
                     if answer.status == 200:
                         return self
             except OSError:
                 time.sleep(0.3)
-        raise RuntimeError("JupyterLab did not answer within 90 s")
+        raise RuntimeError(f"{self.app} did not answer within 90 s")
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None:
@@ -179,16 +193,59 @@ class Lab:
 
 
 @contextmanager
-def chromium_page(viewport: tuple[int, int] = (1280, 900)) -> Iterator[Any]:
+def chromium_page(
+    viewport: tuple[int, int] = (1280, 900), *, javascript: bool = True
+) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            page = browser.new_page(
+                viewport={"width": viewport[0], "height": viewport[1]},
+                java_script_enabled=javascript,
+            )
             yield page
         finally:
             browser.close()
+
+
+def only_local_files(page: Any) -> None:
+    """Let ``page`` load ``file:`` URLs only: an exported page read offline (no widget
+    manager, no CDN), as the tests open it."""
+    page.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort(),
+    )
+
+
+def save_notebook(page: Any) -> None:
+    """Save the current notebook through the app's command registry; wait until it is clean."""
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp.shell.currentWidget;"
+        " return Boolean(w && w.context && !w.context.model.dirty); }",
+        timeout=30_000,
+    )
+
+
+#: True once the current notebook's every code cell is in the page (Notebook 7 renders cells
+#: lazily) and its kernel is idle (a reopened notebook's widget manager has asked it).
+_REOPENED_JS = """() => {
+    const app = window.jupyterapp;
+    const panel = app && app.shell && app.shell.currentWidget;
+    const context = panel && panel.sessionContext;
+    if (!panel || !panel.content || !context || !context.session) return false;
+    const code = panel.content.widgets.filter(c => c.model.type === 'code').length;
+    return code > 0 && context.kernelDisplayStatus === 'idle'
+        && document.querySelectorAll('.jp-Notebook .jp-CodeCell').length === code;
+}"""
+
+
+def wait_for_reopened(page: Any, timeout_ms: float = 90_000) -> None:
+    """Wait until a reopened notebook is all in the page, with its new kernel idle."""
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=timeout_ms)
+    page.wait_for_function(_REOPENED_JS, timeout=timeout_ms)
 
 
 #: True once Lab's notebook panel is the current widget, its kernel is connected and idle and

@@ -67,7 +67,8 @@ def test_run_again_on_a_card_triggers_a_run_whose_card_says_rerun_of(tmp_path: P
             lr.press("Tab")  # the text widget sends its value on change
             form.locator(".jobmagic-trigger").click()
 
-            rerun_card = form.locator(".jobmagic-form-history .jobmagic-card").first
+            # Under the first run's card, not inside its box (nor in the form).
+            rerun_card = page.locator(".jobmagic-card-output .jobmagic-reruns .jobmagic-card").first
             rerun_card.wait_for(timeout=30_000)
             label = rerun_card.locator(".jobmagic-rerun-of")
             label.wait_for(timeout=30_000)

@@ -15,9 +15,9 @@ from typing import Any
 
 import nbformat
 import pytest
+from nbconvert import HTMLExporter
 from test_notebooks import execute_views_notebook
 
-from jobmagic.cli.demo import static_html_exporter
 from jobmagic.sandbox import SandboxServer
 from tests.browser.lab_support import (
     ARTIFACTS,
@@ -123,7 +123,7 @@ def test_an_executed_notebook_reads_true_without_widgets_and_untrusted(
     with SandboxServer(tmp_path / "sandbox") as sandbox:
         nb = execute_views_notebook(sandbox, monkeypatch)
         # 1. nbconvert's HTML, opened with nothing but the file: no widget manager, no CDN.
-        body, _ = static_html_exporter().from_notebook_node(nb)
+        body, _ = HTMLExporter().from_notebook_node(nb)
         export = tmp_path / "export.html"
         export.write_text(body, encoding="utf-8")
         with chromium_page() as page:
@@ -136,7 +136,7 @@ def test_an_executed_notebook_reads_true_without_widgets_and_untrusted(
             page.goto(export.as_uri())
             text = page.inner_text("body")
         assert "FINISHED" in text and "FAILED" in text
-        assert "1 finished · 1 failed" in text
+        assert "1 FINISHED · 1 FAILED" in text
         assert "CREATED" not in text
         # 2. The same notebook opened in Lab by someone else: untrusted, so Lab strips <style>.
         # Without the widget views (a reader with no widget manager) the static copies show.

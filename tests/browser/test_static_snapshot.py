@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from nbclient import NotebookClient
+from nbconvert import HTMLExporter
 from nbformat.v4 import new_code_cell, new_notebook
 
-from jobmagic.cli.demo import static_html_exporter
 from jobmagic.sandbox import SandboxServer
 from tests.browser.lab_support import browser_missing_reason, chromium_page
 
@@ -36,8 +36,9 @@ def test_exported_html_shows_name_and_status_without_widget_js(
             ]
         )
         NotebookClient(nb, kernel_name="python3", timeout=90, store_widget_state=True).execute()
-    name = nb.cells[1].outputs[-1]["data"]["text/plain"].split()[1]
-    body, _ = static_html_exporter().from_notebook_node(nb)
+    # The card's static copy (the output before its widget's, whose text is empty).
+    name = nb.cells[1].outputs[-2]["data"]["text/plain"].split()[1]
+    body, _ = HTMLExporter().from_notebook_node(nb)
     page_path = tmp_path / "export.html"
     page_path.write_text(body, encoding="utf-8")
     with chromium_page() as page:

@@ -26,6 +26,9 @@ BUNDLE_LIMIT_BYTES = 200_000
 _CYCLE = (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.FINISHED, RunStatus.TERMINATED)
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
 def _entry(i: int, status: RunStatus, *, app: str = "train") -> LedgerEntry:
     created = datetime(2026, 2, 1, tzinfo=timezone.utc) + timedelta(seconds=30 * i)
     run = JobRun(
@@ -88,7 +91,7 @@ def test_the_board_shows_the_newest_page_and_counts_every_run(shell: Interactive
         assert _names(board) == [f"train-{i:05d}" for i in range(RUNS - 1, RUNS - 51, -1)]
         assert board.table.value.count('<tr class="jobmagic-row') == 50
         assert board.status_counts == {"FAILED": 2500, "FINISHED": 5000, "TERMINATED": 2500}
-        assert "10,000 runs · 5,000 finished · 2,500 failed · 2,500 terminated" in (
+        assert "10,000 runs · 5,000 FINISHED · 2,500 FAILED · 2,500 TERMINATED" in (
             board.counts_label.value
         )
         assert "page 1 of 200 · runs 1–50 of 10,000" in board.page_label.value
@@ -115,7 +118,7 @@ def test_page_buttons_read_the_next_page_from_the_ledger(shell: InteractiveShell
         board.newer_button.click()
         assert board.page == 198 and _names(board)[0] == "train-00099"
         # Counts are of every run, whichever page is shown.
-        assert "10,000 runs · 5,000 finished" in board.counts_label.value
+        assert "10,000 runs · 5,000 FINISHED" in board.counts_label.value
         board.open(0)  # the row's card opens for the page shown
         assert board.card is not None and board.card.source.run.name == "train-00099"
     finally:
@@ -128,12 +131,14 @@ def test_the_saved_output_holds_one_page_and_the_counts(shell: InteractiveShell)
     result.raise_error()
     board = result.result
     try:
-        (output,) = captured.outputs
+        # Twin outputs: the saved copy (what readers without a kernel see), then the widget.
+        output, widget_output = captured.outputs
+        assert WIDGET_VIEW in widget_output.data and WIDGET_VIEW not in output.data
         data = output.data
-        assert data["text/plain"].startswith("10,000 runs: 5,000 finished · 2,500 failed")
+        assert data["text/plain"].startswith("10,000 runs: 5,000 FINISHED · 2,500 FAILED")
         assert "page 1 of 200" in data["text/plain"]
         snapshot = data["text/html"]
-        assert "10,000 runs: 5,000 finished" in snapshot and "page 1 of 200" in snapshot
+        assert "10,000 runs: 5,000 FINISHED" in snapshot and "page 1 of 200" in snapshot
         assert snapshot.count('<tr class="jobmagic-row') == 50
         assert "train-09950" in snapshot and "train-09949" not in snapshot  # page 2
         saved = len(json.dumps(data)) + len(json.dumps(dependency_state(board.widget)))
@@ -160,7 +165,7 @@ def test_filters_and_limit_page_and_count_what_they_match(shell: InteractiveShel
     board = shell.run_line_magic("job_runs", "--all --limit 30")
     try:
         assert board.page_count == 1 and board.pager.layout.display == "none"
-        assert board.text() == "30 runs: 15 finished · 7 failed · 8 terminated"
+        assert board.text() == "30 runs: 15 FINISHED · 7 FAILED · 8 TERMINATED"
     finally:
         board.close()
 
@@ -203,12 +208,12 @@ def test_a_list_board_listens_only_to_its_page_and_counts_every_row() -> None:
         assert sum(len(s.callbacks) for s in sources) == 50 and len(sources[50].callbacks) == 1
         sources[0].emit_status(RunStatus.FINISHED)  # off the page: nobody listens, yet it counts
         board.render()
-        assert "120 runs · 119 running · 1 finished" in board.counts_label.value
+        assert "120 runs · 119 RUNNING · 1 FINISHED" in board.counts_label.value
         late = _Source("sweep-120", RunStatus.CREATED)
         board.add(late)  # onto page 3: counted now, listened to when its page is shown
         assert board.page_count == 3 and not late.callbacks
         board.render()
-        assert "121 runs · 1 queued" in board.counts_label.value
+        assert "121 runs · 1 CREATED" in board.counts_label.value
         board.show_page(2)
         assert board.sources == [sources[100 + i] for i in range(20)] + [late]
         assert len(late.callbacks) == 1
@@ -239,7 +244,7 @@ def test_a_shown_run_that_ends_moves_the_ledger_counts_at_once(tmp_path: Path) -
                 RunStatus.FINISHED
             )  # the tracker's news, not yet stored
             assert board.status_counts == {"FINISHED": 41, "RUNNING": 39}
-            assert "80 runs · 39 running · 41 finished" in board.counts_label.value
+            assert "80 runs · 39 RUNNING · 41 FINISHED" in board.counts_label.value
         finally:
             board.close()
     with pytest.raises(ValueError, match="sources or pages"):

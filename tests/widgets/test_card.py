@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from jobmagic._ticks import Clock
 from jobmagic.config import Settings
 from jobmagic.domain import engine
 from jobmagic.domain.session import JobSession
@@ -24,6 +25,7 @@ from jobmagic.widgets import (
     RunCard,
     render_run_html,
 )
+from jobmagic.widgets import _card_logs as card_logs_module
 from jobmagic.widgets import card as card_module
 from jobmagic.widgets.snapshot import snapshot_bundle
 from jobmagic.widgets.static import stylesheet
@@ -67,7 +69,7 @@ def test_card_shows_the_run(quiet: None) -> None:
     assert source.subscribers == 1 and card.subscribed
     # The stable classes the browser tests select on.
     expected = {
-        card.widget: "jobmagic-card",
+        card.box: "jobmagic-card",
         card.name_label: "jobmagic-name",
         card.meta: "jobmagic-meta",
         card.params_table: "jobmagic-params",
@@ -172,6 +174,30 @@ def test_duration_is_recomputed_on_every_update(quiet: None) -> None:
     assert "1m 0" in card.meta.value
     source.emit(make_run(created_at=now() - timedelta(hours=1, seconds=1)))
     assert "1h 00m 0" in card.meta.value
+    card.close()
+
+
+def test_the_cards_times_move_on_with_the_clock_and_are_absolute_once_it_ended(
+    quiet: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock(manual=True)
+    monkeypatch.setattr(card_module, "every_second", clock.subscribe)
+    created = datetime(2024, 5, 1, 12, 0, 0, 300000, tzinfo=timezone.utc)
+    source = FakeSource(make_run(created_at=created))
+    card = RunCard(source)
+    assert clock.subscribers == 1
+    clock.tick(created + timedelta(seconds=1.7))
+    assert "1.7 s" in card.meta.value and "(just now)" in card.meta.value
+    # Sixteen minutes on, with no poll in between: the clock alone re-renders the times.
+    clock.tick(created + timedelta(minutes=16, seconds=0.7))
+    assert "16m 00s" in card.meta.value and "(16 min ago)" in card.meta.value
+    assert "just now" not in card.meta.value
+    end = created + timedelta(seconds=62)
+    source.emit(make_run(status="FINISHED", exit_code=0, created_at=created, end_time=end))
+    # Ended: the API's times give the one duration, and no relative time is left to age.
+    meta = card.meta.value
+    assert "1m 02s" in meta and "ago" not in meta and "just now" not in meta
+    assert clock.subscribers == 0
     card.close()
 
 
@@ -307,7 +333,7 @@ def test_logs_are_fetched_when_opened_and_throttled(
     time.sleep(0.05)
     assert source.log_calls == [200]
     # …but once the interval has passed, the next tick does.
-    monkeypatch.setattr(card_module, "LOG_REFRESH_SECONDS", 0.0)
+    monkeypatch.setattr(card_logs_module, "LOG_REFRESH_SECONDS", 0.0)
     source.log_lines.append(LogLine("line new", "stdout"))
     source.emit()
     wait_until(lambda: "line new" in card.logs.value, what="refetch")
@@ -421,7 +447,7 @@ def test_the_card_shows_events_under_the_error_of_a_failed_or_terminated_run(
         assert "jobmagic-event-warning" in card.events_box.value
         assert EVIL not in card.events_box.value and "&lt;script&gt;" in card.events_box.value
         # Under the error, in the widget as in the static snapshot.
-        children = list(card.widget.children)
+        children = list(card.box.children)
         assert children.index(card.events_box) == children.index(card.error_box) + 1
         assert snapshot.index("boom") < snapshot.index("BackOff")
     else:

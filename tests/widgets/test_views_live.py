@@ -99,7 +99,7 @@ def test_a_card_two_boards_and_the_table_all_follow_one_run_to_its_end(
     _until(lambda: handle.run.is_terminal, "the run to end")
     # Widgets follow by themselves (the tracker's thread); no view silenced another.
     _until(
-        lambda: all(b.counts == {"finished": 1} for b in boards),
+        lambda: all(b.counts == {"FINISHED": 1} for b in boards),
         "both boards to say finished",
     )
     shell.run_cell("pass")  # a cell's end re-sends what changed between cells
@@ -109,7 +109,7 @@ def test_a_card_two_boards_and_the_table_all_follow_one_run_to_its_end(
     for display_id in ids:
         assert "FINISHED" in saved[display_id]["text/html"]
         plain = saved[display_id]["text/plain"]
-        assert "FINISHED" in plain or "1 run: 1 finished" in plain
+        assert "FINISHED" in plain or "1 run: 1 FINISHED" in plain
     card = saved[ids[0]]
     assert "Status: </span>" in card["text/html"] and "Exit code: 0" in card["text/html"]
     assert "exit 0" in card["text/plain"]
@@ -129,8 +129,10 @@ def test_a_sweeps_board_is_followed_to_the_end(
     _until(lambda: all(h.run.is_terminal for h in handles), "the sweep to end")
     shell.run_cell("pass")
     saved = _saved(frontend)[board_id]
-    assert saved["text/plain"].endswith("2 runs: 2 finished")
-    assert WIDGET in saved  # still the live board where widgets run
+    assert saved["text/plain"].endswith("2 runs: 2 FINISHED")
+    # Still the live board where widgets run: the widget alone, the output after its copy.
+    ids = [(o.get("transient") or {}).get("display_id") for o in frontend.outputs]
+    assert WIDGET in frontend.outputs[ids.index(board_id) + 1]["data"] and WIDGET not in saved
 
 
 def test_a_sweep_waited_on_in_a_terminal_prints_a_few_progress_lines(
@@ -144,7 +146,7 @@ def test_a_sweep_waited_on_in_a_terminal_prints_a_few_progress_lines(
     lines = [line for line in printed if line.startswith("2 runs · ")]  # the progress lines
     # At most one line per 5 s, plus the first and the last: never one per poll (5 a second).
     assert 1 <= len(lines) <= elapsed / 5 + 2
-    assert lines[-1].startswith("2 runs · 2 finished")
+    assert lines[-1].startswith("2 runs · 2 FINISHED")
 
 
 def test_a_wait_that_timed_out_leaves_a_line_that_still_follows_the_run(
@@ -180,7 +182,7 @@ def test_closing_one_view_leaves_the_others_live(shell: InteractiveShell) -> Non
     assert first.subscriptions == second.subscriptions == 1
     first.close()
     assert first.subscriptions == 0 and second.subscriptions == 1
-    _until(lambda: second.counts == {"finished": 1}, "the open board to say finished")
+    _until(lambda: second.counts == {"FINISHED": 1}, "the open board to say finished")
     assert first.runs[0].status != RunStatus.FINISHED  # the closed one stopped listening
 
 
@@ -426,8 +428,8 @@ def test_progress_outside_a_terminal_is_a_line_every_few_seconds_not_per_poll() 
     printer.finish(sweep_progress_text(["FINISHED", "FINISHED"], clock.now))
     lines = stream.getvalue().splitlines()
     assert 4 <= len(lines) <= 6
-    assert lines[0] == "2 runs · 1 running · 1 finished · 0.0 s"
-    assert lines[-1].startswith("2 runs · 2 finished")
+    assert lines[0] == "2 runs · 1 RUNNING · 1 FINISHED · 0.0 s"
+    assert lines[-1].startswith("2 runs · 2 FINISHED")
 
 
 class _Tty(io.StringIO):
