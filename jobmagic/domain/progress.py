@@ -6,7 +6,7 @@ and Notebook render in place.
 
 >>> from jobmagic.models import RunStatus
 >>> sweep_progress_text([RunStatus.RUNNING, RunStatus.FINISHED], 12.0)
-'2 runs · 1 running · 1 finished · 12.0 s'
+'2 runs · 1 RUNNING · 1 FINISHED · 12.0 s'
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ class SweepProgress:
 
 
 def sweep_progress_text(statuses: Sequence[Any], elapsed: float) -> str:
-    """``4 runs · 1 running · 3 finished · 12.0 s``: counts per status, then the time waited."""
+    """``4 runs · 1 RUNNING · 3 FINISHED · 12.0 s``: counts per status, then the time waited."""
     noun = "run" if len(statuses) == 1 else "runs"
     counts = format_counts(count_states(statuses))
     return f"{len(statuses)} {noun} · {counts} · {format_duration(elapsed)}"

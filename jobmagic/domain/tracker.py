@@ -5,6 +5,11 @@ newest runs once and hands each handle (:class:`jobmagic.domain.handle.RunHandle
 fresh JobRun, so a sweep of 200 runs of one job costs one request per tick. It only
 sets state and calls listeners — it never prints, because output from a thread lands
 in whichever cell happens to be running.
+
+A run someone waits for (:meth:`Tracker.hurry`: ``--wait``, ``run.wait()``) has its
+application polled once a second (one list call for all its waited runs), in a rhythm
+shifted to land just after the soonest expected end
+(:mod:`jobmagic.domain.end_estimate`), so a wait returns as soon as the end is known.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from jobmagic._ticks import tick_batch
+from jobmagic.domain.end_estimate import EndEstimates, next_poll_time
 from jobmagic.domain.metrics import refresh_handles as refresh_metrics
 from jobmagic.domain.refresh import refresh_app
 from jobmagic.errors import JobmagicError
@@ -27,12 +33,17 @@ if TYPE_CHECKING:
     from jobmagic.api import JobsClient
     from jobmagic.domain.handle import RunHandle
 
-__all__ = ["MAX_BACKOFF_SECONDS", "MAX_BY_NAME", "Tracker"]
+__all__ = ["MAX_BACKOFF_SECONDS", "MAX_BY_NAME", "WAIT_SPACING", "Tracker"]
 
 MAX_BACKOFF_SECONDS = 60.0
 #: The most runs asked for by name in one tick; the others wait for the next ticks (in
 #: turn), so a tick, and a shutdown waiting for it, never makes thousands of requests.
 MAX_BY_NAME = 16
+#: A waited run's application is polled at most this often (one list call answers for all
+#: its runs): at most one request a second per waited run, however many are waited for.
+WAIT_SPACING = 1.0
+#: The most applications whose runs' durations are remembered.
+KEEP_ESTIMATES = 32
 
 
 @dataclass
@@ -40,6 +51,15 @@ class _AppState:
     failures: int = 0
     stale_since: datetime | None = None
     next_poll: float = 0.0
+    last_poll: float = float("-inf")
+
+
+def _just_created(run: JobRun) -> bool:
+    """True for a live run created less than :data:`WAIT_SPACING` ago (by this clock)."""
+    if run.created_at is None or run.is_terminal:
+        return False
+    age = (datetime.now(timezone.utc) - run.created_at).total_seconds()
+    return -WAIT_SPACING < age < WAIT_SPACING
 
 
 class Tracker:
@@ -68,6 +88,9 @@ class Tracker:
         # until their run ends even with no listener.
         self._pinned: set[int] = set()
         self._apps: dict[str, _AppState] = {}
+        # Handles waited for (hurry), by id; and what each application's runs took.
+        self._hurried: dict[int, RunHandle] = {}
+        self._estimates: dict[str, EndEstimates] = {}
         self._wake = threading.Event()
         self._resting = threading.Event()
         self._stopped = threading.Event()
@@ -110,6 +133,64 @@ class Tracker:
                 )
                 self._thread.start()
         self._wake.set()
+
+    def hurry(self, handle: RunHandle) -> Callable[[], None]:
+        """Poll ``handle``'s application on the wait schedule (once a second, landing just
+        after the run's expected end) until the returned function is called; the handle must
+        be watched as well (a subscription)."""
+        app_id = handle.application_id
+        if self._stopped.is_set() or not app_id:
+            return lambda: None
+        key = id(handle)
+        with self._lock:
+            self._hurried[key] = handle
+            state = self._apps.setdefault(app_id, _AppState())
+            if state.last_poll == float("-inf") and _just_created(handle.run):
+                # The trigger's answer is as fresh as a poll: the first one can wait a second.
+                state.last_poll = time.monotonic()
+                state.next_poll = state.last_poll + WAIT_SPACING
+            if not state.failures:
+                # A card's slower rhythm gives way at once; an earlier poll stays.
+                state.next_poll = min(state.next_poll, self._next_poll(app_id, state.last_poll))
+        self._wake.set()
+
+        def release() -> None:
+            with self._lock:
+                self._hurried.pop(key, None)
+
+        return release
+
+    def _next_poll(self, app_id: str, last: float) -> float:
+        """When ``app_id`` is due after a poll at ``last`` (caller holds the lock)."""
+        interval = self._interval()
+        waited = [
+            handle.run
+            for handle in self._hurried.values()
+            if handle.application_id == app_id and not handle.run.is_terminal
+        ]
+        if not waited:
+            return last + interval
+        spacing = min(interval, WAIT_SPACING)
+        estimates = self._estimates.get(app_id)
+        targets: list[float] = []
+        if estimates is not None:
+            mono, wall = time.monotonic(), datetime.now(timezone.utc)
+            for run in waited:
+                end = estimates.expected_end(run)
+                if end is not None:
+                    # Server time to this process's clock: assumes the two agree (NTP); when
+                    # they do not, polls land off the end and it is seen within a second.
+                    ahead = (end - wall).total_seconds() + estimates.margin(run)
+                    targets.append(mono + ahead)
+        return next_poll_time(last, spacing, targets)
+
+    def _learn(self, app_id: str, page: list[JobRun]) -> None:
+        """Remember how long the listed runs took (tracker thread)."""
+        estimates = self._estimates.pop(app_id, None) or EndEstimates()
+        estimates.learn(page)
+        self._estimates[app_id] = estimates  # the newest last: the oldest go first
+        while len(self._estimates) > KEEP_ESTIMATES:
+            del self._estimates[next(iter(self._estimates))]
 
     def unwatch(self, handle: RunHandle) -> None:
         """Stop polling for ``handle`` (other handles of the same run stay watched)."""
@@ -174,7 +255,8 @@ class Tracker:
         now = time.monotonic()
         with self._lock:
             waits = [state.next_poll - now for state in self._apps.values()]
-        return max(0.05, min(waits, default=self._interval()))
+        # A short floor: a wait's poll is timed to land just after a run's expected end.
+        return max(0.005, min(waits, default=self._interval()))
 
     def tick(self, client: JobsClient) -> None:
         """One round: one list call per application that is due; apply the results; then
@@ -196,6 +278,7 @@ class Tracker:
             state = self._apps.setdefault(app_id, _AppState())
             if state.next_poll > now:
                 continue
+            polled_at = time.monotonic()
             try:
                 fresh.extend(self._poll_app(client, app_id, handles))
             except JobmagicError:
@@ -208,7 +291,9 @@ class Tracker:
             else:
                 state.failures = 0
                 state.stale_since = None
-                state.next_poll = time.monotonic() + self._interval()
+                with self._lock:
+                    state.last_poll = polled_at
+                    state.next_poll = self._next_poll(app_id, polled_at)
         if fresh and self._on_runs is not None and not self._stopped.is_set():
             # A ledger hiccup must not stop the cards from updating.
             with contextlib.suppress(Exception):
@@ -223,6 +308,14 @@ class Tracker:
                 if app_id not in live_apps:
                     del self._apps[app_id]
 
+    def _listed(
+        self, client: JobsClient, app_id: str, handles: list[RunHandle], page: list[JobRun]
+    ) -> None:
+        """The application's newest page: its runs' durations, then its metrics."""
+        with self._lock:
+            self._learn(app_id, page)
+        refresh_metrics(client, app_id, handles, page)
+
     def _poll_app(self, client: JobsClient, app_id: str, handles: list[RunHandle]) -> list[JobRun]:
         """Poll one application for its watched ``handles``; the runs that changed since
         their handles last heard."""
@@ -234,7 +327,7 @@ class Tracker:
             by_name_limit=MAX_BY_NAME,
             rotation=self.ticks * MAX_BY_NAME,
             stopped=self._stopped.is_set,
-            listed=lambda page: refresh_metrics(client, app_id, handles, page),
+            listed=lambda page: self._listed(client, app_id, handles, page),
         )
         changed: dict[str, JobRun] = {}
         for handle in handles:  # every handle of a run hears of it, not only the newest

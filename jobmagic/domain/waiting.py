@@ -1,7 +1,9 @@
 """One wait loop for one run or many: ``RunHandle.wait``, ``SweepResult.wait`` and ``--wait``.
 
 The loop keeps every run polled (a subscription each: the tracker then lists each
-application once per tick), hands each pass to a view that may show progress (the
+application once per tick; and :meth:`~jobmagic.domain.tracker.Tracker.hurry`: once a second,
+timed to land just after the run's expected end), wakes as soon as the tracker delivers a
+run's new state (not at its next look), hands each pass to a view that may show progress (the
 ``--wait`` status line, a sweep's progress line: each decides how often it writes), and
 ends when every run has ended, at the timeout (:class:`TimeoutError`; the runs keep going),
 or at Ctrl-C (:class:`KeyboardInterrupt`, for the caller to decide whether to stop the runs:
@@ -12,6 +14,7 @@ or at Ctrl-C (:class:`KeyboardInterrupt`, for the caller to decide whether to st
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
@@ -34,7 +37,8 @@ __all__ = [
     "wait_for",
 ]
 
-#: How often the loop looks at the runs: short, so the end and Ctrl-C are seen at once.
+#: How often the loop looks at the runs when nothing wakes it: short, so Ctrl-C and the
+#: timeout are seen at once (an update from the tracker wakes it sooner).
 POLL_SECONDS = 0.1
 
 
@@ -66,11 +70,20 @@ def wait_for(
     handles = list(handles)
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
-    unsubscribers = [handle.subscribe(_keep_polled) for handle in handles]
+    heard = threading.Event()
+
+    def listener(_run: Any, _stale: Any) -> None:
+        heard.set()  # the tracker's thread: the loop looks at once
+
+    # Hurried first: a run just triggered is then not polled again at once (its trigger's
+    # answer is as fresh as a poll), so the wait asks at most once a second from the start.
+    unsubscribers = [handle.session.tracker.hurry(handle) for handle in handles]
+    unsubscribers += [handle.subscribe(listener) for handle in handles]
     seen: tuple[object, ...] | None = None
     ended = False
     try:
         while True:
+            heard.clear()  # before reading: an update landing after it wakes the next wait
             runs = [handle.run for handle in handles]
             key = tuple((run.name, run.status) for run in runs)
             if key != seen and on_update is not None:
@@ -86,7 +99,7 @@ def wait_for(
                 )
             if view is not None:
                 view.update(runs, now - started)
-            time.sleep(POLL_SECONDS)
+            heard.wait(POLL_SECONDS)
     finally:
         for unsubscribe in unsubscribers:
             unsubscribe()
@@ -98,19 +111,19 @@ def wait_for(
 def timeout_message(
     handles: Sequence[RunHandle], timeout: float, *, single: bool = False, subject: str = ""
 ) -> str:
-    """``Run x is still RUNNING after 5 s; it keeps going. …`` (or ``3 of 4 runs …``)."""
+    """``Run x is still RUNNING after 5 s; it keeps going. …`` (or ``3 of 4 runs …``), with
+    how to wait again or stop when ``subject`` names the user's variable."""
     if single and len(handles) == 1:
         handle = handles[0]
-        return (
-            f"Run {view_text(handle.name)} is still {handle.status} after {timeout:g} s; "
-            "it keeps going. "
-            f"Wait again with {subject}.wait(), or stop it with {subject}.terminate()."
-        )
-    left = sum(not handle.run.is_terminal for handle in handles)
-    return (
-        f"{left} of {len(handles)} runs are still going after {timeout:g} s; they keep "
-        f"going. Wait again with {subject}.wait(), or stop them with {subject}.terminate()."
-    )
+        fact = f"Run {view_text(handle.name)} is still {handle.status} after {timeout:g} s;"
+        fact, them = f"{fact} it keeps going.", "it"
+    else:
+        left = sum(not handle.run.is_terminal for handle in handles)
+        fact = f"{left} of {len(handles)} runs are still going after {timeout:g} s;"
+        fact, them = f"{fact} they keep going.", "them"
+    if not subject:  # no variable to name: the fact alone
+        return fact
+    return f"{fact} Wait again with {subject}.wait(), or stop {them} with {subject}.terminate()."
 
 
 def ended_text(run: JobRun) -> str:
@@ -127,39 +140,39 @@ def ended_text(run: JobRun) -> str:
     return f"{view_text(run.name)} ended {run.status}{detail}{error}"
 
 
-def not_finished(handles: Sequence[RunHandle], runs: Sequence[JobRun], single: bool) -> str:
-    """What to say when runs ended but not FINISHED; empty when they all finished."""
+def not_finished(
+    handles: Sequence[RunHandle], runs: Sequence[JobRun], single: bool, *, advice: str = ""
+) -> str:
+    """What to say when runs ended but not FINISHED; empty when they all finished.
+    ``advice`` (where to read their logs: only the caller knows the user's variable and the
+    views shown) follows the facts."""
     failed = [run for run in runs if run.status != RunStatus.FINISHED]
     if not failed:
         return ""
+    tail = f" {advice}" if advice else ""
     if single:
         app = handles[0].application_fqn
         job = f" (job {app})" if app else ""
-        return (
-            f"Run {ended_text(failed[0])}{job}. See its logs with run.logs() or the card's "
-            "Logs panel."
-        )
+        return f"Run {ended_text(failed[0])}{job}.{tail}"
     names = ", ".join(ended_text(run) for run in failed[:5])
     more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
-    return (
-        f"{len(failed)} of {len(runs)} runs did not finish: {names}{more}. "
-        "See their logs with run.logs() or the cards' Logs panels."
-    )
+    return f"{len(failed)} of {len(runs)} runs did not finish: {names}{more}.{tail}"
 
 
-def stopped_waiting(handles: Sequence[RunHandle], cancel: bool, single: bool) -> str:
+def stopped_waiting(
+    handles: Sequence[RunHandle], cancel: bool, single: bool, *, advice: str = ""
+) -> str:
     """What Ctrl-C during a wait says (``single``: of one run, else of a sweep); with
-    ``cancel`` (--cancel-on-interrupt) the runs still going are asked to terminate first."""
+    ``cancel`` (--cancel-on-interrupt) the runs still going are asked to terminate first.
+    ``advice`` (how to stop them: the caller knows the user's variable and the views shown)
+    follows the facts when runs are left going."""
     live = [handle for handle in handles if not handle.run.is_terminal]
+    tail = f" {advice}" if advice else ""
     if single:
         handle = handles[0]
         name = view_text(handle.name)
         if not cancel:
-            return (
-                f"Stopped waiting; {name} is still {handle.status} on the server. "
-                "Terminate it with the card's Terminate button or run.terminate() "
-                "(-o run keeps the handle), or add --cancel-on-interrupt next time."
-            )
+            return f"Stopped waiting; {name} is still {handle.status} on the server.{tail}"
         try:
             message = handle.terminate()
         except JobmagicError as exc:
@@ -172,11 +185,4 @@ def stopped_waiting(handles: Sequence[RunHandle], cancel: bool, single: bool) ->
             with suppress(JobmagicError):  # one that cannot be stopped does not stop others
                 handle.terminate()
         return f"Stopped waiting and asked {len(live)} runs to terminate."
-    return (
-        f"Stopped waiting; {len(live)} runs are still going. Stop them with "
-        "RUNS.terminate() (RUNS is your -o variable) or the board's Terminate all."
-    )
-
-
-def _keep_polled(_run: Any, _stale: Any) -> None:
-    """A listener that only keeps its run watched by the tracker."""
+    return f"Stopped waiting; {len(live)} runs are still going.{tail}"

@@ -16,7 +16,7 @@ from jobmagic.errors import JobmagicError
 from jobmagic.models import JobRun, LogLine
 from jobmagic.models.text import view_text
 from jobmagic.widgets.live import current_shell, updates_supported
-from jobmagic.widgets.text_views import TICK_SECONDS, WaitLine
+from jobmagic.widgets.text_views import WaitLine
 
 __all__ = ["LogFollower", "RunWaitProgress", "progress_printer"]
 
@@ -35,9 +35,10 @@ def progress_printer(*, single: bool = False) -> ProgressPrinter | None:
 
 
 class RunWaitProgress:
-    """What ``--wait`` of one run shows: its status line, ticking about once a second (by
-    display id; where the line cannot change in place, a ``\r`` progress line does), and
-    with ``logs`` the run's new log lines, asked for every ``poll_interval`` seconds."""
+    """What ``--wait`` of one run shows: its status line, moving on with the clock's every
+    second (by display id; where the line cannot change in place, a ``\r`` progress line
+    does), and with ``logs`` the run's new log lines, asked for every ``poll_interval``
+    seconds."""
 
     def __init__(self, source: RunHandle, *, logs: bool = False, poll_interval: float = 2.0):
         self._line = WaitLine(source)
@@ -45,16 +46,13 @@ class RunWaitProgress:
         self._progress = progress_printer(single=True)
         self._logs = LogFollower(source, self._progress) if logs else None
         self._poll_interval = poll_interval
-        self._next_tick = time.monotonic() + TICK_SECONDS
 
     def update(self, runs: Sequence[JobRun], waited: float) -> None:
         if self._logs is not None:
             self._logs.poll(self._poll_interval)
-        if time.monotonic() >= self._next_tick:
-            self._next_tick = time.monotonic() + TICK_SECONDS
-            self._line.tick()
-            if self._progress is not None:
-                self._progress.update(self._line.text())
+        if self._progress is not None:
+            # It writes only when the text changed and its interval passed.
+            self._progress.update(self._line.text())
 
     def finish(self, runs: Sequence[JobRun], waited: float, *, ended: bool) -> None:
         if ended and self._logs is not None:

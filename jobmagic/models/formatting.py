@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 
+from jobmagic._ticks import clock_now
 from jobmagic.errors import JobmagicError
 from jobmagic.models.jobs import JobRun, RunStatus
 from jobmagic.models.text import view_text
@@ -24,6 +25,7 @@ __all__ = [
     "BADGE_CSS",
     "MISSING",
     "STATES",
+    "STATUS_ORDER",
     "application_label",
     "count_states",
     "css_token",
@@ -35,14 +37,16 @@ __all__ = [
     "format_relative",
     "format_version",
     "meta_rows",
+    "order_counts",
     "run_state_key",
     "safe_url",
     "short_error",
     "shows_events",
+    "status_name",
     "status_state",
 ]
 
-#: The visual states a status maps to, in the order counts are shown.
+#: The visual states a status maps to (the badges' colours and the rows' CSS classes).
 STATES: tuple[str, ...] = (
     "queued",
     "running",
@@ -52,6 +56,9 @@ STATES: tuple[str, ...] = (
     "terminated",
     "unknown",
 )
+
+#: The API's run statuses, in the order counts name them (a run's life, then its endings).
+STATUS_ORDER: tuple[str, ...] = tuple(status.value for status in RunStatus)
 
 _STATE_OF: dict[str, str] = {
     RunStatus.CREATED.value: "queued",
@@ -129,7 +136,8 @@ def format_duration(seconds: float | None) -> str:
 
 
 def _now(now: datetime | None) -> datetime:
-    return now if now is not None else datetime.now(timezone.utc)
+    # The clock's second, as every view shows live times (jobmagic._ticks).
+    return now if now is not None else clock_now()
 
 
 def format_relative(when: datetime | None, now: datetime | None = None) -> str:
@@ -211,22 +219,29 @@ def meta_rows(
 ) -> list[tuple[str, str]]:
     """The card's facts as (label, text) pairs, in display order; plain text, not escaped.
 
-    ``relative`` adds "(3 min ago)" to the times: right on a live card, which keeps it
-    current, wrong in a saved copy read a week later.
+    ``relative`` adds "(3 min ago)" to the creation time of a run that can still change: a
+    live card re-renders it every second while the run lives. Once the run has ended its
+    times are absolute only, so no copy of it (a card the kernel no longer updates, a saved
+    notebook) says "just now" a week later.
+
+    >>> t = datetime(2024, 5, 1, 12, 0, 30, tzinfo=timezone.utc)
+    >>> live = JobRun(name="r", status=RunStatus.RUNNING, created_at=t)
+    >>> dict(meta_rows(live, now=t.replace(minute=3)))["Created"].endswith("(3 min ago)")
+    True
+    >>> ended = JobRun(name="r", status=RunStatus.FINISHED, created_at=t, end_time=t)
+    >>> "ago" in dict(meta_rows(ended, now=t.replace(minute=3)))["Created"]
+    False
     """
     now = _now(now)
     created = format_local_time(run.created_at)
-    ago = format_relative(run.created_at, now) if relative else ""
+    ago = format_relative(run.created_at, now) if relative and not run.is_terminal else ""
     if ago:
         created = f"{created} ({ago})"
-    ended = format_local_time(run.end_time)
-    if run.end_time is not None and relative:
-        ended = f"{ended} ({format_relative(run.end_time, now)})"
     retries = run.total_retries
     return [
         ("Application", application_label(run, application_fqn) or MISSING),
         ("Created", created),
-        ("Ended", ended),
+        ("Ended", format_local_time(run.end_time)),
         ("Duration", format_duration(run.elapsed(now))),
         ("Triggered by", run.triggered_by_label or MISSING),
         ("Exit code", MISSING if run.exit_code is None else str(run.exit_code)),
@@ -252,18 +267,49 @@ def run_state_key(run: JobRun) -> tuple[object, ...]:
     )
 
 
+def status_name(status: RunStatus | str | None) -> str:
+    """A status as the API names it: ``CREATED``, ``RUNNING``…; ``UNKNOWN`` when missing.
+
+    >>> status_name(RunStatus.CREATED), status_name("PAUSED"), status_name(None)
+    ('CREATED', 'PAUSED', 'UNKNOWN')
+    """
+    if status is None:
+        return RunStatus.UNKNOWN.value
+    return str(status.value if isinstance(status, RunStatus) else status) or "UNKNOWN"
+
+
 def count_states(statuses: Iterable[RunStatus | str | None]) -> dict[str, int]:
-    """How many runs are in each visual state (only states that occur), in :data:`STATES` order."""
-    counts = dict.fromkeys(STATES, 0)
+    """How many runs have each status, named as the API names them (the badges' words), in
+    :data:`STATUS_ORDER` (statuses never heard of last); only statuses that occur.
+
+    >>> count_states(["FINISHED", "CREATED", RunStatus.CREATED, "PAUSED"])
+    {'CREATED': 2, 'FINISHED': 1, 'PAUSED': 1}
+    """
+    counts: dict[str, int] = {}
     for status in statuses:
-        counts[status_state(status)] += 1
-    return {state: n for state, n in counts.items() if n}
+        name = status_name(status)
+        counts[name] = counts.get(name, 0) + 1
+    return order_counts(counts)
+
+
+def order_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    """Counts per status in :data:`STATUS_ORDER`, others after in their own order; no zeros.
+
+    >>> order_counts({"FINISHED": 3, "RUNNING": 0, "CREATED": 2})
+    {'CREATED': 2, 'FINISHED': 3}
+    """
+    known = [name for name in STATUS_ORDER if counts.get(name)]
+    others = [name for name in counts if name not in STATUS_ORDER and counts[name]]
+    return {name: counts[name] for name in known + others}
 
 
 def format_counts(counts: Mapping[str, int]) -> str:
-    """``3 running · 5 finished · 1 failed``; ``no runs`` when empty."""
-    text = " · ".join(f"{n} {state}" for state, n in counts.items() if n)
-    return text or "no runs"
+    """``3 RUNNING · 5,000 FINISHED · 1 FAILED``; ``no runs`` when empty.
+
+    >>> format_counts({"RUNNING": 3, "FINISHED": 5000, "FAILED": 0})
+    '3 RUNNING · 5,000 FINISHED'
+    """
+    return " · ".join(f"{n:,} {name}" for name, n in counts.items() if n) or "no runs"
 
 
 _SECRET_PATTERNS = (

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Final
 
+from jobmagic._ticks import clock_now
 from jobmagic.models.constants import API_PREFIX
 
 __all__ = [
@@ -311,14 +312,23 @@ class JobRun:
         return self.duration
 
     def elapsed(self, now: datetime | None = None) -> float | None:
-        """Seconds the run has taken: :attr:`duration_seconds` once known, else, while the
-        run can still change, created → now."""
-        known = self.duration_seconds
-        if known is not None:
-            return known
-        if self.created_at is None or self.is_terminal:
-            return None
-        return max(0.0, ((now or datetime.now(timezone.utc)) - self.created_at).total_seconds())
+        """A run's duration, the one every view shows: while the run can still change,
+        created → ``now`` (a server's whole-second ``duration`` of a live run would stand
+        still between polls); once it ended (or has an end time), :attr:`duration_seconds`.
+
+        >>> from datetime import timedelta
+        >>> t = datetime(2024, 5, 1, tzinfo=timezone.utc)
+        >>> live = JobRun(name="r", status=RunStatus.RUNNING, created_at=t, duration=0)
+        >>> live.elapsed(t + timedelta(seconds=1.2))
+        1.2
+        >>> JobRun(name="r", status=RunStatus.FINISHED, created_at=t,
+        ...        end_time=t + timedelta(seconds=3.5)).elapsed(t + timedelta(days=1))
+        3.5
+        """
+        if self.created_at is not None and self.end_time is None and not self.is_terminal:
+            # By default at the clock's second, as every view shows it (jobmagic._ticks).
+            return max(0.0, ((now or clock_now()) - self.created_at).total_seconds())
+        return self.duration_seconds
 
 
 def _command_text(value: Any) -> str | None:

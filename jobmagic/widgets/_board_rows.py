@@ -2,6 +2,9 @@
 
 Subscription callbacks only record each run's new state and say that something changed;
 the board decides when to redraw (a 200-run sweep means 200 callbacks per tracker tick).
+While a row's run lives, the rows also say so at every second of the kernel's clock
+(:func:`jobmagic._ticks.every_second`): live durations move on as the card's and the
+``--wait`` line's do, not in steps of the poll interval.
 
 >>> rows = BoardRows(on_change=lambda: None)
 >>> rows.snapshot(), rows.subscriptions
@@ -14,7 +17,9 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from jobmagic._ticks import every_second
 from jobmagic.models import JobRun
 from jobmagic.models.formatting import run_state_key
 from jobmagic.widgets._board_text import latest_metrics
@@ -46,11 +51,18 @@ class BoardRows:
     """The shown rows, in board order; ``on_change()`` is called (outside the rows' lock,
     from the tracker's thread) when a row's run changed and the board should redraw."""
 
-    def __init__(self, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[], None],
+        *,
+        clock: Callable[[Callable[[datetime], None]], Any] | None = None,
+    ) -> None:
         self._on_change = on_change
+        self._clock = clock or every_second
         self._lock = threading.RLock()
         self._rows: list[_Row] = []
         self._closed = False
+        self._stop_clock: Callable[[], None] | None = None
 
     def show(self, sources: Sequence[RunSource]) -> None:
         """Show ``sources`` instead of the rows shown so far (a page change)."""
@@ -73,6 +85,7 @@ class BoardRows:
             self._rows.append(row)
         if row.run.is_terminal:
             return
+        self._follow_clock()
 
         def callback(run: JobRun, stale_since: datetime | None) -> None:
             self._on_update(row, run, stale_since)
@@ -95,6 +108,36 @@ class BoardRows:
             rows = list(self._rows)
         for row in rows:
             self._release(row)
+        self._stop_following_clock()
+
+    @property
+    def follows_clock(self) -> bool:
+        """True while the rows redraw at every second (some shown run still lives)."""
+        with self._lock:
+            return self._stop_clock is not None
+
+    def _follow_clock(self) -> None:
+        with self._lock:
+            if self._stop_clock is not None or self._closed:
+                return
+            self._stop_clock = self._clock(self._on_second)
+
+    def _stop_following_clock(self) -> None:
+        with self._lock:
+            stop, self._stop_clock = self._stop_clock, None
+        if stop is not None:
+            stop()
+
+    def _on_second(self, _now: datetime) -> None:
+        """Clock callback: live rows' durations moved on; once none lives, stop listening."""
+        with self._lock:
+            runs = (
+                [] if self._closed else [row.run for row in self._rows if not row.run.is_terminal]
+            )
+        if any(run.created_at is not None and run.end_time is None for run in runs):
+            self._on_change()  # a duration moved on (one without a start time stands still)
+        elif not runs:
+            self._stop_following_clock()
 
     def _release(self, row: _Row) -> None:
         with self._lock:
@@ -107,12 +150,8 @@ class BoardRows:
         with self._lock:
             if self._closed:
                 return
-            # A live run's duration ticks (when it is computed from the creation time), so
-            # its row changes on every tick even when the JobRun is the same.
-            ticking = (
-                not run.is_terminal and run.duration_seconds is None and run.created_at is not None
-            )
-            changed = ticking or run != row.run or stale_since != row.stale_since
+            # A live run's moving duration is the clock's to redraw (:meth:`_on_second`).
+            changed = run != row.run or stale_since != row.stale_since
             row.run = run
             row.stale_since = stale_since
         if run.is_terminal:

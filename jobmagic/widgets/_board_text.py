@@ -4,7 +4,7 @@ Pure functions of the board's rows and counts, shared by the live board's counts
 pager and by its static copies (``text/html`` and ``text/plain``).
 
 >>> board_counts_line({"RUNNING": 2, "FINISHED": 1})
-'3 runs · 2 running · 1 finished'
+'3 runs · 2 RUNNING · 1 FINISHED'
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from jobmagic.models import JobRun
-from jobmagic.models.formatting import STATES, format_clock, status_state
+from jobmagic.models.formatting import format_clock, format_counts, order_counts
+from jobmagic.models.metrics import MetricGoals
 from jobmagic.models.text import view_html, view_text
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets.pages import page_count
@@ -41,32 +42,21 @@ def latest_metrics(source: RunSource) -> dict[str, float]:
     return {name: values[-1] for name, values in series.items() if values}
 
 
-def format_counts(counts: Mapping[str, int]) -> str:
-    """``3 running · 5,000 finished`` (a 100,000-run board's counts need the separators).
-
-    >>> format_counts({"running": 3, "finished": 5000, "failed": 0})
-    '3 running · 5,000 finished'
-    """
-    return " · ".join(f"{n:,} {state}" for state, n in counts.items() if n) or "no runs"
-
-
 def state_counts(status_counts: Mapping[str, int]) -> dict[str, int]:
-    """Runs per run status -> runs per visual state (queued, running, …), in board order.
+    """Runs per run status, named as the API and the badges name them (``6 CREATED``, never
+    "6 queued" over six CREATED badges), in the order of a run's life; no zeros.
 
     >>> state_counts({"FINISHED": 3, "RUNNING": 1, "CREATED": 2, "SCHEDULED": 1})
-    {'queued': 3, 'running': 1, 'finished': 3}
+    {'CREATED': 2, 'SCHEDULED': 1, 'RUNNING': 1, 'FINISHED': 3}
     """
-    counts = dict.fromkeys(STATES, 0)
-    for status, n in status_counts.items():
-        counts[status_state(status)] += n
-    return {state: n for state, n in counts.items() if n}
+    return order_counts(status_counts)
 
 
 def runs_summary(status_counts: Mapping[str, int]) -> str:
-    """``10,000 runs: 5,000 finished · 2,500 failed`` over every page.
+    """``10,000 runs: 5,000 FINISHED · 2,500 FAILED`` over every page.
 
     >>> runs_summary({"FINISHED": 5000, "FAILED": 2500})
-    '7,500 runs: 5,000 finished · 2,500 failed'
+    '7,500 runs: 5,000 FINISHED · 2,500 FAILED'
     """
     total = sum(status_counts.values())
     noun = "run" if total == 1 else "runs"
@@ -93,8 +83,8 @@ def board_counts_html(line: str, note: str = "") -> str:
     """The counts line as the live board shows it, under the board's note (a sweep's
     summary) when it has one.
 
-    >>> board_counts_html("1 run · 1 running", note="<sweep>")
-    '<pre class="jobmagic-board-note">&lt;sweep&gt;</pre><span ...>1 run · 1 running</span>'
+    >>> board_counts_html("1 run · 1 RUNNING", note="<sweep>")
+    '<pre class="jobmagic-board-note">&lt;sweep&gt;</pre><span ...>1 run · 1 RUNNING</span>'
     """
     counts = f'<span class="jobmagic-board-counts-text">{view_html(line)}</span>'
     if not note:
@@ -119,8 +109,8 @@ def board_text(
     """``12 runs: 3 running · 9 finished`` (under the note, if any); with several pages
     (``paged`` is the summary of every page and the :func:`page_text`), those instead.
 
-    >>> board_text([], note="", paged=("7,500 runs: 7,500 finished", "page 1 of 150"))
-    '7,500 runs: 7,500 finished · page 1 of 150'
+    >>> board_text([], note="", paged=("7,500 runs: 7,500 FINISHED", "page 1 of 150"))
+    '7,500 runs: 7,500 FINISHED · page 1 of 150'
     """
     text = f"{paged[0]} · {paged[1]}" if paged else render_runs_text(entries)
     # The note (a sweep's summary) quotes the server's errors: cleaned as run text is.
@@ -133,19 +123,21 @@ def board_snapshot_html(
     *,
     note: str = "",
     paged: tuple[str, str] | None,
+    goals: MetricGoals | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> str:
     """The board's saved copy: a static table of the shown runs (under the note, if any);
     with several pages (``paged`` as in :func:`board_text`), every page's counts and which
     page this is, so a reader without widgets knows there are more runs than it shows."""
     if paged is None:
-        table = render_runs_html(entries, metrics=metrics)
+        table = render_runs_html(entries, metrics=metrics, goals=goals, labels=labels)
     else:
         summary, where = (view_html(part) for part in paged)
         table = (
             f'<div class="jobmagic-snapshot jobmagic-board">{style_block()}'
             f'<div class="jobmagic-board-counts">{summary}</div>'
             f'<div class="jobmagic-board-page">{where}</div>'
-            f"{runs_table_html(entries, metrics=metrics)}</div>"
+            f"{runs_table_html(entries, metrics=metrics, goals=goals, labels=labels)}</div>"
         )
     if not note:
         return table

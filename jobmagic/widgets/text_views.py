@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from jobmagic._ticks import clock_now, every_second
 from jobmagic.config import mask_token
 from jobmagic.models import JobRun
 from jobmagic.models.constants import API_PREFIX
@@ -35,9 +37,6 @@ __all__ = [
     "reconcile_summary",
 ]
 
-#: How often the --wait line's duration moves on.
-TICK_SECONDS = 1.0
-
 _BOX = (
     "font-family: var(--jp-code-font-family, monospace); font-size: 12px; "
     "padding: 6px 8px; border-left: 3px solid var(--jp-brand-color1, #1976d2); "
@@ -47,13 +46,24 @@ _BOX = (
 
 @dataclass(frozen=True)
 class StatusLine:
-    """``train-k3x9q · RUNNING · 12 s``: what ``--wait`` shows, updated in place."""
+    """``train-k3x9q · RUNNING · 12.3 s``: what ``--wait`` shows, updated in place; a live
+    run's duration as of ``now`` (default: the clock's second, as every view shows it).
+
+    >>> from datetime import timezone
+    >>> from jobmagic.models import RunStatus
+    >>> t = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    >>> run = JobRun(name="x", status=RunStatus.RUNNING, created_at=t)
+    >>> StatusLine(run, now=t.replace(second=3))
+    x · RUNNING · 3.0 s
+    """
 
     run: JobRun
+    now: datetime | None = None
 
     def text(self) -> str:
         name = view_text(self.run.name, one_line=True)
-        parts = [name, str(self.run.status), format_duration(self.run.elapsed())]
+        now = self.now or clock_now()
+        parts = [name, str(self.run.status), format_duration(self.run.elapsed(now))]
         if self.run.exit_code is not None:
             parts.append(f"exit {self.run.exit_code}")
         return " · ".join(parts)
@@ -66,23 +76,30 @@ class StatusLine:
 
 
 class WaitLine:
-    """The ``--wait`` status line, displayed with a display id: it ticks while the cell
-    waits (:meth:`tick`), and after that still follows the run to its end, so a wait that
-    timed out or was interrupted does not leave a frozen line in the saved notebook."""
+    """The ``--wait`` status line, displayed with a display id: its duration moves on with
+    the clock's every second (as the run's card and board rows do, showing the same figure),
+    and it follows the run to its end, so a wait that timed out or was interrupted does not
+    leave a frozen line in the saved notebook."""
 
-    def __init__(self, source: RunSource) -> None:
+    def __init__(
+        self,
+        source: RunSource,
+        *,
+        clock: Callable[[Callable[[datetime], None]], Any] = every_second,
+    ) -> None:
         self._source = source
-        self._ticks = 0
+        self._clock = clock
         self._live = LiveOutput(self.bundle, self._state, lambda: source.run.is_terminal)
         self._unsubscribe: Callable[[], None] | None = None
+        self._stop_clock: Callable[[], None] | None = None
 
     @property
     def display_id(self) -> str:
         return self._live.display_id
 
     def _state(self) -> tuple[object, ...]:
-        # The tick count is part of the state: each tick re-sends the moved-on duration.
-        return (run_state_key(self._source.run), self._ticks)
+        # The text is part of the state: each second re-sends the moved-on duration.
+        return (run_state_key(self._source.run), self.text())
 
     def text(self) -> str:
         return StatusLine(self._source.run).text()
@@ -92,21 +109,35 @@ class WaitLine:
         return {"text/plain": line.text(), "text/html": line._repr_html_()}
 
     def show(self) -> None:
-        """Display the line and follow the run (its status changes) until it ends."""
+        """Display the line and follow the run (its status changes, the clock's seconds)
+        until it ends."""
         self._live.show()
         if not self._source.run.is_terminal and self._live.following:
             self._unsubscribe = self._source.subscribe(self._on_update)
+            self._stop_clock = self._clock(self._on_second)
+            if self._source.run.is_terminal:  # it ended while we subscribed
+                self._stop_following()
 
     def tick(self) -> None:
-        """Re-send the line now: its duration moved on (called about once a second)."""
-        self._ticks += 1
+        """Re-send the line now if it changed (the wait's end, or a view without a clock)."""
         self._live.push()
+
+    def _on_second(self, _now: datetime) -> None:
+        self._live.push()
+        if self._source.run.is_terminal:
+            self._stop_following()
 
     def _on_update(self, run: JobRun, _stale: Any) -> None:
         self._live.push()
-        if run.is_terminal and self._unsubscribe is not None:
-            unsubscribe, self._unsubscribe = self._unsubscribe, None
-            unsubscribe()
+        if run.is_terminal:
+            self._stop_following()
+
+    def _stop_following(self) -> None:
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
+        stop_clock, self._stop_clock = self._stop_clock, None
+        for stop in (unsubscribe, stop_clock):
+            if stop is not None:
+                stop()
 
 
 @dataclass(frozen=True)

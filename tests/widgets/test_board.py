@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
+import pytest
+
+from jobmagic._ticks import Clock
 from jobmagic.widgets import (
     RunsBoard,
     RunSource,
@@ -20,6 +23,15 @@ from tests.widgets.fakes import (
     wait_until,
 )
 
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The boards' clock, ticked by the test (the kernel's would redraw at any second)."""
+    manual = Clock(manual=True)
+    monkeypatch.setattr("jobmagic.widgets._board_rows.every_second", manual.subscribe)
+    return manual
+
+
 # --- the runs board --------------------------------------------------------------------
 
 
@@ -32,8 +44,10 @@ def test_board_counts_and_rows(quiet: None) -> None:
         FakeSource(make_run("a-5", "CREATED")),
     ]
     board = RunsBoard(sources)
-    assert "5 runs · 1 queued · 2 running · 1 finished · 1 failed" in board.counts_label.value
-    assert board.counts == {"queued": 1, "running": 2, "finished": 1, "failed": 1}
+    # Named as the API and the badges name them: a CREATED badge is counted as CREATED.
+    assert "5 runs · 1 CREATED · 2 RUNNING · 1 FINISHED · 1 FAILED" in board.counts_label.value
+    assert board.counts == {"CREATED": 1, "RUNNING": 2, "FINISHED": 1, "FAILED": 1}
+    assert board.table.value.count(">CREATED</span>") == 1
     table = board.table.value
     assert table.count('<tr class="jobmagic-row') == 5
     assert "lr=0.2" in table and "4.0 s" in table and ">2</td>" in table
@@ -56,7 +70,7 @@ def test_board_coalesces_updates_and_shows_the_last_one(quiet: None) -> None:
         source.emit_from_thread()
     for i, source in enumerate(sources):
         source.emit(make_run(f"s-{i}", "FINISHED", exit_code=0, duration=1.0))
-    wait_until(lambda: "50 runs · 50 finished" in board.counts_label.value, what="final render")
+    wait_until(lambda: "50 runs · 50 FINISHED" in board.counts_label.value, what="final render")
     assert board.renders - first <= 3, board.renders - first
     assert all(s.subscribers == 0 for s in sources)
     assert board.subscriptions == 0
@@ -74,7 +88,7 @@ def test_board_renders_only_when_something_changed(quiet: None) -> None:
     assert board.renders == before
     source.emit(make_run("q-1", "RUNNING", created_at=None))
     wait_until(lambda: board.renders == before + 1)
-    assert "1 running" in board.counts_label.value
+    assert "1 RUNNING" in board.counts_label.value
     board.close()
 
 
@@ -90,7 +104,7 @@ def test_board_with_200_runs_renders_in_one_update(quiet: None) -> None:
     board.render()  # one update: one trait for the counts, one for the table
     # The table shows its first page; the counts are over every run.
     assert board.table.value.count('<tr class="jobmagic-row') == PAGE_SIZE
-    assert "200 runs · 50 queued · 50 running · 50 finished · 50 failed" in (
+    assert "200 runs · 50 CREATED · 50 RUNNING · 50 FINISHED · 50 FAILED" in (
         board.counts_label.value
     )
     board.close()
@@ -145,7 +159,7 @@ def test_board_escapes_and_mimebundle(quiet: None) -> None:
     bundle = board._repr_mimebundle_()
     assert set(bundle) >= {WIDGET_MIME, "text/html", "text/plain"}
     assert "<script" not in bundle["text/html"] and "jobmagic-board-table" in bundle["text/html"]
-    assert bundle["text/plain"] == "1 run: 1 running"
+    assert bundle["text/plain"] == "1 run: 1 RUNNING"
     board.close()
 
 
@@ -159,3 +173,60 @@ def test_board_stale_note(quiet: None) -> None:
     source.emit(None, None)
     wait_until(lambda: "stale" not in board.counts_label.value)
     board.close()
+
+
+def test_a_live_rows_duration_moves_on_with_every_second_of_the_clock(
+    quiet: None, clock: Clock
+) -> None:
+    created = datetime(2024, 5, 1, 12, 0, 0, 300000, tzinfo=timezone.utc)
+    source = FakeSource(make_run("t-1", "RUNNING", created_at=created))
+    board = RunsBoard([source], min_interval=0.0)
+    assert clock.subscribers == 1
+    clock.tick(created + timedelta(seconds=61.7))
+    assert "1m 01s" in board.table.value
+    renders = board.renders
+    clock.tick(created + timedelta(seconds=62.7))
+    # One redraw per second, no poll needed: not the tracker's 2 s steps.
+    assert "1m 02s" in board.table.value and board.renders == renders + 1
+    # Ended: the exact duration from the API's times; the board stops following the clock.
+    source.emit(
+        make_run("t-1", "FINISHED", created_at=created, end_time=created + timedelta(seconds=63.5))
+    )
+    wait_until(lambda: "1m 03s" in board.table.value, what="the end")
+    clock.tick(created + timedelta(seconds=70))
+    assert clock.subscribers == 0 and "1m 03s" in board.table.value
+    board.close()
+
+
+@pytest.mark.browser
+def test_the_static_board_shows_params_whole_under_jupyterlabs_output_css() -> None:
+    from tests.browser.lab_support import browser_missing_reason, chromium_page
+
+    missing = browser_missing_reason()
+    if missing:
+        pytest.skip(missing)
+    import sys
+    from pathlib import Path
+
+    from jobmagic.widgets.static import render_runs_html
+
+    # JupyterLab's stylesheet, as nbconvert's lab template ships it: output tables are laid
+    # out "fixed" there, which gave the params column an equal share and cut it.
+    lab_css = Path(sys.prefix) / "share/jupyter/nbconvert/templates/lab/static/index.css"
+    if not lab_css.exists():
+        pytest.skip("nbconvert's lab template stylesheet is not installed here")
+    done = make_run("train-1", "FINISHED", exit_code=0, duration=5.0)
+    board = render_runs_html(
+        [(done, {"lr": "0.1", "epochs": "5"})] * 3, metrics=[{"loss": 0.1, "accuracy": 0.9}] * 3
+    )
+    page_html = (
+        f"<html><head><style>{lab_css.read_text()}</style></head><body style='width: 600px'>"
+        f"<div class='jp-OutputArea-output jp-RenderedHTMLCommon'>{board}</div></body></html>"
+    )
+    with chromium_page() as page:
+        page.set_content(page_html)
+        widths = page.evaluate(
+            "() => [...document.querySelectorAll('td.jobmagic-col-params')]"
+            ".map(td => [td.clientWidth, td.scrollWidth])"
+        )
+    assert widths and all(shown >= needed for shown, needed in widths), widths

@@ -87,10 +87,23 @@ def test_status_state(status: str, state: str) -> None:
     assert status_state(status) == state
 
 
-def test_counts_and_their_order() -> None:
-    statuses = [RunStatus(s) for s in ["FAILED", "RUNNING", "FINISHED", "RUNNING", "CREATED"]]
-    assert count_states(statuses) == {"queued": 1, "running": 2, "finished": 1, "failed": 1}
-    assert format_counts(count_states(statuses)) == "1 queued · 2 running · 1 finished · 1 failed"
+def test_counts_name_statuses_as_the_api_does_in_the_order_of_a_runs_life() -> None:
+    names = ["FAILED", "RUNNING", "FINISHED", "RUNNING", "CREATED", "PAUSED", "SCHEDULED"]
+    statuses = [RunStatus(s) for s in names]
+    counts = count_states(statuses)
+    # Six CREATED badges are counted as "6 CREATED", never "6 queued": the badges' words.
+    assert counts == {
+        "CREATED": 1,
+        "SCHEDULED": 1,
+        "RUNNING": 2,
+        "FINISHED": 1,
+        "FAILED": 1,
+        "PAUSED": 1,  # a status never heard of keeps its name, after the known ones
+    }
+    assert format_counts(counts) == (
+        "1 CREATED · 1 SCHEDULED · 2 RUNNING · 1 FINISHED · 1 FAILED · 1 PAUSED"
+    )
+    assert count_states([None]) == {"UNKNOWN": 1}
     assert format_counts({}) == "no runs"
 
 
@@ -140,6 +153,12 @@ class _OfflineBackend:
     def record_runs(self, runs: Any) -> None:
         pass
 
+    def rerun(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a view reran a run")
+
+    def rerun_fields(self, handle: Any) -> Any:
+        raise AssertionError("a view asked for a rerun form")
+
 
 def test_bundle_for_is_the_one_way_a_run_and_a_sweep_are_shown(quiet: None) -> None:
     from IPython.core.interactiveshell import InteractiveShell
@@ -151,6 +170,7 @@ def test_bundle_for_is_the_one_way_a_run_and_a_sweep_are_shown(quiet: None) -> N
 
     shell = InteractiveShell.instance()
     register(shell)  # what %load_ext and jobmagic.trigger in a shell do
+    assert shell.display_formatter is not None
     formatter = shell.display_formatter.mimebundle_formatter
 
     def shown(obj: Any) -> Any:
@@ -228,7 +248,14 @@ def test_render_run_html_drops_unsafe_links() -> None:
 
 
 def test_stylesheet_rules_are_all_scoped() -> None:
-    roots = (".jobmagic-card", ".jobmagic-snapshot", ".jobmagic-board", ".jobmagic-form")
+    roots: tuple[str, ...] = (
+        ".jobmagic-card",
+        ".jobmagic-snapshot",
+        ".jobmagic-board",
+        ".jobmagic-form",
+    )
+    # The twin rules choose between a view's two outputs: scoped to rows holding its copy.
+    roots += (".jobmagic-twin",)
     for line in stylesheet().splitlines():
         if "{" not in line or line.startswith("  "):
             continue
@@ -244,8 +271,8 @@ def test_render_runs_html_table_and_counts() -> None:
         make_run("a-3", "FAILED", exit_code=1),
     ]
     page = render_runs_html(runs)
-    assert "1 running · 1 finished · 1 failed" in page
+    assert "1 RUNNING · 1 FINISHED · 1 FAILED" in page
     assert page.count('<tr class="jobmagic-row') == 3
     assert "<script" not in page
     assert "lr=0.1" in page and "5.0 s" in page
-    assert render_runs_text(runs) == "3 runs: 1 running · 1 finished · 1 failed"
+    assert render_runs_text(runs) == "3 runs: 1 RUNNING · 1 FINISHED · 1 FAILED"
