@@ -357,7 +357,7 @@ def test_a_sweep_of_sleeps_is_terminated_as_a_whole_and_rerun(
     finals = sweep.wait(timeout=120)
     assert [run.status for run in finals] == [RunStatus.TERMINATED] * 3
     # The progress line --wait prints for a sweep, ending with the final counts.
-    assert "3 runs · 3 terminated" in capsys.readouterr().out
+    assert "3 runs · 3 TERMINATED" in capsys.readouterr().out
     assert sweep.live == [] and sweep.terminate() == {}
 
     again = sweep.rerun_failed()
@@ -392,7 +392,7 @@ def test_card_run_again_opens_the_params_and_triggers_a_linked_run(
         assert form.fields["lr"].value == "0.2" and form.fields["epochs"].value == "1"
         form.fields["lr"].value = "0.02"
         form.trigger_button.click()
-        new_card = _until(lambda: form.cards and form.cards[0], "the rerun's card")
+        new_card = _until(lambda: card.reruns and card.reruns[0], "the rerun's card")
         assert "rerun of " + first.name in new_card.rerun_of_label.value
         # The saved copies say it too: the text line and the static HTML.
         assert new_card.text().endswith(f"rerun of {first.name}")

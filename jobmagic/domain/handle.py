@@ -24,7 +24,7 @@ from jobmagic.api.logs import (
     LogPage,
     next_page_lines,
 )
-from jobmagic.domain.metrics import MetricState, handle_metrics, metric_series
+from jobmagic.domain.metrics import MetricState, handle_metrics, metric_series, refresh_metrics
 from jobmagic.domain.tracker import Tracker
 from jobmagic.domain.waiting import wait_for
 from jobmagic.errors import JobmagicError
@@ -101,6 +101,7 @@ class RunHandle:
         url: str | None = None,
         application_fqn: str | None = None,
         rerun_of: str | None = None,
+        sweep: str | None = None,
     ):
         self._backend = backend
         self._run = run
@@ -125,6 +126,8 @@ class RunHandle:
         self._fqn = application_fqn
         #: The name of the run (same application) this one repeats, when it is a rerun.
         self.rerun_of = rerun_of
+        #: The name of the sweep this run belongs to (:func:`jobmagic.sweeps`), if any.
+        self.sweep = sweep
         self._watch_started = time.monotonic()
         self._events: tuple[Event, ...] = ()
         # "idle" until the run is seen failed or terminated, then "fetching", then "done".
@@ -240,6 +243,35 @@ class RunHandle:
             with self._lock:
                 self._events_state = "done" if done else "idle"
 
+    def take_record(
+        self,
+        *,
+        params: Mapping[str, str] | None,
+        command: str | None,
+        rerun_of: str | None,
+        application_fqn: str | None = None,
+    ) -> None:
+        """Take what a record says the run was triggered with (the ledger's entry, else the
+        params read back from the server's run): each value it knows replaces the handle's,
+        and one it does not know (empty) never blanks what the handle knows.
+
+        A handle built from a record starts with it (an attach, the server's listing:
+        :func:`jobmagic.domain.server_history.recorded_handle`); one reused for a run a
+        record describes (a board's rows over the ledger) takes it here. So a view of a run
+        never loses its params, its override or its "rerun of" tag to a path that did not
+        know them.
+
+        >>> run = jobmagic.trigger("sandbox:demo:train", {"lr": "0.1", "epochs": "1"})
+        >>> run.take_record(params={}, command=None, rerun_of=None)
+        >>> dict(run.params)
+        {'lr': '0.1', 'epochs': '1'}
+        """
+        if params:
+            self.params = dict(params)
+        self.command = command or self.command
+        self.rerun_of = rerun_of or self.rerun_of
+        self._fqn = application_fqn or self._fqn
+
     def take(self, run: JobRun) -> None:
         """Take a fresh JobRun (from a poll, a refresh, the ledger) and tell every listener."""
         self._apply(run, None)
@@ -275,9 +307,14 @@ class RunHandle:
     # -- actions -----------------------------------------------------------------------
 
     def refresh(self) -> JobRun:
-        """Fetch the run now and update every view of it."""
+        """Fetch the run now, and its metrics (one search; its histories once it ended),
+        and update every view of it."""
         app_id = self._require_application_id()
-        run = self._backend.client.get_run(app_id, self.name)
+        client = self._backend.client
+        run = client.get_run(app_id, self.name)
+        # Before the views hear of the run, so they show its metrics with it: however the
+        # run was started (a form, "Run again"), a refresh is where a view gets them.
+        refresh_metrics(client, self, run)
         self._apply(run, None)
         self._backend.record_runs([run])
         return run

@@ -41,16 +41,19 @@ def listing_query(
     limit: int | None = None,
     stored: bool = False,
     strict: bool = False,
+    sweep: str | None = None,
 ) -> LedgerQuery:
-    """The query ``%job_runs`` shows: this session's attempts (``everything``: all of them)
-    matching the filters. Unless ``stored``, the live runs it may show are refreshed first
-    (:func:`refresh_entries`); ``strict`` fails when the server cannot be asked."""
+    """The query ``%job_runs`` shows: this session's attempts (``everything``, or a
+    ``sweep``'s: all of them) matching the filters. Unless ``stored``, the live runs it may
+    show are refreshed first (:func:`refresh_entries`); ``strict`` fails when the server
+    cannot be asked."""
     wanted = tuple(sorted(set(statuses))) or None
     query = LedgerQuery(
-        session_id=None if everything else session.session_id,
+        session_id=None if everything or sweep else session.session_id,
         app=app or None,
         since=since,
         limit=limit,
+        sweep=sweep,
     )
     if not stored:
         ledger = session.ledger

@@ -10,11 +10,17 @@ import math
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from jobmagic.api.metrics import RunMetrics, logged_values, newest_values, search_app
-from jobmagic.errors import JobmagicError
+from jobmagic.api.metrics import (
+    RunMetrics,
+    fetch_metrics,
+    logged_values,
+    newest_values,
+    search_app,
+)
+from jobmagic.errors import AuthError, JobmagicError, TransportError
 from jobmagic.models import JobRun
 from jobmagic.models.metrics import RunKey, compile_patterns
 from jobmagic.models.ml import MLRun
@@ -26,15 +32,21 @@ if TYPE_CHECKING:
 __all__ = [
     "MetricHolder",
     "MetricState",
+    "fetch_ended",
     "handle_metrics",
     "metric_series",
     "refresh_handles",
+    "refresh_metrics",
     "seed_handles",
     "want_metrics",
 ]
 
 
 # --- a run handle's metrics (RunHandle.metrics, kept current by the tracker) -------------
+
+
+def _same(old: float | None, new: float) -> bool:
+    return old == new or (old is not None and math.isnan(old) and math.isnan(new))
 
 
 class MetricState:
@@ -49,9 +61,16 @@ class MetricState:
         self.fetched = False
         self.fetched_at = -math.inf  # time.monotonic() of the last fetch
         self.complete = False  # histories read after the run ended: nothing more to fetch
+        # The latest values were read after the run ended (a board's row): they are final.
+        self.final = False
+        #: Called with the latest values when a fetch changed them (the session keeps them
+        #: in the ledger's metric cache); from the fetching thread.
+        self.on_change: Callable[[dict[str, float]], None] | None = None
 
-    def take(self, latest: Mapping[str, float]) -> None:
+    def take(self, latest: Mapping[str, float], *, notify: bool = True) -> None:
+        """Take fetched latest values (``notify=False``: values read from the cache)."""
         with self._lock:
+            changed = any(not _same(self.latest.get(k), v) for k, v in latest.items())
             for name, value in latest.items():
                 trend = self.series.setdefault(name, [])
                 if not trend or trend[-1] != value or self.latest.get(name) != value:
@@ -59,6 +78,9 @@ class MetricState:
             self.latest.update(latest)
             self.fetched = True
             self.fetched_at = time.monotonic()
+            values = dict(self.latest)
+        if changed and notify and self.on_change is not None:
+            self.on_change(values)
 
     def take_histories(self, histories: Mapping[str, Sequence[float]]) -> None:
         with self._lock:
@@ -66,7 +88,7 @@ class MetricState:
                 if values:
                     self.series[name] = list(values)
                     self.latest.setdefault(name, values[-1])
-            self.complete = True
+            self.complete = self.final = True
 
     def snapshot(self) -> tuple[dict[str, float], dict[str, tuple[float, ...]]]:
         with self._lock:
@@ -150,12 +172,54 @@ def handle_metrics(handle: MetricHolder, *, refresh: bool = False) -> dict[str, 
     state = handle.metric_state
     state.wanted = True
     interval = handle.settings.poll_interval
-    stale = not handle.run.is_terminal and time.monotonic() - state.fetched_at > interval
-    if (refresh or not state.fetched or stale) and handle.application_id:
+    ended = handle.run.is_terminal
+    stale = not ended and time.monotonic() - state.fetched_at > interval
+    # An ended run whose latest values alone are known (a board's row) gets its histories.
+    partial = ended and not state.complete
+    if (refresh or not state.fetched or stale or partial) and handle.application_id:
         if refresh:
             state.complete = False
         refresh_handles(handle.client, handle.application_id, [handle], [handle.run])
     return state.snapshot()[0]
+
+
+def refresh_metrics(client: JobsClient, handle: MetricHolder, run: JobRun) -> None:
+    """A refresh of ``handle`` that fetched ``run``: its metrics now too (one search, and
+    the histories once ``run`` ended), whoever started the run and whatever views it."""
+    if handle.application_id:
+        state = handle.metric_state
+        state.wanted = True
+        state.complete = False
+        refresh_handles(client, handle.application_id, [handle], [run])
+
+
+def fetch_ended(
+    client: JobsClient, handles: Iterable[MetricHolder], patterns: Mapping[str, str]
+) -> bool:
+    """The latest metrics of the ended runs among ``handles`` whose metrics were not read
+    since they ended (a board's rows from the ledger, from any kernel): one search per
+    application, and one log read per run when ``patterns`` are set and the ML runs lack
+    some of them.
+
+    Live runs are left to the tracker. An application that cannot be asked about leaves
+    its runs as they were (metrics are extra; the next view asks again). False when the
+    server could not be reached (or refused the token): the rest are then not asked for.
+    """
+    by_app: dict[str, list[MetricHolder]] = {}
+    for handle in handles:
+        if handle.application_id and handle.run.is_terminal and not handle.metric_state.final:
+            by_app.setdefault(handle.application_id, []).append(handle)
+    for group in by_app.values():
+        try:
+            found = fetch_metrics(group, client=client, metric_patterns=patterns or None)
+        except (TransportError, AuthError):
+            return False  # every other application would wait out the same retries
+        except (JobmagicError, ValueError):
+            continue  # ValueError: a pattern that does not compile (the setting refuses it)
+        for handle, result in zip(group, found, strict=True):
+            handle.metric_state.take(result.latest)
+            handle.metric_state.final = True
+    return True
 
 
 def metric_series(handle: MetricHolder) -> dict[str, tuple[float, ...]]:

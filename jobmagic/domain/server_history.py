@@ -36,7 +36,15 @@ if TYPE_CHECKING:
     from jobmagic.domain.target import ResolvedTarget, Target
     from jobmagic.ledger import LedgerEntry
 
-__all__ = ["DEFAULT_LIMIT", "Sent", "application_of", "recover_params", "sent_with", "server_runs"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "Sent",
+    "application_of",
+    "recorded_handle",
+    "recover_params",
+    "sent_with",
+    "server_runs",
+]
 
 #: How many runs a server listing shows when no limit is given: a page, not the history.
 DEFAULT_LIMIT = 50
@@ -131,7 +139,9 @@ def server_runs(
     known = session.ledger.entries_for_runs(
         application_id, [run.name for run in runs], host=client.host
     )
-    return [_handle(session, resolved, application, run, known.get(run.name)) for run in runs]
+    return [
+        recorded_handle(session, resolved, application, run, known.get(run.name)) for run in runs
+    ]
 
 
 def application_of(client: JobsClient, application_id: str) -> Application | None:
@@ -143,13 +153,16 @@ def application_of(client: JobsClient, application_id: str) -> Application | Non
         return None
 
 
-def _handle(
+def recorded_handle(
     session: JobSession,
     resolved: ResolvedTarget,
     application: Application | None,
     run: JobRun,
     entry: LedgerEntry | None,
 ) -> RunHandle:
+    """A handle of ``run`` that says what it was triggered with: the ledger's ``entry`` (its
+    params, override, FQN and "rerun of" tag), else the params read back from its command by
+    ``application``'s template (what a listing and an attach of someone else's run show)."""
     sent = sent_with(run, application, entry)
     # A handle's command is an override it sent; a run whose params are unknown keeps its
     # command on its JobRun (the DataFrame shows it, a rerun resends it), not as one.

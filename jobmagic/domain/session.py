@@ -15,6 +15,7 @@ IPython makes its own. Everything that triggers goes through the one engine
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import threading
@@ -23,24 +24,30 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobmagic.api.endpoints import run_page_url
 from jobmagic.config import Credentials, Settings
 from jobmagic.domain.handle import RunHandle
+from jobmagic.domain.metric_cache import MetricCache
+from jobmagic.domain.metrics import fetch_ended, seed_handles
 from jobmagic.domain.reconcile import CLOCK_SKEW, UNSETTLED, Verdict, attempt_window, settle
 from jobmagic.domain.rerun import RerunFields, rerun, rerun_fields
+from jobmagic.domain.server_history import application_of, recorded_handle
 from jobmagic.domain.target import ResolvedTarget, Target, command_text
 from jobmagic.domain.tracker import Tracker
 from jobmagic.errors import ConfigError, JobmagicError, LedgerError, LedgerReason, ParamsError
 from jobmagic.ledger import Ledger, LedgerEntry, LedgerRecovery
 from jobmagic.models import JobRun
+from jobmagic.models.metrics import RunKey
 
 logger = logging.getLogger("jobmagic")
 
 if TYPE_CHECKING:
     from jobmagic.api import JobsClient
+    from jobmagic.api.metrics import RunMetrics
 
 __all__ = ["JobSession", "Recovered"]
 
@@ -66,6 +73,8 @@ class Recovered:
 
 #: How long a looked-up target's ids are trusted before the next trigger looks again.
 RESOLVE_TTL_SECONDS = 30.0
+#: How long boards stop asking for ended runs' metrics after the server was unreachable.
+METRICS_PAUSE_SECONDS = 30.0
 
 
 class JobSession:
@@ -90,8 +99,13 @@ class JobSession:
         self._ledger: Ledger | None = None
         self._tracker: Tracker | None = None
         self._closed = False
+        # Metric values fetched, on their way to the ledger's cache (made on first use).
+        self._metric_cache: MetricCache | None = None
         self.session_id = uuid.uuid4().hex
-        self.notebook = notebook
+        # Jupyter names the notebook of its kernels; nbclient, papermill and VS Code do not.
+        self.notebook = (
+            notebook if notebook is not None else os.environ.get("JPY_SESSION_NAME") or None
+        )
         # Fixed for the life of the process: looked up once, not per trigger (a sweep makes
         # hundreds).
         self.kernel_id = _kernel_id()
@@ -99,6 +113,7 @@ class JobSession:
         self._credentials: tuple[tuple[Any, ...], Credentials] | None = None
         # Looked-up targets by (target, host), each with when it stops being trusted.
         self._resolved: dict[Target, tuple[str, float, ResolvedTarget]] = {}
+        self._metrics_paused_until = -math.inf  # time.monotonic(): see METRICS_PAUSE_SECONDS
 
     # -- settings and plumbing -----------------------------------------------------------
 
@@ -199,6 +214,13 @@ class JobSession:
         if tracker is not None and not tracker.shutdown():
             logger.warning("jobmagic's run tracker did not stop in time; closing anyway")
         with self._lock:
+            cache, self._metric_cache = self._metric_cache, None
+        if cache is not None:
+            try:
+                cache.close()  # before the ledger closes: what the tracker fetched last
+            except JobmagicError as exc:
+                logger.warning("jobmagic could not cache run metrics in the ledger: %s", exc)
+        with self._lock:
             self._closed = True
             self._tracker = None  # stopped for good; a session used again builds a new one
             if self._client is not None:
@@ -246,6 +268,7 @@ class JobSession:
         application_fqn: str | None = None,
         host: str | None = None,
         rerun_of: str | None = None,
+        sweep: str | None = None,
     ) -> RunHandle:
         app_id = resolved.application_id or run.application_id
         handle = RunHandle(
@@ -259,46 +282,117 @@ class JobSession:
             url=run_page_url(host or self.host, app_id),
             application_fqn=application_fqn,
             rerun_of=rerun_of,
+            sweep=sweep,
         )
+        if app_id:
+            # Fetched metrics go to the ledger's cache: sweeps() and boards rank without asking.
+            handle.metric_state.on_change = partial(self._cache_metrics, app_id, run.name)
         self.handles.append(handle)
         return handle
 
-    def handles_for_entries(self, entries: Sequence[LedgerEntry]) -> list[RunHandle]:
-        """Run handles of ledger entries that have a run (a board of ``%job_runs`` rows).
+    def _cache_metrics(self, app_id: str, run_name: str, latest: Mapping[str, float]) -> None:
+        """Queue a run's latest metric values for the ledger's cache (written together)."""
+        if self._closed:
+            return
+        with self._lock:
+            if self._metric_cache is None:
+                self._metric_cache = MetricCache(lambda: self.ledger)
+            cache = self._metric_cache
+        cache.put(app_id, run_name, latest)
+
+    def flush_metric_cache(self) -> None:
+        """Write the metric values queued for the ledger's cache now (before reading it)."""
+        cache = self._metric_cache
+        if cache is not None:
+            cache.flush()
+
+    def handles_for_entries(
+        self,
+        entries: Sequence[LedgerEntry],
+        *,
+        metrics: Mapping[RunKey, RunMetrics] | None = None,
+        ask_server: bool = True,
+    ) -> list[RunHandle]:
+        """Run handles of ledger entries that have a run (a board of ``%job_runs`` rows),
+        each with the entry's record and its run's metrics.
 
         A run already shown (a card, an earlier board) keeps its one handle: every view of it
-        is then kept current by the same tracker updates, and ``%jobmagic`` counts it once.
+        is then kept current by the same tracker updates, and ``%jobmagic`` counts it once;
+        it takes the entry's record (:meth:`RunHandle.take_record`: nothing known is blanked).
+        ``metrics`` are ones already fetched (``%job_runs --metrics``' frame); the ended runs
+        of this host still without any are fetched (one search per application, and a log
+        read per run for ``metric_patterns``), unless ``ask_server`` is False (``--stored``).
+        Live runs' metrics are the tracker's, while a view shows them.
         """
         known: dict[tuple[str | None, str | None], RunHandle] = {
             (h.application_id, h.name): h for h in self.handles
         }
         handles: list[RunHandle] = []
+        hosts: list[str | None] = []
+        # Once per call, not per entry: a 10,000-run sweep spent 0.3 s asking for the host.
+        host = self.host if any(entry.run is not None for entry in entries) else None
+        targets: dict[str | None, ResolvedTarget] = {}
         for entry in entries:
             if entry.run is None:
                 continue
-            existing = known.get((entry.application_id, entry.run_name))
-            if existing is not None:
-                if entry.run.is_terminal and not existing.run.is_terminal:
-                    existing.take(entry.run)  # the ledger just learnt it ended
-                handles.append(existing)
-                continue
-            resolved = ResolvedTarget(
-                Target(application_id=entry.application_id or "?"),
-                None,
-                entry.application_id,
-                entry.deployment_id,
-            )
-            handles.append(
-                self.handle_for(
+            handle = known.get((entry.application_id, entry.run_name))
+            if handle is not None:
+                if entry.run.is_terminal and not handle.run.is_terminal:
+                    handle.take(entry.run)  # the ledger just learnt it ended
+                handle.take_record(
+                    params=entry.params,
+                    command=entry.command,
+                    rerun_of=entry.rerun_of,
+                    application_fqn=entry.application_fqn,
+                )
+            else:
+                resolved = targets.get(entry.application_id)
+                if resolved is None or resolved.deployment_id != entry.deployment_id:
+                    resolved = ResolvedTarget(
+                        Target(application_id=entry.application_id or "?"),
+                        None,
+                        entry.application_id,
+                        entry.deployment_id,
+                    )
+                    targets[entry.application_id] = resolved
+                handle = self.handle_for(
                     resolved,
                     entry.run,
                     params=entry.params,
                     command=entry.command,
                     application_fqn=entry.application_fqn,
+                    host=host,
                     rerun_of=entry.rerun_of,
+                    sweep=entry.sweep,
                 )
-            )
+            if entry.sweep and not handle.sweep:
+                handle.sweep = entry.sweep  # a run shown before its sweep was loaded
+            handles.append(handle)
+            hosts.append(entry.host)
+        if metrics:
+            seed_handles(handles, metrics)
+        if ask_server:
+            self._fetch_ended_metrics(handles, hosts)
         return handles
+
+    def _fetch_ended_metrics(
+        self, handles: Sequence[RunHandle], hosts: Sequence[str | None]
+    ) -> None:
+        """:func:`jobmagic.domain.metrics.fetch_ended` for the handles of this host's runs
+        (an application id alone may name another server's run: the sandbox's are the same
+        everywhere)."""
+        if not any(h.run.is_terminal and not h.metric_state.final for h in handles):
+            return
+        if time.monotonic() < self._metrics_paused_until:
+            return  # the server was just found unreachable: a page turn does not wait again
+        try:
+            client = self.client
+            patterns = dict(self.settings.metric_patterns or ())
+        except JobmagicError:
+            return  # no server set: the board shows what the ledger has
+        mine = [h for h, host in zip(handles, hosts, strict=True) if host in (None, client.host)]
+        if not fetch_ended(client, mine, patterns):
+            self._metrics_paused_until = time.monotonic() + METRICS_PAUSE_SECONDS
 
     def recover_ledger(self, path: str | Path | None = None) -> Recovered:
         """Copy every readable run of a damaged ledger (``path``, else the newest file the
@@ -377,15 +471,24 @@ class JobSession:
         return list(verdicts.values())
 
     def attach(self, name: str, target: Target) -> RunHandle:
-        """A handle for a run that already exists."""
+        """A handle for a run that already exists, with what it was triggered with (see
+        :func:`jobmagic.domain.server_history.recorded_handle`)."""
         resolved = self.resolve(target)
         if not resolved.application_id:
             raise ParamsError(
                 "To attach a run, name its job by FQN, name or --application-id "
                 "(a deployment id does not say which job's runs to look in)."
             )
-        run = self.client.get_run(resolved.application_id, name)
-        return self.handle_for(resolved, resolved.with_ids(run))
+        client = self.client
+        app_id = resolved.application_id
+        run = resolved.with_ids(client.get_run(app_id, name))
+        # The run's one record: what the ledger says was sent (from any kernel), else the
+        # params read back from the server's run; an attach never shows a run as sent empty.
+        entry = self.ledger.entries_for_runs(app_id, [name], host=client.host).get(name)
+        application = resolved.application
+        if entry is None and application is None:
+            application = application_of(client, app_id)  # its template reads params back
+        return recorded_handle(self, resolved, application, run, entry)
 
 
 def _credentials_key(settings: Settings) -> tuple[Any, ...]:
