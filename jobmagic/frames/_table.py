@@ -30,9 +30,10 @@ def style_runs(frame: pd.DataFrame, *, rows: int = TABLE_ROWS) -> Any:
     many there are (styling and saving 100,000 rows of HTML takes seconds and megabytes;
     the frame, e.g. ``-o df``, still holds every row).
 
-    Status cells take the run cards' badge colours; run names stay on one line; commands
-    and errors longer than :data:`TABLE_TEXT_LIMIT` characters are shortened (the whole
-    text is in the frame); times read
+    A status shows as the run cards' badge (their colours and size; the row is not
+    painted); names, statuses, commands and errors stay on one line, and commands and
+    errors longer than :data:`TABLE_TEXT_LIMIT` characters are shortened, the text in the
+    cell's title (a tooltip) and whole in the frame; times read
     ``2026-01-02 13:04:05`` (UTC), durations ``42.0 s`` or ``1:02:03``; missing
     values are blank; text (headers too) shows as every view shows a run's text
     (:func:`jobmagic.models.text.view_html`: no control characters or terminal escapes,
@@ -73,13 +74,14 @@ def style_runs(frame: pd.DataFrame, *, rows: int = TABLE_ROWS) -> Any:
         styler = styler.format(_format_duration, subset=["duration"], na_rep="")
     long_text = [c for c in ("command", "error") if c in frame]
     if long_text:
+        # One line each, cut, the whole text a hover away: no column of one word per line.
         styler = styler.format(_shorten, subset=long_text, na_rep="")
-    if "name" in frame:
-        styler = styler.set_properties(subset=["name"], **{"white-space": "nowrap"})
+    one_line = [c for c in ("name", "status", *long_text) if c in frame]
+    if one_line:
+        styler = styler.set_properties(subset=one_line, **{"white-space": "nowrap"})
     if "status" in frame:
-        # Styler.map is pandas >= 2.1; applymap before that.
-        cell_map = getattr(styler, "map", None) or styler.applymap
-        styler = cell_map(_status_css, subset=["status"])
+        # A small badge in the cards' colours, not a painted cell.
+        styler = styler.format(_status_badge, subset=["status"], na_rep="")
     return styler
 
 
@@ -97,11 +99,26 @@ def _holds_text(column: pd.Series) -> bool:
     )
 
 
+#: A shortened cell's title (its tooltip) keeps this many characters of the text.
+TITLE_TEXT_LIMIT = 2000
+
+
 def _shorten(value: Any) -> str:
-    """One line of at most :data:`TABLE_TEXT_LIMIT` characters, cut before it is escaped."""
+    """One line of at most :data:`TABLE_TEXT_LIMIT` characters, cut before it is escaped;
+    when cut, the text (up to :data:`TITLE_TEXT_LIMIT`) is its title.
+
+    >>> _shorten("short")
+    'short'
+    >>> _shorten("x " * 40)[:40]
+    '<span title="x x x x x x x x x x x x x x'
+    """
     if value is None or value is pd.NA:
         return ""
-    return view_html(value, limit=TABLE_TEXT_LIMIT, one_line=True)
+    shown = view_html(value, limit=TABLE_TEXT_LIMIT, one_line=True)
+    if view_html(value, limit=TITLE_TEXT_LIMIT, one_line=True) == shown:
+        return shown  # nothing was cut: no tooltip to repeat it
+    # The title keeps the text's lines (a tooltip shows them), escaped for an attribute.
+    return f'<span title="{view_html(value, limit=TITLE_TEXT_LIMIT)}">{shown}</span>'
 
 
 def _format_time(value: Any) -> str:
@@ -120,8 +137,24 @@ def _format_duration(value: Any) -> str:
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
-def _status_css(value: Any) -> str:
-    """The card's badge colours for a status cell (one look for the same facts)."""
-    if not isinstance(value, str):
+#: The cards' badge shape (:mod:`jobmagic.widgets._stylesheet`), inline: a table styled
+#: outside the cards' stylesheet (an export, another front end) looks the same.
+_BADGE_SHAPE = (
+    "display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 11px; "
+    "font-weight: 600; line-height: 18px; letter-spacing: 0.02em; white-space: nowrap"
+)
+
+
+def _status_badge(value: Any) -> str:
+    """A status as the card's badge: its colours, its size (one look for the same facts).
+
+    >>> "#c62828" in _status_badge("FAILED") and ">FAILED</span>" in _status_badge("FAILED")
+    True
+    """
+    if value is None or value is pd.NA:
         return ""
-    return f"{BADGE_CSS[status_state(value)]}; font-weight: 600; white-space: nowrap"
+    state = status_state(str(value))
+    return (
+        f'<span class="jobmagic-table-status jobmagic-table-status-{state}" '
+        f'style="{BADGE_CSS[state]}; {_BADGE_SHAPE}">{view_html(value)}</span>'
+    )

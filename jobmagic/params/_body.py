@@ -13,6 +13,7 @@ from typing import Any
 from jobmagic.errors import ParamsError
 from jobmagic.params import _lines
 from jobmagic.params._compose import compose
+from jobmagic.params._fields import no_value_message
 from jobmagic.params._json import to_json
 from jobmagic.params._limits import check_text_size
 from jobmagic.params._names import is_valid_name, name_message
@@ -87,8 +88,7 @@ class Body:
             first_line[name] = key.line
             if isinstance(value, Scalar) and value.implicit and value.value == "":
                 raise ParamsError(
-                    f'`{name}` has no value; give one, or write `{name}: ""` to send an '
-                    "empty string",
+                    no_value_message(name),
                     line=key.line,
                     column=key.column,
                 )

@@ -1,10 +1,11 @@
 """The trigger form: a job's params as fields, a Trigger button, and the runs' cards below.
 
-The view knows nothing of HTTP or params parsing: ``on_submit(values,
-command)`` does the work (in a worker thread) and returns the new run's
-source. ``values`` is a dict of field values when the job declares params,
-else the raw YAML text of the text area (parsed by the caller with the same
-rules as a ``%%trigger_job`` cell body).
+The view knows nothing of HTTP: ``on_submit(values, command)`` does the work (in a worker
+thread) and returns the new run's source. ``values`` is a dict of field values when the job
+declares params, checked first by :func:`jobmagic.params.parse_fields` (a blank field is
+refused with the message a cell body's ``name:`` gets, and nothing is sent), else the raw
+YAML text of the text area (parsed by the caller with the same rules as a ``%%trigger_job``
+cell body).
 
 >>> from jobmagic.models import ParamSpec
 >>> from jobmagic.widgets.card import RunCard
@@ -234,6 +235,8 @@ class TriggerFormView(LiveView):
 
     def _submit(self, values: dict[str, str] | str, command: str | None) -> None:
         try:
+            if isinstance(values, dict) and command is None:
+                values = self._checked(values)
             source = self._on_submit(values, command)
             card = self._card(source)
         except Exception as exc:
@@ -258,6 +261,15 @@ class TriggerFormView(LiveView):
                 if not self._closed:
                     self.trigger_button.disabled = False
                     self.status.value = ""
+
+    def _checked(self, values: dict[str, str]) -> dict[str, str]:
+        """The fields as the params layer checks them: a blank field is refused as a cell
+        body's ``name:`` with nothing after it is (one rule, one message), unless the form
+        was filled with it blank."""
+        # Deferred: the params package loads PyYAML, which showing a card does not need.
+        from jobmagic.params import parse_fields
+
+        return parse_fields(values, {spec.name: spec.default for spec in self._specs})
 
     # -- lifetime and display ------------------------------------------------------------
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import html
 import threading
+from pathlib import Path
+
+import pytest
 
 from jobmagic.errors import ParamsError
 from jobmagic.models import ParamSpec
+from jobmagic.sandbox import SandboxServer
 from jobmagic.widgets import RunSource, TriggerFormView
 from jobmagic.widgets.card import RunCard
 from tests.widgets.fakes import (
@@ -90,7 +95,7 @@ def test_form_double_click_triggers_once(quiet: None) -> None:
         assert gate.wait(5)
         return FakeSource(make_run())
 
-    form = TriggerFormView(SPECS, on_submit=submit, card=RunCard)
+    form = TriggerFormView(SPECS[:2], on_submit=submit, card=RunCard)
     form.trigger_button.click()
     assert form.trigger_button.disabled and form.busy
     form.trigger_button.click()
@@ -139,3 +144,53 @@ def test_form_yaml_body_and_command_override(quiet: None) -> None:
     wait_until(lambda: len(form.history) == 2 and not form.busy)
     assert calls == [("lr: 0.5", "python train.py --lr 0.5"), ("lr: 0.5", None)]
     form.close()
+
+
+def test_form_refuses_a_blank_field_with_the_bodys_message(quiet: None) -> None:
+    from jobmagic.params import parse_body
+
+    calls: list[dict[str, str] | str] = []
+
+    def submit(values: dict[str, str] | str, command: str | None) -> RunSource:
+        calls.append(values)
+        return FakeSource(make_run())
+
+    form = TriggerFormView(SPECS[:2], on_submit=submit, card=RunCard)
+    form.fields["epochs"].value = "  "
+    form.trigger_button.click()
+    wait_until(lambda: "has no value" in form.error.value and not form.busy, what="error")
+    with pytest.raises(ParamsError) as body:
+        parse_body("epochs:\n")
+    # The body's sentence (its line and column aside), saying where `epochs: ""` is written.
+    sentence = str(body.value).split(": ", 1)[1]
+    expected = sentence.replace(" to send", " in a `%%trigger_job` cell body to send")
+    assert html.unescape(form.error.value).endswith(f"{expected}</div>")
+    assert calls == [] and form.history == []
+    # Filled again, it triggers; a field the job declares blank may stay blank.
+    form.fields["epochs"].value = "3"
+    form.trigger_button.click()
+    wait_until(lambda: len(calls) == 1 and not form.busy, what="the run")
+    assert calls == [{"lr": "0.01", "epochs": "3"}] and form.error.value == ""
+    form.close()
+    optional = TriggerFormView([ParamSpec("note", default="")], on_submit=submit, card=RunCard)
+    optional.trigger_button.click()
+    wait_until(lambda: len(calls) == 2 and not optional.busy, what="the optional run")
+    assert calls[-1] == {"note": ""}
+    optional.close()
+
+
+def test_trigger_form_sends_nothing_for_a_blank_field(
+    shared_sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """The real TriggerForm on the sandbox: an emptied field is refused before sending."""
+    import jobmagic
+    from tests.sessions import session_on
+
+    with session_on(shared_sandbox, tmp_path / "ledger.db") as session:
+        form = jobmagic.TriggerForm("sandbox:demo:train", session=session)
+        form.fields["epochs"].value = ""
+        form.trigger_button.click()
+        wait_until(lambda: "has no value" in form.error.value and not form.busy, what="error")
+        assert "`epochs` has no value" in form.error.value
+        assert shared_sandbox.stats().get("trigger", 0) == 0 and form.history == []
+        form.close()
