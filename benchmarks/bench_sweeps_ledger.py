@@ -5,12 +5,16 @@ sharing what is left), each run with two cached metrics, is written with
 ``Ledger.import_entries``, ``add_sweep`` and ``set_metrics``. Then it times, on a ledger
 opened afresh each trial:
 
-(a) ``Ledger.sweep_summaries()`` — every sweep, its runs per status and the best cached
-    value of its objective — against a plain ``sqlite3`` + pandas baseline doing the same
-    aggregation (the sweeps, each attempt's sweep and status, the objective metrics' values
-    read into DataFrames, grouped and joined by pandas);
-(b) ``Ledger.sweep_entries(name)`` of the 10,000-run sweep (what ``load_sweep`` reads from
-    the ledger) against ``sqlite3`` reading the same rows and parsing their JSON.
+(a) ``jobmagic.sweeps()`` — every sweep, its runs per status and the best cached value of its
+    objective, as a DataFrame (``Ledger.sweep_summaries`` underneath) — against a plain
+    ``sqlite3`` + pandas baseline doing the same aggregation (the sweeps, each attempt's
+    sweep and status, the objective metrics' values read into DataFrames, grouped and joined
+    by pandas);
+(b) ``jobmagic.load_sweep(name)`` of the 10,000-run sweep (its entries read, its handles
+    made, ranked by the metric cache; its runs ended, so nothing is asked of a server)
+    against ``sqlite3`` reading the same rows and parsing their JSON.
+
+Each trial uses a new session (its own ledger connection, no handles made before).
 
 Each figure is the median of ``--trials`` interleaved trials.
 
@@ -37,6 +41,9 @@ import pandas as pd
 from _common import Row, interleaved, make_row, median
 from bench_board import ledger_entries
 
+import jobmagic
+from jobmagic.config import Settings
+from jobmagic.domain.session import JobSession
 from jobmagic.ledger import Ledger, LedgerEntry, SweepRecord
 
 #: The issue's bounds: ``jobmagic.sweeps()`` over the whole ledger, ``load_sweep`` of one.
@@ -135,21 +142,28 @@ def baseline_entries(path: Path, name: str) -> list[dict[str, Any]]:
     ]
 
 
+def _session(path: Path) -> JobSession:
+    # The runs' host: nothing listens there, and nothing is asked of it (every run ended).
+    return JobSession(Settings(host="http://127.0.0.1:1", api_key="bench", ledger_path=str(path)))
+
+
 def _timed_summaries(path: Path, expected: int) -> float:
+    session = _session(path)
     started = time.perf_counter()
-    with Ledger(path, read_only=True) as ledger:
-        summaries = ledger.sweep_summaries()
+    frame = jobmagic.sweeps(session=session)
     seconds = time.perf_counter() - started
-    assert len(summaries) == expected, len(summaries)
+    session.close()
+    assert len(frame) == expected, len(frame)
     return seconds
 
 
 def _timed_entries(path: Path, expected: int) -> float:
+    session = _session(path)
     started = time.perf_counter()
-    with Ledger(path, read_only=True) as ledger:
-        entries = ledger.sweep_entries("sweep-0000")
+    loaded = jobmagic.load_sweep("sweep-0000", session=session)
     seconds = time.perf_counter() - started
-    assert len(entries) == expected, len(entries)
+    session.close()
+    assert len(loaded.handles) + len(loaded.failures) == expected, len(loaded.handles)
     return seconds
 
 
@@ -192,14 +206,13 @@ def run(
     ours_e, base_e = median(entries["jobmagic"]), median(entries["baseline"])
     return [
         make_row(
-            f"Ledger.sweep_summaries, {n:,} runs in {sweeps:,} sweeps "
-            "(vs sqlite3 + pandas groupby)",
+            f"jobmagic.sweeps(), {n:,} runs in {sweeps:,} sweeps (vs sqlite3 + pandas groupby)",
             ours,
             base,
             f"≤ {SUMMARIES_TARGET_S * 1000:g} ms",
         ),
         make_row(
-            f"Ledger.sweep_entries of a {big:,}-run sweep (vs sqlite3 + json)",
+            f"jobmagic.load_sweep of a {big:,}-run sweep (vs sqlite3 + json of its rows)",
             ours_e,
             base_e,
             f"≤ {ENTRIES_TARGET_S:g} s",

@@ -1,5 +1,5 @@
-"""Writes the ledger may make a moment later: a thread that runs them while the caller waits
-on the network, and an exit hook so none is left behind.
+"""Writes made a moment later: a thread that runs them while the caller waits on the network,
+and an exit hook so none is left behind (the ledger's acknowledgements, the metric cache).
 
 An acknowledgement (the run the server started for an attempt) is one such write. The
 attempt itself is committed before its trigger is sent, so if the process dies before the

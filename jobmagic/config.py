@@ -201,6 +201,9 @@ class Settings:
     concurrency: int = 8
     #: ``(metric name, regular expression)`` pairs that read metrics from logs.
     metric_patterns: tuple[tuple[str, str], ...] = ()
+    #: ``(metric name, "min" | "max")`` pairs: which way a metric is better, over the defaults
+    #: (:func:`jobmagic.models.objectives.metric_goal`).
+    metric_goals: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:
         shown = ", ".join(

@@ -25,8 +25,9 @@ from jobmagic.api import AsyncJobsClient, JobsClient, NotFoundError, RetryPolicy
 from jobmagic.errors import APIError
 from jobmagic.ipython.views import bundle_for
 from jobmagic.models import RunStatus
-from jobmagic.models.metrics import compile_patterns, lower_is_better, scan_logs
+from jobmagic.models.metrics import compile_patterns, scan_logs
 from jobmagic.models.ml import JOB_RUN_TAG
+from jobmagic.models.objectives import metric_goal
 from jobmagic.sandbox import Fault, SandboxServer
 
 matplotlib.use("Agg")
@@ -124,7 +125,7 @@ def test_metric_history_and_plot_metric_draw_one_line_per_run(
     figure = jobmagic.plot_metric(runs, "loss", color_by="lr")
     lines = figure.axes[0].get_lines()
     assert len(lines) == len(runs)
-    assert sorted(line.get_label() for line in lines) == sorted(f"lr={lr}" for lr in LRS)
+    assert [line.get_label() for line in lines] == [f"{r.name} · lr={r.params['lr']}" for r in runs]
     assert figure._repr_png_().startswith(b"\x89PNG")  # shows itself in a notebook
     with pytest.raises(ValueError, match=r"No metric 'los'.*accuracy, loss"):
         jobmagic.plot_metric(runs, "los")
@@ -331,4 +332,9 @@ def test_patterns_take_the_value_group_and_skip_what_is_no_number() -> None:
     }
     with pytest.raises(ValueError, match="must be a dict"):
         compile_patterns(["acc"])  # type: ignore[arg-type]
-    assert lower_is_better("val_loss") and lower_is_better("RMSE") and not lower_is_better("acc")
+    assert [metric_goal(n) for n in ("val_loss", "RMSE", "acc", "uptime")] == [
+        "min",
+        "min",
+        "max",
+        None,
+    ]

@@ -34,9 +34,11 @@ from jobmagic.domain.drivers import run_concurrently, run_inline
 from jobmagic.domain.handle import RunHandle
 from jobmagic.domain.plan import EngineSession, TriggerPlan, looked_up_again, plan, plan_for
 from jobmagic.domain.steps import Outcome, handle_of
+from jobmagic.domain.sweep_store import record_objective
 from jobmagic.domain.sweeps import SweepFailure, SweepResult
 from jobmagic.domain.target import ResolvedTarget, Target
 from jobmagic.errors import ConflictError, JobmagicError, NotFoundError
+from jobmagic.ledger import SweepRecord
 
 __all__ = [
     "EngineSession",
@@ -135,10 +137,13 @@ def start(
     server (:meth:`JobSession.reconcile`): a run found becomes a handle like any other; the
     rest stay failures, with the verdict.
     """
+    sweep = triggers.sweep
     result = SweepResult(
         session=session,
-        again=partial(_again, session, triggers.resolved, triggers.command, triggers.alias),
+        again=partial(_again, session, triggers.resolved, triggers.command, triggers.alias, sweep),
         concurrency=concurrency,
+        name=sweep.name if sweep is not None else None,
+        objective=record_objective(sweep),
     )
     slots: list[Outcome | None] = [None] * len(triggers)
     started = time.perf_counter()
@@ -226,17 +231,21 @@ def run_sweep(
     concurrency: int = 8,
     on_handle: Callable[[RunHandle], None] | None = None,
     rerun_of: Sequence[str | None] | None = None,
+    sweep: SweepRecord | None = None,
 ) -> SweepResult:
     """Trigger one run per params mapping, ``concurrency`` at a time; never raises per run
     (bad input is refused for the whole sweep before anything is sent).
 
     :func:`plan` then :func:`start`; ``rerun_of``, parallel to ``param_sets``, names the run
-    each one repeats (for the ledger). Ctrl-C stops sending new triggers; the ones in flight
-    are settled and kept. Triggers whose outcome is unknown are then looked for on the
-    server: a run found becomes a handle like any other; the rest stay failures, with the
-    verdict.
+    each one repeats (for the ledger); each attempt belongs to ``sweep`` (opened with
+    :func:`jobmagic.domain.sweep_store.open_sweep`). Ctrl-C stops sending new triggers; the
+    ones in flight are settled and kept. Triggers whose outcome is unknown are then looked
+    for on the server: a run found becomes a handle like any other; the rest stay failures,
+    with the verdict.
     """
-    triggers = plan(resolved, param_sets, command=command, alias=alias, rerun_of=rerun_of)
+    triggers = plan(
+        resolved, param_sets, command=command, alias=alias, rerun_of=rerun_of, sweep=sweep
+    )
     return start(session, triggers, concurrency=concurrency, on_handle=on_handle)
 
 
@@ -245,11 +254,13 @@ def _again(
     resolved: ResolvedTarget,
     command: str | Sequence[str] | None,
     alias: str | None,
+    sweep: SweepRecord | None,
     param_sets: Sequence[Mapping[str, str]],
     rerun_of: Sequence[str | None],
     concurrency: int,
 ) -> SweepResult:
-    """A sweep's :meth:`SweepResult.rerun_failed`: the same target, command and alias."""
+    """A sweep's :meth:`SweepResult.rerun_failed`: the same target, command and alias, and
+    the same sweep (its reruns are runs of it)."""
     return run_sweep(
         session,
         resolved,
@@ -258,4 +269,5 @@ def _again(
         alias=alias,
         concurrency=concurrency,
         rerun_of=rerun_of,
+        sweep=sweep,
     )

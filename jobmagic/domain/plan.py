@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from jobmagic.config import Credentials, Settings
     from jobmagic.domain.handle import RunHandle
     from jobmagic.domain.reconcile import Verdict
-    from jobmagic.ledger import Ledger
+    from jobmagic.ledger import Ledger, SweepRecord
     from jobmagic.models import JobRun
 
 __all__ = ["EngineSession", "TriggerPlan", "looked_up_again", "plan", "plan_for"]
@@ -72,6 +72,7 @@ class EngineSession(Protocol):
         application_fqn: str | None = None,
         host: str | None = None,
         rerun_of: str | None = None,
+        sweep: str | None = None,
     ) -> RunHandle: ...
 
     def reconcile(
@@ -84,6 +85,7 @@ class TriggerPlan:
     """The requests a trigger will send, built and checked; nothing is written or sent yet.
 
     ``param_sets``, ``requests`` and ``rerun_of`` are parallel: one entry per run.
+    ``sweep`` is the ledger's record of the sweep the runs belong to, if any.
     """
 
     resolved: ResolvedTarget
@@ -92,6 +94,7 @@ class TriggerPlan:
     command: str | Sequence[str] | None = None
     alias: str | None = None
     rerun_of: tuple[str | None, ...] = ()
+    sweep: SweepRecord | None = None
 
     def __len__(self) -> int:
         return len(self.requests)
@@ -104,6 +107,7 @@ def plan(
     command: str | Sequence[str] | None = None,
     alias: str | None = None,
     rerun_of: Sequence[str | None] | None = None,
+    sweep: SweepRecord | None = None,
 ) -> TriggerPlan:
     """One checked request per params mapping; raises the builder's error for bad input.
 
@@ -126,7 +130,7 @@ def plan(
     )
     chosen = tuple(dict(params or {}) for params in param_sets)
     requests = tuple(build(params=params or None) for params in chosen)
-    return TriggerPlan(resolved, chosen, requests, command, alias, repeats)
+    return TriggerPlan(resolved, chosen, requests, command, alias, repeats, sweep)
 
 
 def plan_for(
@@ -164,4 +168,5 @@ def looked_up_again(session: EngineSession, triggers: TriggerPlan) -> TriggerPla
         command=triggers.command,
         alias=triggers.alias,
         rerun_of=triggers.rerun_of,
+        sweep=triggers.sweep,
     )

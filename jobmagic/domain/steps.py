@@ -66,6 +66,7 @@ def _begin(session: EngineSession, triggers: TriggerPlan, index: int, host: str)
         notebook=session.notebook,
         kernel_id=session.kernel_id,
         rerun_of=triggers.rerun_of[index],
+        sweep=triggers.sweep.name if triggers.sweep is not None else None,
     )
 
 
@@ -104,4 +105,5 @@ def handle_of(
         command=triggers.command,
         host=host,
         rerun_of=triggers.rerun_of[index],
+        sweep=triggers.sweep.name if triggers.sweep is not None else None,
     )

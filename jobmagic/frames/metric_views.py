@@ -17,9 +17,17 @@ import pandas as pd
 
 from jobmagic.api.metrics import run_key
 from jobmagic.frames._convert import runs_to_dataframe
-from jobmagic.frames._sources import ClientSource, PatternSource, client_for, fetch_for
+from jobmagic.frames._dtypes import times
+from jobmagic.frames._sources import (
+    ClientSource,
+    PatternSource,
+    SessionBound,
+    client_for,
+    fetch_for,
+)
 from jobmagic.frames._timeline import notebook_figure_class  # one figure class for every plot
-from jobmagic.models.metrics import RunKey, lower_is_better
+from jobmagic.models.metrics import MetricGoals, RunKey
+from jobmagic.models.objectives import Objective, parse_objective
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -85,7 +93,8 @@ def metric_history(
     frame["key"] = frame["key"].astype("string")
     frame["step"] = frame["step"].astype("int64")
     frame["value"] = frame["value"].astype("float64")
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="ms", utc=True)
+    # Whole ms to ns in integers (no float noise), in the ns resolution of every frame's times.
+    frame["timestamp"] = times(frame["timestamp"].tolist())
     params = runs_to_dataframe(items)
     param_columns = [c for c in map(str, params.columns) if c.startswith("params.")]
     if param_columns:
@@ -100,16 +109,27 @@ def compare(
     *,
     by: str | None = None,
     ascending: bool | None = None,
+    objective: str | Objective | None = None,
     client: ClientSource = None,
     metric_patterns: PatternSource = None,
 ) -> pd.DataFrame:
     """The runs side by side: name, only the params that differ, and the metrics; best first.
 
-    ``by`` names the metric to rank by (default: the first one); best means smallest for
-    losses, errors and times (:func:`lower_is_better`), else largest, unless ``ascending``
-    says otherwise. Runs without that metric go last.
+    Ranked by ``objective`` (``"loss"``, ``"accuracy:max"``; default: a sweep's own, else
+    the metric ``by``, else the first metric whose direction is known). A metric's direction
+    is its objective's goal, else ``%config JobMagic.metric_goals``, else its name's last
+    token (``val_loss`` min, ``f1`` max); ``ascending`` overrides it. A metric of unknown
+    direction leaves the runs unranked, in their order. Runs without the metric go last.
+    The ranking used is in ``frame.attrs["objective"]`` (``"loss:min"``, or absent).
     """
-    frame = runs_to_dataframe(runs, metrics=True, metric_patterns=metric_patterns, client=client)
+    own = getattr(runs, "objective", None)  # a SweepResult ranks by its objective
+    items = list(runs)
+    goals = MetricGoals(_goal_table(items), own if isinstance(own, Objective) else None)
+    if objective is not None:
+        chosen = parse_objective(objective, None, goals.table)
+        goals = MetricGoals(goals.table, chosen)
+        by = by or chosen.metric
+    frame = runs_to_dataframe(items, metrics=True, metric_patterns=metric_patterns, client=client)
     metrics = [c for c in map(str, frame.columns) if c.startswith("metrics.")]
     params = [c for c in map(str, frame.columns) if c.startswith("params.")]
     differing = [c for c in params if frame[c].astype("object").nunique(dropna=False) > 1]
@@ -118,13 +138,35 @@ def compare(
         if by is not None:
             raise _unknown_metric(by, [])
         return table.reset_index(drop=True)
-    key = by.removeprefix("metrics.") if by is not None else metrics[0].removeprefix("metrics.")
+    names = [m.removeprefix("metrics.") for m in metrics]
+    key = by.removeprefix("metrics.") if by is not None else _default_key(names, goals)
     if f"metrics.{key}" not in table:
-        raise _unknown_metric(key, [m.removeprefix("metrics.") for m in metrics])
-    order = lower_is_better(key) if ascending is None else ascending
-    return table.sort_values(
+        raise _unknown_metric(key, names)
+    goal = goals.goal(key)
+    if ascending is None and goal is None:
+        return table.reset_index(drop=True)  # no direction known: unranked
+    order = (goal == "min") if ascending is None else ascending
+    ranked = table.sort_values(
         f"metrics.{key}", ascending=order, na_position="last", kind="stable"
     ).reset_index(drop=True)
+    ranked.attrs["objective"] = f"{key}:{'min' if order else 'max'}"
+    return ranked
+
+
+def _goal_table(items: Iterable[Any]) -> dict[str, str]:
+    """``%config JobMagic.metric_goals`` of the first run handle's session, if any."""
+    for item in items:
+        if isinstance(item, SessionBound):
+            return dict(getattr(item.settings, "metric_goals", ()) or ())
+    return {}
+
+
+def _default_key(names: list[str], goals: MetricGoals) -> str:
+    """The objective's metric, else the first metric whose direction is known, else the
+    first one (shown unranked)."""
+    if goals.objective is not None and goals.objective.metric in names:
+        return goals.objective.metric
+    return next((name for name in names if goals.goal(name) is not None), names[0])
 
 
 def plot_metric(
@@ -138,12 +180,15 @@ def plot_metric(
 ) -> Figure:
     """One line per run: metric ``name`` over steps, coloured by the param ``color_by``.
 
-    Returns the figure, which shows itself as a PNG in a notebook (no ``%matplotlib``
-    needed). Needs matplotlib.
+    The legend names each run (``train-ab12c · lr=0.1`` with ``color_by``); each run has its
+    own line style and marker, so runs with equal curves stay apart; steps are ticked at
+    whole numbers. Returns the figure, which shows itself as a PNG in a notebook (no
+    ``%matplotlib`` needed). Needs matplotlib.
     """
     try:
         from matplotlib import colormaps
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
     except ImportError as exc:
         raise ImportError("plot_metric needs matplotlib: pip install 'jobmagic[plot]'") from exc
     history = metric_history(runs, name, client=client, metric_patterns=metric_patterns)
@@ -167,22 +212,28 @@ def plot_metric(
     colors: dict[str, Any] = {}
     if column is not None:
         values = history.drop_duplicates("run").set_index("run")[column]
-        labels = {run: f"{color_by}={values.get(run)}" for run in runs_in_order}
+        # The run's name first: two runs with the same value are still two legend entries.
+        labels = {run: _legend_label(run, color_by, values.get(run)) for run in runs_in_order}
         distinct = sorted(set(values.dropna().tolist()), key=_numeric_first)
         cmap = colormaps["viridis"]
         # 0.9: the far end of viridis is a pale yellow that vanishes on white.
         shade = {v: cmap(0.9 * i / max(1, len(distinct) - 1)) for i, v in enumerate(distinct)}
         colors = {run: shade.get(values.get(run), "#999999") for run in runs_in_order}
-    for run in runs_in_order:
+    for index, run in enumerate(runs_in_order):
         points = history[history["run"] == run].sort_values("step", kind="stable")
+        linestyle, marker = run_style(index)
         ax.plot(
             points["step"].to_numpy(),
             points["value"].to_numpy(),
-            marker="o",
-            markersize=3,
+            linestyle=linestyle,
+            marker=marker,
+            markersize=4,
+            alpha=0.9,
             label=labels[run],
             **({"color": colors[run]} if run in colors else {}),
         )
+    # Steps are whole numbers: no tick at 1.2 or 1.4 when a run has two of them.
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("step")
     ax.set_ylabel(name)
     ax.grid(alpha=0.3)
@@ -190,6 +241,32 @@ def plot_metric(
     if runs_in_order:
         ax.legend(fontsize="small", frameon=False, loc="best")
     return figure
+
+
+#: Line styles and markers taken in turn (a pair repeats only after 12 runs, their least
+#: common multiple), so runs whose curves are equal are still told apart.
+_LINESTYLES = ("-", "--", ":", "-.")
+_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def run_style(index: int) -> tuple[str, str]:
+    """The line style and marker of the ``index``-th run of a plot.
+
+    >>> [run_style(i) for i in (0, 1, 5)]
+    [('-', 'o'), ('--', 's'), ('--', 'P')]
+    """
+    return _LINESTYLES[index % len(_LINESTYLES)], _MARKERS[index % len(_MARKERS)]
+
+
+def _legend_label(run: str, param: str | None, value: Any) -> str:
+    """``train-ab12c · lr=0.1``; the name alone for a run without that param.
+
+    >>> _legend_label("train-1", "lr", "0.1"), _legend_label("train-2", "lr", None)
+    ('train-1 · lr=0.1', 'train-2')
+    """
+    if param is None or value is None or bool(pd.isna(value)):
+        return run
+    return f"{run} · {param}={value}"
 
 
 def _numeric_first(value: Any) -> tuple[int, float, str]:

@@ -12,7 +12,9 @@ from traitlets import All, Bool, Dict, Float, Int, TraitError, TraitType, Unicod
 from traitlets.config import Configurable
 
 from jobmagic.config import Settings, mask_token
+from jobmagic.errors import ObjectiveError
 from jobmagic.models.metrics import compile_patterns
+from jobmagic.models.objectives import parse_goal
 
 __all__ = ["JobMagic"]
 
@@ -81,6 +83,22 @@ class JobMagic(Configurable):
         "the value, the last match is the latest. ML-run metrics win for the same name.",
     ).tag(config=True)
 
+    metric_goals = Dict(
+        value_trait=Unicode(),
+        key_trait=Unicode(),
+        help='Which way a metric is better: {"uptime": "max", "val_gap": "min"}. Over the '
+        "defaults by the name's last token (loss, error, rmse: min; accuracy, f1, auc: max); "
+        "a metric with neither is shown unranked (no ★).",
+    ).tag(config=True)
+
+    @validate("metric_goals")
+    def _check_goals(self, proposal: Any) -> Any:
+        # Refused when set, with the word that is wrong: a goal is min or max.
+        try:
+            return {str(name): parse_goal(str(goal)) for name, goal in proposal["value"].items()}
+        except ObjectiveError as exc:
+            raise TraitError(f"JobMagic.metric_goals: {exc}") from None
+
     @validate("metric_patterns")
     def _check_patterns(self, proposal: Any) -> Any:
         # Refused when set, not at the first run: a typo is named where it was made.
@@ -117,4 +135,5 @@ class JobMagic(Configurable):
             ca_bundle=self.ca_bundle or None,
             concurrency=max(1, int(self.concurrency)),
             metric_patterns=tuple((str(k), str(v)) for k, v in self.metric_patterns.items()),
+            metric_goals=tuple((str(k), str(v)) for k, v in self.metric_goals.items()),
         )

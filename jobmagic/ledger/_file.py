@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from jobmagic._later import Later
 from jobmagic.errors import LedgerError, LedgerReason
 from jobmagic.ledger._connections import connect, ensure_file, user_version
 from jobmagic.ledger._damage import (
@@ -25,7 +26,6 @@ from jobmagic.ledger._damage import (
     integrity_problem,
     mark_checked,
 )
-from jobmagic.ledger._deferred import Later
 from jobmagic.ledger._errors import is_damage, ledger_error, reason_of
 from jobmagic.ledger._schema import (
     SCHEMA_VERSION,

@@ -1,4 +1,4 @@
-"""Metrics as words: which way a metric is better, and reading values from log lines. Pure.
+"""Metrics as words: which way a metric ranks, and reading values from log lines. Pure.
 
 A job that logs no ML run still prints its metrics; a pattern (``{"acc": r"acc=([0-9.eE+-]+)"}``)
 reads them from its logs: the last match is the value, all matches in order the history.
@@ -17,20 +17,46 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RunKey", "compile_patterns", "lower_is_better", "scan_logs"]
+from jobmagic.errors import ObjectiveError
+from jobmagic.models.objectives import Goal, Objective, metric_goal
+
+__all__ = ["MetricGoals", "RunKey", "compile_patterns", "scan_logs"]
 
 RunKey = tuple[str, str]  # (application id, job run name)
-#: Metric names whose smaller values are better; any other metric is best when largest.
-_LOWER_IS_BETTER = re.compile(
-    r"loss|err|mse|mae|rmse|mape|perplexity|latency|time|cost|regret|wer|cer", re.IGNORECASE
-)
 
 
-def lower_is_better(name: str) -> bool:
-    """Whether a smaller ``name`` is the better outcome (losses, errors, times)."""
-    return bool(_LOWER_IS_BETTER.search(name))
+@dataclass(frozen=True)
+class MetricGoals:
+    """Which way each metric ranks: the objective's metric by its goal, any other by the
+    user's table (``%config JobMagic.metric_goals``), then by the default of its name's last
+    token (:func:`jobmagic.models.objectives.metric_goal`); None where none says, and such a
+    metric is shown unranked (no ★, no best-first sort). Never a substring guess.
+
+    >>> goals = MetricGoals({"uptime": "max"}, Objective("gap", "min"))
+    >>> goals.goal("val_loss"), goals.goal("uptime"), goals.goal("gap"), goals.goal("steps")
+    ('min', 'max', 'min', None)
+    >>> goals.ranking("accuracy")
+    Objective(metric='accuracy', goal='max')
+    """
+
+    table: Mapping[str, str] = field(default_factory=dict)
+    objective: Objective | None = None
+
+    def goal(self, name: str) -> Goal | None:
+        if self.objective is not None and name == self.objective.metric:
+            return self.objective.goal
+        try:
+            return metric_goal(name, self.table)
+        except ObjectiveError:
+            return None  # a misspelled goal in the table ranks nothing (%config refuses one)
+
+    def ranking(self, name: str) -> Objective | None:
+        """``name`` as an :class:`Objective`, None when its direction is not known."""
+        goal = self.goal(name)
+        return Objective(name, goal) if goal is not None else None
 
 
 def compile_patterns(patterns: Mapping[str, Any] | None) -> dict[str, re.Pattern[str]]:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import ipywidgets as widgets
 
 from jobmagic.models.formatting import format_clock, short_error
+from jobmagic.models.metrics import MetricGoals
 from jobmagic.models.text import view_html
 from jobmagic.widgets._source import RunSource
 from jobmagic.widgets._threads import start_worker
@@ -49,6 +50,15 @@ class SweepActions(Protocol):
 
     def rerun_failed(self) -> SweepActions:
         """Trigger the failed and terminated runs again: the new sweep."""
+        ...
+
+    def run_labels(self) -> Mapping[str, str]:
+        """A word to show beside a run's status, by run name (a search's ``pruned``)."""
+        ...
+
+    @property
+    def goals(self) -> MetricGoals:
+        """Which way each metric ranks: the sweep's objective over the user's table."""
         ...
 
 

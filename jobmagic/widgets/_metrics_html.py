@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from jobmagic.models.metrics import lower_is_better
+from jobmagic.models.metrics import MetricGoals
 from jobmagic.models.text import view_html
 
 __all__ = [
@@ -96,27 +96,40 @@ def metric_names(rows: Sequence[Mapping[str, float]]) -> list[str]:
     return list(names)
 
 
-def best_values(rows: Sequence[Mapping[str, float]], names: Sequence[str]) -> dict[str, float]:
-    """The best value of each metric: smallest for losses and errors, else largest."""
+def best_values(
+    rows: Sequence[Mapping[str, float]],
+    names: Sequence[str],
+    goals: MetricGoals | None = None,
+) -> dict[str, float]:
+    """The best value of each metric whose direction ``goals`` know (default: the names'
+    own); a metric without one has no best (it is shown unranked)."""
+    known = goals if goals is not None else MetricGoals()
     best: dict[str, float] = {}
     for name in names:
-        values = [row[name] for row in rows if name in row and math.isfinite(row[name])]
-        if values:
-            best[name] = min(values) if lower_is_better(name) else max(values)
+        ranking = known.ranking(name)
+        if ranking is None:
+            continue
+        value = ranking.best([row.get(name) for row in rows])
+        if value is not None:
+            best[name] = value
     return best
 
 
-def sort_best_first(rows: Sequence[Mapping[str, float]], name: str) -> list[int]:
-    """Row indexes ordered by metric ``name``, best first; rows without it last, in order."""
-    sign = 1.0 if lower_is_better(name) else -1.0
+def sort_best_first(
+    rows: Sequence[Mapping[str, float]], name: str, goals: MetricGoals | None = None
+) -> list[int]:
+    """Row indexes ordered by metric ``name``, best first; rows without it last, in order.
+    A metric whose direction is not known leaves the rows in their order.
 
-    def key(index: int) -> tuple[int, float, int]:
-        value = rows[index].get(name)
-        if value is None or not math.isfinite(value):
-            return (1, 0.0, index)
-        return (0, sign * value, index)
-
-    return sorted(range(len(rows)), key=key)
+    >>> sort_best_first([{"loss": 0.5}, {}, {"loss": 0.1}], "loss")
+    [2, 0, 1]
+    >>> sort_best_first([{"steps": 5.0}, {"steps": 9.0}], "steps")
+    [0, 1]
+    """
+    ranking = (goals if goals is not None else MetricGoals()).ranking(name)
+    if ranking is None:
+        return list(range(len(rows)))
+    return sorted(range(len(rows)), key=lambda index: ranking.sort_key(rows[index].get(name)))
 
 
 def metric_head_cells(names: Sequence[str]) -> str:

@@ -24,13 +24,14 @@ sweep's buttons (:mod:`~jobmagic.widgets._board_sweep`) and what it says as text
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
 
 from jobmagic._ticks import after_tick
 from jobmagic.models import JobRun
+from jobmagic.models.metrics import MetricGoals
 from jobmagic.widgets._board_opener import RunOpener
 from jobmagic.widgets._board_pager import BoardPager
 from jobmagic.widgets._board_rows import BoardRows
@@ -63,6 +64,12 @@ class RunsBoard(LiveView):
     :meth:`show_page`, :meth:`newer` and :meth:`older` (the page buttons) move between pages.
     With ``actions`` (a sweep), buttons act on every run at once.
 
+    ``goals`` (a :class:`~jobmagic.models.metrics.MetricGoals`, or a function giving the
+    current one) say which way each metric column ranks: its best value gets the ★ and
+    "Sort by" offers it; a sweep's own (its objective and ``%config JobMagic.metric_goals``)
+    by default, else each metric name's last token. A metric of unknown direction is
+    shown unranked.
+
     >>> board = RunsBoard([handle_a, handle_b])   # doctest: +SKIP
     >>> board.counts                               # doctest: +SKIP
     {'running': 1, 'finished': 1}
@@ -78,6 +85,7 @@ class RunsBoard(LiveView):
         actions: SweepActions | None = None,
         min_interval: float = 0.5,
         note: str = "",
+        goals: MetricGoals | Callable[[], MetricGoals] | None = None,
     ) -> None:
         if pages is not None and sources:
             raise ValueError("RunsBoard: give sources or pages, not both")
@@ -91,6 +99,10 @@ class RunsBoard(LiveView):
         else:
             self._pages = pages
         self._note = note
+        self._goals = _goals_source(goals, actions)
+        self._labels: Callable[[], Mapping[str, str]] = (
+            actions.run_labels if actions is not None else dict
+        )
         self._on_open = on_open
         self.renders = 0
         self._redraw = Coalescer(self.render, min_interval=min_interval)
@@ -254,7 +266,9 @@ class RunsBoard(LiveView):
             self.renders += 1
             rows = self._rows.snapshot()
             counts = self._pages.status_counts([row.run for row in rows])
-            self._table.draw(rows, counts, note=self._note)
+            self._table.draw(
+                rows, counts, note=self._note, goals=self._goals(), labels=self._labels()
+            )
 
     # -- opening a card and a rerun's board ----------------------------------------------
 
@@ -353,7 +367,28 @@ class RunsBoard(LiveView):
         rows = self._rows.snapshot()
         entries = [(row.run, row.params) for row in rows]
         metrics = [row.metrics for row in rows]
-        return board_snapshot_html(entries, metrics, note=self._note, paged=self._paged())
+        return board_snapshot_html(
+            entries,
+            metrics,
+            note=self._note,
+            paged=self._paged(),
+            goals=self._goals(),
+            labels=self._labels(),
+        )
 
     def __repr__(self) -> str:
         return f"<RunsBoard {self.text()}>"
+
+
+def _goals_source(
+    goals: MetricGoals | Callable[[], MetricGoals] | None, actions: SweepActions | None
+) -> Callable[[], MetricGoals]:
+    """Where the board reads its goals at each draw: given, else the sweep's (which follow
+    ``%config JobMagic.metric_goals``), else the names' own."""
+    if isinstance(goals, MetricGoals):
+        return lambda: goals
+    if goals is not None:
+        return goals
+    if actions is not None:
+        return lambda: actions.goals
+    return MetricGoals

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 #: ``%job_runs`` flags that read the ledger: meaningless with ``--server``.
-_LEDGER_ONLY = ("all", "refresh", "stored", "reconcile")
+_LEDGER_ONLY = ("all", "refresh", "stored", "reconcile", "sweep")
 
 
 @dataclass(frozen=True)
