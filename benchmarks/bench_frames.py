@@ -62,6 +62,7 @@ _CAMEL_TO_SNAKE = {
     "command": "command",
     "error": "error",
     "rerun_of": "rerun_of",
+    "sweep": "sweep",
 }
 _TEXT = (
     "name",
@@ -71,6 +72,7 @@ _TEXT = (
     "command",
     "error",
     "rerun_of",
+    "sweep",
 )
 _STATUSES = ["FINISHED"] * 6 + ["FAILED", "RUNNING", "TERMINATED", "SCHEDULED"]
 

@@ -315,7 +315,8 @@ def error_for_response(
         parts.append(detail_text)
     if cls is RateLimitedError and retry_after is not None:
         parts.append(f"The server asks to wait {retry_after:g} s.")
-    parts.append(cls.hint)
+    hint = _hint(cls, details)
+    parts.append(hint)
     message = ". ".join(p.rstrip(".") for p in parts) + "."
     kwargs: dict[str, Any] = dict(
         status_code=status_code,
@@ -327,7 +328,26 @@ def error_for_response(
     )
     if cls is RateLimitedError:
         return RateLimitedError(message, retry_after=retry_after, **kwargs)
-    return cls(message, **kwargs)
+    error = cls(message, **kwargs)
+    error.hint = hint  # the advice the message ends with
+    return error
+
+
+def _hint(cls: type[APIError], details: list[Any]) -> str:
+    """The class's advice, but never "the fields named above" when no detail names one.
+
+    >>> _hint(ValidationError, [])
+    'Fix what the message says and send again.'
+    >>> _hint(ValidationError, [{"field": "filter", "message": "bad"}]) == ValidationError.hint
+    True
+    """
+    named = (
+        isinstance(item, Mapping) and any(item.get(k) for k in ("field", "property", "path"))
+        for item in details
+    )
+    if cls is ValidationError and not any(named):
+        return "Fix what the message says and send again."
+    return cls.hint
 
 
 def _format_details(details: list[Any], *, already_said: str = "") -> str:

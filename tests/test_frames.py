@@ -130,6 +130,7 @@ def test_columns_and_dtypes_exactly() -> None:
         "command",
         "error",
         "rerun_of",
+        "sweep",
     ]
     _assert_base_dtypes(frame)
     for column in ("params.lr", "params.epochs", "params.seed"):
@@ -147,7 +148,10 @@ def test_columns_and_dtypes_exactly() -> None:
     assert frame["params.epochs"].tolist() == ["3", pd.NA]
     assert frame["params.seed"].tolist() == [pd.NA, "7"]
     second = frame.iloc[1]
-    assert second["end_time"] is pd.NaT and second["duration"] is pd.NaT
+    # A live run: no end, and the duration every view shows (created -> the clock's now).
+    assert second["end_time"] is pd.NaT
+    since = pd.Timestamp.now(tz="UTC") - second["created_at"]
+    assert since - pd.Timedelta(seconds=2) <= second["duration"] <= since
     assert second["exit_code"] is pd.NA and second["error"] is pd.NA
 
 
@@ -369,7 +373,9 @@ def test_style_runs_keeps_names_on_one_line_and_shortens_commands() -> None:
     frame = runs_to_dataframe([_api("train-abcde", status="RUNNING", command=command)])
     html = style_runs(frame).to_html()
     assert "white-space: nowrap" in html
-    assert command.strip() not in html and "python train.py --flag value" in html
+    shown = re.sub(r'title="[^"]*"', "", html)  # the cell's text, not its tooltip
+    assert command.strip() not in shown and "python train.py --flag value" in shown
+    assert f'title="{command.strip()}' in html  # the whole text a hover away
     assert frame.loc[0, "command"] == command  # the frame keeps the whole text
 
 
@@ -560,7 +566,14 @@ def _mixed_ledger(path: Path) -> Ledger:
     return ledger
 
 
-def test_ledger_frame_is_runs_to_dataframe_of_the_entries(tmp_path: Path) -> None:
+def test_ledger_frame_is_runs_to_dataframe_of_the_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One second for both frames: a live run's duration counts to the clock's now.
+    import jobmagic.frames._convert as convert
+
+    frozen = convert.clock_now()
+    monkeypatch.setattr(convert, "clock_now", lambda: frozen)
     with _mixed_ledger(tmp_path / "ledger.sqlite3") as ledger:
         fast = ledger_frame(ledger)
         pd.testing.assert_frame_equal(fast, runs_to_dataframe(ledger.entries()))
@@ -618,3 +631,32 @@ def test_style_runs_of_a_large_frame_shows_the_first_rows_and_says_how_many() ->
     assert "The first 100 of 250 runs; the DataFrame holds them all." in html
     assert "r-100" not in html
     assert "The first" not in style_runs(frame.head(3)).to_html()
+
+
+def test_style_runs_is_calm_a_badge_no_painted_cells_and_errors_on_one_line() -> None:
+    error = "ValueError: could not convert <lr> to float\n  " + "and more detail " * 10
+    frame = runs_to_dataframe([_api("train-x", status="FAILED", error=error)])
+    html = style_runs(frame).to_html()
+    css = html.split("</style>", 1)[0]
+    # No cell is painted: colours live in the status badge only.
+    assert "background" not in css
+    badge = re.search(
+        r'<span class="jobmagic-table-status[^"]*" style="([^"]*)">FAILED</span>', html
+    )
+    assert badge is not None
+    assert "#c62828" in badge.group(1) and "border-radius" in badge.group(1)
+    assert "font-size: 11px" in badge.group(1)  # the cards' badge size
+    # The error stays on one line, cut, its text in the title (escaped for the attribute).
+    error_cell = re.search(
+        r'class="data row0 col(\d+)" ><span title="([^"]*)">([^<]*)</span>', html
+    )
+    assert error_cell is not None
+    column = frame.columns[int(error_cell.group(1))]
+    assert column == "error"
+    assert "nowrap" in css and f"col{error_cell.group(1)}" in css.split("nowrap")[0]
+    assert error_cell.group(2).startswith("ValueError: could not convert &lt;lr&gt; to float\n")
+    assert "and more detail " * 5 in error_cell.group(2)
+    assert error_cell.group(3).endswith("…") and "\n" not in error_cell.group(3)
+    # A short error is shown as it is, with no tooltip repeating it.
+    short = style_runs(runs_to_dataframe([_api("t", status="FAILED", error="bad lr")])).to_html()
+    assert ">bad lr</td>" in short and "title=" not in short

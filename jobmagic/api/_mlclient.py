@@ -38,9 +38,10 @@ class MLRunsMethods:
     ) -> Flow[list[MLRun]]:
         """ML runs matching ``filter``, across all pages (at most ``limit``).
 
-        ``filter`` is SQL-like over ``tags.``, ``params.``, ``metrics.`` and ``attributes.``
-        joined by ``and`` (``"tags.TFY_INTERNAL_APPLICATION_ID = 'app-1' and metrics.loss <
-        0.5"``); ``order_by`` e.g. ``["metrics.loss ASC"]`` (default: newest first).
+        ``filter`` is MLflow's search grammar over ``tags.``, ``params.``, ``metrics.`` and
+        ``attributes.`` joined by ``and`` (``"tags.TFY_INTERNAL_APPLICATION_ID = 'app-1' and
+        metrics.loss < 0.5"``, ``"attributes.run_id IN ('a', 'b')"``, ``"tags.x IS NULL"``);
+        ``order_by`` e.g. ``["metrics.loss ASC"]`` (default: newest first).
         ``stop_when(runs so far)`` ends paging early once it holds.
         """
         return mlflows.search_ml_runs(

@@ -20,7 +20,9 @@ Inputs, mixed freely in one iterable:
   status ``PENDING`` / ``REJECTED`` / ``UNKNOWN`` / ``NOT-CREATED`` / ``AMBIGUOUS`` (the
   attempt state), the attempt's time as ``created_at``, and its error;
 - run handles: any object with a ``.run`` (JobRun) and, optionally, a
-  ``.params`` mapping.
+  ``.params`` mapping (and a ``.sweep`` name);
+- :class:`~jobmagic.models.ml.MLRun` objects (``JobsClient.search_ml_runs``): a row each,
+  with its ``ml_run_id``, ``metrics.*`` and ``tags.*`` (MLflow's ``search_runs`` names).
 
 This module imports pandas and numpy at import time; import it lazily from
 code that must stay light (``%load_ext``).

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobmagic.ledger import LedgerEntry
 from jobmagic.models import JobRun
+from jobmagic.models.ml import MLRun
 
 if TYPE_CHECKING:
     pass
@@ -32,6 +33,7 @@ BASE_COLUMNS: tuple[str, ...] = (
     "command",
     "error",
     "rerun_of",
+    "sweep",
 )
 
 
@@ -41,10 +43,10 @@ BASE_COLUMNS: tuple[str, ...] = (
 # a comprehension allocates nothing but its list, while 100k row tuples would also wake the
 # cyclic garbage collector again and again (it scans every live dict and JobRun).
 #
-# The 14 columns, in order: the 13 base values (raw: ms numbers, datetimes, text, …)
-# then each row's params mapping (or None).
+# The 15 columns, in order: the first 13 base values (raw: ms numbers, datetimes, text, …),
+# each row's params mapping (or None), then its sweep's name (the last base column).
 Columns = list[list[Any]]
-_WIDTH = 14
+_WIDTH = 15
 
 
 def _dict_columns(items: list[Mapping[str, Any]], *, exact: bool = False) -> Columns:
@@ -85,11 +87,15 @@ def _dict_columns(items: list[Mapping[str, Any]], *, exact: bool = False) -> Col
         # Like "params", not API JSON: the run a caller's dict says this one repeats.
         column("rerun_of"),
         column("params"),
+        column("sweep"),
     ]
 
 
 def _run_columns(
-    runs: list[JobRun], params: list[Any] | None = None, rerun_of: list[Any] | None = None
+    runs: list[JobRun],
+    params: list[Any] | None = None,
+    rerun_of: list[Any] | None = None,
+    sweeps: list[Any] | None = None,
 ) -> Columns:
     return [
         [r.name for r in runs],
@@ -112,6 +118,29 @@ def _run_columns(
         [r.error for r in runs],
         rerun_of if rerun_of is not None else [None] * len(runs),
         params if params is not None else [None] * len(runs),
+        sweeps if sweeps is not None else [None] * len(runs),
+    ]
+
+
+def _ml_run_row(run: MLRun) -> list[Any]:
+    """An ML run as a row: the job run that logged it (its tag) is the row's name; the ML
+    run's own id and tags are the frame's ``ml_run_id`` and ``tags.*`` columns."""
+    return [
+        run.job_run_name,
+        None,
+        run.status,
+        run.start_time_ms,
+        run.end_time_ms,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        run.params,
+        None,
     ]
 
 
@@ -136,6 +165,7 @@ def _attempt_row(entry: LedgerEntry) -> list[Any]:
         error,
         entry.rerun_of,
         entry.params,
+        getattr(entry, "sweep", None),
     ]
 
 
@@ -154,6 +184,7 @@ def collect(runs: Iterable[Any]) -> Columns:
                 inner,
                 [getattr(item, "params", None) for item in items],
                 [getattr(item, "rerun_of", None) for item in items],
+                [getattr(item, "sweep", None) for item in items],
             )
             if None in columns[10]:
                 # The command the handle sent, for runs whose JobRun does not say.
@@ -177,6 +208,7 @@ def _mixed_columns(items: list[Any]) -> Columns:
     run_params: list[Any] = []
     run_reruns: list[Any] = []
     run_commands: list[str | None] = []
+    run_sweeps: list[Any] = []
     attempt_at: list[int] = []
     attempts: list[list[Any]] = []
     for index, item in enumerate(items):
@@ -189,6 +221,10 @@ def _mixed_columns(items: list[Any]) -> Columns:
             run_params.append(None)
             run_reruns.append(None)
             run_commands.append(None)
+            run_sweeps.append(None)
+        elif isinstance(item, MLRun):
+            attempt_at.append(index)  # a row of its own, like an attempt's
+            attempts.append(_ml_run_row(item))
         elif isinstance(item, LedgerEntry):
             if item.run is None:
                 attempt_at.append(index)
@@ -199,24 +235,26 @@ def _mixed_columns(items: list[Any]) -> Columns:
                 run_params.append(item.params)
                 run_reruns.append(item.rerun_of)
                 run_commands.append(item.command)  # what was sent, if the run has none
+                run_sweeps.append(getattr(item, "sweep", None))
         elif isinstance(getattr(item, "run", None), JobRun):
             run_at.append(index)
             runs.append(item.run)
             run_params.append(getattr(item, "params", None))
             run_reruns.append(getattr(item, "rerun_of", None))
             run_commands.append(getattr(item, "command", None))
+            run_sweeps.append(getattr(item, "sweep", None))
         else:
             raise TypeError(
                 f"runs_to_dataframe: item {index} is a {type(item).__name__}; expected a "
-                "JobRun, an API dict, a LedgerEntry or a run handle (an object with .run "
-                "and .params)"
+                "JobRun, an API dict, a LedgerEntry, an MLRun or a run handle (an object "
+                "with .run and .params)"
             )
     columns: Columns = [[None] * len(items) for _ in range(_WIDTH)]
     groups: list[tuple[list[int], Columns]] = []
     if dicts:
         groups.append((dict_at, _dict_columns(dicts)))
     if runs:
-        part = _run_columns(runs, run_params, run_reruns)
+        part = _run_columns(runs, run_params, run_reruns, run_sweeps)
         part[10] = _first_given(part[10], run_commands)
         groups.append((run_at, part))
     if attempts:
@@ -232,7 +270,7 @@ def ledger_row_columns(rows: list[tuple[Any, ...]]) -> Columns:
     """The raw columns of ledger rows read as :data:`_LEDGER_COLUMNS` (pure)."""
     if not rows:
         return [[] for _ in range(_WIDTH)]
-    (run_texts, params_texts, commands, reruns, *attempt_columns) = map(
+    (run_texts, params_texts, commands, reruns, sweeps, *attempt_columns) = map(
         list, zip(*rows, strict=True)
     )
     runs = _json_objects(run_texts)
@@ -253,10 +291,11 @@ def ledger_row_columns(rows: list[tuple[Any, ...]]) -> Columns:
     else:
         columns = _dict_columns(runs, exact=True)
     # What a LedgerEntry lends its run: the command sent (when the run's JSON has none), the
-    # run it repeats, the params sent.
+    # run it repeats, the params sent, its sweep.
     columns[10] = _first_given(columns[10], commands)
     columns[12] = reruns
     columns[13] = params
+    columns[14] = sweeps
     return columns
 
 
@@ -308,8 +347,9 @@ def _raw_attempt_row(attempt: list[Any]) -> list[Any]:
         None,
         None,
         None,
-        None,  # the command, the run repeated and the params: filled in for every row
+        None,  # the command, the run repeated, the params and the sweep: filled in for all
         error,
+        None,
         None,
         None,
     ]

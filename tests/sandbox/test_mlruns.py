@@ -92,15 +92,15 @@ def test_search_filters_orders_and_pages(sandbox_client: httpx.Client) -> None:
     assert names({"order_by": ["metrics.loss ASC"]}) == ["b", "a", "c", "d"]  # missing last
     assert names({"order_by": ["metrics.loss DESC"]}) == ["c", "a", "b", "d"]
     assert names({"filter": "metrics.loss >= 0.5", "order_by": ["params.lr DESC"]}) == ["c", "a"]
-    assert names({"filter": "params.lr != '0.1'", "order_by": ["name"]}) == ["b", "c"]
+    assert names({"filter": "params.lr != '0.1'", "order_by": ["run_name"]}) == ["b", "c"]
     assert names({"filter": "tags.sweep LIKE 'sweep%'"}) == ["b"]  # LIKE is case-sensitive
     assert sorted(names({"filter": "tags.sweep ILIKE 'SWEEP-_'"})) == ["a", "b"]
-    assert names({"filter": "attributes.name = 'd'"}) == ["d"]
-    first = http.post("/runs/search", json={"max_results": 3, "order_by": ["name"]}).json()
+    assert names({"filter": "attributes.run_name = 'd'"}) == ["d"]
+    first = http.post("/runs/search", json={"max_results": 3, "order_by": ["run_name"]}).json()
     assert [r["info"]["name"] for r in first["runs"]] == ["a", "b", "c"] and first["total"] == 4
     rest = http.post(
         "/runs/search",
-        json={"max_results": 3, "order_by": ["name"], "page_token": first["next_page_token"]},
+        json={"max_results": 3, "order_by": ["run_name"], "page_token": first["next_page_token"]},
     ).json()
     assert [r["info"]["name"] for r in rest["runs"]] == ["d"] and "next_page_token" not in rest
     bad = http.post("/runs/search", json={"filter": "params.lr < 1"})

@@ -37,8 +37,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from jobmagic.sandbox.errors import ApiProblem
+from jobmagic.sandbox.service import render
 from jobmagic.sandbox.service.ml import fields, shapes
-from jobmagic.sandbox.service.ml.search import Condition, Order, parse_filter, parse_order_by
+from jobmagic.sandbox.service.ml.search import (
+    Condition,
+    Order,
+    SearchError,
+    parse_filter,
+    parse_order_by,
+)
 from jobmagic.sandbox.storage.store import Store
 
 __all__ = ["DEMO_REPO", "MAX_RESULTS", "MLRuns"]
@@ -104,12 +111,15 @@ WHERE excluded.step > ml_latest.step
 """
 
 _ATTRIBUTE_COLUMNS = {
-    "name": "r.name",
     "run_name": "r.name",
     "status": "r.status",
     "run_id": "r.id",
+    # One user serves every request (render.USER), so every run is theirs.
+    "user_id": "'" + render.USER["slug"].replace("'", "''") + "'",
+    "artifact_uri": "('sandbox://' || r.experiment_id || '/' || r.id || '/artifacts')",
     "start_time": "r.start_time_ms",
     "end_time": "r.end_time_ms",
+    "experiment_id": "r.experiment_id",
 }
 
 
@@ -278,8 +288,13 @@ class MLRuns:
         try:
             conditions = parse_filter(fields.text(body, "filter", allow_empty=True))
             orders = parse_order_by(fields.strings(body, "order_by"))
-        except ValueError as exc:
-            raise ApiProblem(400, f"Bad search: {exc}.") from None
+        except SearchError as exc:
+            # The request's field in details, the filter's key at fault in the message.
+            raise ApiProblem(
+                400,
+                f"Bad search: {exc.field}: {exc}",
+                details=[{"field": exc.field, "message": str(exc)}],
+            ) from None
         limit = fields.integer(body, "max_results", 1000, 1, MAX_RESULTS)
         offset = fields.page_start(body)
         view = fields.text(body, "run_view_type") or "ACTIVE_ONLY"
@@ -393,17 +408,27 @@ def _where(
         where.append("r.name = ?")
         args.append(name)
     for condition in conditions:
+        op, value = condition.op, condition.value
         if condition.kind == "attributes":
-            where.append(_compare(_ATTRIBUTE_COLUMNS[condition.key], condition.op))
-            args.append(condition.value)
+            column = _ATTRIBUTE_COLUMNS[condition.key]
+            if op in ("IS NULL", "IS NOT NULL"):
+                where.append(f"{column} {op}")
+            elif isinstance(value, tuple):  # IN / NOT IN
+                where.append(f"{column} {op} ({', '.join('?' for _ in value)})")
+                args.extend(value)
+            else:
+                where.append(_compare(column, op))
+                args.append(value)
             continue
         table = _TABLES[condition.kind]
+        exists = f"EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = r.id AND x.key = ?"
+        if op in ("IS NULL", "IS NOT NULL"):
+            where.append(f"{'NOT ' if op == 'IS NULL' else ''}{exists})")
+            args.append(condition.key)
+            continue
         # A run that lacks the key matches neither = nor != (as in MLflow).
-        where.append(
-            f"EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = r.id AND x.key = ? "
-            f"AND {_compare('x.value', condition.op)})"
-        )
-        args.extend([condition.key, condition.value])
+        where.append(f"{exists} AND {_compare('x.value', op)})")
+        args.extend([condition.key, value])
     return where, args
 
 
