@@ -43,6 +43,7 @@ from jobmagic.errors import (
 if TYPE_CHECKING:
     from jobmagic.api import AsyncJobsClient, JobsClient
     from jobmagic.domain.handle import RunHandle
+    from jobmagic.domain.search_result import SearchResult
     from jobmagic.domain.sweeps import SweepResult
     from jobmagic.frames import plot_timeline, runs_to_dataframe
     from jobmagic.frames.metric_views import compare, metric_history, plot_metric
@@ -57,7 +58,18 @@ if TYPE_CHECKING:
         TriggerResult,
     )
     from jobmagic.models.ml import Metric, MLRepo, MLRun
-    from jobmagic.public import TriggerForm, attach, recover_ledger, runs, sweep, trigger
+    from jobmagic.public import (
+        TriggerForm,
+        attach,
+        load_sweep,
+        recover_ledger,
+        runs,
+        search,
+        search_runs,
+        sweep,
+        sweeps,
+        trigger,
+    )
 
 _LAZY = {
     # The models too: %load_ext needs none of them (their dataclasses take ~10 ms to build).
@@ -80,6 +92,11 @@ _LAZY = {
     "Metric": "jobmagic.models.ml",
     "trigger": "jobmagic.public",
     "sweep": "jobmagic.public",
+    "sweeps": "jobmagic.public",
+    "load_sweep": "jobmagic.public",
+    "search": "jobmagic.public",
+    "search_runs": "jobmagic.public",
+    "SearchResult": "jobmagic.domain.search_result",
     "attach": "jobmagic.public",
     "runs": "jobmagic.public",
     "recover_ledger": "jobmagic.public",
@@ -129,6 +146,7 @@ __all__ = [
     "RateLimitedError",
     "RunHandle",
     "RunStatus",
+    "SearchResult",
     "ServerError",
     "Subject",
     "SweepResult",
@@ -141,13 +159,17 @@ __all__ = [
     "attach",
     "compare",
     "load_ipython_extension",
+    "load_sweep",
     "metric_history",
     "plot_metric",
     "plot_timeline",
     "recover_ledger",
     "runs",
     "runs_to_dataframe",
+    "search",
+    "search_runs",
     "sweep",
+    "sweeps",
     "trigger",
     "unload_ipython_extension",
 ]

@@ -93,6 +93,20 @@ def test_sweeps_and_analysis(kernel_env: Path) -> None:
     assert "'lr': '0.1'" in _outputs(nbformat.v4.new_notebook(cells=[best]))
 
 
+def test_search_notebook(kernel_env: Path) -> None:
+    pytest.importorskip("optuna")
+    nb = _execute(nbformat.read(NOTEBOOKS / "04-search.ipynb", as_version=4))
+    text = _outputs(nb)
+    assert "COMPLETE" in text and "trial_state" in text
+    assert "<RunStatus.FINISHED: 'FINISHED'>, True" in text  # the best run, rerun
+    # Both pictures, each displayed by itself.
+    pictures = [
+        o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    ]
+    assert len(pictures) >= 2
+    assert "(16, 'train-" in text  # 12 trials, then 4 more in the same study
+
+
 def test_truefoundry_notebook_against_the_sandbox(kernel_env: Path, tmp_path: Path) -> None:
     with SandboxServer(tmp_path / "sandbox") as sandbox:
         os.environ["TFY_API_KEY"] = sandbox.token
@@ -130,9 +144,10 @@ def execute_views_notebook(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPat
     return nb
 
 
-def _data(cell: Any) -> dict[str, str]:
-    (output,) = [o for o in cell.outputs if o.output_type in ("display_data", "execute_result")]
-    return dict(output.data)
+def _data(cell: Any, index: int = 0) -> dict[str, str]:
+    """A cell's ``index``-th display output: a view's static copy first, its widget next."""
+    outputs = [o for o in cell.outputs if o.output_type in ("display_data", "execute_result")]
+    return dict(outputs[index].data)
 
 
 def test_a_saved_notebook_shows_how_its_runs_ended(
@@ -151,9 +166,9 @@ def test_a_saved_notebook_shows_how_its_runs_ended(
     assert "FAILED" in fail_card["text/plain"] and "exit 3" in fail_card["text/plain"]
     assert "FAILED" in fail_card["text/html"] and "Exit code: 3" in fail_card["text/html"]
     assert "CREATED" not in sleep_card["text/html"] + fail_card["text/html"]
-    assert board["text/plain"] == "2 runs: 1 finished · 1 failed"
-    for data in (sleep_card, fail_card, board):
-        assert "application/vnd.jupyter.widget-view+json" in data  # still live where widgets run
+    assert board["text/plain"] == "2 runs: 1 FINISHED · 1 FAILED"
+    for i in (1, 2, 3):  # still live where widgets run: the widget alone, after its copy
+        assert "application/vnd.jupyter.widget-view+json" in _data(nb.cells[i], 1)
     # The timeline shows itself, with no %matplotlib line.
     assert "image/png" in _data(nb.cells[5])
 

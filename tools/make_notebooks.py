@@ -255,6 +255,73 @@ except jobmagic.NotFoundError as exc:
 ]
 
 
+#: notebooks/04-search.ipynb: a search from a cell body to the best run, and its pictures.
+SEARCH = [
+    md("""# Search: which params make the best run?
+
+A grid tries every combination; a search lets [Optuna](https://optuna.org) choose the next
+params from the results so far (TPE), and stops runs that are clearly losing (pruning). Every
+trial is a run of the job, triggered and recorded like any other; the study is stored beside
+the ledger, so the same `--name` continues it later, in any kernel.
+
+Needs the `search` extra: `pip install 'jobmagic[search]'`."""),
+    code("""%load_ext jobmagic
+%jobmagic sandbox start
+# Poll every half second: the demo's epochs are half a second long.
+%config JobMagic.poll_interval = 0.5"""),
+    md("""## The space, in the cell body
+
+A fixed value is sent with every trial, a list is a choice, and a mapping is a range:
+`{low, high}` (integers when both are integers), with `log: true` for a log scale or `step`
+for a stepped one. `--objective loss` says what to optimise: `loss` is minimised by its name
+(`accuracy` would be maximised); write `loss:min` or `accuracy:max` to say it outright.
+
+The demo `train` job logs `loss` once per epoch to an ML run. With `--pruner median`, each
+epoch's loss is reported as it arrives, and a run whose loss is worse than the median of the
+earlier trials at the same epoch is terminated at the server."""),
+    code("""%%trigger_job sandbox:demo:train --search tpe --trials 12 --concurrency 4 --objective loss --pruner median --name lr-search -o search
+lr: {low: 0.001, high: 0.2, log: true}
+epochs: {low: 2, high: 5}"""),  # noqa: E501 (a magic's line cannot wrap)
+    md("""## Each trial, as a DataFrame
+
+One row per run, with its `trial` number, its `trial_state` (`COMPLETE`, `PRUNED` for a run
+stopped early, `FAIL` for a run that failed or never logged the metric) and its `value`."""),
+    code("""frame = search.to_dataframe()
+frame[["name", "status", "params.lr", "params.epochs", "trial", "trial_state", "value"]]"""),
+    md("""## The best run, and a rerun with a change
+
+`best()` is the finished trial with the best value of the objective. Its handle reruns it
+with one param changed (the ledger and its card say which run it repeats)."""),
+    code("""best = search.best()
+best.name, dict(best.params), best.metrics["loss"]"""),
+    code("""again = best.rerun(epochs="6")
+again.wait(timeout=120).status, again.rerun_of == best.name, again.metrics["loss"]"""),
+    md("""## What mattered
+
+Parallel coordinates: one line per finished trial from its params to its loss, the colour
+scale bright where the loss is best (the best trial in red)."""),
+    code("search.plot_parallel()"),
+    md("""How much each param mattered to the loss (Optuna's fANOVA importance, summing to 1):"""),
+    code("search.plot_importance()"),
+    md("""## From Python, continuing the study
+
+`jobmagic.search` is the same search; the same `name` adds trials to the stored study (here 4
+more), and a space can also use Optuna's own distributions."""),
+    code("""import jobmagic
+from optuna.distributions import IntDistribution
+
+more = jobmagic.search(
+    "sandbox:demo:train",
+    {"lr": {"low": 0.001, "high": 0.2, "log": True}, "epochs": IntDistribution(2, 5)},
+    objective="loss",
+    trials=4,
+    concurrency=4,
+    name="lr-search",
+)
+len(more.trials()), more.best().name"""),
+]
+
+
 def write(name: str, cells: list[nbformat.NotebookNode]) -> None:
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {
@@ -272,3 +339,4 @@ if __name__ == "__main__":
     write("01-quickstart.ipynb", QUICKSTART)
     write("02-sweeps-and-analysis.ipynb", SWEEPS)
     write("03-truefoundry.ipynb", TRUEFOUNDRY)
+    write("04-search.ipynb", SEARCH)

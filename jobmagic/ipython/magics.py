@@ -28,6 +28,8 @@ from jobmagic.errors import JobmagicError
 from jobmagic.ipython.args import parsers
 from jobmagic.ipython.args.help import documented
 from jobmagic.ipython.args.parsers import UsageError
+from jobmagic.models.metrics import MetricGoals
+from jobmagic.models.objectives import Objective, parse_objective
 from jobmagic.models.text import view_text
 
 # The session, the engine, the tracker and the views are imported on first use, not here:
@@ -35,10 +37,12 @@ from jobmagic.models.text import view_text
 if TYPE_CHECKING:
     from jobmagic.domain.engine import TriggerPlan
     from jobmagic.domain.handle import RunHandle
+    from jobmagic.domain.search_result import SearchResult
     from jobmagic.domain.session import JobSession
     from jobmagic.domain.sweeps import SweepResult
     from jobmagic.domain.target import Target
     from jobmagic.ipython.settings import JobMagic
+    from jobmagic.ipython.wait_advice import WaitAdvice
     from jobmagic.ledger import LedgerQuery
     from jobmagic.sandbox import SandboxProcess
     from jobmagic.widgets.text_views import InfoView
@@ -127,7 +131,9 @@ class JobMagics(Magics):
         from jobmagic.domain import engine
 
         target = _target(args.target, args.application_id, args.deployment_id)
-        param_sets, single = self._params(args, cell)
+        if args.search is not None:
+            return self._search(args, target, cell or "")
+        param_sets, single, axes = self._params(args, cell)
         # Checked here, once, by the request builder: nothing is written or sent before.
         triggers = engine.plan_for(
             self.session, target, param_sets, command=args.command, alias=args.alias
@@ -139,7 +145,7 @@ class JobMagics(Magics):
             display(view)
             return view
         if not single:
-            return self._sweep(args, triggers)
+            return self._sweep(args, triggers, axes)
         # Waiting means wanting the outcome: a lost answer is looked for on the server.
         handle = engine.trigger_one(self.session, triggers, reconcile_unknown=args.wait)
         if cell is not None and not args.quiet:
@@ -148,29 +154,52 @@ class JobMagics(Magics):
             # Before waiting: a wait that times out or is interrupted still leaves the handle.
             self.user_ns[args.out] = handle
         if args.wait:
-            self._wait([handle], args)
+            from jobmagic.ipython.wait_advice import WaitAdvice
+
+            shown = cell is not None and not args.quiet and handle.shows_card
+            self._wait([handle], args, WaitAdvice(args.out, card=shown))
         return handle
 
     def _params(
         self, args: parsers.TriggerArgs, cell: str | None
-    ) -> tuple[list[dict[str, str]], bool]:
-        """The params of every run to trigger, and whether this is a single run."""
+    ) -> tuple[list[dict[str, str]], bool, dict[str, list[str]]]:
+        """The params of every run to trigger, whether this is a single run, and a grid's
+        axes (the sweep's space in the ledger)."""
         from jobmagic import params  # PyYAML: imported on first trigger, not at load
 
         namespace = self.user_ns
         if cell is not None:
             if args.grid:
                 axes = params.parse_grid_body(cell, namespace, first_line=BODY_FIRST_LINE)
-                return params.expand_grid(axes), False
-            return [params.parse_body(cell, namespace, first_line=BODY_FIRST_LINE)], True
+                return params.expand_grid(axes), False, dict(axes)
+            return [params.parse_body(cell, namespace, first_line=BODY_FIRST_LINE)], True, {}
         if args.grid:
             axes = params.parse_kv_grid(list(args.assignments))
-            return params.expand_grid(axes), False
-        return [params.parse_kv_args(list(args.assignments))], True
+            return params.expand_grid(axes), False, dict(axes)
+        return [params.parse_kv_args(list(args.assignments))], True, {}
 
-    def _sweep(self, args: parsers.TriggerArgs, triggers: TriggerPlan) -> SweepResult:
+    def _sweep(
+        self, args: parsers.TriggerArgs, triggers: TriggerPlan, axes: dict[str, list[str]]
+    ) -> SweepResult:
+        from dataclasses import replace
+
         from jobmagic.domain import engine
+        from jobmagic.domain.sweep_store import open_sweep
 
+        session = self.session
+        objective = None
+        if args.objective is not None:
+            objective = parse_objective(args.objective, None, dict(session.settings.metric_goals))
+        # After the dry run: a sweep only shown is not kept.
+        record = open_sweep(
+            session,
+            triggers.resolved,
+            kind="grid",
+            space=axes,
+            name=args.name,
+            objective=objective,
+        )
+        triggers = replace(triggers, sweep=record)
         concurrency = args.concurrency or self.session.settings.concurrency
         _, result = engine.start_fresh(self.session, triggers, concurrency=concurrency)
         if args.out:
@@ -182,7 +211,37 @@ class JobMagics(Magics):
         if not result.handles and result.failures:
             raise UsageError(view_text(result.summary()))
         if args.wait:
-            self._wait(result.handles, args, single=False)
+            from jobmagic.ipython.wait_advice import WaitAdvice
+
+            advice = WaitAdvice(args.out, board=not args.quiet)
+            self._wait(result.handles, args, advice, single=False)
+        return result
+
+    def _search(self, args: parsers.TriggerArgs, target: Target, cell: str) -> SearchResult:
+        """``--search``: the body is the space; the study runs to the end of its trials,
+        then the board is shown (the progress line counts trials while it runs)."""
+        from jobmagic import params
+        from jobmagic.domain.search_call import start_search
+
+        space = params.parse_space_body(cell, self.user_ns, first_line=BODY_FIRST_LINE)
+        result = start_search(
+            self.session,
+            target,
+            space,
+            objective=args.objective,
+            trials=args.trials,
+            concurrency=args.concurrency or self.session.settings.concurrency,
+            sampler=args.search,
+            pruner=args.pruner or "median",
+            name=args.name,
+            alias=args.alias,
+        )
+        if args.out:
+            self.user_ns[args.out] = result
+        if not args.quiet:
+            display(result)
+        if not result.handles and result.failures:
+            raise UsageError(view_text(result.summary()))
         return result
 
     # -- waiting ---------------------------------------------------------------------------
@@ -191,12 +250,14 @@ class JobMagics(Magics):
         self,
         handles: Sequence[RunHandle],
         args: parsers.TriggerArgs | parsers.JobRerunArgs,
+        advice: WaitAdvice,
         *,
         single: bool = True,
     ) -> None:
         """--wait of one run (its status line, its logs with --logs) or of a sweep (its
         progress line): one loop, and the magic's errors for a timeout, Ctrl-C (with
-        --cancel-on-interrupt the runs are stopped) and runs that did not finish."""
+        --cancel-on-interrupt the runs are stopped) and runs that did not finish, whose
+        advice names the user's -o variable and the views shown (``advice``)."""
         from jobmagic.domain.progress import SweepProgress
         from jobmagic.domain.waiting import not_finished, stopped_waiting, wait_for
         from jobmagic.ipython.wait_views import RunWaitProgress
@@ -208,14 +269,18 @@ class JobMagics(Magics):
             else SweepProgress()
         )
         timeout = args.timeout or settings.wait_timeout
-        subject = "run" if single else ""
+        subject = advice.subject(handles, single=single)
         try:
             runs = wait_for(handles, timeout, view=view, single=single, subject=subject)
         except TimeoutError as exc:
             raise UsageError(str(exc)) from None
         except KeyboardInterrupt:
-            raise UsageError(stopped_waiting(handles, args.cancel_on_interrupt, single)) from None
-        problem = not_finished(handles, runs, single)
+            stop = advice.stop(handles, single=single)
+            stopped = stopped_waiting(handles, args.cancel_on_interrupt, single, advice=stop)
+            raise UsageError(stopped) from None
+        problem = not_finished(
+            handles, runs, single, advice=advice.logs(handles, runs, single=single)
+        )
         if problem:
             raise UsageError(problem)
 
@@ -255,6 +320,7 @@ class JobMagics(Magics):
                 from jobmagic.widgets.text_views import reconcile_summary
 
                 print(reconcile_summary(self.session.reconcile()))
+            swept = self._sweep_record(args.sweep)
             query = self._ledger_entries(args)
             ledger = self.session.ledger
             frame: Any = None
@@ -278,6 +344,7 @@ class JobMagics(Magics):
 
             return style_runs(frame)  # a large frame shows its first rows and says so
         from dataclasses import replace
+        from functools import partial
 
         from jobmagic.widgets import RunsBoard
         from jobmagic.widgets.pages import LedgerPages
@@ -287,16 +354,29 @@ class JobMagics(Magics):
         if note:
             print(note)  # the board shows runs; these attempts have none to show
         # The board reads a page at a time (and counts every row) from the ledger.
-        pages = LedgerPages(ledger, replace(query, with_run=True), self.session.handles_for_entries)
-        board = RunsBoard(pages=pages)
-        if found:
-            from jobmagic.domain.handle import RunHandle
-            from jobmagic.domain.metrics import seed_handles
+        # Each page's rows carry their metrics: the frame's (no second search), else the
+        # server's for ended runs (unless --stored, which asks the server nothing).
+        to_sources = partial(
+            self.session.handles_for_entries, metrics=found, ask_server=not args.stored
+        )
+        pages = LedgerPages(ledger, replace(query, with_run=True), to_sources)
+        return RunsBoard(pages=pages, goals=self._goals(swept), note=swept[1] if swept else "")
 
-            # The board's metric columns, with no second search.
-            seed_handles([s for s in board.sources if isinstance(s, RunHandle)], found)
-            board.render()
-        return board
+    def _sweep_record(self, name: str | None) -> tuple[Objective | None, str] | None:
+        """``%job_runs --sweep NAME``: the sweep's objective and the line over its board."""
+        if name is None:
+            return None
+        from jobmagic.domain.sweep_loading import find_sweep, sweep_note
+        from jobmagic.domain.sweep_store import record_objective
+
+        record = find_sweep(self.session, name)
+        return record_objective(record), sweep_note(record)
+
+    def _goals(self, swept: tuple[Objective | None, str] | None) -> Callable[[], MetricGoals]:
+        """Which way a board's metrics rank, read at each draw (``%config`` may change)."""
+        objective = swept[0] if swept else None
+        session = self.session
+        return lambda: MetricGoals(dict(session.settings.metric_goals), objective)
 
     def _ledger_entries(self, args: parsers.JobRunsArgs) -> LedgerQuery:
         """The ledger query %job_runs lists, its live runs refreshed first (unless --stored)."""
@@ -311,6 +391,7 @@ class JobMagics(Magics):
             limit=args.limit,
             stored=args.stored,
             strict=args.refresh,
+            sweep=args.sweep,
         )
 
     def _server_runs(self, args: parsers.JobRunsArgs) -> Any:
@@ -341,7 +422,7 @@ class JobMagics(Magics):
             return style_runs(frame)
         from jobmagic.widgets import RunsBoard
 
-        return RunsBoard(handles)
+        return RunsBoard(handles, goals=self._goals(None))
 
     # -- %job_rerun --------------------------------------------------------------------------
 
@@ -366,8 +447,11 @@ class JobMagics(Magics):
         if args.out:
             self.user_ns[args.out] = handle  # before waiting: an interrupted wait keeps it
         if args.wait:
-            # The status line shows the run while waiting; the handle (its card) comes after.
-            self._wait([handle], args)
+            # The status line shows the run while waiting; the handle (its card) comes after,
+            # so a failed wait has no card to point to.
+            from jobmagic.ipython.wait_advice import WaitAdvice
+
+            self._wait([handle], args, WaitAdvice(args.out))
         # A line magic returns its result (-q only keeps the magic from displaying it itself).
         return handle
 

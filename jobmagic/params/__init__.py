@@ -46,7 +46,8 @@ The rules:
   past the limit is refused as soon as it is seen, so no body blocks the kernel for long.
 
 The one-line form ``%trigger_job app lr=0.1`` goes through :func:`parse_kv_args` (or
-:func:`parse_kv_grid`), params given from Python through :func:`validate_params`.
+:func:`parse_kv_grid`), params given from Python through :func:`validate_params`, a form's
+fields through :func:`parse_fields`.
 
 Everything here is a pure function of its arguments (no I/O, no IPython), deterministic, and
 :class:`ParamsError` is the only exception raised for bad input. YAML is read by libyaml when
@@ -56,7 +57,8 @@ The package's private modules each do one job: ``_limits`` (size and depth, befo
 ``_source`` (positions and quoting the user's text), ``_placeholders`` (``{{ }}`` set aside
 and filled in), ``_compose`` (YAML → tree), ``_tree`` (the nodes, built from events),
 ``_messages`` (YAML errors → one sentence, a table), ``_json`` (values → JSON), ``_body``
-(names and entries), ``_grid`` and ``_kv``.
+(names and entries), ``_grid``, ``_space`` (``--search``: fixed values, choices, ranges) and
+``_kv``.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ from typing import Any
 from jobmagic._lazy import lazy_attributes
 from jobmagic.errors import ParamsError
 from jobmagic.params._body import Body, flat_params
+from jobmagic.params._fields import check_fields_filled
 from jobmagic.params._grid import expand_grid, grid_axes, grid_size
 from jobmagic.params._kv import parse_kv_args, parse_kv_grid
 from jobmagic.params._limits import MAX_BODY_BYTES, check_size, check_text_size, utf8_size
@@ -78,20 +81,35 @@ from jobmagic.params._names import (
     not_str_message,
 )
 from jobmagic.params._source import SURROGATE_RE, short
+from jobmagic.params._space import (
+    Choice,
+    Fixed,
+    Range,
+    SpaceEntry,
+    parse_space_body,
+    space_from_mapping,
+)
 
 __all__ = [
     "MAX_BODY_BYTES",
     "NAME_PATTERN",
     "NAME_RULE",
+    "Choice",
+    "Fixed",
     "ParamsError",
+    "Range",
+    "SpaceEntry",
     "check_text_size",
     "expand_grid",
     "grid_size",
     "is_valid_name",
     "parse_body",
+    "parse_fields",
     "parse_grid_body",
     "parse_kv_args",
     "parse_kv_grid",
+    "parse_space_body",
+    "space_from_mapping",
     "validate_params",
 ]
 
@@ -165,6 +183,25 @@ strings; pass "3" (str(...)) instead
             raise ParamsError(f"the value of `{name}` holds a lone surrogate; it is not text")
         out[name] = str(value)
     return out
+
+
+def parse_fields(
+    values: Mapping[str, str], defaults: Mapping[str, str | None] | None = None
+) -> dict[str, str]:
+    """Check a form's fields as :func:`validate_params` does, and refuse a blank one as a
+    cell body refuses ``name:`` with nothing after it (unless ``defaults``, what the form was
+    filled with, had it blank too).
+
+    >>> parse_fields({"lr": "0.1"})
+    {'lr': '0.1'}
+    >>> parse_fields({"epochs": ""})
+    Traceback (most recent call last):
+    ...
+    jobmagic.errors.ParamsError: `epochs` has no value; give one, or write `epochs: ""` in a \
+`%%trigger_job` cell body to send an empty string
+    """
+    check_fields_filled(values, defaults)
+    return validate_params(values)
 
 
 # Tab completion offers the public names, not the helpers imported from the private modules.

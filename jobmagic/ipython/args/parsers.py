@@ -77,6 +77,14 @@ class TriggerArgs:
     grid: bool = False
     concurrency: int | None = None
     quiet: bool = False
+    #: The sweep's name (``--name``); made up when not given.
+    name: str | None = None
+    #: The metric the sweep's runs are ranked by, with its goal: ``loss``, ``accuracy:max``.
+    objective: str | None = None
+    #: ``--search SAMPLER`` (tpe, random, grid): the body is a search space.
+    search: str | None = None
+    trials: int | None = None
+    pruner: str | None = None
 
 
 def _trigger_parser() -> Parser:
@@ -137,7 +145,43 @@ def _trigger_parser() -> Parser:
         "--concurrency",
         type=positive_int,
         metavar="N",
-        help="With --grid: at most N triggers in flight. Default: JobMagic.concurrency (8).",
+        help="With --grid or --search: at most N runs in flight. Default: "
+        "JobMagic.concurrency (8).",
+    )
+    add(
+        "--search",
+        choices=("tpe", "random", "grid"),
+        metavar="SAMPLER",
+        help="Search with Optuna (pip install 'jobmagic[search]'): tpe, random or grid. The "
+        "body is the space: a value is fixed, a list is choices, {low: 1e-4, high: 0.1, log: "
+        "true} or {low: 1, high: 5, step: 1} a range. Needs --objective.",
+    )
+    add(
+        "--trials",
+        type=positive_int,
+        metavar="N",
+        help="With --search: how many runs to add to the study (with grid: the grid's "
+        "untried points by default).",
+    )
+    add(
+        "--pruner",
+        choices=("median", "none"),
+        help="With --search: stop runs whose metric falls behind the median at the same "
+        "step (median, the default), or never (none).",
+    )
+    add(
+        "--name",
+        metavar="NAME",
+        help="With --grid or --search: the sweep's name in the ledger "
+        "(jobmagic.load_sweep(NAME), %%job_runs --sweep NAME); made up when not given. The "
+        "same name, job, grid and objective add runs to that sweep.",
+    )
+    add(
+        "--objective",
+        metavar="METRIC[:min|max]",
+        help="With --grid or --search: the metric that ranks the sweep's runs (the board's ★ "
+        "and sort, .best()), e.g. loss or accuracy:max; the goal defaults by the name's last token "
+        "and %%config JobMagic.metric_goals.",
     )
     add("--quiet", "-q", action="store_true", help="Display no card or board.")
     return parser
@@ -179,8 +223,12 @@ def parse_trigger_line(line: str, *, cell: bool = True) -> TriggerArgs:
         raise UsageError("--logs streams logs while waiting; add --wait, or open the card's Logs.")
     if namespace.cancel_on_interrupt and not namespace.wait:
         raise UsageError("--cancel-on-interrupt only applies with --wait.")
-    if namespace.concurrency is not None and not namespace.grid:
-        raise UsageError("--concurrency only applies to --grid sweeps.")
+    if namespace.concurrency is not None and not (namespace.grid or namespace.search):
+        raise UsageError("--concurrency only applies to --grid sweeps and --search.")
+    _check_search_flags(namespace, cell)
+    for flag in ("name", "objective"):
+        if getattr(namespace, flag) is not None and not (namespace.grid or namespace.search):
+            raise UsageError(f"--{flag} applies to sweeps: add --grid (one run is no sweep).")
     return TriggerArgs(
         target=target,
         application_id=namespace.application_id,
@@ -197,7 +245,32 @@ def parse_trigger_line(line: str, *, cell: bool = True) -> TriggerArgs:
         grid=namespace.grid,
         concurrency=namespace.concurrency,
         quiet=namespace.quiet,
+        name=namespace.name,
+        objective=namespace.objective,
+        search=namespace.search,
+        trials=namespace.trials,
+        pruner=namespace.pruner,
     )
+
+
+def _check_search_flags(namespace: argparse.Namespace, cell: bool) -> None:
+    """What --search takes and refuses (one short sentence each)."""
+    if namespace.search is None:
+        for flag in ("trials", "pruner"):
+            if getattr(namespace, flag) is not None:
+                raise UsageError(f"--{flag} only applies with --search.")
+        return
+    if not cell:
+        raise UsageError("--search reads its space from the cell body: use %%trigger_job.")
+    for flag, given in (
+        ("--grid", namespace.grid),
+        ("--command", namespace.command),
+        ("--dry-run", namespace.dry_run),
+    ):
+        if given:
+            raise UsageError(f"{flag} does not go with --search.")
+    if namespace.search != "grid" and namespace.trials is None:
+        raise UsageError("--search needs --trials N: how many runs to add.")
 
 
 @dataclass(frozen=True)
@@ -265,6 +338,8 @@ class JobRunsArgs:
     metrics: bool = False
     #: With ``--server``: the server's listing and its own filters (see ``server_runs``).
     server: ServerRunsArgs | None = None
+    #: Only the runs of the sweep of this name (from any session), ranked by its objective.
+    sweep: str | None = None
 
 
 def _status(text: str) -> RunStatus:
@@ -318,6 +393,12 @@ def _job_runs_parser() -> Parser:
     )
     add("--limit", type=positive_int, metavar="N", help="At most N runs, newest first.")
     add(
+        "--sweep",
+        metavar="NAME",
+        help="The runs of the sweep NAME (from any session; jobmagic.sweeps() lists them), "
+        "ranked by its objective.",
+    )
+    add(
         "--out",
         "-o",
         dest="out",
@@ -350,6 +431,7 @@ def parse_job_runs_line(line: str) -> JobRunsArgs:
         reconcile=namespace.reconcile,
         metrics=namespace.metrics,
         server=server_args(namespace),
+        sweep=namespace.sweep,
     )
 
 
@@ -435,6 +517,11 @@ def _plain_trigger_words(words: list[str]) -> argparse.Namespace | None:
         grid=False,
         concurrency=None,
         quiet=False,
+        name=None,
+        objective=None,
+        search=None,
+        trials=None,
+        pruner=None,
     )
     for word in words:
         if not word.startswith("-"):
