@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,7 +10,7 @@ from typing import Any
 
 from jobmagic.ledger._entries import iso_text, value_list
 
-__all__ = ["LedgerQuery", "value_tuple"]
+__all__ = ["LedgerQuery", "like_pattern", "text_clause", "value_tuple"]
 
 
 @dataclass(frozen=True)
@@ -20,12 +21,16 @@ class LedgerQuery:
     ``%job_runs --app`` was given); ``statuses`` are run statuses and match only attempts with
     a run; ``states`` are attempt states; ``since`` keeps attempts created at or after it;
     ``with_run`` keeps only attempts with (True) or without (False) a run; ``sweep`` keeps
-    the attempts of the sweep of that name. ``limit`` keeps
+    the attempts of the sweep of that name; ``text`` keeps those whose run name, target,
+    application FQN, sweep or a param value contains it (case-insensitive for ASCII, as
+    SQL ``LIKE``; ``%`` and ``_`` in it are plain characters). ``limit`` keeps
     only the newest ``limit`` matching attempts, so pages and counts are of those
     (``%job_runs --limit``). Results are always newest first.
 
     >>> LedgerQuery(session_id="s1").where()
     ('session_id = ?', ['s1'])
+    >>> print(LedgerQuery(text="50%").where()[1][0])
+    %50\\%%
     """
 
     session_id: str | None = None
@@ -37,6 +42,7 @@ class LedgerQuery:
     with_run: bool | None = None
     limit: int | None = None
     sweep: str | None = None
+    text: str | None = None
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition (``""`` for all) and its arguments; ``limit`` is not part of it."""
@@ -64,6 +70,10 @@ class LedgerQuery:
         if self.since is not None:
             clauses.append("created_at >= ?")
             args.append(iso_text(self.since))
+        if self.text:
+            sql, text_args = text_clause(self.text)
+            clauses.append(sql)
+            args.extend(text_args)
         return " AND ".join(clauses), args
 
     def select(
@@ -81,6 +91,42 @@ class LedgerQuery:
             sql += " LIMIT ? OFFSET ?"
             args += [-1 if bound is None else bound, offset]
         return sql, args
+
+
+#: Where ``text`` is looked for: the run's names and each param value (not the keys).
+_TEXT_CLAUSE = (
+    "(run_name LIKE ? ESCAPE '\\' OR target LIKE ? ESCAPE '\\' "
+    "OR application_fqn LIKE ? ESCAPE '\\' OR sweep LIKE ? ESCAPE '\\' "
+    "OR ({prefilter}EXISTS (SELECT 1 FROM json_each(params_json) "
+    "WHERE json_each.value LIKE ? ESCAPE '\\')))"
+)
+#: Text every JSON writer leaves as it is (printable ASCII but a quote or a backslash): the
+#: params' JSON text then contains it, a cheap test sparing most rows the JSON parse.
+_PLAIN_IN_JSON = re.compile(r"[ !#-\[\]-~]*")
+
+
+def text_clause(text: str) -> tuple[str, list[str]]:
+    """The condition ``text`` adds to a query, and its arguments.
+
+    >>> [text_clause(text)[0].count("?") for text in ('a"b', "é", "ab")]
+    [5, 5, 6]
+    """
+    pattern = like_pattern(text)
+    if _PLAIN_IN_JSON.fullmatch(text):
+        sql = _TEXT_CLAUSE.format(prefilter="params_json LIKE ? ESCAPE '\\' AND ")
+    else:
+        sql = _TEXT_CLAUSE.format(prefilter="")
+    return sql, [pattern] * sql.count("?")
+
+
+def like_pattern(text: str) -> str:
+    """A ``LIKE … ESCAPE '\\'`` pattern matching any value that contains ``text``.
+
+    >>> like_pattern("a_b%c")
+    '%a\\\\_b\\\\%c%'
+    """
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def _page_bound(limit: int | None, offset: int, size: int | None) -> int | None:
