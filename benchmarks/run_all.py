@@ -44,11 +44,14 @@ MODULES = (
     "bench_scale_sweep",
     "bench_sandbox",
     "bench_trigger",
+    "bench_wait",
     "bench_load_ext",
     "bench_sweep",
     "bench_frames",
     "bench_metrics",
     "bench_hostile_bodies",
+    "bench_search",
+    "bench_serverext",
 )
 
 
