@@ -7,28 +7,63 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.jobmagic-installed
 ARTIFACTS ?= artifacts
 
-.PHONY: help install test test-floors lint typecheck pytest demo lab sandbox bench chromium clean
+.PHONY: help install test test-floors lint typecheck pytest demo lab sandbox bench chromium clean labextension labextension-check
 
 help:
 	@echo "make demo     run jobmagic end to end against a local sandbox (no account needed)"
 	@echo "make test     ruff, mypy, import contracts and the whole test suite (notebooks and browser included)"
 	@echo "make test-floors  the suite but notebooks and browser, on the lowest versions we declare"
-	@echo "make lab      JupyterLab on notebooks/ with a sandbox running"
+	@echo "make lab      JupyterLab on notebooks/ with a sandbox running and the Runs panel"
+	@echo "make labextension  build the JupyterLab extension from source (needs Node 20)"
 	@echo "make sandbox  a local sandbox control plane in the foreground"
 	@echo "make bench    the benchmarks in benchmarks/"
 
+# jobmagic is built by hatchling with JupyterLab's builder hook (pyproject.toml). Both go in
+# first, so the editable installs below build in this venv instead of an isolated one (which
+# would fetch JupyterLab for every install); SKIP_JUPYTER_BUILDER leaves the Runs panel to the
+# `labextension` target, which builds it only where Node is.
+BUILD_TOOLS := 'hatchling>=1.21' 'hatch-jupyter-builder>=0.9' 'editables>=0.5'
+EDITABLE := SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install --quiet --no-build-isolation -e
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[sandbox,plot,dev]'
+	$(BIN)/python -m pip install --quiet --upgrade pip $(BUILD_TOOLS)
+	$(EDITABLE) '.[sandbox,plot,dev]'
+	$(MAKE) --no-print-directory labextension
 	touch $(STAMP) $(DEMO_STAMP)
+
+# The JupyterLab extension (labextension/: the Runs panel, its status-bar item and notices),
+# built from source with JupyterLab's own tooling and linked into this venv's JupyterLab.
+# It needs Node 20 to build (never to install a wheel); without Node this says so, and all
+# else works. jlpm is JupyterLab's pinned yarn; yarn.lock fixes every package.
+JLPM = PATH="$(abspath $(BIN)):$$PATH" $(abspath $(BIN))/jlpm
+labextension:
+	@if command -v node >/dev/null 2>&1; then \
+		cd labextension && $(JLPM) install --immutable >/dev/null && $(JLPM) build >/dev/null && cd .. && \
+		PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter labextension develop --overwrite . >/dev/null && \
+		echo "Built the JupyterLab extension (labextension/ -> jobmagic/labextension) and linked it."; \
+	else \
+		echo "Node is not installed, so the JupyterLab Runs panel was not built (everything else works)."; \
+		echo "Install Node 20 (https://nodejs.org), then: make labextension"; \
+	fi
+
+# The extension's own checks: prettier + eslint, the TypeScript compiler, and its Jest tests.
+labextension-check: $(STAMP)
+	@if command -v node >/dev/null 2>&1; then \
+		cd labextension && $(JLPM) lint:check && $(JLPM) typecheck && $(JLPM) test --silent; \
+	elif [ -n "$$JOBMAGIC_REQUIRE_BROWSER" ]; then \
+		echo "Node is required here (CI) to check the JupyterLab extension"; exit 1; \
+	else \
+		echo "Node is not installed: skipping the JupyterLab extension's lint, types and Jest tests"; \
+	fi
 
 # `make demo` needs only the demo extra (the sandbox, nbclient, nbconvert, ipykernel): no
 # test tools, no JupyterLab, no Node. A venv made by `make install` has it already.
 DEMO_STAMP := $(VENV)/.jobmagic-demo-installed
 $(DEMO_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	$(BIN)/python -m pip install --quiet $(BUILD_TOOLS)
+	$(EDITABLE) '.[demo]'
 	touch $(DEMO_STAMP)
 
 install: $(STAMP)
@@ -52,7 +87,7 @@ typecheck: $(STAMP)
 pytest: $(STAMP) chromium
 	$(BIN)/python -m pytest
 
-test: lint typecheck pytest
+test: lint typecheck labextension-check pytest
 
 # The floors in pyproject.toml, proved: a venv of its own (inside $(VENV), so git ignores it
 # and `make clean` removes it) holding exactly the versions in constraints/floors.txt, and the
@@ -64,8 +99,9 @@ FLOORS_STAMP := $(FLOORS_VENV)/.jobmagic-floors-installed
 
 $(FLOORS_STAMP): pyproject.toml constraints/floors.txt
 	test -x $(FLOORS_BIN)/python || $(PYTHON) -m venv $(FLOORS_VENV)
-	$(FLOORS_BIN)/python -m pip install --quiet --upgrade pip
-	$(FLOORS_BIN)/python -m pip install --quiet -c constraints/floors.txt -e '.[sandbox,plot,dev]'
+	$(FLOORS_BIN)/python -m pip install --quiet --upgrade pip $(BUILD_TOOLS)
+	SKIP_JUPYTER_BUILDER=1 $(FLOORS_BIN)/python -m pip install --quiet --no-build-isolation \
+		-c constraints/floors.txt -e '.[sandbox,plot,dev]'
 	touch $(FLOORS_STAMP)
 
 # No browser runs here, so CI's demand for one (JOBMAGIC_REQUIRE_BROWSER) is lifted: where

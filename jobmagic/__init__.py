@@ -125,6 +125,17 @@ def unload_ipython_extension(shell: Any) -> None:
     unload(shell)
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where JupyterLab finds the Runs panel (``jupyter labextension develop .`` reads it)."""
+    return [{"src": "labextension", "dest": "jobmagic"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Jupyter Server's entry: the REST handlers the Runs panel reads
+    (:mod:`jobmagic.serverext`, which imports ``jupyter_server`` only when loaded)."""
+    return [{"module": "jobmagic.serverext"}]
+
+
 __all__ = [
     "APIError",
     "Application",

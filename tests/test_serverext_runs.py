@@ -406,6 +406,10 @@ def test_sweep_and_text_filters_objectives_and_runs_without_credentials(
             assert {run["name"] for run in found["runs"]} == expected, text
             assert found["total"] == len(expected)
         assert panel.runs(q="lr", status="FAILED")["total"] == 0
+        # The panel's job filter: a job's FQN, target or id, as %job_runs --app matches.
+        assert panel.runs(app="far:ws:train")["total"] == 4
+        assert panel.runs(app="app-1", sweep="plain")["total"] == 1
+        assert panel.runs(app="other:ws:train")["total"] == 0
 
         # No credentials anywhere: the live run shows its stored status, marked.
         rows = {run["name"]: run for run in panel.runs()["runs"]}

@@ -13,7 +13,7 @@ HTML. A NaN or infinite metric goes out as ``null`` (JSON has no spelling for it
 >>> row["id"], row["name"], row["status"], row["params"], row["refreshed"]
 (3, None, 'PENDING', {'lr': '0.1'}, True)
 >>> page_args({"limit": ["20"], "status": ["RUNNING,FAILED"], "q": [b"lr"]})
-PageArgs(limit=20, offset=0, statuses=('RUNNING', 'FAILED'), sweep=None, text='lr')
+PageArgs(limit=20, offset=0, statuses=('RUNNING', 'FAILED'), sweep=None, text='lr', app=None)
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ class PageArgs:
     statuses: tuple[str, ...] | None = None
     sweep: str | None = None
     text: str | None = None
+    #: A job: its target, application FQN or id (``%job_runs --app``'s match).
+    app: str | None = None
 
 
 def _one(arguments: Mapping[str, Sequence[Any]], name: str) -> str | None:
@@ -107,6 +109,7 @@ def page_args(arguments: Mapping[str, Sequence[Any]]) -> PageArgs:
         statuses=statuses or None,
         sweep=_one(arguments, "sweep"),
         text=_one(arguments, "q"),
+        app=_one(arguments, "app"),
     )
 
 

@@ -169,7 +169,7 @@ class RunsService:
     def listing(self, args: PageArgs) -> dict[str, Any]:
         """``GET jobmagic/runs``: a page, newest first, with counts over the whole filter."""
         self.refresher.asked()
-        query = LedgerQuery(statuses=args.statuses, sweep=args.sweep, text=args.text)
+        query = LedgerQuery(statuses=args.statuses, sweep=args.sweep, text=args.text, app=args.app)
         try:
             with self._reader() as ledger:
                 if query.text:
