@@ -5,7 +5,8 @@ Fixtures differ in scope and in the jobs they serve; the steps do not, so they l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -61,3 +62,15 @@ def shell_on(
     finally:
         shell.run_line_magic("unload_ext", "jobmagic")
         InteractiveShell.clear_instance()
+
+
+def until(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    """Poll ``check`` until it gives something true; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

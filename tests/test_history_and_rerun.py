@@ -7,10 +7,8 @@ real InteractiveShell for the magics, and the real widgets (clicked from Python)
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pandas as pd
@@ -29,21 +27,10 @@ from jobmagic.models import JobRun, RunStatus, fill_command
 from jobmagic.models.commands import match_command
 from jobmagic.sandbox import SandboxServer
 from tests.sessions import sandbox_serving, session_on, shell_on
+from tests.sessions import until as _until
 
 TRAIN_APP = "app-sandbox-demo-train"
 SLEEP_APP = "app-sandbox-demo-sleep"
-
-
-def _until(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    """Poll ``check`` until it gives something true; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _raw_trigger(server: SandboxServer, app_id: str, params: dict[str, str]) -> str:

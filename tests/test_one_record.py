@@ -8,8 +8,7 @@ InteractiveShell for the magics, and the real widgets clicked from Python.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +25,10 @@ from jobmagic.models import JobRun, RunStatus
 from jobmagic.sandbox import SandboxServer
 from jobmagic.widgets.board import RunsBoard
 from tests.sessions import sandbox_serving, session_on, shell_on
+from tests.sessions import until as _until
 
 TRAIN = "sandbox:demo:train"
 TRAIN_APP = "app-sandbox-demo-train"
-
-
-def _until(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    """Poll ``check`` until it gives something true; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _row(board: RunsBoard, name: str) -> Any:
