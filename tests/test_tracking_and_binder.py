@@ -71,9 +71,12 @@ def test_n_runs_across_k_apps_cost_k_list_calls_per_tick(
 
 
 def test_a_board_redraws_once_per_tick_however_many_of_its_runs_changed(
-    sandbox: SandboxServer, tmp_path: Path
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jobmagic.widgets import RunsBoard
+    from jobmagic.widgets import RunsBoard, _board_rows
+
+    # Only the tracker's tick may redraw here: the clock's second (live durations) is off.
+    monkeypatch.setattr(_board_rows, "every_second", lambda _callback: lambda: None)
 
     session = JobSession(
         Settings(
@@ -94,14 +97,23 @@ def test_a_board_redraws_once_per_tick_however_many_of_its_runs_changed(
         deadline = time.monotonic() + 10
         while not tracker.idle and time.monotonic() < deadline:
             time.sleep(0.05)
-        before = board.renders
         with session.new_client() as client:
+            # All six end at the server between two ticks: the next tick changes six rows.
+            for handle in handles:
+                client.terminate(handle.deployment_id or "", handle.name)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                runs = client.list_runs(handles[0].application_id or "", limit=20)
+                ended = {run.name for run in runs if run.is_terminal}
+                if ended >= {handle.name for handle in handles}:
+                    break
+                time.sleep(0.1)
+            before = board.renders
             tracker._apps.clear()  # due now
             tracker.tick(client)
-        assert board.renders == before + 1  # six live rows changed (their durations tick)
+        assert all(handle.run.is_terminal for handle in handles)  # six rows changed…
+        assert board.renders == before + 1  # …and the board redrew once
         board.close()
-        for handle in handles:
-            handle.terminate()
         # Shutting down with runs still watched: the thread is gone when it returns.
         assert tracker.shutdown()
         assert not tracker.running
