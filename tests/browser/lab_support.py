@@ -55,6 +55,41 @@ def skip_unless_browser() -> None:
         pytest.skip(missing, allow_module_level=True)
 
 
+#: jobmagic's built JupyterLab extension (``make labextension``), where the wheel ships it.
+BUILT_LABEXTENSION = Path(__file__).resolve().parents[2] / "jobmagic" / "labextension"
+
+
+def skip_unless_labextension() -> None:
+    """At a Runs-panel test module's top: skip it where the Lab extension is not built (it
+    needs Node), saying how to build it; fail instead where CI requires the browser tests."""
+    import pytest
+
+    built = BUILT_LABEXTENSION
+    if (built / "package.json").exists() and (built / "static").is_dir():
+        return
+    reason = (
+        "the Lab extension is not built (jobmagic/labextension/ is missing; it needs Node 20): "
+        "make labextension"
+    )
+    if os.environ.get("JOBMAGIC_REQUIRE_BROWSER"):
+        raise RuntimeError(f"CI builds the extension from source, but {reason}")
+    pytest.skip(reason, allow_module_level=True)
+
+
+def enable_jobmagic(scratch: Path, server_config: Mapping[str, Any] | None = None) -> None:
+    """Make a :class:`Lab` on ``scratch`` load both halves of jobmagic as an installed
+    package has them: the built extension linked into its data dir's labextensions and the
+    server extension on; ``server_config`` adds to the server's config (``JobmagicServer``)."""
+    labextensions = scratch / "jupyter-data" / "labextensions"
+    labextensions.mkdir(parents=True, exist_ok=True)
+    (labextensions / "jobmagic").symlink_to(BUILT_LABEXTENSION, target_is_directory=True)
+    config = scratch / "jupyter-config"
+    config.mkdir(parents=True, exist_ok=True)
+    settings = {"ServerApp": {"jpserver_extensions": {"jobmagic.serverext": True}}}
+    settings.update(server_config or {})
+    (config / "jupyter_server_config.json").write_text(json.dumps(settings))
+
+
 def write_notebook(folder: Path, name: str, cells: list[str]) -> str:
     """A notebook of code ``cells`` for the python3 kernel at ``folder / name``; its name."""
     import nbformat
@@ -264,8 +299,9 @@ _NOTEBOOK_READY_JS = """() => {
     );
 }"""
 
-#: A cell queued or run: Lab shows ``[*]`` as soon as a cell is sent, then its count.
-_CELL_STARTED = ".jp-InputPrompt:has-text('[*]'), .jp-InputPrompt:has-text('[1]')"
+#: A cell queued or run: Lab shows ``[*]`` as soon as a cell is sent, then its count. Only
+#: visible prompts count: another notebook may be open in a hidden tab.
+_CELL_STARTED = ".jp-InputPrompt:visible:has-text('[*]'), .jp-InputPrompt:visible:has-text('[1]')"
 
 
 def wait_for_notebook_ready(page: Any, timeout_ms: float = 90_000) -> bool:
@@ -275,9 +311,9 @@ def wait_for_notebook_ready(page: Any, timeout_ms: float = 90_000) -> bool:
     ``expose_app_in_browser``), after the panel and the idle indicator were seen; then only
     the keyboard can drive it.
     """
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=timeout_ms)
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell:visible", timeout=timeout_ms)
     page.wait_for_selector(
-        ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout_ms
+        ".jp-Notebook-ExecutionIndicator[data-status='idle']:visible", timeout=timeout_ms
     )
     if not page.evaluate("() => Boolean(window.jupyterapp)"):
         return False

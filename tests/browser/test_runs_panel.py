@@ -5,12 +5,13 @@ with jobmagic's own Ledger into a private JOBMAGIC_HOME; Lab serves the built ex
 (jobmagic/labextension, linked into a private data dir) with the server extension on. The
 test opens the panel and checks what it lists, filters, opens details, follows a notebook
 link, changes runs in the ledger from this process (as a script or another kernel would) and
-waits for the toasts, and keeps light and dark screenshots in docs/img/.
+waits for the toasts, and takes light and dark screenshots: into artifacts/screenshots, or
+with JOBMAGIC_UPDATE_SCREENSHOTS=1 into docs/img/ (the README's), so a test run never edits
+the repository.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,26 +27,20 @@ from tests.browser.lab_support import (
     ARTIFACTS,
     Lab,
     chromium_page,
+    enable_jobmagic,
     evidence_on_failure,
     skip_unless_browser,
+    skip_unless_labextension,
     write_notebook,
 )
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILT = ROOT / "jobmagic" / "labextension"
 DOCS_IMG = ROOT / "docs" / "img"
 
 skip_unless_browser()
-if not (BUILT / "package.json").exists() or not (BUILT / "static").is_dir():
-    _NOT_BUILT = (
-        "the Lab extension is not built (jobmagic/labextension/ is missing; it needs Node 20): "
-        "make labextension"
-    )
-    if os.environ.get("JOBMAGIC_REQUIRE_BROWSER"):
-        raise RuntimeError(f"CI builds the extension from source, but {_NOT_BUILT}")
-    pytest.skip(_NOT_BUILT, allow_module_level=True)
+skip_unless_labextension()
 
 HOST = "http://127.0.0.1:9"  # nothing answers there: the stored statuses are what is shown
 HOSTILE = "<img src=x onerror=window.__jm_pwned=1>"
@@ -140,14 +135,7 @@ def _served(tmp_path: Path, app: str = "lab") -> Iterator[Lab]:
     home.mkdir()
     _write_ledger(home / "ledger.sqlite3")
     scratch = tmp_path / app
-    labextensions = scratch / "jupyter-data" / "labextensions"
-    labextensions.mkdir(parents=True)
-    (labextensions / "jobmagic").symlink_to(BUILT, target_is_directory=True)
-    config = scratch / "jupyter-config"
-    config.mkdir(parents=True)
-    (config / "jupyter_server_config.json").write_text(
-        json.dumps({"ServerApp": {"jpserver_extensions": {"jobmagic.serverext": True}}})
-    )
+    enable_jobmagic(scratch)
     env = {"HOME": str(tmp_path / "home"), "JOBMAGIC_HOME": str(home)}
     with Lab(root, scratch, env, app=app) as server:
         yield server
@@ -189,8 +177,9 @@ def _settled(page: Any, selector: str) -> None:
 
 
 def _shot(page: Any, name: str) -> None:
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_IMG / name))
+    folder = DOCS_IMG if os.environ.get("JOBMAGIC_UPDATE_SCREENSHOTS") == "1" else ARTIFACTS
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / name))
 
 
 def test_runs_panel_lists_filters_details_and_notices(lab: Lab) -> None:
