@@ -1,10 +1,11 @@
 """``make bench``: every benchmark, one table, ``benchmarks/results.json``.
 
 Each benchmark module (``bench_*.py`` here) exposes ``run(quick) -> list[Row]`` (see
-``_common.Row``). Each runs in a fresh interpreter, so one's memory, threads and IPython
-shell do not weigh on the next, and a crash is one failed row, not a lost table. A module
-that is missing or fails is shown as FAILED and the command exits non-zero at the end, as
-it does when a target is not met.
+``_common.Row``), and may expose ``unavailable() -> str | None``: why it cannot run on this
+machine (no browser), then it is skipped with that reason. Each runs in a fresh
+interpreter, so one's memory, threads and IPython shell do not weigh on the next, and a
+crash is one failed row, not a lost table. A module that is missing or fails is shown as
+FAILED and the command exits non-zero at the end, as it does when a target is not met.
 
     python benchmarks/run_all.py [--quick] [--only bench_trigger,bench_sweep]
     python benchmarks/run_all.py --readme     # README's table from results.json
@@ -52,14 +53,29 @@ MODULES = (
     "bench_hostile_bodies",
     "bench_search",
     "bench_serverext",
+    "bench_runs_panel",
 )
 
 
+def unavailable(name: str) -> str | None:
+    """Why benchmark ``name`` cannot run on this machine (its ``unavailable()``: no browser,
+    say), or None."""
+    if not (HERE / f"{name}.py").exists():
+        return None
+    check = getattr(importlib.import_module(name), "unavailable", None)
+    return None if check is None else check()
+
+
 def run_module(name: str, quick: bool) -> list[Row]:
-    """``name``'s rows, from a child interpreter; a failed row if it is missing or fails."""
+    """``name``'s rows, from a child interpreter; a failed row if it is missing or fails,
+    none if it cannot run here (it says why)."""
     if not (HERE / f"{name}.py").exists():
         print(f"!! {name}: benchmarks/{name}.py is missing", flush=True)
         return [failed_row(name, "module missing")]
+    reason = unavailable(name)
+    if reason:
+        print(f"-- {name}: skipped: {reason}", flush=True)
+        return []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.json"
         argv = [sys.executable, str(HERE / "run_all.py"), "--child", name, "--out", str(out)]

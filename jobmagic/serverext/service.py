@@ -119,6 +119,14 @@ class RunsService:
             return self._session.ledger
 
     def _reader(self) -> Ledger:
+        try:
+            return Ledger(self.ledger_path, read_only=True)
+        except LedgerError as error:
+            if error.reason != LedgerReason.OLD_SCHEMA:
+                raise
+        # An older jobmagic's file (a reader never migrates): this server's writer brings it
+        # up to date once, as a kernel's first trigger would, and it is read as usual.
+        self._writer()
         return Ledger(self.ledger_path, read_only=True)
 
     def close(self) -> None:
