@@ -40,7 +40,7 @@ JLPM = PATH="$(abspath $(BIN)):$$PATH" $(abspath $(BIN))/jlpm
 labextension:
 	@if command -v node >/dev/null 2>&1; then \
 		cd labextension && $(JLPM) install --immutable >/dev/null && $(JLPM) build >/dev/null && cd .. && \
-		PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter labextension develop --overwrite . >/dev/null && \
+		PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter-builder develop --overwrite . >/dev/null && \
 		echo "Built the JupyterLab extension (labextension/ -> jobmagic/labextension) and linked it."; \
 	else \
 		echo "Node is not installed, so the JupyterLab Runs panel was not built (everything else works)."; \

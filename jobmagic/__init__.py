@@ -126,7 +126,7 @@ def unload_ipython_extension(shell: Any) -> None:
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
-    """Where JupyterLab finds the Runs panel (``jupyter labextension develop .`` reads it)."""
+    """Where JupyterLab finds the Runs panel (``jupyter-builder develop .`` reads it)."""
     return [{"src": "labextension", "dest": "jobmagic"}]
 
 
