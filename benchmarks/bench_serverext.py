@@ -9,7 +9,9 @@ interleaved trials:
 
 (a) the panel's listing (``RunsService.listing``: a page of 50, newest first, the counts
     per status over the whole ledger, the page's cached metrics and its sweeps' objectives);
-(b) the same with a text filter (``q=``, which reads every row's names and params);
+(b) the same with a text filter (``q=``: the server's in-memory text index proposes the
+    attempts, caught up with the rows added since, and the ledger's LIKE decides; the index
+    is built by a search before the trials, as a panel's first search builds it once);
 (c) one refresher tick: the ledger's live runs read, their application listed once at the
     sandbox through jobmagic's own refresh, nothing to write (they are still running).
 

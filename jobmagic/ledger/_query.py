@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ class LedgerQuery:
     limit: int | None = None
     sweep: str | None = None
     text: str | None = None
+    #: Only these attempts (by id): a caller's own index already narrowed them down.
+    ids: tuple[int, ...] | None = None
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition (``""`` for all) and its arguments; ``limit`` is not part of it."""
@@ -70,6 +73,10 @@ class LedgerQuery:
         if self.since is not None:
             clauses.append("created_at >= ?")
             args.append(iso_text(self.since))
+        if self.ids is not None:
+            # One parameter however many ids: a JSON array, read by json_each.
+            clauses.append("id IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps(list(self.ids)))
         if self.text:
             sql, text_args = text_clause(self.text)
             clauses.append(sql)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -174,6 +175,49 @@ class LedgerReads:
             key = str(status) if status is not None else str(state).upper()
             counts[key] = counts.get(key, 0) + int(count)
         return dict(sorted(counts.items()))
+
+    def ids_in_states(self, states: Iterable[str]) -> set[int]:
+        """The ids of the attempts in ``states``, from the state index alone (no row read).
+
+        >>> import tempfile, pathlib
+        >>> from jobmagic.ledger import Ledger
+        >>> with Ledger(pathlib.Path(tempfile.mkdtemp()) / "l.sqlite3") as ledger:
+        ...     attempt = ledger.record_attempt(host="h", target="t")
+        ...     ledger.ids_in_states(["pending"]) == {attempt}, ledger.ids_in_states(["unknown"])
+        (True, set())
+        """
+        wanted = sorted(set(states))
+        sql = f"SELECT id FROM attempts WHERE state IN ({', '.join('?' * len(wanted))})"
+        rows = self._read(lambda conn: conn.execute(sql, wanted).fetchall())
+        return {int(row[0]) for row in rows}
+
+    def text_rows(self, after: int, ids: Iterable[int] = ()) -> list[tuple[Any, ...]]:
+        """``(id, state, run_name, target, application_fqn, sweep, params_json)`` of every
+        attempt with an id above ``after``, and of ``ids``, by id: what a text index outside
+        the file (the server extension's) reads to catch up. A search by the primary key.
+
+        >>> import tempfile, pathlib
+        >>> from jobmagic.ledger import Ledger
+        >>> with Ledger(pathlib.Path(tempfile.mkdtemp()) / "l.sqlite3") as ledger:
+        ...     first, second = (ledger.record_attempt(host="h", target=t) for t in "ab")
+        ...     [row[:4] for row in ledger.text_rows(first)]
+        [(2, 'pending', None, 'b')]
+        """
+        wanted = sorted(set(ids))
+        # Two searches by the primary key (one `id > ? OR id IN …` is a scan of the table).
+        columns = "id, state, run_name, target, application_fqn, sweep, params_json"
+        sql = (
+            f"SELECT {columns} FROM attempts WHERE id > ? UNION "
+            f"SELECT {columns} FROM attempts WHERE id IN (SELECT value FROM json_each(?)) "
+            "ORDER BY id"
+        )
+
+        def work(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            cursor = conn.cursor()
+            cursor.row_factory = None
+            return cursor.execute(sql, (after, json.dumps(wanted))).fetchall()
+
+        return self._read(work)
 
     def rows(self, query: LedgerQuery, columns: Sequence[str]) -> list[tuple[Any, ...]]:
         """The raw values of ``columns`` (names from :data:`ROW_COLUMNS`) of every matching

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from jobmagic.serverext.runs_json import (
     run_row,
     series_values,
 )
+from jobmagic.serverext.text_index import TextIndex
 
 if TYPE_CHECKING:
     from jobmagic.api import JobsClient
@@ -84,6 +85,7 @@ class RunsService:
         self.ledger_path = Path(ledger_path) if ledger_path else default_ledger_path()
         self._session = JobSession(Settings(ledger_path=str(self.ledger_path)))
         self._writer_lock = threading.Lock()
+        self._text_index = TextIndex()
         self.refresher = Refresher(
             reader=self._reader,
             writer=self._writer,
@@ -181,7 +183,7 @@ class RunsService:
         try:
             with self._reader() as ledger:
                 if query.text:
-                    counts, entries = _scanned_page(ledger, query, args)
+                    counts, entries = _scanned_page(ledger, self._narrowed(ledger, query), args)
                 else:
                     counts = ledger.status_counts(query)
                     entries = ledger.page(query, offset=args.offset, size=args.limit)
@@ -198,6 +200,15 @@ class RunsService:
             "refreshed_at": iso(self.refresher.refreshed_at),
             "host": self.refresher.host(),
         }
+
+    def _narrowed(self, ledger: Ledger, query: LedgerQuery) -> LedgerQuery:
+        """``query`` (a text search) limited to the attempts the text index proposes, when
+        they are few enough to read by id; the LIKE clause still decides."""
+        self._text_index.catch_up(ledger)
+        proposed = self._text_index.candidates(query.text or "")
+        if len(proposed) > NARROWED_CAP:
+            return query
+        return replace(query, ids=tuple(proposed))
 
     def _entry(self, attempt_id: int) -> tuple[LedgerEntry, dict[str, Any]]:
         try:
@@ -324,6 +335,11 @@ class RunsService:
             "name": new.name,
             "rerun_of": entry.run_name,
         }
+
+
+#: Up to how many attempts the in-memory index proposes, a text search reads those by id;
+#: past that, reading every row in the file's own order costs less.
+NARROWED_CAP = 10_000
 
 
 def _scanned_page(
