@@ -21,6 +21,7 @@ import pytest
 from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
+from jobmagic import _ticks
 from jobmagic.models import LogLine, ParamSpec
 from jobmagic.widgets import RunsBoard, TriggerFormView
 from jobmagic.widgets._stylesheet import LIVE_CLASS, TWIN_CLASS, twin_rules
@@ -71,6 +72,13 @@ def frontend() -> Iterator[CapturingDisplayPublisher]:
     yield publisher
     shell.display_pub = original
     InteractiveShell.clear_instance()
+
+
+@pytest.fixture(autouse=True)
+def one_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every render in this thread at one second, as during a clock's tick: two renders of a
+    live run a second apart would show two durations."""
+    monkeypatch.setattr(_ticks._batch, "now", _ticks.clock_now(), raising=False)
 
 
 def _display_id(output: Mapping[str, Any]) -> str | None:
