@@ -369,8 +369,8 @@ def search_runs(
     >>> _ = trigger("sandbox:demo:train", {"lr": "0.5", "epochs": "2"}).wait(timeout=60)
     >>> df = search_runs("sandbox:demo:train", filter_string="params.lr = '0.5'",
     ...                  order_by=["metrics.loss ASC"])
-    >>> df[["params.lr", "params.epochs"]].iloc[0].tolist(), df["ml_run_id"].notna().all()
-    (['0.5', '2'], np.True_)
+    >>> df[["params.lr", "params.epochs"]].iloc[0].tolist(), bool(df["ml_run_id"].notna().all())
+    (['0.5', '2'], True)
     """
     # Deferred: pandas loads when a frame is asked for.
     from jobmagic.frames._search import search_frame
