@@ -204,6 +204,14 @@ class AsyncJobsClient(_Client[httpx.AsyncBaseTransport], AwaitingDriver):
                 reader = await self._read(request, response) if request.streamed else None
             except httpx.HTTPError as exc:
                 step = self._core.on_exception(request, exc, attempt)
+            except AttributeError as exc:
+                # httpcore < 1.0 on anyio (httpx 0.25, the floor) raises this ("'NoneType' has
+                # no attribute 'getpeername'") when the server drops a connection as it is
+                # made: nothing was sent, so it is the ConnectError it stands for.
+                if "getpeername" not in str(exc):
+                    raise
+                lost = httpx.ConnectError(str(exc), request=built)
+                step = self._core.on_exception(request, lost, attempt)
             else:
                 step = self._core.on_response(request, response, attempt, reader)
                 release_body(response)
