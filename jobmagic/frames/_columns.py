@@ -165,7 +165,7 @@ def _attempt_row(entry: LedgerEntry) -> list[Any]:
         error,
         entry.rerun_of,
         entry.params,
-        getattr(entry, "sweep", None),
+        entry.sweep,
     ]
 
 
